@@ -1,0 +1,35 @@
+/* Access tokens. A token source knows how to get a token for one audience and
+ * keeps it until shortly before it expires (5 minutes), or until it is
+ * invalidated after a 401.
+ *
+ * Sources: client secret, certificate (signed client assertion, PS256 with
+ * x5t#S256), workload identity (federated token file), and managed identity
+ * (Container Apps IDENTITY_ENDPOINT, or the VM metadata endpoint).
+ *
+ * Token requests are made synchronously with their own libcurl easy handle and
+ * the same retry rules as the engine (they happen once an hour at most).
+ * Ownership: token_source_new allocates; token_source_free releases (NULL-safe).
+ * The string from token_get belongs to the source and stays valid until the next
+ * token_get or token_source_free. Every secret and token it handles is registered
+ * with log_add_secret. */
+#ifndef TA_TOKEN_H
+#define TA_TOKEN_H
+
+#include "config.h"
+#include "status.h"
+
+typedef struct token_source token_source;
+
+/* For Microsoft Graph: scope {graph_host}/.default, credentials from cfg->cred. */
+TA_MUST_USE status token_source_graph(token_source **out, const config *cfg, errinfo *err);
+/* For Blob Storage without key or SAS: managed identity (or workload identity),
+ * resource https://storage.azure.com/. */
+TA_MUST_USE status token_source_storage(token_source **out, const config *cfg, errinfo *err);
+/* Returns a valid token, fetching one when there is none, it expires within 5
+ * minutes, or force_renew is set. */
+TA_MUST_USE status token_get(token_source *ts, int force_renew, const char **token, errinfo *err);
+void token_source_free(token_source *ts);
+/* Number of token requests made (for the summary line and tests). */
+unsigned token_source_fetches(const token_source *ts);
+
+#endif

@@ -1,0 +1,115 @@
+/* Settings: the command line and the environment (SPEC sections 2 and 3), merged
+ * and validated before any network call. A flag beats the environment; a variable
+ * set to the empty string counts as unset.
+ *
+ * config_load fills a config from argv and the process environment; on a bad
+ * setting it returns ST_CONFIG (ST_USAGE for a bad command line) with a message
+ * that names the setting and what is wrong, and never echoes a secret's value.
+ * The config owns every string in it; config_free releases them (NULL-safe). */
+#ifndef TA_CONFIG_H
+#define TA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "parquet/pq.h"
+#include "status.h"
+
+typedef enum command {
+    CMD_RUN = 0,
+    CMD_CONVERT,
+    CMD_CHECK,
+    CMD_SCHEMA,
+    CMD_HELP,
+    CMD_VERSION
+} command;
+
+typedef enum storage_kind {
+    STORAGE_NONE = 0,
+    STORAGE_CONNECTION_STRING, /* AZURE_STORAGE_CONNECTION_STRING */
+    STORAGE_ACCOUNT_URL,       /* AZURE_STORAGE_ACCOUNT_URL + SAS token or managed identity */
+    STORAGE_DIR                /* ATTENDANCE_OUTPUT_DIR or --output-dir */
+} storage_kind;
+
+typedef enum credential_kind {
+    CRED_NONE = 0,
+    CRED_SECRET,      /* client secret */
+    CRED_CERTIFICATE, /* PEM with key and certificate: signed client assertion */
+    CRED_WORKLOAD     /* federated token file as the client assertion */
+} credential_kind;
+
+typedef struct config {
+    command cmd;
+
+    /* Graph credentials */
+    char *tenant;
+    char *client_id;
+    credential_kind cred;
+    char *client_secret;
+    char *cert_path;
+    char *federated_token_file;
+    char *authority_host; /* no trailing slash */
+    char *graph_host;     /* no trailing slash */
+
+    /* mailboxes, merged, duplicates dropped (case-insensitive), order kept */
+    char **users;
+    size_t nusers;
+
+    /* storage */
+    storage_kind storage;
+    char *connection_string;
+    char *account_url; /* no trailing slash */
+    char *sas_token;   /* without a leading '?' */
+    char *output_dir;
+    char *container;                  /* default "teams-attendance" */
+    char *prefix;                     /* "" or ends with '/' ("a/b/") */
+    char *identity_endpoint;          /* IDENTITY_ENDPOINT (Container Apps managed identity) */
+    char *identity_header;            /* IDENTITY_HEADER */
+    char *imds_endpoint;              /* VM metadata token URL (default the well-known address) */
+    char *managed_identity_client_id; /* AZURE_CLIENT_ID for a user-assigned identity, or NULL */
+
+    /* window */
+    int first_run_days;  /* 30 */
+    int overlap_minutes; /* 5 */
+    int settle_minutes;  /* 60 */
+    int has_since, has_until;
+    int64_t since_us, until_us; /* --since / --until, microseconds since the epoch */
+
+    /* HTTP */
+    int concurrency;      /* 256 */
+    int http_timeout_s;   /* 60 */
+    int max_retries;      /* 6 */
+    int max_retry_wait_s; /* 300 */
+    int max_pages;        /* 10000 */
+
+    /* Parquet */
+    pq_codec codec;       /* snappy */
+    int int96_timestamps; /* 0 */
+
+    /* logs */
+    log_format log_format;
+    log_level log_level;
+
+    /* commands */
+    char **inputs; /* convert FILE... */
+    size_t ninputs;
+    int schema_sql;
+
+    /* scale */
+    int shard_index, shard_count; /* shard_count 0: no sharding */
+    int claim;
+    char *execution_name; /* CONTAINER_APP_JOB_EXECUTION_NAME, for --claim */
+} config;
+
+TA_MUST_USE status config_load(config *cfg, int argc, char **argv, errinfo *err);
+void config_free(config *cfg);
+/* The usage text for --help. */
+const char *config_usage(void);
+/* Parses RFC 3339 ("2026-11-01T00:00:00Z", offsets, fractions) or a date
+ * ("2026-11-01", midnight UTC) into microseconds since the epoch; 0 on success. */
+int config_parse_time(const char *s, int64_t *out_us);
+/* 1 when the URL's host is loopback (127.0.0.0/8, ::1, localhost). */
+int config_is_loopback_url(const char *url);
+
+#endif

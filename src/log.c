@@ -1,0 +1,163 @@
+/* JSON-lines / text logging: see log.h. */
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define MAX_SECRETS 16
+
+static log_format g_format = LOG_FORMAT_JSON;
+static log_level g_level = LOG_INFO;
+static char *g_secrets[MAX_SECRETS];
+static size_t g_nsecrets;
+
+void log_setup(log_format format, log_level level)
+{
+    g_format = format;
+    g_level = level;
+}
+
+int log_enabled(log_level level)
+{
+    return level >= g_level;
+}
+
+int log_level_parse(const char *s, log_level *out)
+{
+    static const struct {
+        const char *name;
+        log_level level;
+    } names[] = {{"debug", LOG_DEBUG},
+                 {"info", LOG_INFO},
+                 {"warn", LOG_WARN},
+                 {"warning", LOG_WARN},
+                 {"error", LOG_ERROR}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void log_add_secret(const char *secret)
+{
+    if (!secret || strlen(secret) < 4 || g_nsecrets == MAX_SECRETS)
+        return;
+    for (size_t i = 0; i < g_nsecrets; i++)
+        if (strcmp(g_secrets[i], secret) == 0)
+            return;
+    char *copy = strdup(secret);
+    if (copy)
+        g_secrets[g_nsecrets++] = copy;
+}
+
+void log_forget_secrets(void)
+{
+    for (size_t i = 0; i < g_nsecrets; i++)
+        free(g_secrets[i]);
+    g_nsecrets = 0;
+}
+
+void log_scrub(char *s)
+{
+    static const char mark[] = "[REDACTED]";
+    for (size_t i = 0; i < g_nsecrets; i++) {
+        size_t n = strlen(g_secrets[i]);
+        char *p;
+        while ((p = strstr(s, g_secrets[i])) != NULL) {
+            /* secrets are at least 4 bytes; the mark may be longer than a short one */
+            size_t m = n < sizeof mark - 1 ? n : sizeof mark - 1;
+            memcpy(p, mark, m);
+            memmove(p + m, p + n, strlen(p + n) + 1);
+        }
+    }
+}
+
+static void now_iso(char out[40])
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 40 - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+}
+
+static const char *level_name(log_level level)
+{
+    switch (level) {
+    case LOG_DEBUG:
+        return "debug";
+    case LOG_INFO:
+        return "info";
+    case LOG_WARN:
+        return "warn";
+    case LOG_ERROR:
+        return "error";
+    }
+    return "info";
+}
+
+void log_write(log_level level, const char *msg, json_t *fields)
+{
+    if (level < g_level) {
+        json_decref(fields);
+        return;
+    }
+    char ts[40];
+    now_iso(ts);
+    char *line = NULL;
+    if (g_format == LOG_FORMAT_JSON) {
+        json_t *o = json_object();
+        json_object_set_new(o, "time", json_string(ts));
+        json_object_set_new(o, "level", json_string(level_name(level)));
+        json_object_set_new(o, "msg", json_string(msg ? msg : ""));
+        if (fields && json_is_object(fields))
+            json_object_update_missing(o, fields);
+        line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+    } else {
+        size_t cap = 1024, len = 0;
+        line = malloc(cap);
+        if (line) {
+            len = (size_t)snprintf(line, cap, "%s %-5s %s", ts, level_name(level), msg ? msg : "");
+            const char *key;
+            json_t *v;
+            if (fields && json_is_object(fields)) {
+                json_object_foreach(fields, key, v)
+                {
+                    char *val = json_is_string(v) ? strdup(json_string_value(v))
+                                                  : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                    if (!val)
+                        continue;
+                    size_t need = len + strlen(key) + strlen(val) + 8;
+                    if (need > cap) {
+                        char *p = realloc(line, need * 2);
+                        if (!p) {
+                            free(val);
+                            break;
+                        }
+                        line = p;
+                        cap = need * 2;
+                    }
+                    int quote = strchr(val, ' ') != NULL;
+                    len += (size_t)snprintf(line + len, cap - len, quote ? " %s=\"%s\"" : " %s=%s",
+                                            key, val);
+                    free(val);
+                }
+            }
+        }
+    }
+    json_decref(fields);
+    if (!line)
+        return;
+    log_scrub(line);
+    fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+    free(line);
+}

@@ -1,0 +1,30 @@
+/* Logging to stderr: one JSON object per line ({"time","level","msg",fields...})
+ * or "time LEVEL msg key=value ..." text for a person at a terminal.
+ * Secrets registered with log_add_secret are replaced by "[REDACTED]" in every
+ * line, as a last guard behind the rule that no secret is ever passed to a log. */
+#ifndef TA_LOG_H
+#define TA_LOG_H
+
+#include <jansson.h>
+
+typedef enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+typedef enum log_format { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT } log_format;
+
+void log_setup(log_format format, log_level level);
+/* Parses "debug", "info", "warn"/"warning", "error"; returns 0 on success. */
+int log_level_parse(const char *s, log_level *out);
+/* Registers a value that must never be printed (copied; strings under 4 bytes ignored). */
+void log_add_secret(const char *secret);
+void log_forget_secrets(void);
+/* Writes one line. fields is a JSON object or NULL; the call takes its reference. */
+void log_write(log_level level, const char *msg, json_t *fields);
+/* Replaces every registered secret in s (in place, same length or shorter). */
+void log_scrub(char *s);
+int log_enabled(log_level level);
+
+#define log_debug(msg, f) log_write(LOG_DEBUG, (msg), (f))
+#define log_info(msg, f) log_write(LOG_INFO, (msg), (f))
+#define log_warn(msg, f) log_write(LOG_WARN, (msg), (f))
+#define log_error(msg, f) log_write(LOG_ERROR, (msg), (f))
+
+#endif

@@ -1,0 +1,71 @@
+/* A Parquet file writer for flat tables (apache/parquet-format: parquet.thrift,
+ * Encodings.md, LogicalTypes.md). No job logic lives here.
+ *
+ * Rows are added one value per column, in column order, then pq_writer_end_row.
+ * Values are buffered per column; a row group is encoded and handed to the sink
+ * when its buffered size reaches options.row_group_bytes (or row_group_rows), so
+ * memory stays bounded whatever the number of rows. pq_writer_close writes the
+ * last row group and the footer. A file with no rows is a valid file.
+ *
+ * Ownership: pq_writer_open allocates the writer; pq_writer_free releases it
+ * (NULL-safe) whether or not it was closed. The column array passed to open must
+ * outlive the writer. Bytes go out only through the sink callback. */
+#ifndef TA_PQ_H
+#define TA_PQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef enum pq_type {
+    PQ_BOOLEAN,   /* BOOLEAN */
+    PQ_INT32,     /* INT32, INT(32, signed) */
+    PQ_INT64,     /* INT64, INT(64, signed) */
+    PQ_STRING,    /* BYTE_ARRAY, STRING logical type + UTF8 converted type */
+    PQ_TIMESTAMP, /* INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true) + TIMESTAMP_MICROS,
+                     or INT96 when options.int96_timestamps */
+} pq_type;
+
+typedef struct pq_column {
+    const char *name;
+    pq_type type;
+    int required; /* 1: REQUIRED (never null), 0: OPTIONAL */
+} pq_column;
+
+typedef enum pq_codec { PQ_CODEC_NONE, PQ_CODEC_SNAPPY, PQ_CODEC_ZSTD } pq_codec;
+
+typedef struct pq_options {
+    pq_codec codec;
+    int int96_timestamps;
+    size_t row_group_bytes; /* 0: 32 MiB */
+    size_t row_group_rows;  /* 0: 1,000,000 */
+    size_t page_bytes;      /* 0: 1 MiB */
+    const char *created_by; /* NULL: "teams-attendance version X" */
+} pq_options;
+
+/* Receives the file's bytes in order. Returns ST_OK or fills err. */
+typedef status (*pq_sink_fn)(void *ctx, const void *data, size_t len, errinfo *err);
+
+typedef struct pq_writer pq_writer;
+
+TA_MUST_USE status pq_writer_open(pq_writer **out, const pq_column *cols, size_t ncols,
+                                  const pq_options *opts, pq_sink_fn sink, void *sink_ctx,
+                                  errinfo *err);
+/* Values for the current row, one call per column in column order. */
+TA_MUST_USE status pq_writer_null(pq_writer *w, errinfo *err);
+TA_MUST_USE status pq_writer_bool(pq_writer *w, int v, errinfo *err);
+TA_MUST_USE status pq_writer_i32(pq_writer *w, int32_t v, errinfo *err);
+TA_MUST_USE status pq_writer_i64(pq_writer *w, int64_t v, errinfo *err);
+TA_MUST_USE status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err);
+/* Microseconds since 1970-01-01T00:00:00Z. */
+TA_MUST_USE status pq_writer_timestamp(pq_writer *w, int64_t micros, errinfo *err);
+TA_MUST_USE status pq_writer_end_row(pq_writer *w, errinfo *err);
+TA_MUST_USE status pq_writer_close(pq_writer *w, errinfo *err);
+uint64_t pq_writer_rows(const pq_writer *w);
+void pq_writer_free(pq_writer *w);
+
+/* "snappy", "zstd", "none" -> codec; returns 0 on success. */
+int pq_codec_parse(const char *s, pq_codec *out);
+
+#endif

@@ -1,0 +1,75 @@
+/* Where the job's files go: Blob Storage (Blob REST: Shared Key, SAS or a bearer
+ * token from managed identity) or a local folder with the same layout. One
+ * interface, two sinks behind it.
+ *
+ * Names are blob names inside the container, the prefix already applied
+ * ("raw/events/date=.../x.json"). ETags are opaque strings, quotes kept.
+ * Blob requests go through the HTTP engine and are retried like Graph's.
+ *
+ * Ownership: store_open allocates; store_free releases (NULL-safe). The store
+ * keeps pointers to the config and the engine, which must outlive it. */
+#ifndef TA_STORE_H
+#define TA_STORE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "http/http.h"
+#include "status.h"
+#include "util/buf.h"
+
+#define STORE_ETAG_MAX 128
+
+typedef struct store store;
+
+typedef enum store_cond {
+    STORE_COND_NONE = 0,
+    STORE_COND_IF_MATCH,     /* write only if the blob's ETag is `etag`; else ST_PRECONDITION */
+    STORE_COND_IF_NONE_MATCH /* write only if the blob does not exist; else ST_CONFLICT */
+} store_cond;
+
+typedef void (*store_done_fn)(void *ctx, status st, const errinfo *err);
+
+/* Picks the sink from cfg->storage. Makes no request. */
+TA_MUST_USE status store_open(store **out, const config *cfg, http_engine *eng, errinfo *err);
+void store_free(store *s);
+/* Where it writes, for logs: "https://acct.blob.core.windows.net/container" or the folder. Never a
+ * secret. */
+const char *store_describe(const store *s);
+
+/* Creates the container (or folder) when missing; a SAS that may not create it
+ * gets a clear error when it does not exist. */
+TA_MUST_USE status store_prepare(store *s, errinfo *err);
+/* For `check`: reaches the storage and proves the credentials work; writes nothing. */
+TA_MUST_USE status store_check(store *s, errinfo *err);
+
+/* Reads a whole blob into out (cleared first); etag_out (may be NULL) gets its ETag.
+ * ST_NOT_FOUND when it does not exist. */
+TA_MUST_USE status store_get(store *s, const char *name, buf *out, char etag_out[STORE_ETAG_MAX],
+                             errinfo *err);
+/* Writes a whole blob (Put Blob with Content-MD5), optionally conditional.
+ * etag_out (may be NULL) gets the new ETag. */
+TA_MUST_USE status store_put(store *s, const char *name, const void *data, size_t len,
+                             const char *content_type, store_cond cond, const char *etag,
+                             char etag_out[STORE_ETAG_MAX], errinfo *err);
+/* Like store_put without a condition, but queued on the engine: `done` is called
+ * from http_run (for the folder sink, before this returns). Takes `data` (malloc'd). */
+TA_MUST_USE status store_put_async(store *s, const char *name, char *data, size_t len,
+                                   const char *content_type, store_done_fn done, void *ctx,
+                                   errinfo *err);
+/* Uploads a local file in blocks (Put Block + Put Block List; one Put Blob when
+ * small), reading it piece by piece so memory stays bounded. bytes_out may be NULL. */
+TA_MUST_USE status store_put_file(store *s, const char *name, const char *path,
+                                  const char *content_type, size_t *bytes_out, errinfo *err);
+
+/* Parses an Azure Storage connection string. Exposed for tests and fuzzing. */
+typedef struct store_connstr {
+    char *account_name;
+    char *account_key;   /* base64, or NULL */
+    char *sas;           /* without '?', or NULL */
+    char *blob_endpoint; /* scheme://host[:port][/path] without trailing slash */
+} store_connstr;
+TA_MUST_USE status store_connstr_parse(const char *s, store_connstr *out, errinfo *err);
+void store_connstr_free(store_connstr *c);
+
+#endif
