@@ -1,0 +1,823 @@
+/* The HTTP engine: one curl multi handle, a queue of requests waiting for a slot
+ * or for their retry time, caps in all and per group, retries. See http.h.
+ *
+ * Lifecycle of a request: queued -> started (an easy handle, attempt headers,
+ * auth hook) -> finished attempt -> either requeued with a not-before time, or
+ * completed (callback, then freed). Everything runs on the caller's thread
+ * inside http_run / http_perform. */
+#include "http/http.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "log.h"
+
+struct http_request {
+    char *method;
+    char *url;
+    struct curl_slist *headers;
+    char *body;
+    size_t body_len;
+    int body_owned;
+    int flags;
+    int group;
+    http_auth_fn auth;
+    void *auth_ctx;
+
+    /* engine state */
+    http_done_fn done;
+    void *done_ctx;
+    int attempts;
+    int renewed;
+    int want_renew;
+    int too_large;
+    int64_t not_before_ms;
+    CURL *easy;
+    struct curl_slist *attempt_headers;
+    http_result res;
+    char errbuf[CURL_ERROR_SIZE];
+    struct http_request *next;
+};
+
+typedef struct group_state {
+    int in_flight;
+    int cap;
+    int successes;
+} group_state;
+
+struct http_engine {
+    CURLM *multi;
+    http_limits lim;
+    http_stats stats;
+    http_request *head, *tail; /* queued: waiting for a slot or a retry time */
+    int in_flight;
+    group_state *groups;
+    size_t ngroups;
+    int in_callback;
+    unsigned rng;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void http_limits_default(http_limits *l)
+{
+    l->timeout_ms = 60000;
+    l->max_retries = 6;
+    l->max_retry_wait_ms = 300000;
+    l->base_backoff_ms = 500;
+    l->max_body = 64u << 20;
+    l->max_in_flight = 256;
+    l->group_cap = 4;
+}
+
+status http_engine_new(http_engine **out, const http_limits *limits, errinfo *err)
+{
+    *out = NULL;
+    static int global_done;
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return err_set(err, ST_INTERNAL, "libcurl could not be initialised");
+        global_done = 1;
+    }
+    http_engine *eng = calloc(1, sizeof *eng);
+    if (!eng)
+        return err_set(err, ST_NOMEM, "out of memory creating the HTTP engine");
+    if (limits)
+        eng->lim = *limits;
+    else
+        http_limits_default(&eng->lim);
+    if (eng->lim.max_in_flight < 1)
+        eng->lim.max_in_flight = 1;
+    if (eng->lim.group_cap < 1)
+        eng->lim.group_cap = 1;
+    eng->multi = curl_multi_init();
+    if (!eng->multi) {
+        free(eng);
+        return err_set(err, ST_NOMEM, "libcurl could not create a multi handle");
+    }
+    curl_multi_setopt(eng->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    eng->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
+    *out = eng;
+    return ST_OK;
+}
+
+void http_engine_stats(const http_engine *eng, http_stats *out)
+{
+    *out = eng->stats;
+}
+
+http_request *http_request_new(const char *method, const char *url)
+{
+    http_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->method = strdup(method);
+    r->url = strdup(url);
+    r->group = -1;
+    if (!r->method || !r->url) {
+        http_request_free(r);
+        return NULL;
+    }
+    buf_init(&r->res.body, 0);
+    return r;
+}
+
+status http_request_header(http_request *req, const char *line, errinfo *err)
+{
+    struct curl_slist *l = curl_slist_append(req->headers, line);
+    if (!l)
+        return err_set(err, ST_NOMEM, "out of memory adding a request header");
+    req->headers = l;
+    return ST_OK;
+}
+
+void http_request_body_take(http_request *req, char *data, size_t len)
+{
+    if (req->body_owned)
+        free(req->body);
+    req->body = data;
+    req->body_len = len;
+    req->body_owned = 1;
+}
+
+void http_request_body_ref(http_request *req, const void *data, size_t len)
+{
+    if (req->body_owned)
+        free(req->body);
+    req->body = (char *)data;
+    req->body_len = len;
+    req->body_owned = 0;
+}
+
+void http_request_flags(http_request *req, int flags)
+{
+    req->flags = flags;
+}
+
+void http_request_group(http_request *req, int group)
+{
+    req->group = group;
+}
+
+void http_request_auth(http_request *req, http_auth_fn fn, void *ctx)
+{
+    req->auth = fn;
+    req->auth_ctx = ctx;
+}
+
+const char *http_request_method(const http_request *req)
+{
+    return req->method;
+}
+
+const char *http_request_url(const http_request *req)
+{
+    return req->url;
+}
+
+const struct curl_slist *http_request_headers(const http_request *req)
+{
+    return req->headers;
+}
+
+size_t http_request_body_len(const http_request *req)
+{
+    return req->body_len;
+}
+
+void http_result_free(http_result *res)
+{
+    if (!res)
+        return;
+    buf_free(&res->body);
+    json_decref(res->json);
+    res->json = NULL;
+}
+
+void http_request_free(http_request *req)
+{
+    if (!req)
+        return;
+    if (req->easy)
+        curl_easy_cleanup(req->easy);
+    curl_slist_free_all(req->attempt_headers);
+    curl_slist_free_all(req->headers);
+    if (req->body_owned)
+        free(req->body);
+    http_result_free(&req->res);
+    free(req->method);
+    free(req->url);
+    free(req);
+}
+
+void http_url_for_log(const char *url, char *out, size_t outlen)
+{
+    if (!outlen)
+        return;
+    size_t n = strcspn(url, "?#");
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, url, n);
+    out[n] = '\0';
+}
+
+/* ---- Retry-After ---------------------------------------------------------- */
+
+static int month_index(const char *m)
+{
+    static const char *names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (int i = 0; i < 12; i++)
+        if (strncasecmp(m, names[i], 3) == 0)
+            return i;
+    return -1;
+}
+
+long http_parse_retry_after(const char *value, int64_t now)
+{
+    if (!value)
+        return -1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (isdigit((unsigned char)*value) || *value == '.') {
+        char *end;
+        double secs = strtod(value, &end);
+        while (*end == ' ' || *end == '\t')
+            end++;
+        if (*end != '\0' || secs != secs || secs < 0)
+            return -1;
+        if (secs > 86400.0 * 365)
+            secs = 86400.0 * 365;
+        return (long)(secs * 1000.0 + 0.5);
+    }
+    /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+    char wday[4], mon[4], zone[4];
+    int day, year, hh, mm, ss;
+    if (sscanf(value, "%3s %d %3s %d %d:%d:%d %3s", wday, &day, mon, &year, &hh, &mm, &ss, zone) !=
+        8)
+        return -1;
+    int mi = month_index(mon);
+    if (mi < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 ||
+        strcasecmp(zone, "GMT") != 0)
+        return -1;
+    struct tm tm = {0};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mi;
+    tm.tm_mday = day;
+    tm.tm_hour = hh;
+    tm.tm_min = mm;
+    tm.tm_sec = ss;
+    int64_t when = (int64_t)timegm(&tm) * 1000;
+    return when > now ? (long)(when - now) : 0;
+}
+
+/* ---- callbacks from libcurl ---------------------------------------------- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    http_request *req = userdata;
+    size_t n = size * nmemb;
+    if (buf_append(&req->res.body, ptr, n, NULL) != ST_OK) {
+        req->too_large = 1;
+        return 0;
+    }
+    return n;
+}
+
+static void copy_header_value(char *dst, size_t dstlen, const char *v, size_t n)
+{
+    while (n && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+        n--;
+    if (n >= dstlen)
+        n = dstlen - 1;
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    http_request *req = userdata;
+    size_t n = size * nmemb;
+    static const struct {
+        const char *name;
+        size_t off, len;
+    } wanted[] = {
+        {"etag:", offsetof(http_result, etag), sizeof(((http_result *)0)->etag)},
+        {"x-ms-error-code:", offsetof(http_result, error_code),
+         sizeof(((http_result *)0)->error_code)},
+        {"content-type:", offsetof(http_result, content_type),
+         sizeof(((http_result *)0)->content_type)},
+        {"retry-after:", offsetof(http_result, retry_after),
+         sizeof(((http_result *)0)->retry_after)},
+    };
+    /* a new status line (after 100-continue or a redirect) starts a new header set */
+    if (n > 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+        req->res.etag[0] = req->res.error_code[0] = req->res.content_type[0] = '\0';
+        req->res.retry_after[0] = '\0';
+        return n;
+    }
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+        size_t ln = strlen(wanted[i].name);
+        if (n > ln && strncasecmp(ptr, wanted[i].name, ln) == 0) {
+            copy_header_value((char *)&req->res + wanted[i].off, wanted[i].len, ptr + ln, n - ln);
+            break;
+        }
+    }
+    return n;
+}
+
+/* ---- scheduling ----------------------------------------------------------- */
+
+static group_state *group_of(http_engine *eng, int group)
+{
+    if (group < 0)
+        return NULL;
+    if ((size_t)group >= eng->ngroups) {
+        size_t n = eng->ngroups ? eng->ngroups : 16;
+        while (n <= (size_t)group)
+            n *= 2;
+        group_state *g = realloc(eng->groups, n * sizeof *g);
+        if (!g)
+            return NULL;
+        for (size_t i = eng->ngroups; i < n; i++) {
+            g[i].in_flight = 0;
+            g[i].cap = eng->lim.group_cap;
+            g[i].successes = 0;
+        }
+        eng->groups = g;
+        eng->ngroups = n;
+    }
+    return &eng->groups[group];
+}
+
+static void enqueue(http_engine *eng, http_request *req)
+{
+    req->next = NULL;
+    if (eng->tail)
+        eng->tail->next = req;
+    else
+        eng->head = req;
+    eng->tail = req;
+}
+
+static int has_header(const struct curl_slist *l, const char *name)
+{
+    size_t n = strlen(name);
+    for (; l; l = l->next)
+        if (strncasecmp(l->data, name, n) == 0 && l->data[n] == ':')
+            return 1;
+    return 0;
+}
+
+static void complete(http_engine *eng, http_request *req);
+
+/* Starts one attempt. On a local failure (auth hook, out of memory) the request
+ * completes with that error. */
+static void start_attempt(http_engine *eng, http_request *req)
+{
+    http_result *res = &req->res;
+    buf_reset(&res->body);
+    json_decref(res->json);
+    res->json = NULL;
+    res->etag[0] = res->error_code[0] = res->content_type[0] = res->retry_after[0] = '\0';
+    res->http_status = 0;
+    req->too_large = 0;
+    req->errbuf[0] = '\0';
+    curl_slist_free_all(req->attempt_headers);
+    req->attempt_headers = NULL;
+
+    struct curl_slist *h = NULL;
+    for (const struct curl_slist *l = req->headers; l; l = l->next) {
+        struct curl_slist *t = curl_slist_append(h, l->data);
+        if (!t)
+            goto nomem;
+        h = t;
+    }
+    if (req->body && !has_header(req->headers, "Content-Type")) {
+        struct curl_slist *t = curl_slist_append(h, "Content-Type:");
+        if (!t)
+            goto nomem;
+        h = t;
+    }
+    {
+        struct curl_slist *t = curl_slist_append(h, "Expect:");
+        if (!t)
+            goto nomem;
+        h = t;
+    }
+    if (req->auth) {
+        errinfo aerr = {0};
+        status st = req->auth(req->auth_ctx, req, req->want_renew, &h, &aerr);
+        req->want_renew = 0;
+        if (st != ST_OK) {
+            curl_slist_free_all(h);
+            res->st = st;
+            res->err = aerr;
+            complete(eng, req);
+            return;
+        }
+    }
+    req->attempt_headers = h;
+
+    if (!req->easy) {
+        req->easy = curl_easy_init();
+        if (!req->easy)
+            goto nomem;
+    } else {
+        curl_easy_reset(req->easy);
+    }
+    CURL *e = req->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->attempt_headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, eng->lim.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, eng->lim.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        if (strcmp(req->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    if (curl_multi_add_handle(eng->multi, e) != CURLM_OK)
+        goto nomem;
+    req->attempts++;
+    res->attempts = req->attempts;
+    eng->in_flight++;
+    group_state *g = group_of(eng, req->group);
+    if (g)
+        g->in_flight++;
+    eng->stats.requests++;
+    if (req->attempts > 1)
+        eng->stats.retries++;
+    eng->stats.bytes_out += req->body_len;
+    return;
+nomem:
+    curl_slist_free_all(h);
+    req->attempt_headers = NULL;
+    res->st = err_set(&res->err, ST_NOMEM, "out of memory starting a request");
+    complete(eng, req);
+}
+
+/* Starts every queued request whose time has come and that fits the caps.
+ * Returns the milliseconds until the earliest waiting request may start (-1: none). */
+static long pump(http_engine *eng)
+{
+    int64_t now = now_ms();
+    long wait = -1;
+    http_request *prev = NULL, *r = eng->head;
+    while (r && eng->in_flight < eng->lim.max_in_flight) {
+        http_request *next = r->next;
+        group_state *g = group_of(eng, r->group);
+        int ready = r->not_before_ms <= now;
+        int fits = !g || g->in_flight < g->cap;
+        if (ready && fits) {
+            if (prev)
+                prev->next = next;
+            else
+                eng->head = next;
+            if (eng->tail == r)
+                eng->tail = prev;
+            r->next = NULL;
+            start_attempt(eng, r);
+        } else {
+            if (!ready) {
+                long w = (long)(r->not_before_ms - now);
+                if (wait < 0 || w < wait)
+                    wait = w;
+            }
+            prev = r;
+        }
+        r = next;
+    }
+    return wait;
+}
+
+static void complete(http_engine *eng, http_request *req)
+{
+    eng->in_callback++;
+    if (req->done)
+        req->done(req->done_ctx, &req->res);
+    eng->in_callback--;
+    http_request_free(req);
+}
+
+static int retryable_http(long code)
+{
+    return code == 429 || code == 500 || code == 502 || code == 503 || code == 504;
+}
+
+static long backoff_ms(http_engine *eng, int attempt)
+{
+    long base = eng->lim.base_backoff_ms > 0 ? eng->lim.base_backoff_ms : 500;
+    long d = base;
+    for (int i = 1; i < attempt && d < eng->lim.max_retry_wait_ms; i++)
+        d *= 2;
+    if (d > eng->lim.max_retry_wait_ms)
+        d = eng->lim.max_retry_wait_ms;
+    /* full jitter in [d/2, d] so replicas that failed together do not retry together */
+    eng->rng = eng->rng * 1103515245u + 12345u;
+    long half = d / 2;
+    return half + (half > 0 ? (long)((eng->rng >> 8) % (unsigned long)(half + 1)) : 0);
+}
+
+/* Fills res->err for an HTTP error status, with Graph's or Storage's error code. */
+static void describe_http_error(http_request *req, status st)
+{
+    http_result *res = &req->res;
+    char url[512];
+    http_url_for_log(req->url, url, sizeof url);
+    char detail[300] = "";
+    json_t *j = res->body.len ? json_loadb(res->body.data, res->body.len, 0, NULL) : NULL;
+    json_t *e = j ? json_object_get(j, "error") : NULL;
+    if (json_is_object(e)) {
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        if (code && !res->error_code[0])
+            snprintf(res->error_code, sizeof res->error_code, "%s", code);
+        snprintf(detail, sizeof detail, ": %s%s%.200s", code ? code : "", code && msg ? ": " : "",
+                 msg ? msg : "");
+    } else if (res->error_code[0]) {
+        snprintf(detail, sizeof detail, ": %s", res->error_code);
+    }
+    json_decref(j);
+    err_clear(&res->err);
+    err_set(&res->err, st, "%s %s: HTTP %ld%s (after %d attempt%s)", req->method, url,
+            res->http_status, detail, req->attempts, req->attempts == 1 ? "" : "s");
+    res->err.http_status = (int)res->http_status;
+}
+
+static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
+{
+    http_result *res = &req->res;
+    long code = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_multi_remove_handle(eng->multi, req->easy);
+    eng->in_flight--;
+    group_state *g = group_of(eng, req->group);
+    if (g)
+        g->in_flight--;
+    res->http_status = code;
+    eng->stats.bytes_in += res->body.len;
+
+    int retry = 0;
+    long delay = -1;
+    status st = ST_OK;
+    char url[512];
+    http_url_for_log(req->url, url, sizeof url);
+    err_clear(&res->err);
+
+    if (cc != CURLE_OK) {
+        if (req->too_large) {
+            st =
+                err_set(&res->err, ST_TOO_LARGE, "%s %s: response larger than the cap of %zu bytes",
+                        req->method, url, eng->lim.max_body);
+        } else if (cc == CURLE_OPERATION_TIMEDOUT) {
+            st = err_set(&res->err, ST_TIMEOUT, "%s %s: no complete answer within %ld s",
+                         req->method, url, eng->lim.timeout_ms / 1000);
+            retry = 1;
+        } else {
+            int fatal = cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ||
+                        cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+                        cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_OUT_OF_MEMORY;
+            st = err_set(&res->err, ST_NET, "%s %s: %s", req->method, url,
+                         req->errbuf[0] ? req->errbuf : curl_easy_strerror(cc));
+            retry = !fatal;
+        }
+    } else if (code >= 200 && code < 300) {
+        if (req->flags & HTTP_EXPECT_JSON) {
+            if (res->body.len == 0) {
+                st = err_set(&res->err, ST_JSON, "%s %s: HTTP %ld with an empty body", req->method,
+                             url, code);
+                retry = 1;
+            } else {
+                json_error_t je;
+                res->json = json_loadb(res->body.data, res->body.len, 0, &je);
+                if (!res->json) {
+                    st = err_set(&res->err, ST_JSON, "%s %s: invalid JSON (%s at byte %d)",
+                                 req->method, url, je.text, je.position);
+                    retry = 1;
+                }
+            }
+        }
+        if (st == ST_OK && g && ++g->successes >= 8 && g->cap < eng->lim.group_cap) {
+            g->cap++;
+            g->successes = 0;
+        }
+    } else if (code == 401 || (code == 403 && (req->flags & HTTP_RENEW_ON_403))) {
+        st = code == 401 ? ST_AUTH : ST_FORBIDDEN;
+        if (!req->renewed && req->auth) {
+            /* renew once, right away; it does not use up a retry */
+            req->renewed = 1;
+            req->want_renew = 1;
+            req->not_before_ms = 0;
+            req->attempts--;
+            enqueue(eng, req);
+            return;
+        }
+        describe_http_error(req, st);
+    } else {
+        switch (code) {
+        case 403:
+            st = ST_FORBIDDEN;
+            break;
+        case 404:
+            st = ST_NOT_FOUND;
+            break;
+        case 409:
+            st = ST_CONFLICT;
+            break;
+        case 412:
+            st = ST_PRECONDITION;
+            break;
+        default:
+            st = ST_HTTP;
+            break;
+        }
+        if (retryable_http(code)) {
+            retry = 1;
+            if (code == 429) {
+                eng->stats.throttled++;
+                if (g && g->cap > 1)
+                    g->cap--;
+                if (g)
+                    g->successes = 0;
+            }
+            if (res->retry_after[0])
+                delay = http_parse_retry_after(res->retry_after, now_ms());
+        }
+        describe_http_error(req, st);
+    }
+
+    if (req->flags & HTTP_NO_RETRY)
+        retry = 0;
+    if (retry && req->attempts <= eng->lim.max_retries) {
+        if (delay < 0)
+            delay = backoff_ms(eng, req->attempts);
+        if (delay > eng->lim.max_retry_wait_ms)
+            delay = eng->lim.max_retry_wait_ms;
+        if (log_enabled(LOG_DEBUG))
+            log_debug("retrying request",
+                      json_pack("{s:s,s:s,s:I,s:s,s:I,s:i}", "method", req->method, "url", url,
+                                "http_status", (json_int_t)code, "error", res->err.msg, "wait_ms",
+                                (json_int_t)delay, "attempt", req->attempts));
+        req->not_before_ms = now_ms() + delay;
+        enqueue(eng, req);
+        return;
+    }
+    res->st = st;
+    if (st != ST_OK && retry)
+        err_prefix(&res->err, "gave up after %d attempts", req->attempts);
+    complete(eng, req);
+}
+
+status http_submit(http_engine *eng, http_request *req, http_done_fn done, void *ctx, errinfo *err)
+{
+    (void)err;
+    req->done = done;
+    req->done_ctx = ctx;
+    req->not_before_ms = 0;
+    enqueue(eng, req);
+    return ST_OK;
+}
+
+static void drain_messages(http_engine *eng)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(eng->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        http_request *req = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&req);
+        finish_attempt(eng, req, m->data.result);
+    }
+}
+
+/* One turn of the loop: start what can start, move transfers, handle what ended,
+ * then wait for activity or the next retry time. */
+static status step(http_engine *eng, errinfo *err)
+{
+    long wait = pump(eng);
+    int running = 0;
+    if (curl_multi_perform(eng->multi, &running) != CURLM_OK)
+        return err_set(err, ST_INTERNAL, "libcurl multi perform failed");
+    drain_messages(eng);
+    if (!eng->head && eng->in_flight == 0)
+        return ST_OK;
+    long timeout = 1000;
+    if (wait >= 0 && wait < timeout)
+        timeout = wait;
+    if (eng->in_flight == 0) {
+        /* nothing to poll: sleep until the next retry time */
+        if (timeout > 0) {
+            struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        return ST_OK;
+    }
+    if (curl_multi_poll(eng->multi, NULL, 0, (int)timeout, NULL) != CURLM_OK)
+        return err_set(err, ST_INTERNAL, "libcurl multi poll failed");
+    return ST_OK;
+}
+
+status http_run(http_engine *eng, errinfo *err)
+{
+    if (eng->in_callback)
+        return err_set(err, ST_INTERNAL, "http_run called from a request callback");
+    while (eng->head || eng->in_flight) {
+        status st = step(eng, err);
+        if (st != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+typedef struct perform_ctx {
+    http_result *out;
+    int done;
+} perform_ctx;
+
+static void on_perform_done(void *ctx, http_result *res)
+{
+    perform_ctx *pc = ctx;
+    http_result *out = pc->out;
+    *out = *res;
+    /* the result moves to the caller: the request must not free it */
+    buf_init(&res->body, 0);
+    res->json = NULL;
+    pc->done = 1;
+}
+
+status http_perform(http_engine *eng, http_request *req, http_result *res)
+{
+    memset(res, 0, sizeof *res);
+    buf_init(&res->body, 0);
+    if (eng->in_callback) {
+        http_request_free(req);
+        res->st = err_set(&res->err, ST_INTERNAL, "http_perform called from a request callback");
+        return res->st;
+    }
+    perform_ctx pc = {res, 0};
+    status st = http_submit(eng, req, on_perform_done, &pc, &res->err);
+    if (st != ST_OK) {
+        res->st = st;
+        return st;
+    }
+    while (!pc.done) {
+        errinfo e = {0};
+        st = step(eng, &e);
+        if (st != ST_OK) {
+            if (!pc.done) {
+                res->st = st;
+                res->err = e;
+            }
+            return st;
+        }
+    }
+    return res->st;
+}
+
+void http_engine_free(http_engine *eng)
+{
+    if (!eng)
+        return;
+    http_request *r = eng->head;
+    while (r) {
+        http_request *n = r->next;
+        http_request_free(r);
+        r = n;
+    }
+    /* requests still in flight are only left behind when the run is aborted */
+    curl_multi_cleanup(eng->multi);
+    free(eng->groups);
+    free(eng);
+}
