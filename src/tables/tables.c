@@ -3,7 +3,10 @@
  * See tables.h. */
 #include "tables/tables.h"
 
+#include "log.h"
+
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 #define S PQ_STRING
@@ -101,4 +104,728 @@ const table_def *tables_def(table_id id)
     if ((int)id < 0 || id >= TBL_COUNT)
         return NULL;
     return &defs[id];
+}
+
+/* ---- times ---- */
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dm[m - 1];
+}
+
+int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone)
+{
+    int y, mo, d, h, mi, sec;
+    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
+        return -1;
+    if (digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
+        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
+        return -1;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+        sec > 59)
+        return -1;
+    size_t i = 19;
+    int64_t frac = 0;
+    if (i < len && s[i] == '.') {
+        i++;
+        size_t start = i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (i - start < 6)
+                frac = frac * 10 + (s[i] - '0');
+            i++;
+        }
+        size_t nd = i - start;
+        if (nd == 0 || nd > 9)
+            return -1;
+        for (size_t k = nd; k < 6; k++)
+            frac *= 10;
+    }
+    int64_t offset_s = 0;
+    int zone = 0;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        zone = 1;
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int oh, om;
+        if (len - i != 6 || s[i + 3] != ':' || digits(s + i + 1, 2, &oh) ||
+            digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return -1;
+        offset_s = (int64_t)oh * 3600 + om * 60;
+        if (s[i] == '-')
+            offset_s = -offset_s;
+        zone = 1;
+        i += 6;
+    }
+    if (i != len)
+        return -1;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    *out_us = secs * 1000000 + frac;
+    if (has_zone)
+        *has_zone = zone;
+    return 0;
+}
+
+/* ---- the flattener ----
+ *
+ * One walk over the snapshot serves both passes: the check pass (emit == 0) reads
+ * every field the rows need and stops at the first error, the emit pass does the
+ * same reads and hands the rows over. Sharing the code means the emit pass cannot
+ * meet an error the check pass missed. Strings are borrowed from jansson; the only
+ * allocation is the lower-cased user_upn, once per snapshot. */
+
+#define EV_NCOLS 22
+#define REP_NCOLS 9
+#define REC_NCOLS 16
+#define IV_NCOLS 10
+#define WHERE_MAX 400
+#define ID_SHOWN 120
+
+typedef struct walk {
+    int emit;
+    tables_row_fn row;
+    void *ctx;
+    errinfo *err;
+
+    char *upn;
+    size_t upn_len;
+    const char *run_id;
+    size_t run_id_len;
+    int64_t extracted;
+
+    table_counts add; /* emit pass: added to the caller's counts on success */
+    size_t bad_types; /* check pass: scalar fields of an unexpected type */
+    char first_bad[WHERE_MAX + 64];
+
+    /* where the walk is, for messages */
+    const char *section; /* "events" or "unmatched_attendance" */
+    long ev, rep, rec, iv;
+    const char *ev_id, *rep_id;
+} walk;
+
+static void where(const walk *w, char *out, size_t n)
+{
+    size_t k = 0;
+    int r;
+    out[0] = '\0';
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (k < n) {                                                                               \
+            r = snprintf(out + k, n - k, __VA_ARGS__);                                             \
+            if (r > 0)                                                                             \
+                k += (size_t)r;                                                                    \
+        }                                                                                          \
+    } while (0)
+    if (w->ev >= 0) {
+        ADD("%s[%ld]", w->section, w->ev);
+        if (w->ev_id)
+            ADD(" (event '%.*s')", ID_SHOWN, w->ev_id);
+    }
+    if (w->rep >= 0) {
+        ADD("%s[%ld]", w->ev >= 0 ? ".attendance" : w->section, w->rep);
+        if (w->rep_id)
+            ADD(" (report '%.*s')", ID_SHOWN, w->rep_id);
+    }
+    if (w->rec >= 0)
+        ADD(".attendanceRecords[%ld]", w->rec);
+    if (w->iv >= 0)
+        ADD(".attendanceIntervals[%ld]", w->iv);
+#undef ADD
+}
+
+static void note_bad_type(walk *w, const char *field)
+{
+    if (w->emit)
+        return;
+    if (w->bad_types++ == 0) {
+        char at[WHERE_MAX];
+        where(w, at, sizeof at);
+        snprintf(w->first_bad, sizeof w->first_bad, "%s%s%s", at, at[0] ? "." : "", field);
+    }
+}
+
+static void skip_item(walk *w, const char *what)
+{
+    if (!w->emit)
+        return;
+    char at[WHERE_MAX];
+    where(w, at, sizeof at);
+    w->add.skipped++;
+    log_warn("item left out of the tables",
+             json_pack("{s:s,s:s,s:s}", "reason", what, "item", at, "user_upn", w->upn));
+}
+
+static tables_value vnull(void)
+{
+    tables_value v = {1, 0, NULL, 0};
+    return v;
+}
+
+static tables_value vstr(const char *s, size_t len)
+{
+    tables_value v = {0, 0, s, len};
+    return v;
+}
+
+static tables_value vint(int64_t i)
+{
+    tables_value v = {0, i, NULL, 0};
+    return v;
+}
+
+static tables_value vjstr(const json_t *j)
+{
+    return vstr(json_string_value(j), json_string_length(j));
+}
+
+/* A member that is missing or JSON null reads as NULL. */
+static const json_t *member(const json_t *obj, const char *key)
+{
+    const json_t *j = json_object_get(obj, key);
+    return json_is_null(j) ? NULL : j;
+}
+
+/* An object member that should be an object: NULL when missing, null or (noted) wrong. */
+static const json_t *obj_member(walk *w, const json_t *obj, const char *key)
+{
+    const json_t *j = member(obj, key);
+    if (j && !json_is_object(j)) {
+        note_bad_type(w, key);
+        return NULL;
+    }
+    return j;
+}
+
+static tables_value str_field(walk *w, const json_t *obj, const char *key)
+{
+    const json_t *j = obj ? member(obj, key) : NULL;
+    if (!j)
+        return vnull();
+    if (!json_is_string(j)) {
+        note_bad_type(w, key);
+        return vnull();
+    }
+    return vjstr(j);
+}
+
+static tables_value bool_field(walk *w, const json_t *obj, const char *key)
+{
+    const json_t *j = member(obj, key);
+    if (!j)
+        return vnull();
+    if (!json_is_boolean(j)) {
+        note_bad_type(w, key);
+        return vnull();
+    }
+    return vint(json_is_true(j));
+}
+
+static tables_value int_field(walk *w, const json_t *obj, const char *key, int64_t lo, int64_t hi)
+{
+    const json_t *j = member(obj, key);
+    if (!j)
+        return vnull();
+    int64_t v;
+    if (json_is_integer(j)) {
+        v = (int64_t)json_integer_value(j);
+    } else if (json_is_real(j)) {
+        double d = json_real_value(j);
+        /* 1152.0 is 1152; a fraction or a huge value is not a count */
+        if (!(d >= -9.0e18 && d <= 9.0e18) || d != (double)(int64_t)d) {
+            note_bad_type(w, key);
+            return vnull();
+        }
+        v = (int64_t)d;
+    } else {
+        note_bad_type(w, key);
+        return vnull();
+    }
+    if (v < lo || v > hi) {
+        note_bad_type(w, key);
+        return vnull();
+    }
+    return vint(v);
+}
+
+static status bad_time(walk *w, const char *field, const json_t *j)
+{
+    char at[WHERE_MAX];
+    where(w, at, sizeof at);
+    return err_set(w->err, ST_DATA,
+                   "%s%s%s: '%.80s' is not a time (YYYY-MM-DDTHH:MM:SS[.fffffff][Z])", at,
+                   at[0] ? "." : "", field, json_string_value(j));
+}
+
+/* A DateTimeOffset field ("2021-10-05T04:38:23.945Z"). */
+static status time_field(walk *w, const json_t *obj, const char *key, tables_value *out)
+{
+    const json_t *j = obj ? member(obj, key) : NULL;
+    *out = vnull();
+    if (!j)
+        return ST_OK;
+    if (!json_is_string(j)) {
+        note_bad_type(w, key);
+        return ST_OK;
+    }
+    int64_t us;
+    if (tables_parse_time(json_string_value(j), json_string_length(j), &us, NULL) != 0)
+        return bad_time(w, key, j);
+    *out = vint(us);
+    return ST_OK;
+}
+
+static int is_utc_zone(const char *z)
+{
+    return strcasecmp(z, "UTC") == 0 || strcasecmp(z, "Etc/UTC") == 0 ||
+           strcasecmp(z, "tzone://Microsoft/Utc") == 0;
+}
+
+/* An event's dateTimeTimeZone ({"dateTime": "...", "timeZone": "UTC"}): the job asks
+ * Graph for UTC, so any other zone means the snapshot is not what it should be. */
+static status event_time(walk *w, const json_t *ev, const char *key, tables_value *out)
+{
+    *out = vnull();
+    const json_t *o = obj_member(w, ev, key);
+    if (!o)
+        return ST_OK;
+    const json_t *dt = member(o, "dateTime");
+    if (!dt)
+        return ST_OK;
+    if (!json_is_string(dt)) {
+        note_bad_type(w, strcmp(key, "start") == 0 ? "start.dateTime" : "end.dateTime");
+        return ST_OK;
+    }
+    int64_t us;
+    int has_zone;
+    if (tables_parse_time(json_string_value(dt), json_string_length(dt), &us, &has_zone) != 0)
+        return bad_time(w, key, dt);
+    const json_t *tz = member(o, "timeZone");
+    const char *zone = json_string_value(tz);
+    if ((zone && !is_utc_zone(zone)) || (!zone && !has_zone)) {
+        char at[WHERE_MAX];
+        where(w, at, sizeof at);
+        return err_set(w->err, ST_DATA,
+                       "%s: %s.timeZone is '%.80s', not UTC (the job asks Graph for UTC with "
+                       "Prefer: outlook.timezone=\"UTC\"; this snapshot was not made that way)",
+                       at, key, zone ? zone : "(none)");
+    }
+    *out = vint(us);
+    return ST_OK;
+}
+
+static int nonempty_str(const json_t *j)
+{
+    return json_is_string(j) && json_string_length(j) > 0;
+}
+
+/* A member holding items: missing or null is empty, anything but an array an error,
+ * since its rows would otherwise vanish without a trace. */
+static status array_member(walk *w, const json_t *obj, const char *key, const json_t **out)
+{
+    const json_t *j = member(obj, key);
+    *out = j;
+    if (!j || json_is_array(j))
+        return ST_OK;
+    char at[WHERE_MAX];
+    where(w, at, sizeof at);
+    return err_set(w->err, ST_JSON, "%s%s%s is a JSON %s, not an array", at, at[0] ? "." : "", key,
+                   json_is_object(j)    ? "object"
+                   : json_is_string(j)  ? "string"
+                   : json_is_boolean(j) ? "boolean"
+                                        : "number");
+}
+
+static status put_row(walk *w, table_id t, tables_value *v, size_t n)
+{
+    if (!w->emit)
+        return ST_OK;
+    v[n - 2] = vstr(w->run_id, w->run_id_len);
+    v[n - 1] = vint(w->extracted);
+    if (w->row) {
+        status st = w->row(w->ctx, t, v, w->err);
+        if (st != ST_OK)
+            return st;
+    }
+    w->add.rows[t]++;
+    return ST_OK;
+}
+
+static status do_record(walk *w, const json_t *rec, const tables_value *report_id,
+                        const tables_value *meeting_id)
+{
+    status st;
+    if (!json_is_object(rec)) {
+        skip_item(w, "attendance record is not a JSON object");
+        return ST_OK;
+    }
+    const json_t *identity = obj_member(w, rec, "identity");
+    tables_value record_id = str_field(w, rec, "id");
+    tables_value email = str_field(w, rec, "emailAddress");
+    tables_value identity_id = str_field(w, identity, "id");
+
+    char pos[24];
+    tables_value key;
+    if (!record_id.null && record_id.len > 0) {
+        key = record_id;
+    } else if (!identity_id.null && identity_id.len > 0) {
+        key = identity_id;
+    } else if (!email.null && email.len > 0) {
+        key = email;
+    } else {
+        int n = snprintf(pos, sizeof pos, "#%ld", w->rec);
+        key = vstr(pos, (size_t)n);
+    }
+
+    const json_t *ivs;
+    if ((st = array_member(w, rec, "attendanceIntervals", &ivs)) != ST_OK)
+        return st;
+    int have_join = 0, have_leave = 0;
+    int64_t first_join = 0, last_leave = 0;
+    size_t niv = ivs ? json_array_size(ivs) : 0;
+    for (size_t i = 0; i < niv; i++) {
+        const json_t *iv = json_array_get(ivs, i);
+        w->iv = (long)i;
+        if (!json_is_object(iv)) {
+            skip_item(w, "attendance interval is not a JSON object");
+            continue;
+        }
+        tables_value v[IV_NCOLS];
+        v[0] = *report_id;
+        v[1] = key;
+        v[2] = identity_id;
+        v[3] = email;
+        v[4] = vint((int64_t)i);
+        if ((st = time_field(w, iv, "joinDateTime", &v[5])) != ST_OK ||
+            (st = time_field(w, iv, "leaveDateTime", &v[6])) != ST_OK)
+            return st;
+        v[7] = int_field(w, iv, "durationInSeconds", INT64_MIN, INT64_MAX);
+        if (!v[5].null && (!have_join || v[5].i < first_join)) {
+            first_join = v[5].i;
+            have_join = 1;
+        }
+        if (!v[6].null && (!have_leave || v[6].i > last_leave)) {
+            last_leave = v[6].i;
+            have_leave = 1;
+        }
+        if ((st = put_row(w, TBL_INTERVALS, v, IV_NCOLS)) != ST_OK)
+            return st;
+    }
+    w->iv = -1;
+
+    tables_value v[REC_NCOLS];
+    v[0] = key;
+    v[1] = record_id;
+    v[2] = *report_id;
+    v[3] = *meeting_id;
+    v[4] = vstr(w->upn, w->upn_len);
+    v[5] = email;
+    v[6] = str_field(w, identity, "displayName");
+    v[7] = identity_id;
+    v[8] = str_field(w, identity, "tenantId");
+    v[9] = str_field(w, rec, "role");
+    v[10] = int_field(w, rec, "totalAttendanceInSeconds", INT64_MIN, INT64_MAX);
+    v[11] = have_join ? vint(first_join) : vnull();
+    v[12] = have_leave ? vint(last_leave) : vnull();
+    v[13] = vint((int64_t)niv);
+    return put_row(w, TBL_RECORDS, v, REC_NCOLS);
+}
+
+/* One report, under an event (event_id set) or unmatched (event_id null, meeting id
+ * from its own onlineMeetingId). */
+static status do_report(walk *w, const json_t *rep, tables_value event_id, tables_value meeting_id)
+{
+    status st;
+    w->rep_id = NULL;
+    if (!json_is_object(rep)) {
+        skip_item(w, "attendance report is not a JSON object");
+        return ST_OK;
+    }
+    const json_t *id = member(rep, "id");
+    if (nonempty_str(id))
+        w->rep_id = json_string_value(id);
+    if (meeting_id.null || meeting_id.len == 0)
+        meeting_id = str_field(w, rep, "onlineMeetingId");
+    tables_value v[REP_NCOLS];
+    v[2] = event_id;
+    v[3] = vstr(w->upn, w->upn_len);
+    v[4] = int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
+    if ((st = time_field(w, rep, "meetingStartDateTime", &v[5])) != ST_OK ||
+        (st = time_field(w, rep, "meetingEndDateTime", &v[6])) != ST_OK)
+        return st;
+    const json_t *recs;
+    if ((st = array_member(w, rep, "attendanceRecords", &recs)) != ST_OK)
+        return st;
+    if (!w->rep_id) {
+        if (id && !json_is_string(id))
+            note_bad_type(w, "id");
+        skip_item(w, "attendance report without id (its records are left out with it)");
+        return ST_OK;
+    }
+    if (meeting_id.null || meeting_id.len == 0) {
+        skip_item(w, "attendance report without an online meeting id (its records are left out "
+                     "with it)");
+        return ST_OK;
+    }
+    v[0] = vjstr(id);
+    v[1] = meeting_id;
+    if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
+        return st;
+    size_t nrec = recs ? json_array_size(recs) : 0;
+    for (size_t i = 0; i < nrec; i++) {
+        w->rec = (long)i;
+        if ((st = do_record(w, json_array_get(recs, i), &v[0], &v[1])) != ST_OK)
+            return st;
+    }
+    w->rec = -1;
+    return ST_OK;
+}
+
+static int str_is(const tables_value *v, const char *s)
+{
+    return !v->null && v->len == strlen(s) && memcmp(v->s, s, v->len) == 0;
+}
+
+static status do_event(walk *w, const json_t *ev)
+{
+    status st;
+    w->ev_id = NULL;
+    if (!json_is_object(ev)) {
+        skip_item(w, "event is not a JSON object");
+        return ST_OK;
+    }
+    const json_t *id = member(ev, "id");
+    if (nonempty_str(id))
+        w->ev_id = json_string_value(id);
+    else if (id)
+        note_bad_type(w, "id");
+
+    const json_t *organizer = obj_member(w, ev, "organizer");
+    const json_t *org_addr = organizer ? obj_member(w, organizer, "emailAddress") : NULL;
+    const json_t *online = obj_member(w, ev, "onlineMeeting");
+    const json_t *meta = obj_member(w, ev, "onlineMeetingMeta");
+    const json_t *attendees = member(ev, "attendees");
+    const json_t *attendance;
+    if ((st = array_member(w, ev, "attendance", &attendance)) != ST_OK)
+        return st;
+
+    tables_value v[EV_NCOLS];
+    v[0] = w->ev_id ? vjstr(id) : vnull();
+    v[1] = vstr(w->upn, w->upn_len);
+    v[2] = str_field(w, ev, "iCalUId");
+    v[3] = str_field(w, ev, "seriesMasterId");
+    v[4] = str_field(w, ev, "type");
+    v[5] = str_field(w, ev, "subject");
+    v[6] = str_field(w, org_addr, "name");
+    v[7] = str_field(w, org_addr, "address");
+    if ((st = event_time(w, ev, "start", &v[8])) != ST_OK ||
+        (st = event_time(w, ev, "end", &v[9])) != ST_OK)
+        return st;
+    v[10] = bool_field(w, ev, "isAllDay");
+    v[11] = bool_field(w, ev, "isCancelled");
+    v[12] = bool_field(w, ev, "isOnlineMeeting");
+    v[13] = str_field(w, ev, "onlineMeetingProvider");
+    v[14] = str_field(w, online, "joinUrl");
+    v[15] = str_field(w, meta, "id");
+    if (attendees && !json_is_array(attendees)) {
+        note_bad_type(w, "attendees");
+        v[16] = vnull();
+    } else {
+        v[16] = attendees ? vint((int64_t)json_array_size(attendees)) : vnull();
+    }
+    if ((st = time_field(w, ev, "createdDateTime", &v[17])) != ST_OK ||
+        (st = time_field(w, ev, "lastModifiedDateTime", &v[18])) != ST_OK)
+        return st;
+
+    tables_value organizer_flag = bool_field(w, ev, "isOrganizer");
+    size_t nrep = attendance ? json_array_size(attendance) : 0;
+    const char *status_s;
+    if (!(!v[12].null && v[12].i) || !str_is(&v[13], "teamsForBusiness") || v[14].null ||
+        v[14].len == 0)
+        status_s = "not_online";
+    else if (organizer_flag.null || !organizer_flag.i)
+        status_s = "not_organizer";
+    else if (!meta)
+        status_s = "no_meeting";
+    else if (nrep == 0)
+        status_s = "no_reports";
+    else
+        status_s = "fetched";
+    v[19] = vstr(status_s, strlen(status_s));
+
+    if (w->ev_id) {
+        if ((st = put_row(w, TBL_EVENTS, v, EV_NCOLS)) != ST_OK)
+            return st;
+    } else {
+        skip_item(w, "event without id");
+    }
+
+    /* The reports keep their rows even when the event has none: their own
+     * never-null columns do not depend on it. */
+    for (size_t i = 0; i < nrep; i++) {
+        w->rep = (long)i;
+        if ((st = do_report(w, json_array_get(attendance, i), v[0], v[15])) != ST_OK)
+            return st;
+    }
+    w->rep = -1;
+    w->rep_id = NULL;
+    return ST_OK;
+}
+
+static status walk_snapshot(walk *w, const json_t *snap)
+{
+    status st;
+    const json_t *events, *unmatched;
+    w->ev = w->rep = w->rec = w->iv = -1;
+    w->section = "events";
+    if ((st = array_member(w, snap, "events", &events)) != ST_OK ||
+        (st = array_member(w, snap, "unmatched_attendance", &unmatched)) != ST_OK)
+        return st;
+    size_t n = events ? json_array_size(events) : 0;
+    for (size_t i = 0; i < n; i++) {
+        w->ev = (long)i;
+        if ((st = do_event(w, json_array_get(events, i))) != ST_OK)
+            return st;
+    }
+    w->ev = -1;
+    w->ev_id = NULL;
+    w->section = "unmatched_attendance";
+    n = unmatched ? json_array_size(unmatched) : 0;
+    for (size_t i = 0; i < n; i++) {
+        w->rep = (long)i;
+        if ((st = do_report(w, json_array_get(unmatched, i), vnull(), vnull())) != ST_OK)
+            return st;
+    }
+    w->rep = -1;
+    return ST_OK;
+}
+
+status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
+                           table_counts *counts, errinfo *err)
+{
+    status st = ST_OK;
+    walk w;
+    memset(&w, 0, sizeof w);
+    w.err = err;
+    w.row = row;
+    w.ctx = ctx;
+
+    if (!json_is_object(snapshot))
+        return err_set(err, ST_JSON, "the snapshot is not a JSON object");
+    const json_t *upn = member(snapshot, "user_upn");
+    const json_t *run_id = member(snapshot, "run_id");
+    const json_t *extracted = member(snapshot, "extracted_utc");
+    if (!nonempty_str(upn))
+        return err_set(err, ST_JSON, "the snapshot has no user_upn string");
+    if (!nonempty_str(run_id))
+        return err_set(err, ST_JSON, "the snapshot has no run_id string");
+    if (!json_is_string(extracted) ||
+        tables_parse_time(json_string_value(extracted), json_string_length(extracted), &w.extracted,
+                          NULL) != 0)
+        return err_set(err, ST_JSON, "the snapshot's extracted_utc is missing or not a time");
+    w.run_id = json_string_value(run_id);
+    w.run_id_len = json_string_length(run_id);
+    w.upn_len = json_string_length(upn);
+    w.upn = malloc(w.upn_len + 1);
+    if (!w.upn)
+        return err_set(err, ST_NOMEM, "out of memory flattening a snapshot");
+    memcpy(w.upn, json_string_value(upn), w.upn_len + 1);
+    for (size_t i = 0; i < w.upn_len; i++)
+        if (w.upn[i] >= 'A' && w.upn[i] <= 'Z')
+            w.upn[i] = (char)(w.upn[i] - 'A' + 'a');
+
+    if ((st = walk_snapshot(&w, snapshot)) != ST_OK)
+        goto out;
+    w.emit = 1;
+    if ((st = walk_snapshot(&w, snapshot)) != ST_OK)
+        goto out;
+    if (w.bad_types > 0)
+        log_warn("values of an unexpected JSON type were written as null",
+                 json_pack("{s:s,s:s,s:I,s:s}", "user_upn", w.upn, "run_id", w.run_id, "count",
+                           (json_int_t)w.bad_types, "first", w.first_bad));
+    if (counts) {
+        for (int t = 0; t < TBL_COUNT; t++)
+            counts->rows[t] += w.add.rows[t];
+        counts->skipped += w.add.skipped;
+    }
+out:
+    free(w.upn);
+    return st;
+}
+
+status tables_write_row(pq_writer *w, table_id table, const tables_value *row, errinfo *err)
+{
+    const table_def *def = tables_def(table);
+    status st = ST_OK;
+    if (!def)
+        return err_set(err, ST_INTERNAL, "no table %d", (int)table);
+    for (size_t i = 0; i < def->ncols && st == ST_OK; i++) {
+        const tables_value *v = &row[i];
+        if (v->null) {
+            st = pq_writer_null(w, err);
+            continue;
+        }
+        switch (def->cols[i].type) {
+        case PQ_BOOLEAN:
+            st = pq_writer_bool(w, v->i != 0, err);
+            break;
+        case PQ_INT32:
+            st = pq_writer_i32(w, (int32_t)v->i, err);
+            break;
+        case PQ_INT64:
+            st = pq_writer_i64(w, v->i, err);
+            break;
+        case PQ_STRING:
+            st = pq_writer_string(w, v->s, v->len, err);
+            break;
+        case PQ_TIMESTAMP:
+            st = pq_writer_timestamp(w, v->i, err);
+            break;
+        }
+    }
+    if (st == ST_OK)
+        st = pq_writer_end_row(w, err);
+    if (st != ST_OK)
+        err_prefix(err, "table %s", def->name);
+    return st;
+}
+
+static status write_to_writers(void *ctx, table_id table, const tables_value *row, errinfo *err)
+{
+    pq_writer *const *writers = ctx;
+    return tables_write_row(writers[table], table, row, err);
+}
+
+status tables_flatten_snapshot(const json_t *snapshot, pq_writer *const writers[TBL_COUNT],
+                               table_counts *counts, errinfo *err)
+{
+    for (int t = 0; t < TBL_COUNT; t++)
+        if (!writers[t])
+            return err_set(err, ST_INTERNAL, "no writer for table %s", defs[t].name);
+    return tables_flatten_rows(snapshot, write_to_writers, (void *)writers, counts, err);
 }

@@ -52,4 +52,32 @@ void tables_print_schema(FILE *out);
 /* `schema --sql` output: Synapse DDL for serverless and dedicated pools. */
 void tables_print_sql(FILE *out);
 
+/* Rows as values, for sinks other than Parquet writers and for tests.
+ * A value is read through its column's pq_type: `i` holds BOOLEAN (0/1), INT32,
+ * INT64 and TIMESTAMP (microseconds since the epoch, UTC); `s`/`len` a STRING,
+ * borrowed from the snapshot or the flattener and valid only during the call. */
+typedef struct tables_value {
+    int null;
+    int64_t i;
+    const char *s;
+    size_t len;
+} tables_value;
+
+/* Receives one row of `table`, tables_def(table)->ncols values in column order. */
+typedef status (*tables_row_fn)(void *ctx, table_id table, const tables_value *row, errinfo *err);
+
+/* The flattener behind tables_flatten_snapshot, with rows handed to `row` (NULL:
+ * check and count only). Both functions add to *counts (they never reset it),
+ * and change nothing in it when they fail. */
+TA_MUST_USE status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
+                                       table_counts *counts, errinfo *err);
+/* Writes one row of `table` to w (pq_writer_* calls for each value, then end_row). */
+TA_MUST_USE status tables_write_row(pq_writer *w, table_id table, const tables_value *row,
+                                    errinfo *err);
+/* Parses a Graph or snapshot time: YYYY-MM-DDTHH:MM:SS, 0 to 9 fractional digits
+ * (truncated to microseconds), then nothing, Z, or an offset (+HH:MM). A time with
+ * no zone is taken as UTC; *has_zone (may be NULL) says whether one was written.
+ * Returns 0 on success. */
+int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone);
+
 #endif

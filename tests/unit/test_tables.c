@@ -1,0 +1,788 @@
+/* Unit tests of src/tables: the table declarations against SPEC section 7, the time
+ * parser, and the flattener's rows (collected through tables_flatten_rows). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "tables/tables.h"
+
+/* ---- helpers: rows collected as JSON arrays, one list per table ---- */
+
+typedef struct collected {
+    json_t *rows[TBL_COUNT];
+    int fail_after; /* >0: the n-th row call fails */
+    int calls;
+} collected;
+
+static status collect_row(void *ctx, table_id t, const tables_value *v, errinfo *err)
+{
+    collected *c = ctx;
+    if (c->fail_after > 0 && ++c->calls >= c->fail_after)
+        return err_set(err, ST_IO, "sink refused the row");
+    const table_def *def = tables_def(t);
+    json_t *row = json_array();
+    for (size_t i = 0; i < def->ncols; i++) {
+        json_t *j;
+        if (v[i].null)
+            j = json_null();
+        else if (def->cols[i].type == PQ_STRING)
+            j = json_stringn(v[i].s, v[i].len);
+        else if (def->cols[i].type == PQ_BOOLEAN)
+            j = json_boolean(v[i].i);
+        else
+            j = json_integer(v[i].i);
+        json_array_append_new(row, j);
+    }
+    json_array_append_new(c->rows[t], row);
+    return ST_OK;
+}
+
+static void collected_init(collected *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int t = 0; t < TBL_COUNT; t++)
+        c->rows[t] = json_array();
+}
+
+static void collected_free(collected *c)
+{
+    for (int t = 0; t < TBL_COUNT; t++)
+        json_decref(c->rows[t]);
+}
+
+static size_t nrows(const collected *c, table_id t)
+{
+    return json_array_size(c->rows[t]);
+}
+
+static const json_t *cell(const collected *c, table_id t, size_t row, const char *col)
+{
+    const table_def *def = tables_def(t);
+    for (size_t i = 0; i < def->ncols; i++)
+        if (strcmp(def->cols[i].name, col) == 0)
+            return json_array_get(json_array_get(c->rows[t], row), i);
+    fail_msg("no column %s in %s", col, def->name);
+    return NULL;
+}
+
+static void assert_cell_str(const collected *c, table_id t, size_t row, const char *col,
+                            const char *want)
+{
+    const json_t *j = cell(c, t, row, col);
+    if (!want) {
+        if (!json_is_null(j))
+            fail_msg("%s[%zu].%s: want null", tables_def(t)->name, row, col);
+        return;
+    }
+    if (!json_is_string(j))
+        fail_msg("%s[%zu].%s: want '%s', got a non-string", tables_def(t)->name, row, col, want);
+    assert_string_equal(json_string_value(j), want);
+}
+
+static void assert_cell_int(const collected *c, table_id t, size_t row, const char *col,
+                            int64_t want)
+{
+    const json_t *j = cell(c, t, row, col);
+    if (!json_is_integer(j))
+        fail_msg("%s[%zu].%s: want %lld, got null/other", tables_def(t)->name, row, col,
+                 (long long)want);
+    assert_int_equal(json_integer_value(j), want);
+}
+
+static void assert_cell_bool(const collected *c, table_id t, size_t row, const char *col, int want)
+{
+    const json_t *j = cell(c, t, row, col);
+    assert_true(json_is_boolean(j));
+    assert_int_equal(json_is_true(j), want);
+}
+
+static void assert_cell_null(const collected *c, table_id t, size_t row, const char *col)
+{
+    if (!json_is_null(cell(c, t, row, col)))
+        fail_msg("%s[%zu].%s: want null", tables_def(t)->name, row, col);
+}
+
+static json_t *parse(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (!j)
+        fail_msg("test JSON does not parse: %s (line %d)", e.text, e.line);
+    return j;
+}
+
+static status flatten_text(const char *text, collected *c, table_counts *counts, errinfo *err)
+{
+    json_t *snap = parse(text);
+    status st = tables_flatten_rows(snap, collect_row, c, counts, err);
+    json_decref(snap);
+    return st;
+}
+
+/* 2021-10-05T04:38:23.945Z etc., computed independently (date -u -d ... +%s). */
+#define US(sec, frac) ((int64_t)(sec)*1000000 + (frac))
+
+/* ---- declarations ---- */
+
+static void check_table(table_id t, const char *name, const char *const *names,
+                        const pq_type *types, const int *req, size_t n, const char *const *key,
+                        size_t nkey)
+{
+    const table_def *d = tables_def(t);
+    assert_non_null(d);
+    assert_string_equal(d->name, name);
+    assert_int_equal(d->ncols, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(d->cols[i].name, names[i]);
+        if (d->cols[i].type != types[i])
+            fail_msg("%s.%s: type %d, want %d", name, names[i], d->cols[i].type, types[i]);
+        if (d->cols[i].required != req[i])
+            fail_msg("%s.%s: required %d, want %d", name, names[i], d->cols[i].required, req[i]);
+    }
+    assert_int_equal(d->nkey, nkey);
+    for (size_t i = 0; i < nkey; i++)
+        assert_string_equal(d->key[i], key[i]);
+}
+
+static void test_tables__declarations(void **state)
+{
+    (void)state;
+#define S PQ_STRING
+#define T PQ_TIMESTAMP
+#define I PQ_INT32
+#define L PQ_INT64
+#define B PQ_BOOLEAN
+    static const char *const ev[] = {"event_id",
+                                     "user_upn",
+                                     "ical_uid",
+                                     "series_master_id",
+                                     "event_type",
+                                     "subject",
+                                     "organizer_name",
+                                     "organizer_email",
+                                     "start_utc",
+                                     "end_utc",
+                                     "is_all_day",
+                                     "is_cancelled",
+                                     "is_online_meeting",
+                                     "online_meeting_provider",
+                                     "join_url",
+                                     "online_meeting_id",
+                                     "attendee_count",
+                                     "created_utc",
+                                     "last_modified_utc",
+                                     "attendance_status",
+                                     "run_id",
+                                     "extracted_utc"};
+    static const pq_type evt[] = {S, S, S, S, S, S, S, S, T, T, B, B, B, S, S, S, I, T, T, S, S, T};
+    static const int evr[] = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1};
+    static const char *const evk[] = {"event_id", "user_upn"};
+    check_table(TBL_EVENTS, "events", ev, evt, evr, 22, evk, 2);
+
+    static const char *const rp[] = {"report_id",
+                                     "online_meeting_id",
+                                     "event_id",
+                                     "user_upn",
+                                     "total_participant_count",
+                                     "meeting_start_utc",
+                                     "meeting_end_utc",
+                                     "run_id",
+                                     "extracted_utc"};
+    static const pq_type rpt[] = {S, S, S, S, I, T, T, S, T};
+    static const int rpr[] = {1, 1, 0, 1, 0, 0, 0, 1, 1};
+    static const char *const rpk[] = {"report_id"};
+    check_table(TBL_REPORTS, "attendance_reports", rp, rpt, rpr, 9, rpk, 1);
+
+    static const char *const rc[] = {"record_key",
+                                     "record_id",
+                                     "report_id",
+                                     "online_meeting_id",
+                                     "user_upn",
+                                     "email",
+                                     "display_name",
+                                     "identity_id",
+                                     "identity_tenant_id",
+                                     "role",
+                                     "total_attendance_seconds",
+                                     "first_join_utc",
+                                     "last_leave_utc",
+                                     "interval_count",
+                                     "run_id",
+                                     "extracted_utc"};
+    static const pq_type rct[] = {S, S, S, S, S, S, S, S, S, S, L, T, T, I, S, T};
+    static const int rcr[] = {1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1};
+    static const char *const rck[] = {"report_id", "record_key"};
+    check_table(TBL_RECORDS, "attendance_records", rc, rct, rcr, 16, rck, 2);
+
+    static const char *const iv[] = {
+        "report_id", "record_key", "identity_id",      "email",  "interval_index",
+        "join_utc",  "leave_utc",  "duration_seconds", "run_id", "extracted_utc"};
+    static const pq_type ivt[] = {S, S, S, S, I, T, T, L, S, T};
+    static const int ivr[] = {1, 1, 0, 0, 1, 0, 0, 0, 1, 1};
+    static const char *const ivk[] = {"report_id", "record_key", "interval_index"};
+    check_table(TBL_INTERVALS, "attendance_intervals", iv, ivt, ivr, 10, ivk, 3);
+#undef S
+#undef T
+#undef I
+#undef L
+#undef B
+
+    assert_null(tables_def(TBL_COUNT));
+}
+
+/* ---- times ---- */
+
+static int64_t pt(const char *s, int *has_zone)
+{
+    int64_t us = -1;
+    if (tables_parse_time(s, strlen(s), &us, has_zone) != 0)
+        fail_msg("'%s' should parse", s);
+    return us;
+}
+
+static void test_tables__parse_time(void **state)
+{
+    (void)state;
+    int z = -1;
+    /* 2021-10-05T04:38:23Z = 1633408703 */
+    assert_int_equal(pt("2021-10-05T04:38:23.945Z", &z), US(1633408703, 945000));
+    assert_int_equal(z, 1);
+    assert_int_equal(pt("2021-10-05T04:38:23.77Z", NULL), US(1633408703, 770000));
+    assert_int_equal(pt("2021-10-05T04:38:23Z", NULL), US(1633408703, 0));
+    /* 7 digits: the 7th is truncated, not rounded */
+    assert_int_equal(pt("2021-10-05T04:38:23.6027229Z", NULL), US(1633408703, 602722));
+    assert_int_equal(pt("2021-10-05T04:38:23.0000000", &z), US(1633408703, 0));
+    assert_int_equal(z, 0);
+    assert_int_equal(pt("2021-10-05T04:38:23.1", NULL), US(1633408703, 100000));
+    assert_int_equal(pt("2021-10-05T06:38:23.5+02:00", NULL), US(1633408703, 500000));
+    assert_int_equal(pt("2021-10-04T23:38:23-05:00", NULL), US(1633408703, 0));
+    assert_int_equal(pt("1970-01-01T00:00:00Z", NULL), 0);
+    assert_int_equal(pt("1969-12-31T23:59:59.999999Z", NULL), -1);
+    assert_int_equal(pt("2024-02-29T00:00:00Z", NULL), US(1709164800, 0));
+    assert_int_equal(pt("0001-01-01T00:00:00Z", NULL), US(-62135596800LL, 0));
+    assert_int_equal(pt("9999-12-31T23:59:59.9999999Z", NULL), US(253402300799LL, 999999));
+
+    static const char *bad[] = {"",
+                                "2021-10-05",
+                                "2021-10-05 04:38:23Z",
+                                "2021-10-05T04:38:23.Z",
+                                "2021-10-05T04:38:23.1234567890Z",
+                                "2021-13-05T04:38:23Z",
+                                "2023-02-29T04:38:23Z",
+                                "2021-10-05T24:00:00Z",
+                                "2021-10-05T04:60:00Z",
+                                "2021-10-05T04:38:23ZZ",
+                                "2021-10-05T04:38:23+0200",
+                                "2021-10-05T04:38:23+02:00x",
+                                "0000-01-01T00:00:00Z",
+                                "2021-1a-05T04:38:23Z",
+                                "2021-10-05T04:38:23 "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t us;
+        if (tables_parse_time(bad[i], strlen(bad[i]), &us, NULL) == 0)
+            fail_msg("'%s' should not parse", bad[i]);
+    }
+    /* the length is honoured: no read past it */
+    int64_t us;
+    assert_int_equal(tables_parse_time("2021-10-05T04:38:23Zgarbage", 20, &us, NULL), 0);
+    assert_int_equal(us, US(1633408703, 0));
+}
+
+/* ---- the flattener ---- */
+
+/* A final snapshot built from Microsoft's documented examples (graph-samples): the
+ * online meeting event, its onlineMeeting, the report with expanded records (one
+ * record lacking everything that could be a key), and an unmatched report. */
+static const char *SAMPLE =
+    "{\"user_upn\": \"AlexW@Contoso.OnMicrosoft.com\","
+    " \"run_id\": \"20261128T173400Z-3f9a1c\","
+    " \"window_start\": \"2026-10-29T17:34:00Z\", \"window_end\": \"2026-11-28T17:34:00Z\","
+    " \"extracted_utc\": \"2026-11-28T17:34:00Z\","
+    " \"events\": ["
+    "  {\"id\": \"AAMkADAAABIGYDZAAA=\","
+    "   \"createdDateTime\": \"2019-11-15T01:55:54.8022848Z\","
+    "   \"lastModifiedDateTime\": \"2019-11-15T01:55:56.5162924Z\","
+    "   \"iCalUId\": \"040000008200E00074C5B7101A82E008\","
+    "   \"subject\": \"Prep for customer meeting \\u00e9\\u4f1a\\u8b70\","
+    "   \"isAllDay\": false, \"isCancelled\": false, \"isOrganizer\": true,"
+    "   \"seriesMasterId\": null, \"type\": \"singleInstance\","
+    "   \"isOnlineMeeting\": true, \"onlineMeetingProvider\": \"teamsForBusiness\","
+    "   \"start\": {\"dateTime\": \"2019-11-20T13:00:00.0000000\", \"timeZone\": \"UTC\"},"
+    "   \"end\": {\"dateTime\": \"2019-11-20T14:00:00.0000000\", \"timeZone\": \"UTC\"},"
+    "   \"attendees\": [{\"type\": \"required\", \"emailAddress\": {\"name\": \"Adele Vance\","
+    "     \"address\": \"AdeleV@contoso.OnMicrosoft.com\"}}],"
+    "   \"organizer\": {\"emailAddress\": {\"name\": \"Alex Wilber\","
+    "     \"address\": \"AlexW@contoso.OnMicrosoft.com\"}},"
+    "   \"onlineMeeting\": {\"joinUrl\": "
+    "\"https://teams.microsoft.com/l/meetup-join/19%3ameeting_X\"},"
+    "   \"onlineMeetingMeta\": {\"id\": \"MSpkYzE3Njc0Yy04MWQ5LTRhZGItYmZ\"},"
+    "   \"attendance\": [{"
+    "     \"id\": \"c9b6db1c-d5eb-427d-a5c0-20088d9b22d7\", \"totalParticipantCount\": 3,"
+    "     \"meetingStartDateTime\": \"2021-10-05T04:38:23.945Z\","
+    "     \"meetingEndDateTime\": \"2021-10-05T04:43:49.77Z\","
+    "     \"attendanceRecords\": ["
+    "      {\"emailAddress\": \"frederick.cormier@contoso.com\", \"totalAttendanceInSeconds\": "
+    "1152,"
+    "       \"role\": \"Presenter\","
+    "       \"identity\": {\"id\": \"dc17674c-81d9-4adb-bfb2-8f6a442e4623\","
+    "         \"displayName\": \"Fr\\u00e9d\\u00e9rick Cormier\", \"tenantId\": null},"
+    "       \"attendanceIntervals\": ["
+    "        {\"joinDateTime\": \"2021-03-16T19:09:23.9834702Z\","
+    "         \"leaveDateTime\": \"2021-03-16T19:16:31.1381195Z\", \"durationInSeconds\": 427},"
+    "        {\"joinDateTime\": \"2021-03-16T18:59:52.2782182Z\","
+    "         \"leaveDateTime\": \"2021-03-16T19:06:47.7218491Z\", \"durationInSeconds\": 415},"
+    "        {\"joinDateTime\": \"2021-03-16T19:20:27.7094382Z\","
+    "         \"leaveDateTime\": \"2021-03-16T19:25:37.7121956Z\", \"durationInSeconds\": 310}]},"
+    "      {\"id\": \"rec-2\", \"emailAddress\": \"guest@example.com\", \"role\": \"Attendee\","
+    "       \"identity\": {\"id\": \"guest-id\", \"displayName\": \"Guest\", \"tenantId\": "
+    "\"t-1\"},"
+    "       \"totalAttendanceInSeconds\": 60, \"attendanceIntervals\": []},"
+    "      {\"emailAddress\": null, \"role\": \"Attendee\","
+    "       \"identity\": {\"id\": null, \"displayName\": \"Phone user\", \"tenantId\": null},"
+    "       \"totalAttendanceInSeconds\": 30,"
+    "       \"attendanceIntervals\": [{\"joinDateTime\": \"2021-10-05T04:39:00Z\","
+    "         \"leaveDateTime\": null, \"durationInSeconds\": 30}]}]}]}],"
+    " \"unmatched_attendance\": [{"
+    "   \"id\": \"2c2c2454-7613-4d6e-9c7c-4cf7a6cdce89\", \"totalParticipantCount\": 1,"
+    "   \"meetingStartDateTime\": \"2021-10-04T23:13:31.658Z\","
+    "   \"meetingEndDateTime\": \"2021-10-04T23:18:57.563Z\","
+    "   \"onlineMeetingId\": \"MSpkYzE3Njc0Yy04MWQ5LTRhZGItYmZ\","
+    "   \"attendanceRecords\": [{\"emailAddress\": \"x@contoso.com\","
+    "     \"identity\": {\"displayName\": \"X\"}, \"attendanceIntervals\": null}]}]}";
+
+static void test_tables__flatten_sample(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    table_counts counts = {{0}, 0};
+    errinfo err = {0};
+    assert_int_equal(flatten_text(SAMPLE, &c, &counts, &err), ST_OK);
+
+    assert_int_equal(nrows(&c, TBL_EVENTS), 1);
+    assert_int_equal(nrows(&c, TBL_REPORTS), 2);
+    assert_int_equal(nrows(&c, TBL_RECORDS), 4);
+    assert_int_equal(nrows(&c, TBL_INTERVALS), 4);
+    assert_int_equal(counts.rows[TBL_EVENTS], 1);
+    assert_int_equal(counts.rows[TBL_REPORTS], 2);
+    assert_int_equal(counts.rows[TBL_RECORDS], 4);
+    assert_int_equal(counts.rows[TBL_INTERVALS], 4);
+    assert_int_equal(counts.skipped, 0);
+
+    /* events */
+    assert_cell_str(&c, TBL_EVENTS, 0, "event_id", "AAMkADAAABIGYDZAAA=");
+    assert_cell_str(&c, TBL_EVENTS, 0, "user_upn", "alexw@contoso.onmicrosoft.com");
+    assert_cell_str(&c, TBL_EVENTS, 0, "ical_uid", "040000008200E00074C5B7101A82E008");
+    assert_cell_str(&c, TBL_EVENTS, 0, "series_master_id", NULL);
+    assert_cell_str(&c, TBL_EVENTS, 0, "event_type", "singleInstance");
+    assert_cell_str(&c, TBL_EVENTS, 0, "subject",
+                    "Prep for customer meeting \xc3\xa9\xe4\xbc\x9a\xe8\xad\xb0");
+    assert_cell_str(&c, TBL_EVENTS, 0, "organizer_name", "Alex Wilber");
+    assert_cell_str(&c, TBL_EVENTS, 0, "organizer_email", "AlexW@contoso.OnMicrosoft.com");
+    assert_cell_int(&c, TBL_EVENTS, 0, "start_utc", US(1574254800, 0)); /* 2019-11-20T13:00Z */
+    assert_cell_int(&c, TBL_EVENTS, 0, "end_utc", US(1574258400, 0));
+    assert_cell_bool(&c, TBL_EVENTS, 0, "is_all_day", 0);
+    assert_cell_bool(&c, TBL_EVENTS, 0, "is_cancelled", 0);
+    assert_cell_bool(&c, TBL_EVENTS, 0, "is_online_meeting", 1);
+    assert_cell_str(&c, TBL_EVENTS, 0, "online_meeting_provider", "teamsForBusiness");
+    assert_cell_str(&c, TBL_EVENTS, 0, "join_url",
+                    "https://teams.microsoft.com/l/meetup-join/19%3ameeting_X");
+    assert_cell_str(&c, TBL_EVENTS, 0, "online_meeting_id", "MSpkYzE3Njc0Yy04MWQ5LTRhZGItYmZ");
+    assert_cell_int(&c, TBL_EVENTS, 0, "attendee_count", 1);
+    /* 2019-11-15T01:55:54Z = 1573782954 */
+    assert_cell_int(&c, TBL_EVENTS, 0, "created_utc", US(1573782954, 802284));
+    assert_cell_int(&c, TBL_EVENTS, 0, "last_modified_utc", US(1573782956, 516292));
+    assert_cell_str(&c, TBL_EVENTS, 0, "attendance_status", "fetched");
+    assert_cell_str(&c, TBL_EVENTS, 0, "run_id", "20261128T173400Z-3f9a1c");
+    /* 2026-11-28T17:34:00Z = 1795887240 */
+    assert_cell_int(&c, TBL_EVENTS, 0, "extracted_utc", US(1795887240, 0));
+
+    /* reports: the event's, then the unmatched one */
+    assert_cell_str(&c, TBL_REPORTS, 0, "report_id", "c9b6db1c-d5eb-427d-a5c0-20088d9b22d7");
+    assert_cell_str(&c, TBL_REPORTS, 0, "online_meeting_id", "MSpkYzE3Njc0Yy04MWQ5LTRhZGItYmZ");
+    assert_cell_str(&c, TBL_REPORTS, 0, "event_id", "AAMkADAAABIGYDZAAA=");
+    assert_cell_str(&c, TBL_REPORTS, 0, "user_upn", "alexw@contoso.onmicrosoft.com");
+    assert_cell_int(&c, TBL_REPORTS, 0, "total_participant_count", 3);
+    assert_cell_int(&c, TBL_REPORTS, 0, "meeting_start_utc", US(1633408703, 945000));
+    assert_cell_int(&c, TBL_REPORTS, 0, "meeting_end_utc", US(1633409029, 770000));
+    assert_cell_str(&c, TBL_REPORTS, 0, "run_id", "20261128T173400Z-3f9a1c");
+    assert_cell_str(&c, TBL_REPORTS, 1, "report_id", "2c2c2454-7613-4d6e-9c7c-4cf7a6cdce89");
+    assert_cell_str(&c, TBL_REPORTS, 1, "event_id", NULL);
+    assert_cell_str(&c, TBL_REPORTS, 1, "online_meeting_id", "MSpkYzE3Njc0Yy04MWQ5LTRhZGItYmZ");
+    /* 2021-10-04T23:13:31Z = 1633389211 */
+    assert_cell_int(&c, TBL_REPORTS, 1, "meeting_start_utc", US(1633389211, 658000));
+
+    /* records: key fallbacks identity.id, id, "#2"; the unmatched report's by email */
+    assert_cell_str(&c, TBL_RECORDS, 0, "record_key", "dc17674c-81d9-4adb-bfb2-8f6a442e4623");
+    assert_cell_str(&c, TBL_RECORDS, 0, "record_id", NULL);
+    assert_cell_str(&c, TBL_RECORDS, 0, "report_id", "c9b6db1c-d5eb-427d-a5c0-20088d9b22d7");
+    assert_cell_str(&c, TBL_RECORDS, 0, "online_meeting_id", "MSpkYzE3Njc0Yy04MWQ5LTRhZGItYmZ");
+    assert_cell_str(&c, TBL_RECORDS, 0, "email", "frederick.cormier@contoso.com");
+    assert_cell_str(&c, TBL_RECORDS, 0, "display_name",
+                    "Fr\xc3\xa9"
+                    "d\xc3\xa9rick Cormier");
+    assert_cell_str(&c, TBL_RECORDS, 0, "identity_id", "dc17674c-81d9-4adb-bfb2-8f6a442e4623");
+    assert_cell_str(&c, TBL_RECORDS, 0, "identity_tenant_id", NULL);
+    assert_cell_str(&c, TBL_RECORDS, 0, "role", "Presenter");
+    assert_cell_int(&c, TBL_RECORDS, 0, "total_attendance_seconds", 1152);
+    /* smallest join is the second interval; 2021-03-16T18:59:52Z = 1615921192 */
+    assert_cell_int(&c, TBL_RECORDS, 0, "first_join_utc", US(1615921192, 278218));
+    /* 2021-03-16T19:25:37Z = 1615922737 */
+    assert_cell_int(&c, TBL_RECORDS, 0, "last_leave_utc", US(1615922737, 712195));
+    assert_cell_int(&c, TBL_RECORDS, 0, "interval_count", 3);
+    assert_cell_str(&c, TBL_RECORDS, 1, "record_key", "rec-2");
+    assert_cell_str(&c, TBL_RECORDS, 1, "record_id", "rec-2");
+    assert_cell_str(&c, TBL_RECORDS, 1, "identity_tenant_id", "t-1");
+    assert_cell_null(&c, TBL_RECORDS, 1, "first_join_utc");
+    assert_cell_null(&c, TBL_RECORDS, 1, "last_leave_utc");
+    assert_cell_int(&c, TBL_RECORDS, 1, "interval_count", 0);
+    assert_cell_str(&c, TBL_RECORDS, 2, "record_key", "#2");
+    assert_cell_str(&c, TBL_RECORDS, 2, "email", NULL);
+    assert_cell_str(&c, TBL_RECORDS, 2, "identity_id", NULL);
+    assert_cell_str(&c, TBL_RECORDS, 2, "display_name", "Phone user");
+    assert_cell_int(&c, TBL_RECORDS, 2, "first_join_utc", US(1633408740, 0));
+    assert_cell_null(&c, TBL_RECORDS, 2, "last_leave_utc");
+    assert_cell_int(&c, TBL_RECORDS, 2, "interval_count", 1);
+    assert_cell_str(&c, TBL_RECORDS, 3, "record_key", "x@contoso.com");
+    assert_cell_str(&c, TBL_RECORDS, 3, "report_id", "2c2c2454-7613-4d6e-9c7c-4cf7a6cdce89");
+    assert_cell_str(&c, TBL_RECORDS, 3, "identity_id", NULL);
+    assert_cell_null(&c, TBL_RECORDS, 3, "total_attendance_seconds");
+    assert_cell_int(&c, TBL_RECORDS, 3, "interval_count", 0);
+
+    /* intervals keep their order; index from 0; key, identity and email copied */
+    for (int i = 0; i < 3; i++) {
+        assert_cell_str(&c, TBL_INTERVALS, (size_t)i, "record_key",
+                        "dc17674c-81d9-4adb-bfb2-8f6a442e4623");
+        assert_cell_int(&c, TBL_INTERVALS, (size_t)i, "interval_index", i);
+        assert_cell_str(&c, TBL_INTERVALS, (size_t)i, "email", "frederick.cormier@contoso.com");
+    }
+    assert_cell_int(&c, TBL_INTERVALS, 0, "join_utc", US(1615921763, 983470));
+    assert_cell_int(&c, TBL_INTERVALS, 0, "duration_seconds", 427);
+    assert_cell_int(&c, TBL_INTERVALS, 1, "duration_seconds", 415);
+    assert_cell_str(&c, TBL_INTERVALS, 3, "record_key", "#2");
+    assert_cell_int(&c, TBL_INTERVALS, 3, "interval_index", 0);
+    assert_cell_null(&c, TBL_INTERVALS, 3, "leave_utc");
+    assert_cell_str(&c, TBL_INTERVALS, 3, "identity_id", NULL);
+    collected_free(&c);
+}
+
+/* An event built from parts, inside a snapshot with nothing else. */
+static char *snapshot_with_event(const char *event_fields)
+{
+    static const char head[] = "{\"user_upn\": \"u@x.com\", \"run_id\": \"R\", \"extracted_utc\": "
+                               "\"2026-11-28T17:34:00Z\", \"events\": [{";
+    size_t n = sizeof head + strlen(event_fields) + 8;
+    char *s = malloc(n);
+    snprintf(s, n, "%s%s}]}", head, event_fields);
+    return s;
+}
+
+static const char *status_of(const char *event_fields)
+{
+    static char out[32];
+    collected c;
+    collected_init(&c);
+    errinfo err = {0};
+    char *text = snapshot_with_event(event_fields);
+    status st = flatten_text(text, &c, NULL, &err);
+    free(text);
+    if (st != ST_OK)
+        fail_msg("flatten failed: %s", err.msg);
+    assert_int_equal(nrows(&c, TBL_EVENTS), 1);
+    snprintf(out, sizeof out, "%s",
+             json_string_value(cell(&c, TBL_EVENTS, 0, "attendance_status")));
+    collected_free(&c);
+    return out;
+}
+
+#define TEAMS                                                                                      \
+    "\"id\": \"e1\", \"isOnlineMeeting\": true, \"onlineMeetingProvider\": \"teamsForBusiness\", "
+#define URL "\"onlineMeeting\": {\"joinUrl\": \"https://t/j\"}, "
+
+static void test_tables__attendance_status(void **state)
+{
+    (void)state;
+    assert_string_equal(status_of("\"id\": \"e1\", \"isOnlineMeeting\": false"), "not_online");
+    assert_string_equal(status_of("\"id\": \"e1\""), "not_online");
+    assert_string_equal(status_of("\"id\": \"e1\", \"isOnlineMeeting\": true, "
+                                  "\"onlineMeetingProvider\": \"skypeForBusiness\", " URL
+                                  "\"isOrganizer\": true"),
+                        "not_online");
+    assert_string_equal(status_of(TEAMS "\"onlineMeeting\": null, \"isOrganizer\": true"),
+                        "not_online");
+    assert_string_equal(
+        status_of(TEAMS "\"onlineMeeting\": {\"joinUrl\": \"\"}, \"isOrganizer\": true"),
+        "not_online");
+    assert_string_equal(status_of(TEAMS URL "\"isOrganizer\": false, "
+                                            "\"onlineMeetingMeta\": null, \"attendance\": []"),
+                        "not_organizer");
+    assert_string_equal(status_of(TEAMS URL "\"isOrganizer\": true, "
+                                            "\"onlineMeetingMeta\": null, \"attendance\": []"),
+                        "no_meeting");
+    assert_string_equal(status_of(TEAMS URL
+                                  "\"isOrganizer\": true, "
+                                  "\"onlineMeetingMeta\": {\"id\": \"m\"}, \"attendance\": []"),
+                        "no_reports");
+    assert_string_equal(status_of(TEAMS URL "\"isOrganizer\": true, "
+                                            "\"onlineMeetingMeta\": {\"id\": \"m\"}, "
+                                            "\"attendance\": [{\"id\": \"r\"}]"),
+                        "fetched");
+}
+
+static void test_tables__zone_not_utc_is_error(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    errinfo err = {0};
+    table_counts counts = {{0}, 0};
+    char *text = snapshot_with_event(
+        "\"id\": \"AAMk-zone\", \"start\": {\"dateTime\": \"2019-11-20T13:00:00.0000000\", "
+        "\"timeZone\": \"UTC\"}, \"end\": {\"dateTime\": \"2019-11-20T14:00:00.0000000\", "
+        "\"timeZone\": \"Pacific Standard Time\"}");
+    assert_int_equal(flatten_text(text, &c, &counts, &err), ST_DATA);
+    free(text);
+    assert_non_null(strstr(err.msg, "AAMk-zone"));
+    assert_non_null(strstr(err.msg, "Pacific Standard Time"));
+    for (int t = 0; t < TBL_COUNT; t++) {
+        assert_int_equal(nrows(&c, (table_id)t), 0);
+        assert_int_equal(counts.rows[t], 0);
+    }
+    collected_free(&c);
+
+    /* a zone-less dateTime with no timeZone at all is not known to be UTC either */
+    collected_init(&c);
+    err_clear(&err);
+    text =
+        snapshot_with_event("\"id\": \"e2\", \"start\": {\"dateTime\": \"2019-11-20T13:00:00\"}");
+    assert_int_equal(flatten_text(text, &c, NULL, &err), ST_DATA);
+    free(text);
+    assert_non_null(strstr(err.msg, "e2"));
+    collected_free(&c);
+
+    /* but one that says Z, or an IANA UTC name, is fine */
+    collected_init(&c);
+    err_clear(&err);
+    text = snapshot_with_event(
+        "\"id\": \"e3\", \"start\": {\"dateTime\": \"2019-11-20T13:00:00Z\"}, "
+        "\"end\": {\"dateTime\": \"2019-11-20T14:00:00\", \"timeZone\": \"Etc/UTC\"}");
+    assert_int_equal(flatten_text(text, &c, NULL, &err), ST_OK);
+    free(text);
+    assert_cell_int(&c, TBL_EVENTS, 0, "start_utc", US(1574254800, 0));
+    assert_cell_int(&c, TBL_EVENTS, 0, "end_utc", US(1574258400, 0));
+    collected_free(&c);
+}
+
+/* A bad time deep in the last record fails the snapshot before any row is handed over. */
+static void test_tables__bad_time_adds_no_row(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    errinfo err = {0};
+    table_counts counts = {{7, 7, 7, 7}, 7};
+    char *text = snapshot_with_event(
+        "\"id\": \"e1\", \"attendance\": [{\"id\": \"r1\", \"onlineMeetingId\": \"m\", "
+        "\"attendanceRecords\": [{\"id\": \"a\"}, {\"id\": \"b\", \"attendanceIntervals\": "
+        "[{\"joinDateTime\": \"2021-10-05T04:38:23Z\"}, {\"joinDateTime\": \"yesterday\"}]}]}]");
+    assert_int_equal(flatten_text(text, &c, &counts, &err), ST_DATA);
+    free(text);
+    assert_non_null(strstr(err.msg, "yesterday"));
+    assert_non_null(strstr(err.msg, "attendanceRecords[1].attendanceIntervals[1].joinDateTime"));
+    assert_non_null(strstr(err.msg, "'e1'"));
+    assert_int_equal(c.calls, 0);
+    for (int t = 0; t < TBL_COUNT; t++) {
+        assert_int_equal(nrows(&c, (table_id)t), 0);
+        assert_int_equal(counts.rows[t], 7);
+    }
+    assert_int_equal(counts.skipped, 7);
+    collected_free(&c);
+}
+
+static void test_tables__sink_error_changes_no_count(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    c.fail_after = 3;
+    errinfo err = {0};
+    table_counts counts = {{0}, 0};
+    assert_int_equal(flatten_text(SAMPLE, &c, &counts, &err), ST_IO);
+    assert_non_null(strstr(err.msg, "sink refused"));
+    for (int t = 0; t < TBL_COUNT; t++)
+        assert_int_equal(counts.rows[t], 0);
+    collected_free(&c);
+}
+
+static void test_tables__items_without_keys_are_skipped(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    errinfo err = {0};
+    table_counts counts = {{0}, 0};
+    const char *text =
+        "{\"user_upn\": \"u@x.com\", \"run_id\": \"R\", \"extracted_utc\": "
+        "\"2026-11-28T17:34:00Z\","
+        " \"events\": ["
+        "  {\"subject\": \"no id\", \"onlineMeetingMeta\": {\"id\": \"m1\"},"
+        "   \"attendance\": [{\"id\": \"r1\", \"attendanceRecords\": [{\"id\": \"a\"}]}]},"
+        "  42,"
+        "  {\"id\": \"e2\", \"attendance\": [{\"attendanceRecords\": [{\"id\": \"lost\"}]},"
+        "                                   {\"id\": \"r-no-meeting\"}, null]}],"
+        " \"unmatched_attendance\": [{\"id\": \"u1\"}, {\"id\": \"u2\", \"onlineMeetingId\": "
+        "\"m2\","
+        "   \"attendanceRecords\": [7, {\"attendanceIntervals\": [\"x\", {}]}]}]}";
+    assert_int_equal(flatten_text(text, &c, &counts, &err), ST_OK);
+    /* events: only e2; the id-less event's report keeps its rows with a null event_id */
+    assert_int_equal(nrows(&c, TBL_EVENTS), 1);
+    assert_cell_str(&c, TBL_EVENTS, 0, "event_id", "e2");
+    assert_int_equal(nrows(&c, TBL_REPORTS), 2);
+    assert_cell_str(&c, TBL_REPORTS, 0, "report_id", "r1");
+    assert_cell_str(&c, TBL_REPORTS, 0, "event_id", NULL);
+    assert_cell_str(&c, TBL_REPORTS, 0, "online_meeting_id", "m1");
+    assert_cell_str(&c, TBL_REPORTS, 1, "report_id", "u2");
+    assert_int_equal(nrows(&c, TBL_RECORDS), 2);
+    assert_cell_str(&c, TBL_RECORDS, 0, "record_key", "a");
+    /* position counts the skipped item before it */
+    assert_cell_str(&c, TBL_RECORDS, 1, "record_key", "#1");
+    assert_cell_int(&c, TBL_RECORDS, 1, "interval_count", 2);
+    assert_int_equal(nrows(&c, TBL_INTERVALS), 1);
+    assert_cell_int(&c, TBL_INTERVALS, 0, "interval_index", 1);
+    /* skipped: event without id, 42, report without id, report without meeting id,
+     * null report, u1 (no meeting id), record 7, interval "x" */
+    assert_int_equal(counts.skipped, 8);
+    assert_int_equal(counts.rows[TBL_EVENTS], 1);
+    collected_free(&c);
+}
+
+static void test_tables__wrong_types_become_null(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    errinfo err = {0};
+    char *text = snapshot_with_event(
+        "\"id\": \"e1\", \"subject\": 5, \"isAllDay\": \"no\", \"attendees\": {}, "
+        "\"organizer\": \"me\", \"start\": {\"dateTime\": 3, \"timeZone\": \"UTC\"}, "
+        "\"createdDateTime\": true, \"isOnlineMeeting\": 1, "
+        "\"attendance\": [{\"id\": \"r\", \"onlineMeetingId\": \"m\", "
+        "\"totalParticipantCount\": 3000000000, \"attendanceRecords\": [{\"identity\": [], "
+        "\"emailAddress\": 1, \"totalAttendanceInSeconds\": 1.5, \"role\": {}, "
+        "\"attendanceIntervals\": [{\"durationInSeconds\": \"4\", \"joinDateTime\": 0}]}]}]");
+    assert_int_equal(flatten_text(text, &c, NULL, &err), ST_OK);
+    free(text);
+    assert_cell_null(&c, TBL_EVENTS, 0, "subject");
+    assert_cell_null(&c, TBL_EVENTS, 0, "is_all_day");
+    assert_cell_null(&c, TBL_EVENTS, 0, "attendee_count");
+    assert_cell_null(&c, TBL_EVENTS, 0, "organizer_name");
+    assert_cell_null(&c, TBL_EVENTS, 0, "start_utc");
+    assert_cell_null(&c, TBL_EVENTS, 0, "created_utc");
+    assert_cell_null(&c, TBL_EVENTS, 0, "is_online_meeting");
+    assert_cell_str(&c, TBL_EVENTS, 0, "attendance_status", "not_online");
+    assert_cell_null(&c, TBL_REPORTS, 0, "total_participant_count");
+    assert_cell_str(&c, TBL_RECORDS, 0, "record_key", "#0");
+    assert_cell_null(&c, TBL_RECORDS, 0, "email");
+    assert_cell_null(&c, TBL_RECORDS, 0, "total_attendance_seconds");
+    assert_cell_null(&c, TBL_RECORDS, 0, "role");
+    assert_cell_null(&c, TBL_INTERVALS, 0, "duration_seconds");
+    assert_cell_null(&c, TBL_INTERVALS, 0, "join_utc");
+    assert_cell_null(&c, TBL_RECORDS, 0, "first_join_utc");
+    collected_free(&c);
+
+    /* an integral real is a count: 1152.0 */
+    collected_init(&c);
+    text = snapshot_with_event("\"id\": \"e1\", \"attendance\": [{\"id\": \"r\", "
+                               "\"onlineMeetingId\": \"m\", \"totalParticipantCount\": 4.0}]");
+    assert_int_equal(flatten_text(text, &c, NULL, &err), ST_OK);
+    free(text);
+    assert_cell_int(&c, TBL_REPORTS, 0, "total_participant_count", 4);
+    collected_free(&c);
+}
+
+static void test_tables__bad_shapes_are_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *in_msg;
+    } cases[] = {
+        {"[]", "not a JSON object"},
+        {"{\"run_id\": \"R\", \"extracted_utc\": \"2026-11-28T17:34:00Z\"}", "user_upn"},
+        {"{\"user_upn\": \"u\", \"extracted_utc\": \"2026-11-28T17:34:00Z\"}", "run_id"},
+        {"{\"user_upn\": \"u\", \"run_id\": \"R\", \"extracted_utc\": \"now\"}", "extracted_utc"},
+        {"{\"user_upn\": \"u\", \"run_id\": \"R\", \"extracted_utc\": \"2026-11-28T17:34:00Z\","
+         " \"events\": {}}",
+         "events is a JSON object"},
+        {"{\"user_upn\": \"u\", \"run_id\": \"R\", \"extracted_utc\": \"2026-11-28T17:34:00Z\","
+         " \"events\": [{\"id\": \"e\", \"attendance\": \"none\"}]}",
+         "events[0] (event 'e').attendance is a JSON string"},
+        {"{\"user_upn\": \"u\", \"run_id\": \"R\", \"extracted_utc\": \"2026-11-28T17:34:00Z\","
+         " \"unmatched_attendance\": [{\"id\": \"r\", \"onlineMeetingId\": \"m\","
+         " \"attendanceRecords\": [{\"attendanceIntervals\": 3}]}]}",
+         "unmatched_attendance[0] (report 'r').attendanceRecords[0].attendanceIntervals is a JSON "
+         "number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        collected c;
+        collected_init(&c);
+        errinfo err = {0};
+        status st = flatten_text(cases[i].text, &c, NULL, &err);
+        if (st == ST_OK)
+            fail_msg("case %zu should fail", i);
+        if (!strstr(err.msg, cases[i].in_msg))
+            fail_msg("case %zu: message '%s' lacks '%s'", i, err.msg, cases[i].in_msg);
+        assert_int_equal(nrows(&c, TBL_EVENTS) + nrows(&c, TBL_REPORTS), 0);
+        collected_free(&c);
+    }
+}
+
+static void test_tables__empty_snapshot(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    errinfo err = {0};
+    table_counts counts = {{0}, 0};
+    assert_int_equal(flatten_text("{\"user_upn\": \"u\", \"run_id\": \"R\", \"extracted_utc\": "
+                                  "\"2026-11-28T17:34:00Z\", \"events\": [], "
+                                  "\"unmatched_attendance\": []}",
+                                  &c, &counts, &err),
+                     ST_OK);
+    for (int t = 0; t < TBL_COUNT; t++)
+        assert_int_equal(counts.rows[t], 0);
+    /* counting without a sink adds up */
+    json_t *snap = parse(SAMPLE);
+    assert_int_equal(tables_flatten_rows(snap, NULL, NULL, &counts, &err), ST_OK);
+    assert_int_equal(tables_flatten_rows(snap, NULL, NULL, &counts, &err), ST_OK);
+    json_decref(snap);
+    assert_int_equal(counts.rows[TBL_RECORDS], 8);
+    assert_int_equal(counts.rows[TBL_INTERVALS], 8);
+    collected_free(&c);
+}
+
+int main(void)
+{
+    log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tables__declarations),
+        cmocka_unit_test(test_tables__parse_time),
+        cmocka_unit_test(test_tables__flatten_sample),
+        cmocka_unit_test(test_tables__attendance_status),
+        cmocka_unit_test(test_tables__zone_not_utc_is_error),
+        cmocka_unit_test(test_tables__bad_time_adds_no_row),
+        cmocka_unit_test(test_tables__sink_error_changes_no_count),
+        cmocka_unit_test(test_tables__items_without_keys_are_skipped),
+        cmocka_unit_test(test_tables__wrong_types_become_null),
+        cmocka_unit_test(test_tables__bad_shapes_are_errors),
+        cmocka_unit_test(test_tables__empty_snapshot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
