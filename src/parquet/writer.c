@@ -1,0 +1,999 @@
+/* The Parquet file writer: buffers a row group per column, then encodes each column
+ * chunk (dictionary page when it pays, data pages v1 split at page_bytes), compresses
+ * the pages, hands them to the sink, and keeps the row group's metadata, already
+ * Thrift-encoded, for the footer. See pq.h for the interface. */
+#include "parquet/pq.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parquet/codec.h"
+#include "parquet/dict.h"
+#include "parquet/encode.h"
+#include "parquet/thrift.h"
+#include "util/buf.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the Parquet writer stores values in host order and needs a little-endian host"
+#endif
+
+/* parquet.thrift enum values. */
+enum { T_BOOLEAN = 0, T_INT32 = 1, T_INT64 = 2, T_INT96 = 3, T_BYTE_ARRAY = 6 };
+enum { ENC_PLAIN = 0, ENC_RLE = 3, ENC_RLE_DICTIONARY = 8 };
+enum { PAGE_DATA = 0, PAGE_DICTIONARY = 2 };
+enum { CT_UTF8 = 0, CT_TIMESTAMP_MICROS = 10, CT_INT_32 = 17, CT_INT_64 = 18 };
+enum { REP_REQUIRED = 0, REP_OPTIONAL = 1 };
+
+#define DEFAULT_ROW_GROUP_BYTES ((size_t)32 << 20)
+#define DEFAULT_ROW_GROUP_ROWS ((size_t)1000000)
+#define DEFAULT_PAGE_BYTES ((size_t)1 << 20)
+/* One column's buffered row group may not pass this: pages must fit an i32. */
+#define COLUMN_CAP ((size_t)1 << 30)
+/* Longer string bounds are left out of the statistics rather than bloat the footer. */
+#define STATS_MAX_STRING 4096
+/* Days from the Julian day epoch to 1970-01-01, for INT96 timestamps. */
+#define JULIAN_UNIX_EPOCH 2440588
+#define MICROS_PER_DAY INT64_C(86400000000)
+
+typedef struct colstate {
+    const pq_column *def;
+    int ptype;
+    buf values;     /* non-null values, PLAIN (strings with their 4-byte length) */
+    buf defs;       /* OPTIONAL only: one byte per row, 1 present, 0 null */
+    size_t nvalues; /* non-null values in the row group */
+    size_t nnull;
+    int has_minmax;
+    int64_t imin, imax;                            /* BOOLEAN, INT32, INT64, timestamps */
+    size_t smin_off, smin_len, smax_off, smax_len; /* strings, into values */
+} colstate;
+
+typedef struct chunkmeta {
+    uint64_t start;
+    uint64_t data_page_offset;
+    uint64_t dict_page_offset;
+    uint64_t total_uncompressed;
+    uint64_t total_compressed;
+    int dict;
+} chunkmeta;
+
+enum { W_OPEN, W_CLOSED, W_FAILED };
+
+struct pq_writer {
+    const pq_column *cols;
+    size_t ncols;
+    colstate *c;
+    chunkmeta *meta;
+    pq_options opt;
+    char created_by[128];
+    pq_sink_fn sink;
+    void *sink_ctx;
+    uint64_t offset; /* bytes handed to the sink */
+    uint64_t rows;   /* rows ended, all row groups */
+    size_t rg_rows;  /* rows in the buffered row group */
+    size_t cur;      /* next column of the current row */
+    size_t buffered; /* bytes buffered in the row group */
+    int state;
+    buf rowgroups; /* RowGroup structs, Thrift-encoded, for the footer */
+    size_t nrowgroups;
+    buf page, comp, hdr;
+    uint32_t *idx;
+    size_t idx_alloc;
+    pq_dict dict;
+    pq_compressor z;
+};
+
+static const char *type_name(pq_type t)
+{
+    switch (t) {
+    case PQ_BOOLEAN:
+        return "BOOLEAN";
+    case PQ_INT32:
+        return "INT32";
+    case PQ_INT64:
+        return "INT64";
+    case PQ_STRING:
+        return "STRING";
+    case PQ_TIMESTAMP:
+        return "TIMESTAMP";
+    }
+    return "unknown";
+}
+
+static int physical_type(pq_type t, int int96)
+{
+    switch (t) {
+    case PQ_BOOLEAN:
+        return T_BOOLEAN;
+    case PQ_INT32:
+        return T_INT32;
+    case PQ_INT64:
+        return T_INT64;
+    case PQ_STRING:
+        return T_BYTE_ARRAY;
+    case PQ_TIMESTAMP:
+        return int96 ? T_INT96 : T_INT64;
+    }
+    return -1;
+}
+
+static status emit(pq_writer *w, const void *p, size_t n, errinfo *err)
+{
+    if (n == 0)
+        return ST_OK;
+    status st = w->sink(w->sink_ctx, p, n, err);
+    if (st != ST_OK) {
+        err_set(err, st, "parquet sink failed");
+        return st;
+    }
+    w->offset += n;
+    return ST_OK;
+}
+
+status pq_writer_open(pq_writer **out, const pq_column *cols, size_t ncols, const pq_options *opts,
+                      pq_sink_fn sink, void *sink_ctx, errinfo *err)
+{
+    status st = ST_OK;
+    *out = NULL;
+    if (!cols || ncols == 0)
+        return err_set(err, ST_INTERNAL, "parquet writer needs at least one column");
+    if (!sink)
+        return err_set(err, ST_INTERNAL, "parquet writer needs a sink");
+    for (size_t i = 0; i < ncols; i++) {
+        if (!cols[i].name || !cols[i].name[0])
+            return err_set(err, ST_INTERNAL, "parquet column %zu has no name", i);
+        if (physical_type(cols[i].type, 0) < 0)
+            return err_set(err, ST_INTERNAL, "parquet column '%s' has an unknown type %d",
+                           cols[i].name, (int)cols[i].type);
+    }
+    pq_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return err_set(err, ST_NOMEM, "out of memory opening a parquet writer");
+    w->cols = cols;
+    w->ncols = ncols;
+    w->sink = sink;
+    w->sink_ctx = sink_ctx;
+    if (opts)
+        w->opt = *opts;
+    if (!w->opt.row_group_bytes)
+        w->opt.row_group_bytes = DEFAULT_ROW_GROUP_BYTES;
+    if (!w->opt.row_group_rows)
+        w->opt.row_group_rows = DEFAULT_ROW_GROUP_ROWS;
+    if (!w->opt.page_bytes)
+        w->opt.page_bytes = DEFAULT_PAGE_BYTES;
+    snprintf(w->created_by, sizeof w->created_by, "%s",
+             w->opt.created_by ? w->opt.created_by : "teams-attendance version " TA_VERSION);
+    w->opt.created_by = w->created_by;
+    buf_init(&w->rowgroups, 0);
+    buf_init(&w->page, 0);
+    buf_init(&w->comp, 0);
+    buf_init(&w->hdr, 0);
+    pq_dict_init(&w->dict);
+    pq_compressor_init(&w->z, w->opt.codec);
+    w->c = calloc(ncols, sizeof *w->c);
+    w->meta = calloc(ncols, sizeof *w->meta);
+    if (!w->c || !w->meta) {
+        free(w->c);
+        free(w->meta);
+        free(w);
+        return err_set(err, ST_NOMEM, "out of memory opening a parquet writer");
+    }
+    for (size_t i = 0; i < ncols; i++) {
+        w->c[i].def = &cols[i];
+        w->c[i].ptype = physical_type(cols[i].type, w->opt.int96_timestamps);
+        buf_init(&w->c[i].values, COLUMN_CAP);
+        buf_init(&w->c[i].defs, COLUMN_CAP);
+    }
+    w->state = W_OPEN;
+    st = emit(w, "PAR1", 4, err);
+    if (st != ST_OK) {
+        pq_writer_free(w);
+        return st;
+    }
+    *out = w;
+    return ST_OK;
+}
+
+void pq_writer_free(pq_writer *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->ncols && w->c; i++) {
+        buf_free(&w->c[i].values);
+        buf_free(&w->c[i].defs);
+    }
+    free(w->c);
+    free(w->meta);
+    buf_free(&w->rowgroups);
+    buf_free(&w->page);
+    buf_free(&w->comp);
+    buf_free(&w->hdr);
+    free(w->idx);
+    pq_dict_free(&w->dict);
+    pq_compressor_free(&w->z);
+    free(w);
+}
+
+uint64_t pq_writer_rows(const pq_writer *w)
+{
+    return w ? w->rows : 0;
+}
+
+/* ---- adding values ---- */
+
+static status check_open(pq_writer *w, errinfo *err)
+{
+    if (!w)
+        return err_set(err, ST_INTERNAL, "parquet writer is NULL");
+    if (w->state == W_CLOSED)
+        return err_set(err, ST_INTERNAL, "parquet writer is already closed");
+    if (w->state == W_FAILED)
+        return err_set(err, ST_INTERNAL, "parquet writer failed earlier and takes no more data");
+    return ST_OK;
+}
+
+/* The column the next value goes to, checked against the type of the call. */
+static status next_col(pq_writer *w, pq_type want, colstate **out, errinfo *err)
+{
+    status st = check_open(w, err);
+    if (st != ST_OK)
+        return st;
+    if (w->cur >= w->ncols)
+        return err_set(err, ST_INTERNAL,
+                       "too many values in row %" PRIu64 ": the table has %zu columns", w->rows,
+                       w->ncols);
+    colstate *c = &w->c[w->cur];
+    if (c->def->type != want)
+        return err_set(err, ST_INTERNAL, "parquet column '%s' is %s, got a %s value", c->def->name,
+                       type_name(c->def->type), type_name(want));
+    *out = c;
+    return ST_OK;
+}
+
+/* Appends one present value: reserves first so that a failure changes nothing. */
+static status put_value(pq_writer *w, colstate *c, const void *p, size_t n, errinfo *err)
+{
+    status st = buf_reserve(&c->values, n, err);
+    if (st == ST_OK && !c->def->required)
+        st = buf_reserve(&c->defs, 1, err);
+    if (st != ST_OK) {
+        err_prefix(err, "parquet column '%s'", c->def->name);
+        return st;
+    }
+    memcpy(c->values.data + c->values.len, p, n);
+    c->values.len += n;
+    if (!c->def->required)
+        c->defs.data[c->defs.len++] = 1;
+    c->nvalues++;
+    w->buffered += n + !c->def->required;
+    w->cur++;
+    return ST_OK;
+}
+
+static void int_stats(colstate *c, int64_t v)
+{
+    if (!c->has_minmax) {
+        c->imin = c->imax = v;
+        c->has_minmax = 1;
+        return;
+    }
+    if (v < c->imin)
+        c->imin = v;
+    if (v > c->imax)
+        c->imax = v;
+}
+
+status pq_writer_null(pq_writer *w, errinfo *err)
+{
+    status st = check_open(w, err);
+    if (st != ST_OK)
+        return st;
+    if (w->cur >= w->ncols)
+        return err_set(err, ST_INTERNAL,
+                       "too many values in row %" PRIu64 ": the table has %zu columns", w->rows,
+                       w->ncols);
+    colstate *c = &w->c[w->cur];
+    if (c->def->required)
+        return err_set(err, ST_DATA,
+                       "parquet column '%s' is REQUIRED and got a null in row %" PRIu64,
+                       c->def->name, w->rows);
+    uint8_t zero = 0;
+    st = buf_append(&c->defs, &zero, 1, err);
+    if (st != ST_OK) {
+        err_prefix(err, "parquet column '%s'", c->def->name);
+        return st;
+    }
+    c->nnull++;
+    w->buffered++;
+    w->cur++;
+    return ST_OK;
+}
+
+status pq_writer_bool(pq_writer *w, int v, errinfo *err)
+{
+    colstate *c;
+    status st = next_col(w, PQ_BOOLEAN, &c, err);
+    if (st != ST_OK)
+        return st;
+    uint8_t b = v ? 1 : 0;
+    st = put_value(w, c, &b, 1, err);
+    if (st == ST_OK)
+        int_stats(c, b);
+    return st;
+}
+
+status pq_writer_i32(pq_writer *w, int32_t v, errinfo *err)
+{
+    colstate *c;
+    status st = next_col(w, PQ_INT32, &c, err);
+    if (st != ST_OK)
+        return st;
+    st = put_value(w, c, &v, 4, err);
+    if (st == ST_OK)
+        int_stats(c, v);
+    return st;
+}
+
+status pq_writer_i64(pq_writer *w, int64_t v, errinfo *err)
+{
+    colstate *c;
+    status st = next_col(w, PQ_INT64, &c, err);
+    if (st != ST_OK)
+        return st;
+    st = put_value(w, c, &v, 8, err);
+    if (st == ST_OK)
+        int_stats(c, v);
+    return st;
+}
+
+status pq_writer_timestamp(pq_writer *w, int64_t micros, errinfo *err)
+{
+    colstate *c;
+    status st = next_col(w, PQ_TIMESTAMP, &c, err);
+    if (st != ST_OK)
+        return st;
+    st = put_value(w, c, &micros, 8, err);
+    if (st == ST_OK)
+        int_stats(c, micros);
+    return st;
+}
+
+/* Offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no surrogates,
+ * nothing past U+10FFFF), or len when the text is valid. */
+static size_t utf8_invalid_at(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (i + 8 <= len) {
+            uint64_t w8;
+            memcpy(&w8, s + i, 8);
+            if (!(w8 & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        uint8_t b = s[i];
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (b >= 0xC2 && b <= 0xDF) {
+            n = 1;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            n = 2;
+            if (b == 0xE0)
+                lo = 0xA0;
+            else if (b == 0xED)
+                hi = 0x9F;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            n = 3;
+            if (b == 0xF0)
+                lo = 0x90;
+            else if (b == 0xF4)
+                hi = 0x8F;
+        } else {
+            return i;
+        }
+        if (n >= len - i)
+            return i;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k <= n; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int r = memcmp(a, b, alen < blen ? alen : blen);
+    if (r)
+        return r;
+    return alen < blen ? -1 : alen > blen;
+}
+
+status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
+{
+    colstate *c;
+    status st = next_col(w, PQ_STRING, &c, err);
+    if (st != ST_OK)
+        return st;
+    if (len > UINT32_MAX || len > COLUMN_CAP)
+        return err_set(err, ST_DATA, "parquet column '%s': a %zu-byte string is too long",
+                       c->def->name, len);
+    if (len && !s)
+        return err_set(err, ST_INTERNAL, "parquet column '%s': NULL string pointer", c->def->name);
+    size_t bad = utf8_invalid_at((const uint8_t *)s, len);
+    if (bad != len)
+        return err_set(err, ST_DATA,
+                       "parquet column '%s': string in row %" PRIu64
+                       " is not valid UTF-8 (byte %zu)",
+                       c->def->name, w->rows, bad);
+    st = buf_reserve(&c->values, 4 + len, err);
+    if (st == ST_OK && !c->def->required)
+        st = buf_reserve(&c->defs, 1, err);
+    if (st != ST_OK) {
+        err_prefix(err, "parquet column '%s'", c->def->name);
+        return st;
+    }
+    uint32_t l32 = (uint32_t)len;
+    memcpy(c->values.data + c->values.len, &l32, 4);
+    size_t off = c->values.len + 4;
+    if (len)
+        memcpy(c->values.data + off, s, len);
+    c->values.len = off + len;
+    if (!c->def->required)
+        c->defs.data[c->defs.len++] = 1;
+    c->nvalues++;
+    w->buffered += 4 + len + !c->def->required;
+    w->cur++;
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    if (!c->has_minmax) {
+        c->has_minmax = 1;
+        c->smin_off = c->smax_off = off;
+        c->smin_len = c->smax_len = len;
+    } else {
+        if (bytes_cmp(base + off, len, base + c->smin_off, c->smin_len) < 0) {
+            c->smin_off = off;
+            c->smin_len = len;
+        }
+        if (bytes_cmp(base + off, len, base + c->smax_off, c->smax_len) > 0) {
+            c->smax_off = off;
+            c->smax_len = len;
+        }
+    }
+    return ST_OK;
+}
+
+/* ---- encoding a row group ---- */
+
+static void int96_from_micros(int64_t us, uint8_t out[12])
+{
+    int64_t day = us / MICROS_PER_DAY;
+    int64_t rem = us % MICROS_PER_DAY;
+    if (rem < 0) {
+        rem += MICROS_PER_DAY;
+        day--;
+    }
+    uint64_t nanos = (uint64_t)rem * 1000u;
+    int32_t julian = (int32_t)(day + JULIAN_UNIX_EPOCH);
+    memcpy(out, &nanos, 8);
+    memcpy(out + 8, &julian, 4);
+}
+
+/* PLAIN size of one value in the dictionary page or a PLAIN data page. */
+static size_t fixed_size(int ptype)
+{
+    switch (ptype) {
+    case T_INT32:
+        return 4;
+    case T_INT64:
+        return 8;
+    case T_INT96:
+        return 12;
+    default:
+        return 0;
+    }
+}
+
+/* Size in the value buffer (timestamps stay int64 there even for INT96). */
+static size_t stored_size(const colstate *c)
+{
+    return c->ptype == T_INT32 ? 4 : 8;
+}
+
+static status write_page(pq_writer *w, chunkmeta *m, int page_type, size_t num_values, int encoding,
+                         errinfo *err)
+{
+    const void *data = w->page.data;
+    size_t n = w->page.len, clen = n;
+    status st;
+    if (w->opt.codec != PQ_CODEC_NONE) {
+        st = pq_compress(&w->z, w->page.data, n, &w->comp, err);
+        if (st != ST_OK)
+            return st;
+        data = w->comp.data;
+        clen = w->comp.len;
+    }
+    if (n > INT32_MAX || clen > INT32_MAX || num_values > INT32_MAX)
+        return err_set(err, ST_TOO_LARGE, "a parquet page of %zu bytes is too large", n);
+    buf_reset(&w->hdr);
+    pq_thrift t;
+    pq_thrift_init(&t, &w->hdr, err);
+    pq_thrift_struct_begin(&t);
+    pq_thrift_field_i32(&t, 1, page_type);
+    pq_thrift_field_i32(&t, 2, (int32_t)n);
+    pq_thrift_field_i32(&t, 3, (int32_t)clen);
+    if (page_type == PAGE_DATA) {
+        pq_thrift_field_struct_begin(&t, 5);
+        pq_thrift_field_i32(&t, 1, (int32_t)num_values);
+        pq_thrift_field_i32(&t, 2, encoding);
+        pq_thrift_field_i32(&t, 3, ENC_RLE);
+        pq_thrift_field_i32(&t, 4, ENC_RLE);
+        pq_thrift_struct_end(&t);
+    } else {
+        pq_thrift_field_struct_begin(&t, 7);
+        pq_thrift_field_i32(&t, 1, (int32_t)num_values);
+        pq_thrift_field_i32(&t, 2, encoding);
+        pq_thrift_struct_end(&t);
+    }
+    pq_thrift_struct_end(&t);
+    st = pq_thrift_status(&t);
+    if (st != ST_OK)
+        return st;
+    st = emit(w, w->hdr.data, w->hdr.len, err);
+    if (st == ST_OK)
+        st = emit(w, data, clen, err);
+    if (st != ST_OK)
+        return st;
+    m->total_uncompressed += w->hdr.len + n;
+    m->total_compressed += w->hdr.len + clen;
+    return ST_OK;
+}
+
+/* Builds the dictionary of a chunk and decides whether to use it; on yes, w->dict
+ * holds the entries and w->idx the index of every non-null value. */
+static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
+{
+    *use = 0;
+    if (c->ptype == T_BOOLEAN || c->nvalues < 2)
+        return ST_OK;
+    if (w->idx_alloc < c->nvalues) {
+        size_t n = w->idx_alloc ? w->idx_alloc : 1024;
+        while (n < c->nvalues)
+            n *= 2;
+        uint32_t *p = realloc(w->idx, n * sizeof *p);
+        if (!p)
+            return err_set(err, ST_NOMEM, "out of memory for %zu dictionary indices", n);
+        w->idx = p;
+        w->idx_alloc = n;
+    }
+    pq_dict_reset(&w->dict);
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    size_t entry_plain = c->ptype == T_BYTE_ARRAY ? 0 : fixed_size(c->ptype);
+    size_t max_distinct = c->nvalues / 2, dict_bytes = 0, pos = 0;
+    for (size_t i = 0; i < c->nvalues; i++) {
+        size_t off, len;
+        if (c->ptype == T_BYTE_ARRAY) {
+            uint32_t l32;
+            memcpy(&l32, base + pos, 4);
+            off = pos + 4;
+            len = l32;
+            pos = off + len;
+        } else {
+            len = stored_size(c);
+            off = i * len;
+        }
+        size_t before = w->dict.n;
+        status st = pq_dict_insert(&w->dict, base, off, (uint32_t)len, &w->idx[i], err);
+        if (st != ST_OK)
+            return st;
+        if (w->dict.n != before) {
+            dict_bytes += entry_plain ? entry_plain : 4 + len;
+            if (w->dict.n > max_distinct || dict_bytes > PQ_DICT_MAX_BYTES)
+                return ST_OK;
+        }
+    }
+    size_t plain_bytes =
+        c->ptype == T_BYTE_ARRAY ? c->values.len : c->nvalues * fixed_size(c->ptype);
+    *use = pq_dict_worth(c->nvalues, w->dict.n, dict_bytes, plain_bytes);
+    return ST_OK;
+}
+
+static status write_dict_page(pq_writer *w, colstate *c, chunkmeta *m, errinfo *err)
+{
+    buf_reset(&w->page);
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    status st = ST_OK;
+    for (size_t i = 0; i < w->dict.n && st == ST_OK; i++) {
+        const pq_dict_entry *e = &w->dict.ent[i];
+        if (c->ptype == T_BYTE_ARRAY) {
+            st = buf_append(&w->page, base + e->off - 4, 4 + (size_t)e->len, err);
+        } else if (c->ptype == T_INT96) {
+            int64_t us;
+            uint8_t b[12];
+            memcpy(&us, base + e->off, 8);
+            int96_from_micros(us, b);
+            st = buf_append(&w->page, b, 12, err);
+        } else {
+            st = buf_append(&w->page, base + e->off, e->len, err);
+        }
+    }
+    if (st != ST_OK)
+        return st;
+    return write_page(w, m, PAGE_DICTIONARY, w->dict.n, ENC_PLAIN, err);
+}
+
+/* The PLAIN values [v0, v1) of a data page; s0/s1 are byte offsets for strings. */
+static status plain_values(pq_writer *w, colstate *c, size_t v0, size_t v1, size_t s0, size_t s1,
+                           errinfo *err)
+{
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    switch (c->ptype) {
+    case T_BOOLEAN:
+        return pq_plain_bools(&w->page, base + v0, v1 - v0, err);
+    case T_INT32:
+        return buf_append(&w->page, base + v0 * 4, (v1 - v0) * 4, err);
+    case T_INT64:
+        return buf_append(&w->page, base + v0 * 8, (v1 - v0) * 8, err);
+    case T_INT96: {
+        status st = buf_reserve(&w->page, (v1 - v0) * 12, err);
+        if (st != ST_OK)
+            return st;
+        uint8_t *p = (uint8_t *)w->page.data + w->page.len;
+        for (size_t i = v0; i < v1; i++, p += 12) {
+            int64_t us;
+            memcpy(&us, base + i * 8, 8);
+            int96_from_micros(us, p);
+        }
+        w->page.len += (v1 - v0) * 12;
+        w->page.data[w->page.len] = '\0';
+        return ST_OK;
+    }
+    case T_BYTE_ARRAY:
+        return buf_append(&w->page, base + s0, s1 - s0, err);
+    }
+    return err_set(err, ST_INTERNAL, "no PLAIN encoding for physical type %d", c->ptype);
+}
+
+static status write_data_pages(pq_writer *w, colstate *c, chunkmeta *m, int dict, errinfo *err)
+{
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    const uint8_t *defs = (const uint8_t *)c->defs.data;
+    int optional = !c->def->required;
+    int width = dict ? pq_dict_index_width(w->dict.n) : 0;
+    size_t fixed = c->ptype == T_BOOLEAN ? 0 : fixed_size(c->ptype);
+    size_t nrows = w->rg_rows, row = 0, v = 0, soff = 0;
+    uint64_t limit_bits = (uint64_t)w->opt.page_bytes * 8;
+    status st;
+    while (row < nrows) {
+        size_t r0 = row, v0 = v, s0 = soff;
+        uint64_t bits = 0;
+        while (row < nrows && (row == r0 || bits < limit_bits)) {
+            if (optional)
+                bits += 1;
+            if (!optional || defs[row]) {
+                if (dict) {
+                    bits += (uint64_t)width;
+                } else if (c->ptype == T_BYTE_ARRAY) {
+                    uint32_t l32;
+                    memcpy(&l32, base + soff, 4);
+                    soff += 4 + (size_t)l32;
+                    bits += (4 + (uint64_t)l32) * 8;
+                } else {
+                    bits += fixed ? fixed * 8 : 1;
+                }
+                v++;
+            }
+            row++;
+        }
+        buf_reset(&w->page);
+        if (optional) {
+            uint8_t zero4[4] = {0};
+            st = buf_append(&w->page, zero4, 4, err);
+            if (st == ST_OK)
+                st = pq_rle_encode_u8(&w->page, defs + r0, row - r0, 1, err);
+            if (st != ST_OK)
+                return st;
+            uint32_t len = (uint32_t)(w->page.len - 4);
+            memcpy(w->page.data, &len, 4);
+        }
+        if (dict) {
+            uint8_t wb = (uint8_t)width;
+            st = buf_append(&w->page, &wb, 1, err);
+            if (st == ST_OK)
+                st = pq_rle_encode_u32(&w->page, w->idx + v0, v - v0, width, err);
+        } else {
+            st = plain_values(w, c, v0, v, s0, soff, err);
+        }
+        if (st != ST_OK)
+            return st;
+        st = write_page(w, m, PAGE_DATA, row - r0, dict ? ENC_RLE_DICTIONARY : ENC_PLAIN, err);
+        if (st != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+static status write_chunk(pq_writer *w, size_t i, errinfo *err)
+{
+    colstate *c = &w->c[i];
+    chunkmeta *m = &w->meta[i];
+    memset(m, 0, sizeof *m);
+    m->start = w->offset;
+    int dict = 0;
+    status st = choose_dict(w, c, &dict, err);
+    if (st == ST_OK && dict) {
+        m->dict = 1;
+        m->dict_page_offset = w->offset;
+        st = write_dict_page(w, c, m, err);
+    }
+    if (st != ST_OK)
+        return st;
+    m->data_page_offset = w->offset;
+    return write_data_pages(w, c, m, dict, err);
+}
+
+static void stat_bytes(const colstate *c, int64_t v, uint8_t out[8], size_t *n)
+{
+    switch (c->ptype) {
+    case T_BOOLEAN:
+        out[0] = (uint8_t)(v != 0);
+        *n = 1;
+        return;
+    case T_INT32: {
+        int32_t x = (int32_t)v;
+        memcpy(out, &x, 4);
+        *n = 4;
+        return;
+    }
+    default:
+        memcpy(out, &v, 8);
+        *n = 8;
+        return;
+    }
+}
+
+static void encode_stats(pq_thrift *t, const colstate *c)
+{
+    pq_thrift_field_struct_begin(t, 12);
+    int minmax = c->has_minmax && c->ptype != T_INT96;
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    if (minmax && c->ptype == T_BYTE_ARRAY &&
+        (c->smin_len > STATS_MAX_STRING || c->smax_len > STATS_MAX_STRING))
+        minmax = 0;
+    uint8_t mn[8], mx[8];
+    size_t mnl = 0, mxl = 0;
+    if (minmax && c->ptype != T_BYTE_ARRAY) {
+        stat_bytes(c, c->imin, mn, &mnl);
+        stat_bytes(c, c->imax, mx, &mxl);
+    }
+    /* The deprecated fields hold signed-order bounds: they agree with the type's
+     * order for the signed integers and timestamps only. */
+    if (minmax && (c->ptype == T_INT32 || c->ptype == T_INT64)) {
+        pq_thrift_field_binary(t, 1, mx, mxl);
+        pq_thrift_field_binary(t, 2, mn, mnl);
+    }
+    pq_thrift_field_i64(t, 3, (int64_t)c->nnull);
+    if (minmax) {
+        if (c->ptype == T_BYTE_ARRAY) {
+            pq_thrift_field_binary(t, 5, base + c->smax_off, c->smax_len);
+            pq_thrift_field_binary(t, 6, base + c->smin_off, c->smin_len);
+        } else {
+            pq_thrift_field_binary(t, 5, mx, mxl);
+            pq_thrift_field_binary(t, 6, mn, mnl);
+        }
+    }
+    pq_thrift_struct_end(t);
+}
+
+static status encode_row_group(pq_writer *w, errinfo *err)
+{
+    pq_thrift t;
+    pq_thrift_init(&t, &w->rowgroups, err);
+    uint64_t total_u = 0, total_c = 0;
+    pq_thrift_struct_begin(&t);
+    pq_thrift_field_list_begin(&t, 1, PQ_TT_STRUCT, w->ncols);
+    for (size_t i = 0; i < w->ncols; i++) {
+        const colstate *c = &w->c[i];
+        const chunkmeta *m = &w->meta[i];
+        total_u += m->total_uncompressed;
+        total_c += m->total_compressed;
+        pq_thrift_struct_begin(&t); /* ColumnChunk */
+        pq_thrift_field_i64(&t, 2, 0);
+        pq_thrift_field_struct_begin(&t, 3); /* ColumnMetaData */
+        pq_thrift_field_i32(&t, 1, c->ptype);
+        pq_thrift_field_list_begin(&t, 2, PQ_TT_I32, m->dict ? 3 : 2);
+        pq_thrift_i32(&t, ENC_PLAIN);
+        pq_thrift_i32(&t, ENC_RLE);
+        if (m->dict)
+            pq_thrift_i32(&t, ENC_RLE_DICTIONARY);
+        pq_thrift_field_list_begin(&t, 3, PQ_TT_BINARY, 1);
+        pq_thrift_binary(&t, c->def->name, strlen(c->def->name));
+        pq_thrift_field_i32(&t, 4, pq_codec_thrift_id(w->opt.codec));
+        pq_thrift_field_i64(&t, 5, (int64_t)w->rg_rows);
+        pq_thrift_field_i64(&t, 6, (int64_t)m->total_uncompressed);
+        pq_thrift_field_i64(&t, 7, (int64_t)m->total_compressed);
+        pq_thrift_field_i64(&t, 9, (int64_t)m->data_page_offset);
+        if (m->dict)
+            pq_thrift_field_i64(&t, 11, (int64_t)m->dict_page_offset);
+        encode_stats(&t, c);
+        pq_thrift_struct_end(&t); /* ColumnMetaData */
+        pq_thrift_struct_end(&t); /* ColumnChunk */
+    }
+    pq_thrift_field_i64(&t, 2, (int64_t)total_u);
+    pq_thrift_field_i64(&t, 3, (int64_t)w->rg_rows);
+    pq_thrift_field_i64(&t, 5, (int64_t)w->meta[0].start);
+    pq_thrift_field_i64(&t, 6, (int64_t)total_c);
+    if (w->nrowgroups <= INT16_MAX)
+        pq_thrift_field_i16(&t, 7, (int16_t)w->nrowgroups);
+    pq_thrift_struct_end(&t);
+    return pq_thrift_status(&t);
+}
+
+static void reset_columns(pq_writer *w)
+{
+    for (size_t i = 0; i < w->ncols; i++) {
+        colstate *c = &w->c[i];
+        buf_reset(&c->values);
+        buf_reset(&c->defs);
+        c->nvalues = c->nnull = 0;
+        c->has_minmax = 0;
+    }
+    w->rg_rows = 0;
+    w->buffered = 0;
+}
+
+static status flush_row_group(pq_writer *w, errinfo *err)
+{
+    if (w->rg_rows == 0)
+        return ST_OK;
+    status st = ST_OK;
+    for (size_t i = 0; i < w->ncols && st == ST_OK; i++) {
+        st = write_chunk(w, i, err);
+        if (st != ST_OK)
+            err_prefix(err, "parquet column '%s'", w->c[i].def->name);
+    }
+    if (st == ST_OK)
+        st = encode_row_group(w, err);
+    if (st != ST_OK)
+        return st;
+    w->nrowgroups++;
+    reset_columns(w);
+    return ST_OK;
+}
+
+status pq_writer_end_row(pq_writer *w, errinfo *err)
+{
+    status st = check_open(w, err);
+    if (st != ST_OK)
+        return st;
+    if (w->cur != w->ncols)
+        return err_set(err, ST_INTERNAL,
+                       "row %" PRIu64 " ended after %zu of %zu columns (next: '%s')", w->rows,
+                       w->cur, w->ncols, w->c[w->cur].def->name);
+    w->cur = 0;
+    w->rows++;
+    w->rg_rows++;
+    if (w->buffered >= w->opt.row_group_bytes || w->rg_rows >= w->opt.row_group_rows) {
+        st = flush_row_group(w, err);
+        if (st != ST_OK)
+            w->state = W_FAILED;
+    }
+    return st;
+}
+
+static void encode_schema(pq_thrift *t, const pq_writer *w)
+{
+    pq_thrift_field_list_begin(t, 2, PQ_TT_STRUCT, w->ncols + 1);
+    pq_thrift_struct_begin(t);
+    pq_thrift_field_string(t, 4, "schema");
+    pq_thrift_field_i32(t, 5, (int32_t)w->ncols);
+    pq_thrift_struct_end(t);
+    for (size_t i = 0; i < w->ncols; i++) {
+        const colstate *c = &w->c[i];
+        pq_thrift_struct_begin(t);
+        pq_thrift_field_i32(t, 1, c->ptype);
+        pq_thrift_field_i32(t, 3, c->def->required ? REP_REQUIRED : REP_OPTIONAL);
+        pq_thrift_field_string(t, 4, c->def->name);
+        switch (c->def->type) {
+        case PQ_STRING:
+            pq_thrift_field_i32(t, 6, CT_UTF8);
+            pq_thrift_field_struct_begin(t, 10);
+            pq_thrift_field_struct_begin(t, 1); /* STRING */
+            pq_thrift_struct_end(t);
+            pq_thrift_struct_end(t);
+            break;
+        case PQ_INT32:
+        case PQ_INT64:
+            pq_thrift_field_i32(t, 6, c->def->type == PQ_INT32 ? CT_INT_32 : CT_INT_64);
+            pq_thrift_field_struct_begin(t, 10);
+            pq_thrift_field_struct_begin(t, 10); /* INTEGER */
+            pq_thrift_field_i8(t, 1, c->def->type == PQ_INT32 ? 32 : 64);
+            pq_thrift_field_bool(t, 2, 1);
+            pq_thrift_struct_end(t);
+            pq_thrift_struct_end(t);
+            break;
+        case PQ_TIMESTAMP:
+            if (c->ptype == T_INT96)
+                break; /* the legacy layout has no annotation */
+            pq_thrift_field_i32(t, 6, CT_TIMESTAMP_MICROS);
+            pq_thrift_field_struct_begin(t, 10);
+            pq_thrift_field_struct_begin(t, 8); /* TIMESTAMP */
+            pq_thrift_field_bool(t, 1, 1);      /* isAdjustedToUTC */
+            pq_thrift_field_struct_begin(t, 2); /* unit */
+            pq_thrift_field_struct_begin(t, 2); /* MICROS */
+            pq_thrift_struct_end(t);
+            pq_thrift_struct_end(t);
+            pq_thrift_struct_end(t);
+            pq_thrift_struct_end(t);
+            break;
+        case PQ_BOOLEAN:
+            break;
+        }
+        pq_thrift_struct_end(t);
+    }
+}
+
+status pq_writer_close(pq_writer *w, errinfo *err)
+{
+    status st = check_open(w, err);
+    if (st != ST_OK)
+        return st;
+    if (w->cur != 0) {
+        return err_set(err, ST_INTERNAL,
+                       "parquet writer closed in the middle of row %" PRIu64
+                       " (%zu of %zu columns given)",
+                       w->rows, w->cur, w->ncols);
+    }
+    buf footer;
+    buf_init(&footer, 0);
+    st = flush_row_group(w, err);
+    if (st != ST_OK)
+        goto out;
+    pq_thrift t;
+    pq_thrift_init(&t, &footer, err);
+    pq_thrift_struct_begin(&t);
+    pq_thrift_field_i32(&t, 1, 1);
+    encode_schema(&t, w);
+    pq_thrift_field_i64(&t, 3, (int64_t)w->rows);
+    pq_thrift_field_list_begin(&t, 4, PQ_TT_STRUCT, w->nrowgroups);
+    st = pq_thrift_status(&t);
+    if (st != ST_OK)
+        goto out;
+    st = buf_append(&footer, w->rowgroups.data, w->rowgroups.len, err);
+    if (st != ST_OK)
+        goto out;
+    pq_thrift_field_string(&t, 6, w->created_by);
+    pq_thrift_field_list_begin(&t, 7, PQ_TT_STRUCT, w->ncols);
+    for (size_t i = 0; i < w->ncols; i++) {
+        pq_thrift_struct_begin(&t);          /* ColumnOrder */
+        pq_thrift_field_struct_begin(&t, 1); /* TYPE_ORDER */
+        pq_thrift_struct_end(&t);
+        pq_thrift_struct_end(&t);
+    }
+    pq_thrift_struct_end(&t);
+    st = pq_thrift_status(&t);
+    if (st != ST_OK)
+        goto out;
+    if (footer.len > UINT32_MAX) {
+        st = err_set(err, ST_TOO_LARGE, "parquet footer of %zu bytes is too large", footer.len);
+        goto out;
+    }
+    uint32_t flen = (uint32_t)footer.len;
+    uint8_t tail[8];
+    memcpy(tail, &flen, 4);
+    memcpy(tail + 4, "PAR1", 4);
+    st = emit(w, footer.data, footer.len, err);
+    if (st == ST_OK)
+        st = emit(w, tail, 8, err);
+out:
+    buf_free(&footer);
+    w->state = st == ST_OK ? W_CLOSED : W_FAILED;
+    return st;
+}
