@@ -829,3 +829,209 @@ status tables_flatten_snapshot(const json_t *snapshot, pq_writer *const writers[
             return err_set(err, ST_INTERNAL, "no writer for table %s", defs[t].name);
     return tables_flatten_rows(snapshot, write_to_writers, (void *)writers, counts, err);
 }
+
+/* ---- `schema` and `schema --sql` ---- */
+
+static const char *parquet_type_text(pq_type t)
+{
+    switch (t) {
+    case PQ_BOOLEAN:
+        return "BOOLEAN";
+    case PQ_INT32:
+        return "INT32";
+    case PQ_INT64:
+        return "INT64";
+    case PQ_STRING:
+        return "BYTE_ARRAY STRING (UTF-8)";
+    case PQ_TIMESTAMP:
+        return "INT64 TIMESTAMP(MICROS, UTC)";
+    }
+    return "?";
+}
+
+void tables_print_schema(FILE *out)
+{
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *d = &defs[t];
+        fprintf(out, "%s%s: parquet/%s/ingest_date=YYYY-MM-DD/RUN_ID.parquet\n", t ? "\n" : "",
+                d->name, d->name);
+        fprintf(out, "  newest copy of a row per:");
+        for (size_t k = 0; k < d->nkey; k++)
+            fprintf(out, "%s %s", k ? "," : "", d->key[k]);
+        fprintf(out, " (greatest extracted_utc, then run_id)\n");
+        for (size_t i = 0; i < d->ncols; i++)
+            fprintf(out, "  %2zu  %-26s %-29s %s\n", i + 1, d->cols[i].name,
+                    parquet_type_text(d->cols[i].type),
+                    d->cols[i].required ? "never null" : "null");
+    }
+    fprintf(out, "\nTimestamps are UTC instants; with ATTENDANCE_PARQUET_TIMESTAMPS=int96 they are "
+                 "written as INT96 instead.\n");
+}
+
+/* Declared lengths (in bytes for the serverless UTF-8 collation, in characters for
+ * NVARCHAR): generous for what Graph sends, since a longer value would not fit. */
+static int varchar_len(const char *col)
+{
+    static const struct {
+        const char *name;
+        int len;
+    } lens[] = {
+        {"subject", 4000},           {"join_url", 4000},       {"ical_uid", 1000},
+        {"online_meeting_id", 1000}, {"organizer_name", 1000}, {"display_name", 1000},
+        {"user_upn", 256},           {"event_type", 32},       {"online_meeting_provider", 64},
+        {"attendance_status", 32},   {"run_id", 32},           {"role", 64},
+    };
+    for (size_t i = 0; i < COUNT(lens); i++)
+        if (strcmp(lens[i].name, col) == 0)
+            return lens[i].len;
+    return 400; /* ids, e-mail addresses, record keys */
+}
+
+static void print_column_type(FILE *out, const pq_column *c, int dedicated)
+{
+    switch (c->type) {
+    case PQ_BOOLEAN:
+        fputs("BIT", out);
+        break;
+    case PQ_INT32:
+        fputs("INT", out);
+        break;
+    case PQ_INT64:
+        fputs("BIGINT", out);
+        break;
+    case PQ_TIMESTAMP:
+        fputs("DATETIME2(6)", out);
+        break;
+    case PQ_STRING:
+        if (dedicated)
+            fprintf(out, "NVARCHAR(%d)", varchar_len(c->name));
+        else
+            fprintf(out, "VARCHAR(%d) COLLATE Latin1_General_100_BIN2_UTF8", varchar_len(c->name));
+        break;
+    }
+}
+
+static void print_tables_ddl(FILE *out, int dedicated)
+{
+    const char *ds = dedicated ? "attendance_hadoop" : "attendance_storage";
+    const char *ff = "attendance_parquet";
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *d = &defs[t];
+        fprintf(out, "CREATE EXTERNAL TABLE dbo.%s (\n", d->name);
+        for (size_t i = 0; i < d->ncols; i++) {
+            fprintf(out, "    %s ", d->cols[i].name);
+            print_column_type(out, &d->cols[i], dedicated);
+            /* NOT NULL is left out: external tables do not enforce it, and not every
+             * pool's syntax takes it */
+            fprintf(out, "%s%s\n", i + 1 < d->ncols ? "," : "",
+                    d->cols[i].required ? " -- never null" : "");
+        }
+        if (dedicated)
+            fprintf(out,
+                    ") WITH (LOCATION = '/parquet/%s/', DATA_SOURCE = %s, FILE_FORMAT = %s);\n",
+                    d->name, ds, ff);
+        else
+            fprintf(out,
+                    ") WITH (LOCATION = 'parquet/%s/**', DATA_SOURCE = %s, FILE_FORMAT = %s);\n",
+                    d->name, ds, ff);
+        fputs("GO\n\n", out);
+
+        fprintf(out, "-- the newest copy of each");
+        for (size_t k = 0; k < d->nkey; k++)
+            fprintf(out, "%s %s", k ? " +" : "", d->key[k]);
+        fprintf(out, " (runs overlap, so a row can land more than once)\n");
+        fprintf(out, "CREATE VIEW dbo.%s_latest AS\nSELECT ", d->name);
+        for (size_t i = 0; i < d->ncols; i++)
+            fprintf(out, "%s%s", i ? ", " : "", d->cols[i].name);
+        fprintf(out, "\nFROM (\n    SELECT *, ROW_NUMBER() OVER (PARTITION BY ");
+        for (size_t k = 0; k < d->nkey; k++)
+            fprintf(out, "%s%s", k ? ", " : "", d->key[k]);
+        fprintf(out,
+                "\n                                 ORDER BY extracted_utc DESC, run_id DESC) "
+                "AS copy_rank\n    FROM dbo.%s\n) AS ranked\nWHERE copy_rank = 1;\nGO\n\n",
+                d->name);
+    }
+}
+
+void tables_print_sql(FILE *out)
+{
+    fputs("-- teams-attendance: Azure Synapse DDL for the Parquet tables.\n"
+          "-- Two variants follow, one per kind of pool; run the one you use, in a database\n"
+          "-- of that pool (not master). Replace <account>, <container> and <prefix> (the\n"
+          "-- ATTENDANCE_PREFIX folder, or nothing). Each table reads every file under\n"
+          "-- parquet/<table>/; the *_latest views keep the newest copy of each row.\n"
+          "\n"
+          "-- =====================================================================\n"
+          "-- 1. Serverless SQL pool (native Parquet reader; binds columns by name)\n"
+          "-- =====================================================================\n"
+          "\n"
+          "-- A database master key protects the credential (once per database):\n"
+          "-- CREATE MASTER KEY ENCRYPTION BY PASSWORD = '<strong password>';\n"
+          "-- GO\n"
+          "-- Choose one credential:\n"
+          "--   a) the workspace's managed identity (give it Storage Blob Data Reader):\n"
+          "CREATE DATABASE SCOPED CREDENTIAL attendance_credential\n"
+          "    WITH IDENTITY = 'Managed Identity';\n"
+          "GO\n"
+          "--   b) a SAS token with read and list rights on the container (no leading '?'):\n"
+          "-- CREATE DATABASE SCOPED CREDENTIAL attendance_credential\n"
+          "--     WITH IDENTITY = 'SHARED ACCESS SIGNATURE', SECRET = '<sas token>';\n"
+          "--   c) the caller's own Entra ID identity: create no credential and drop the\n"
+          "--      CREDENTIAL line below.\n"
+          "\n"
+          "CREATE EXTERNAL DATA SOURCE attendance_storage WITH (\n"
+          "    LOCATION = 'https://<account>.blob.core.windows.net/<container>/<prefix>',\n"
+          "    CREDENTIAL = attendance_credential\n"
+          ");\n"
+          "GO\n"
+          "\n"
+          "CREATE EXTERNAL FILE FORMAT attendance_parquet WITH (\n"
+          "    FORMAT_TYPE = PARQUET,\n"
+          "    DATA_COMPRESSION = 'org.apache.hadoop.io.compress.SnappyCodec'\n"
+          ");\n"
+          "GO\n"
+          "\n"
+          "-- Strings are UTF-8: VARCHAR lengths are in bytes with this collation.\n"
+          "-- Timestamps are UTC.\n"
+          "\n",
+          out);
+    print_tables_ddl(out, 0);
+
+    fputs("-- =====================================================================\n"
+          "-- 2. Dedicated SQL pool (PolyBase Hadoop reader; binds columns by position,\n"
+          "--    so the columns stay in file order)\n"
+          "-- =====================================================================\n"
+          "-- Run the job with ATTENDANCE_PARQUET_TIMESTAMPS=int96 for files this pool\n"
+          "-- reads: the Hadoop reader knows Hive's INT96 timestamps, and its support for\n"
+          "-- INT64 microsecond timestamps is not documented. The Hadoop reader scans\n"
+          "-- folders recursively (no ** needed) and skips files whose names start with\n"
+          "-- '_' or '.'. (The pool's native external tables, a preview, would use a data\n"
+          "-- source without TYPE = HADOOP and the serverless variant's LOCATION.)\n"
+          "\n"
+          "-- CREATE MASTER KEY;  -- once per database, when it has none\n"
+          "-- GO\n"
+          "-- Choose one credential:\n"
+          "--   a) the workspace's managed identity (Storage Blob Data Reader), abfss://:\n"
+          "CREATE DATABASE SCOPED CREDENTIAL attendance_credential\n"
+          "    WITH IDENTITY = 'Managed Service Identity';\n"
+          "GO\n"
+          "--   b) the storage account key (any IDENTITY string), with wasbs:// or abfss://:\n"
+          "-- CREATE DATABASE SCOPED CREDENTIAL attendance_credential\n"
+          "--     WITH IDENTITY = 'attendance', SECRET = '<storage account key>';\n"
+          "\n"
+          "CREATE EXTERNAL DATA SOURCE attendance_hadoop WITH (\n"
+          "    TYPE = HADOOP,\n"
+          "    LOCATION = 'abfss://<container>@<account>.dfs.core.windows.net/<prefix>',\n"
+          "    CREDENTIAL = attendance_credential\n"
+          ");\n"
+          "GO\n"
+          "\n"
+          "CREATE EXTERNAL FILE FORMAT attendance_parquet WITH (\n"
+          "    FORMAT_TYPE = PARQUET,\n"
+          "    DATA_COMPRESSION = 'org.apache.hadoop.io.compress.SnappyCodec'\n"
+          ");\n"
+          "GO\n"
+          "\n",
+          out);
+    print_tables_ddl(out, 1);
+}

@@ -768,6 +768,107 @@ static void test_tables__empty_snapshot(void **state)
     collected_free(&c);
 }
 
+static char *capture(void (*print)(FILE *))
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    print(f);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *text = malloc((size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* Every table's columns appear in file order inside its CREATE EXTERNAL TABLE. */
+static void assert_columns_in_order(const char *sql, const char *create, const table_def *d,
+                                    const char *const *types)
+{
+    const char *p = strstr(sql, create);
+    if (!p)
+        fail_msg("missing '%s'", create);
+    const char *end = strstr(p, ") WITH (");
+    assert_non_null(end);
+    for (size_t i = 0; i < d->ncols; i++) {
+        char want[160];
+        snprintf(want, sizeof want, "\n    %s %s", d->cols[i].name, types[d->cols[i].type]);
+        const char *q = strstr(p, want);
+        if (!q || q > end)
+            fail_msg("%s: column %zu '%s' not next in order", create, i, want);
+        p = q + strlen(want);
+    }
+}
+
+static void test_tables__schema_sql(void **state)
+{
+    (void)state;
+    char *sql = capture(tables_print_sql);
+    static const char *const serverless[] = {[PQ_BOOLEAN] = "BIT",
+                                             [PQ_INT32] = "INT",
+                                             [PQ_INT64] = "BIGINT",
+                                             [PQ_STRING] = "VARCHAR(",
+                                             [PQ_TIMESTAMP] = "DATETIME2(6)"};
+    static const char *const dedicated[] = {[PQ_BOOLEAN] = "BIT",
+                                            [PQ_INT32] = "INT",
+                                            [PQ_INT64] = "BIGINT",
+                                            [PQ_STRING] = "NVARCHAR(",
+                                            [PQ_TIMESTAMP] = "DATETIME2(6)"};
+    const char *dedicated_part = strstr(sql, "2. Dedicated SQL pool");
+    assert_non_null(dedicated_part);
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *d = tables_def((table_id)t);
+        char create[128], loc[160], view[128], part[256];
+        snprintf(create, sizeof create, "CREATE EXTERNAL TABLE dbo.%s (", d->name);
+        assert_columns_in_order(sql, create, d, serverless);
+        assert_columns_in_order(dedicated_part, create, d, dedicated);
+        snprintf(loc, sizeof loc, "LOCATION = 'parquet/%s/**'", d->name);
+        assert_non_null(strstr(sql, loc));
+        assert_true(strstr(sql, loc) < dedicated_part);
+        snprintf(loc, sizeof loc, "LOCATION = '/parquet/%s/'", d->name);
+        assert_true(strstr(sql, loc) > dedicated_part);
+        snprintf(view, sizeof view, "CREATE VIEW dbo.%s_latest AS", d->name);
+        assert_non_null(strstr(sql, view));
+        assert_non_null(strstr(dedicated_part, view));
+        size_t k = (size_t)snprintf(part, sizeof part, "PARTITION BY ");
+        for (size_t i = 0; i < d->nkey; i++)
+            k += (size_t)snprintf(part + k, sizeof part - k, "%s%s", i ? ", " : "", d->key[i]);
+        snprintf(part + k, sizeof part - k,
+                 "\n                                 ORDER BY extracted_utc DESC, run_id DESC)");
+        assert_non_null(strstr(strstr(sql, view), part));
+    }
+    assert_non_null(strstr(sql, "COLLATE Latin1_General_100_BIN2_UTF8"));
+    assert_non_null(strstr(sql, "TYPE = HADOOP"));
+    assert_true(strstr(sql, "TYPE = HADOOP") > dedicated_part);
+    assert_non_null(strstr(sql, "ATTENDANCE_PARQUET_TIMESTAMPS=int96"));
+    assert_non_null(strstr(sql, "org.apache.hadoop.io.compress.SnappyCodec"));
+    assert_null(strstr(sql, "NOT NULL"));
+    free(sql);
+
+    char *text = capture(tables_print_schema);
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *d = tables_def((table_id)t);
+        const char *p = strstr(text, d->name);
+        assert_non_null(p);
+        for (size_t i = 0; i < d->ncols; i++) {
+            char line[128];
+            snprintf(line, sizeof line, "%2zu  %-26s ", i + 1, d->cols[i].name);
+            const char *q = strstr(p, line);
+            if (!q)
+                fail_msg("schema: %s column %s missing or out of order", d->name, d->cols[i].name);
+            const char *eol = strchr(q, '\n');
+            const char *nn = strstr(q, "never null");
+            assert_int_equal(nn != NULL && nn < eol, d->cols[i].required);
+            p = q;
+        }
+    }
+    assert_non_null(strstr(text, "INT64 TIMESTAMP(MICROS, UTC)"));
+    free(text);
+}
+
 int main(void)
 {
     log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
@@ -783,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_tables__wrong_types_become_null),
         cmocka_unit_test(test_tables__bad_shapes_are_errors),
         cmocka_unit_test(test_tables__empty_snapshot),
+        cmocka_unit_test(test_tables__schema_sql),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
