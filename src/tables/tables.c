@@ -4,6 +4,7 @@
 #include "tables/tables.h"
 
 #include "log.h"
+#include "util/timeutil.h"
 
 #include <stdlib.h>
 #include <strings.h>
@@ -108,87 +109,16 @@ const table_def *tables_def(table_id id)
 
 /* ---- times ---- */
 
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 29;
-    return dm[m - 1];
-}
-
+/* Graph's forms are a subset of what util/timeutil reads; a bare date is not a time. */
 int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone)
 {
-    int y, mo, d, h, mi, sec;
-    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-        s[16] != ':')
+    timeutil_parsed info;
+    int64_t us;
+    if (timeutil_parse_ex(s, len, &us, &info) != 0 || !info.has_time)
         return -1;
-    if (digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
-        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &sec))
-        return -1;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
-        sec > 59)
-        return -1;
-    size_t i = 19;
-    int64_t frac = 0;
-    if (i < len && s[i] == '.') {
-        i++;
-        size_t start = i;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (i - start < 6)
-                frac = frac * 10 + (s[i] - '0');
-            i++;
-        }
-        size_t nd = i - start;
-        if (nd == 0 || nd > 9)
-            return -1;
-        for (size_t k = nd; k < 6; k++)
-            frac *= 10;
-    }
-    int64_t offset_s = 0;
-    int zone = 0;
-    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-        zone = 1;
-        i++;
-    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-        int oh, om;
-        if (len - i != 6 || s[i + 3] != ':' || digits(s + i + 1, 2, &oh) ||
-            digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        offset_s = (int64_t)oh * 3600 + om * 60;
-        if (s[i] == '-')
-            offset_s = -offset_s;
-        zone = 1;
-        i += 6;
-    }
-    if (i != len)
-        return -1;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
-    *out_us = secs * 1000000 + frac;
+    *out_us = us;
     if (has_zone)
-        *has_zone = zone;
+        *has_zone = info.has_zone;
     return 0;
 }
 
@@ -402,8 +332,7 @@ static status time_field(walk *w, const json_t *obj, const char *key, tables_val
 
 static int is_utc_zone(const char *z)
 {
-    return strcasecmp(z, "UTC") == 0 || strcasecmp(z, "Etc/UTC") == 0 ||
-           strcasecmp(z, "tzone://Microsoft/Utc") == 0;
+    return timeutil_zone_is_utc(z) || strcasecmp(z, "tzone://Microsoft/Utc") == 0;
 }
 
 /* An event's dateTimeTimeZone ({"dateTime": "...", "timeZone": "UTC"}): the job asks

@@ -74,10 +74,10 @@ TA_MUST_USE status tables_flatten_rows(const json_t *snapshot, tables_row_fn row
 /* Writes one row of `table` to w (pq_writer_* calls for each value, then end_row). */
 TA_MUST_USE status tables_write_row(pq_writer *w, table_id table, const tables_value *row,
                                     errinfo *err);
-/* Parses a Graph or snapshot time: YYYY-MM-DDTHH:MM:SS, 0 to 9 fractional digits
- * (truncated to microseconds), then nothing, Z, or an offset (+HH:MM). A time with
- * no zone is taken as UTC; *has_zone (may be NULL) says whether one was written.
- * Returns 0 on success. */
+/* Parses a Graph or snapshot time: YYYY-MM-DDTHH:MM:SS (util/timeutil's reader,
+ * without bare dates), 0 to 9 fractional digits truncated to microseconds, then
+ * nothing, Z, or an offset (+HH:MM). A time with no zone is taken as UTC; *has_zone
+ * (may be NULL) says whether one was written. Returns 0 on success. */
 int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone);
 
 #endif

@@ -271,7 +271,6 @@ static void test_tables__parse_time(void **state)
 
     static const char *bad[] = {"",
                                 "2021-10-05",
-                                "2021-10-05 04:38:23Z",
                                 "2021-10-05T04:38:23.Z",
                                 "2021-10-05T04:38:23.1234567890Z",
                                 "2021-13-05T04:38:23Z",
@@ -281,7 +280,6 @@ static void test_tables__parse_time(void **state)
                                 "2021-10-05T04:38:23ZZ",
                                 "2021-10-05T04:38:23+0200",
                                 "2021-10-05T04:38:23+02:00x",
-                                "0000-01-01T00:00:00Z",
                                 "2021-1a-05T04:38:23Z",
                                 "2021-10-05T04:38:23 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
