@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "tables/convert.h"
 #include "tables/tables.h"
 
 /* ---- helpers: rows collected as JSON arrays, one list per table ---- */
@@ -867,6 +868,149 @@ static void test_tables__schema_sql(void **state)
     free(text);
 }
 
+/* ---- convert ---- */
+
+static char *write_temp(const char *dir, const char *name, const char *text)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    snprintf(path, n, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Lists the files under dir/parquet (recursively) into out, "table/partition/name". */
+static size_t list_outputs(const char *dir, char names[][256], size_t max)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cd '%s' && find parquet -type f 2>/dev/null | sort", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = 0;
+    while (n < max && fgets(names[n], 256, p)) {
+        names[n][strcspn(names[n], "\n")] = '\0';
+        n++;
+    }
+    pclose(p);
+    return n;
+}
+
+static void test_tables__convert(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_tables_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *in1 = write_temp(dir, "a.json", SAMPLE);
+    char *in2 = write_temp(dir, "b.json",
+                           "{\"user_upn\": \"b@x.com\", \"run_id\": \"R2\", \"extracted_utc\": "
+                           "\"2026-11-28T18:00:00Z\", \"events\": [{\"id\": \"e\"}]}");
+    char *inputs[] = {in1, in2};
+    config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.cmd = CMD_CONVERT;
+    cfg.inputs = inputs;
+    cfg.ninputs = 2;
+    cfg.output_dir = dir;
+    cfg.prefix = "";
+    cfg.codec = PQ_CODEC_SNAPPY;
+    errinfo err = {0};
+    assert_int_equal(convert_run(&cfg, &err), ST_OK);
+
+    char names[16][256];
+    size_t n = list_outputs(dir, names, 16);
+    assert_int_equal(n, 4);
+    /* parquet/{table}/ingest_date=YYYY-MM-DD/YYYYMMDDTHHMMSSZ-xxxxxx.parquet, one run id */
+    static const char *const order[] = {"attendance_intervals", "attendance_records",
+                                        "attendance_reports", "events"};
+    char run_id[64] = "";
+    for (size_t i = 0; i < n; i++) {
+        char table[64], date[16], rid[64];
+        int used = 0;
+        if (sscanf(names[i], "parquet/%63[a-z_]/ingest_date=%10[0-9-]/%63[^.].parquet%n", table,
+                   date, rid, &used) != 3 ||
+            (size_t)used != strlen(names[i]))
+            fail_msg("unexpected output %s", names[i]);
+        assert_string_equal(table, order[i]);
+        assert_int_equal(strlen(date), 10);
+        assert_int_equal(strlen(rid), 23);
+        assert_int_equal(rid[15], 'Z');
+        assert_int_equal(rid[16], '-');
+        assert_int_equal(strspn(rid + 17, "0123456789abcdef"), 6);
+        assert_int_equal(strncmp(rid, date, 4), 0);
+        if (i == 0)
+            snprintf(run_id, sizeof run_id, "%s", rid);
+        assert_string_equal(rid, run_id);
+        /* a Parquet file: PAR1 at both ends */
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        char head[4], tail[4];
+        assert_int_equal(fread(head, 1, 4, f), 4);
+        fseek(f, -4, SEEK_END);
+        assert_int_equal(fread(tail, 1, 4, f), 4);
+        fclose(f);
+        assert_memory_equal(head, "PAR1", 4);
+        assert_memory_equal(tail, "PAR1", 4);
+    }
+
+    /* a bad input among good ones: error names it, nothing is written */
+    char out2[600];
+    snprintf(out2, sizeof out2, "%s/out2", dir);
+    char *bad = write_temp(dir, "bad.json", "{\"user_upn\": ");
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/missing.json", dir);
+    char *inputs2[] = {in1, bad, missing};
+    cfg.inputs = inputs2;
+    cfg.ninputs = 3;
+    cfg.output_dir = out2;
+    err_clear(&err);
+    status st = convert_run(&cfg, &err);
+    assert_true(st == ST_JSON);
+    assert_non_null(strstr(err.msg, "bad.json"));
+    assert_non_null(strstr(err.msg, "1 more"));
+    n = list_outputs(out2, names, 16);
+    assert_int_equal(n, 0);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -type f)\"", out2);
+    assert_int_equal(system(cmd), 0); /* no temporary file left either */
+
+    /* a snapshot that breaks a rule is named too */
+    char *tz =
+        write_temp(dir, "tz.json",
+                   "{\"user_upn\": \"u\", \"run_id\": \"R\", \"extracted_utc\": "
+                   "\"2026-11-28T17:34:00Z\", \"events\": [{\"id\": \"E9\", \"start\": "
+                   "{\"dateTime\": \"2026-11-01T09:00:00\", \"timeZone\": \"Romance Standard "
+                   "Time\"}}]}");
+    char *inputs3[] = {tz};
+    cfg.inputs = inputs3;
+    cfg.ninputs = 1;
+    err_clear(&err);
+    assert_int_equal(convert_run(&cfg, &err), ST_DATA);
+    assert_non_null(strstr(err.msg, "tz.json"));
+    assert_non_null(strstr(err.msg, "E9"));
+    assert_non_null(strstr(err.msg, "Romance Standard Time"));
+
+    /* usage */
+    cfg.ninputs = 0;
+    err_clear(&err);
+    assert_int_equal(convert_run(&cfg, &err), ST_USAGE);
+    cfg.ninputs = 1;
+    cfg.output_dir = NULL;
+    err_clear(&err);
+    assert_int_equal(convert_run(&cfg, &err), ST_USAGE);
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(in1);
+    free(in2);
+    free(bad);
+    free(tz);
+}
+
 int main(void)
 {
     log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
@@ -883,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_tables__bad_shapes_are_errors),
         cmocka_unit_test(test_tables__empty_snapshot),
         cmocka_unit_test(test_tables__schema_sql),
+        cmocka_unit_test(test_tables__convert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
