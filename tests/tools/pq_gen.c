@@ -249,6 +249,22 @@ static void many_cell(size_t row, size_t col, value *v)
     }
 }
 
+/* INT96 readers turn values into nanoseconds in an int64, so these stay within
+ * 1677..2262. */
+static const int64_t TS96_VALUES[] = {
+    0,
+    -1,
+    1,
+    INT64_C(1700000000123456),
+    INT64_C(-2208988800000000),
+    INT64_C(-86400000001),
+    INT64_C(4102444800000001),
+    INT64_C(951782400000000),
+    INT64_C(1234567),
+    INT64_C(-5000000000000000), /* 1811-07-23 */
+};
+#define N_TS96 (sizeof TS96_VALUES / sizeof TS96_VALUES[0])
+
 static const pq_column INT96_COLS[] = {
     {"id", PQ_INT32, 1}, {"ts", PQ_TIMESTAMP, 0}, {"ts_req", PQ_TIMESTAMP, 1}};
 
@@ -257,9 +273,9 @@ static void int96_cell(size_t row, size_t col, value *v)
     if (col == 0)
         *v = (value){V_I32, (int64_t)row, NULL, 0};
     else if (col == 1)
-        *v = row % 6 == 5 ? vnull() : (value){V_TS, TS_VALUES[row % N_TS], NULL, 0};
+        *v = row % 6 == 5 ? vnull() : (value){V_TS, TS96_VALUES[row % N_TS96], NULL, 0};
     else
-        *v = (value){V_TS, TS_VALUES[(row / 2) % 4], NULL, 0};
+        *v = (value){V_TS, TS96_VALUES[(row / 2) % 4], NULL, 0};
 }
 
 #define COLS(a) a, sizeof a / sizeof a[0]
@@ -277,7 +293,7 @@ static const gen_case CASES[] = {
     {"many_snappy", COLS(MANY_COLS), {PQ_CODEC_SNAPPY, 0, 0, 7000, 4096, NULL}, 30000, many_cell},
     {"many_zstd", COLS(MANY_COLS), {PQ_CODEC_ZSTD, 0, 0, 7000, 4096, NULL}, 30000, many_cell},
     {"rg_bytes", COLS(MANY_COLS), {PQ_CODEC_SNAPPY, 0, 65536, 0, 8192, NULL}, 20000, many_cell},
-    {"int96", COLS(INT96_COLS), {PQ_CODEC_SNAPPY, 1, 0, 0, 0, NULL}, 3 * N_TS, int96_cell},
+    {"int96", COLS(INT96_COLS), {PQ_CODEC_SNAPPY, 1, 0, 0, 0, NULL}, 3 * N_TS96, int96_cell},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
