@@ -1,0 +1,242 @@
+// End-to-end harness: Azurite (blob) on a free loopback port, the sandbox Graph,
+// the job binary run with a clean environment, blob readers, and the secret scan.
+// The comparison against the sandbox's ground truth lives in expect.js and is
+// re-exported here.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startSandbox } from '../sandbox/graph.js';
+
+export { startSandbox };
+export * from './expect.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(here, '../..');
+export const TA_BIN = process.env.TA_BIN || path.join(REPO, 'build', 'teams-attendance');
+
+// The well-known development storage account (public, documented by Microsoft).
+export const DEV_ACCOUNT = 'devstoreaccount1';
+export const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+// Short waits so that faults cost seconds, not minutes.
+export const FAST_HTTP = {
+  ATTENDANCE_HTTP_TIMEOUT_SECONDS: '5',
+  ATTENDANCE_MAX_RETRIES: '3',
+  ATTENDANCE_MAX_RETRY_WAIT_SECONDS: '2',
+};
+
+export function binaryExists(bin = TA_BIN) {
+  try {
+    fs.accessSync(bin, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- Azurite
+
+export async function startAzurite({ timeoutMs = 20000 } = {}) {
+  const bin = path.join(REPO, 'node_modules', '.bin', 'azurite-blob');
+  if (!fs.existsSync(bin)) throw new Error(`azurite-blob not found at ${bin}: run scripts/install-deps.sh`);
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'azurite-'));
+  const child = spawn(
+    bin,
+    [
+      '--blobHost', '127.0.0.1',
+      '--blobPort', '0',
+      '--inMemoryPersistence',
+      '--extentMemoryLimit', '512',
+      '--silent',
+      '--disableTelemetry',
+      '--skipApiVersionCheck',
+    ],
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Azurite did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const onData = (d) => {
+      out += d;
+      const m = /successfully listens on https?:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(+m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Azurite exited (${code}) before listening:\n${out}`));
+    });
+  });
+  const blobEndpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
+  const connectionString =
+    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=${blobEndpoint};`;
+  return {
+    port,
+    blobEndpoint,
+    connectionString,
+    service: BlobServiceClient.fromConnectionString(connectionString),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(t);
+      }
+      fs.rmSync(cwd, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- blobs
+
+export async function listBlobs(service, container, prefix = '') {
+  const cc = service.getContainerClient(container);
+  const out = [];
+  if (!(await cc.exists())) return out;
+  for await (const b of cc.listBlobsFlat({ prefix })) out.push({ name: b.name, size: b.properties.contentLength, etag: b.properties.etag });
+  return out;
+}
+
+export async function readBlob(service, container, name) {
+  const buf = await service.getContainerClient(container).getBlobClient(name).downloadToBuffer();
+  return buf;
+}
+
+export async function readJsonBlob(service, container, name) {
+  const buf = await readBlob(service, container, name);
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    throw new Error(`blob ${name} is not JSON: ${e.message}`);
+  }
+}
+
+export async function writeJsonBlob(service, container, name, obj) {
+  const cc = service.getContainerClient(container);
+  await cc.createIfNotExists();
+  const body = JSON.stringify(obj);
+  await cc.getBlockBlobClient(name).upload(body, Buffer.byteLength(body), { blobHTTPHeaders: { blobContentType: 'application/json' } });
+}
+
+export async function deleteContainer(service, container) {
+  await service.getContainerClient(container).deleteIfExists();
+}
+
+// ---------------------------------------------------------------- the job
+
+// The environment a run gets: the sandbox for login and Graph, Azurite for storage,
+// JSON logs, short HTTP waits; `extra` adds or overrides (undefined removes).
+export function jobEnv(sb, az, extra = {}) {
+  const env = {
+    AZURE_TENANT_ID: sb.tenant.tenantId,
+    AZURE_CLIENT_ID: sb.tenant.clientId,
+    AZURE_CLIENT_SECRET: sb.tenant.clientSecret,
+    ATTENDANCE_USERS: sb.tenant.users.map((u) => u.userPrincipalName).join(','),
+    AZURE_AUTHORITY_HOST: sb.url,
+    GRAPH_ENDPOINT: sb.url,
+    LOG_FORMAT: 'json',
+    ...FAST_HTTP,
+  };
+  if (az) env.AZURE_STORAGE_CONNECTION_STRING = az.connectionString;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+// Runs the job with exactly `env` (plus PATH), kills it after timeoutMs. Never throws
+// for a failing run; throws only when the binary is missing, with how to build it.
+export async function runJob(args = [], env = {}, { timeoutMs = 90000, bin = TA_BIN } = {}) {
+  if (!binaryExists(bin))
+    throw new Error(`job binary not found or not executable: ${bin} (build it with: cmake -S . -B build && cmake --build build, or set TA_BIN)`);
+  const started = Date.now();
+  const child = spawn(bin, args, {
+    env: { PATH: process.env.PATH || '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: os.tmpdir(),
+  });
+  const so = [];
+  const se = [];
+  child.stdout.on('data', (d) => so.push(d));
+  child.stderr.on('data', (d) => se.push(d));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const { code, signal } = await new Promise((resolve) => {
+    child.once('error', (e) => resolve({ code: null, signal: null, error: e }));
+    child.once('close', (c, s) => resolve({ code: c, signal: s }));
+  });
+  clearTimeout(timer);
+  const stdout = Buffer.concat(so).toString('utf8');
+  const stderr = Buffer.concat(se).toString('utf8');
+  const logLines = [];
+  const otherLines = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const j = JSON.parse(line);
+      if (j && typeof j === 'object' && !Array.isArray(j)) logLines.push(j);
+      else otherLines.push(line);
+    } catch {
+      otherLines.push(line);
+    }
+  }
+  return { code, signal, timedOut, stdout, stderr, logLines, otherLines, durationMs: Date.now() - started, args };
+}
+
+// A short description of a run for assertion messages.
+export function describeRun(r, max = 4000) {
+  const tail = r.stderr.length > max ? '...' + r.stderr.slice(-max) : r.stderr;
+  return `exit ${r.code}${r.signal ? ` signal ${r.signal}` : ''}${r.timedOut ? ' (killed: timeout)' : ''} after ${r.durationMs} ms\n--- stderr\n${tail}\n--- stdout\n${r.stdout.slice(0, 1000)}`;
+}
+
+// ---------------------------------------------------------------- secrets
+
+// Every place a secret must not appear: the run's stdout and stderr, and every blob
+// in the given containers (byte search; Parquet too).
+export async function findSecrets(secrets, { runs = [], service = null, containers = [], dirs = [] }) {
+  const hits = [];
+  const needles = secrets.filter((s) => s && s.length >= 8);
+  for (const r of runs)
+    for (const s of needles) {
+      if (r.stderr.includes(s)) hits.push(`stderr of '${r.args.join(' ')}'`);
+      if (r.stdout.includes(s)) hits.push(`stdout of '${r.args.join(' ')}'`);
+    }
+  for (const c of containers) {
+    for (const b of await listBlobs(service, c)) {
+      const buf = await readBlob(service, c, b.name);
+      for (const s of needles) if (buf.includes(Buffer.from(s))) hits.push(`blob ${c}/${b.name}`);
+    }
+  }
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const buf = fs.readFileSync(p);
+        for (const s of needles) if (buf.includes(Buffer.from(s))) hits.push(`file ${p}`);
+      }
+    }
+  };
+  for (const d of dirs) if (fs.existsSync(d)) walk(d);
+  return [...new Set(hits)];
+}
+
+// ---------------------------------------------------------------- misc
+
+export function tmpDir(prefix = 'ta-e2e-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
