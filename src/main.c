@@ -1,9 +1,57 @@
-/* teams-attendance: the command line. Parses it (through config), calls the job,
- * maps the outcome to the exit status of SPEC section 8. */
+/* teams-attendance: the command line. Parses it (through config_load), calls the
+ * command, and maps the outcome to the exit status of SPEC section 8:
+ * 0 success, 1 a failure at run time, 2 usage or configuration. */
 #include <stdio.h>
+#include <unistd.h>
 
-int main(void)
+#include "config.h"
+#include "job/job.h"
+#include "log.h"
+#include "tables/convert.h"
+#include "tables/tables.h"
+
+int main(int argc, char **argv)
 {
-    printf("teams-attendance %s\n", TA_VERSION);
-    return 0;
+    config cfg;
+    errinfo err = {0};
+    status st = config_load(&cfg, argc, argv, &err);
+    if (st != ST_OK) {
+        fprintf(stderr, "teams-attendance: %s\n", err.msg);
+        if (st == ST_USAGE)
+            fprintf(stderr, "Try 'teams-attendance --help'.\n");
+        config_free(&cfg);
+        return 2;
+    }
+    log_setup(cfg.log_format, cfg.log_level);
+    int code = 0;
+    switch (cfg.cmd) {
+    case CMD_HELP:
+        fputs(config_usage(), stdout);
+        break;
+    case CMD_VERSION:
+        printf("teams-attendance %s\n", TA_VERSION);
+        break;
+    case CMD_SCHEMA:
+        if (cfg.schema_sql)
+            tables_print_sql(stdout);
+        else
+            tables_print_schema(stdout);
+        break;
+    case CMD_CONVERT:
+        st = convert_run(&cfg, &err);
+        if (st != ST_OK) {
+            log_error("convert failed", json_pack("{s:s}", "error", err.msg));
+            code = st == ST_USAGE || st == ST_CONFIG ? 2 : 1;
+        }
+        break;
+    case CMD_CHECK:
+        code = job_check(&cfg);
+        break;
+    case CMD_RUN:
+        code = job_run(&cfg);
+        break;
+    }
+    config_free(&cfg);
+    log_forget_secrets();
+    return code;
 }

@@ -383,6 +383,7 @@ static int has_header(const struct curl_slist *l, const char *name)
 }
 
 static void complete(http_engine *eng, http_request *req);
+static status step(http_engine *eng, errinfo *err);
 
 /* Starts one attempt. On a local failure (auth hook, out of memory) the request
  * completes with that error. */
@@ -724,6 +725,18 @@ static void drain_messages(http_engine *eng)
 
 /* One turn of the loop: start what can start, move transfers, handle what ended,
  * then wait for activity or the next retry time. */
+status http_step(http_engine *eng, errinfo *err)
+{
+    if (eng->in_callback)
+        return err_set(err, ST_INTERNAL, "http_step called from a request callback");
+    return step(eng, err);
+}
+
+int http_idle(const http_engine *eng)
+{
+    return !eng->head && eng->in_flight == 0;
+}
+
 static status step(http_engine *eng, errinfo *err)
 {
     long wait = pump(eng);

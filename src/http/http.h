@@ -106,6 +106,11 @@ size_t http_request_body_len(const http_request *req);
 /* Queues req (taken). `done` is called exactly once, from http_run/http_perform. */
 TA_MUST_USE status http_submit(http_engine *eng, http_request *req, http_done_fn done, void *ctx,
                                errinfo *err);
+/* One turn of the loop: starts what may start, moves transfers, runs the
+ * callbacks of what ended, then waits (at most a second) for activity. */
+TA_MUST_USE status http_step(http_engine *eng, errinfo *err);
+/* 1 when no request is queued, waiting or in flight. */
+int http_idle(const http_engine *eng);
 /* Runs until no request is queued, waiting or in flight. */
 TA_MUST_USE status http_run(http_engine *eng, errinfo *err);
 /* Runs req (taken) to its end, with the same retries, and fills *res (caller frees

@@ -1,0 +1,216 @@
+/* Graph requests and response checks: see graph.h. */
+#include "graph/graph.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/buf.h"
+#include "util/timeutil.h"
+#include "util/urlenc.h"
+
+#define URL_MAX (64u << 10)
+
+int graph_url_on_host(const char *host, const char *url)
+{
+    size_t n = strlen(host);
+    if (strncasecmp(url, host, n) != 0)
+        return 0;
+    /* the host must end there: "https://graph.microsoft.com.evil" is another host */
+    return url[n] == '/' || url[n] == '\0' || url[n] == '?';
+}
+
+static status add_auth(void *ctx, const http_request *req, int renew, struct curl_slist **headers,
+                       errinfo *err)
+{
+    graph_client *gc = ctx;
+    if (!graph_url_on_host(gc->host, http_request_url(req)))
+        return err_set(err, ST_INTERNAL, "refusing to send the Graph token off the Graph host");
+    const char *token = NULL;
+    status st = token_get(gc->tokens, renew, &token, err);
+    if (st != ST_OK)
+        return st;
+    buf line;
+    buf_init(&line, 0);
+    st = buf_appendf(&line, err, "Authorization: Bearer %s", token);
+    if (st == ST_OK) {
+        struct curl_slist *l = curl_slist_append(*headers, line.data);
+        if (!l)
+            st = err_set(err, ST_NOMEM, "out of memory adding the Authorization header");
+        else
+            *headers = l;
+    }
+    /* the line held the token: wipe it before it goes back to the allocator */
+    if (line.data)
+        memset(line.data, 0, line.len);
+    buf_free(&line);
+    return st;
+}
+
+static http_request *finish(graph_client *gc, buf *url, int group, int calendar, errinfo *err)
+{
+    http_request *req = http_request_new("GET", url->data);
+    buf_free(url);
+    if (!req) {
+        err_set(err, ST_NOMEM, "out of memory building a Graph request");
+        return NULL;
+    }
+    status st = http_request_header(req, "Accept: application/json", err);
+    if (st == ST_OK && calendar)
+        st = http_request_header(req, "Prefer: outlook.timezone=\"UTC\"", err);
+    if (st == ST_OK && calendar)
+        st = http_request_header(req, "Prefer: outlook.body-content-type=\"text\"", err);
+    if (st != ST_OK) {
+        http_request_free(req);
+        return NULL;
+    }
+    http_request_flags(req, HTTP_EXPECT_JSON | HTTP_RENEW_ON_403);
+    http_request_group(req, group);
+    http_request_auth(req, add_auth, gc);
+    return req;
+}
+
+static status user_path(buf *url, graph_client *gc, const char *user, errinfo *err)
+{
+    status st = buf_appendf(url, err, "%s/v1.0/users/", gc->host);
+    if (st == ST_OK)
+        st = urlenc_path_segment(url, user, err);
+    return st;
+}
+
+http_request *graph_request_user(graph_client *gc, const char *upn, int group, errinfo *err)
+{
+    buf url;
+    buf_init(&url, URL_MAX);
+    status st = user_path(&url, gc, upn, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "?$select=id,userPrincipalName", err);
+    if (st != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    return finish(gc, &url, group, 0, err);
+}
+
+http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int64_t start_us,
+                                          int64_t end_us, int group, errinfo *err)
+{
+    char s[TIMEUTIL_FMT_MAX], e[TIMEUTIL_FMT_MAX];
+    timeutil_format(start_us, s);
+    timeutil_format(end_us, e);
+    buf url;
+    buf_init(&url, URL_MAX);
+    status st = user_path(&url, gc, upn, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "/calendarView?startDateTime=", err);
+    if (st == ST_OK)
+        st = urlenc_query(&url, s, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "&endDateTime=", err);
+    if (st == ST_OK)
+        st = urlenc_query(&url, e, err);
+    if (st == ST_OK)
+        st = buf_appendf(&url, err, "&$top=%d", gc->page_size > 0 ? gc->page_size : 500);
+    if (st != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    return finish(gc, &url, group, 1, err);
+}
+
+static status meeting_path(buf *url, graph_client *gc, const char *user_id, const char *meeting_id,
+                           errinfo *err)
+{
+    status st = user_path(url, gc, user_id, err);
+    if (st == ST_OK)
+        st = buf_appends(url, "/onlineMeetings/", err);
+    if (st == ST_OK)
+        st = urlenc_query(url, meeting_id, err);
+    return st;
+}
+
+http_request *graph_request_meeting_by_url(graph_client *gc, const char *user_id,
+                                           const char *join_url, int group, errinfo *err)
+{
+    buf url;
+    buf_init(&url, URL_MAX);
+    status st = user_path(&url, gc, user_id, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "/onlineMeetings?$filter=JoinWebUrl%20eq%20", err);
+    if (st == ST_OK)
+        st = urlenc_odata_string(&url, join_url, err);
+    if (st != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    return finish(gc, &url, group, 0, err);
+}
+
+http_request *graph_request_reports(graph_client *gc, const char *user_id, const char *meeting_id,
+                                    int group, errinfo *err)
+{
+    buf url;
+    buf_init(&url, URL_MAX);
+    status st = meeting_path(&url, gc, user_id, meeting_id, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "/attendanceReports", err);
+    if (st != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    return finish(gc, &url, group, 0, err);
+}
+
+http_request *graph_request_records(graph_client *gc, const char *user_id, const char *meeting_id,
+                                    const char *report_id, int group, errinfo *err)
+{
+    buf url;
+    buf_init(&url, URL_MAX);
+    status st = meeting_path(&url, gc, user_id, meeting_id, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "/attendanceReports/", err);
+    if (st == ST_OK)
+        st = urlenc_query(&url, report_id, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "/attendanceRecords", err);
+    if (st != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    return finish(gc, &url, group, 0, err);
+}
+
+http_request *graph_request_next(graph_client *gc, const char *next_link, int is_calendar,
+                                 int group, errinfo *err)
+{
+    if (!graph_url_on_host(gc->host, next_link)) {
+        char shown[200];
+        http_url_for_log(next_link, shown, sizeof shown);
+        err_set(err, ST_DATA,
+                "Graph sent an @odata.nextLink to another host (%s); not followed, so the "
+                "token stays on %s",
+                shown, gc->host);
+        return NULL;
+    }
+    buf url;
+    buf_init(&url, URL_MAX);
+    if (buf_appends(&url, next_link, err) != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    return finish(gc, &url, group, is_calendar, err);
+}
+
+void graph_explain_forbidden(http_result *res, const char *upn, const char *user_id)
+{
+    char old[ERR_MSG_MAX];
+    snprintf(old, sizeof old, "%s", res->err.msg);
+    err_clear(&res->err);
+    err_set(&res->err, ST_FORBIDDEN,
+            "Graph refused the online meetings of %s (403): the application access policy is "
+            "missing. Fix: New-CsApplicationAccessPolicy -Identity attendance-policy -AppIds "
+            "<client id>, then Grant-CsApplicationAccessPolicy -PolicyName attendance-policy "
+            "-Identity %s (or -Global), and wait up to 30 minutes [%s]",
+            upn, user_id ? user_id : "<user object id>", old);
+    res->err.http_status = 403;
+}

@@ -1,0 +1,48 @@
+/* Microsoft Graph v1.0 requests of SPEC section 4: building each URL, the
+ * authorization hook that adds the bearer token (only for the Graph host), and
+ * the checks on what comes back (nextLink host, the access-policy 403).
+ *
+ * Requests built here are ready for http_submit: JSON expected, token renewed
+ * once on 401 or 403, grouped by mailbox. Ownership: graph_request_* return a new
+ * request the caller hands to the engine (NULL with err set on failure). */
+#ifndef TA_GRAPH_H
+#define TA_GRAPH_H
+
+#include <stdint.h>
+
+#include "auth/token.h"
+#include "http/http.h"
+#include "status.h"
+
+typedef struct graph_client {
+    const char *host; /* "https://graph.microsoft.com", no trailing slash */
+    token_source *tokens;
+    int page_size; /* $top for calendarView */
+} graph_client;
+
+/* GET {graph}/v1.0/users/{upn}?$select=id,userPrincipalName */
+http_request *graph_request_user(graph_client *gc, const char *upn, int group, errinfo *err);
+/* GET {graph}/v1.0/users/{upn}/calendarView?startDateTime=..&endDateTime=..&$top=N, UTC */
+http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int64_t start_us,
+                                          int64_t end_us, int group, errinfo *err);
+/* GET {graph}/v1.0/users/{id}/onlineMeetings?$filter=JoinWebUrl eq '{joinUrl}' */
+http_request *graph_request_meeting_by_url(graph_client *gc, const char *user_id,
+                                           const char *join_url, int group, errinfo *err);
+/* GET .../onlineMeetings/{meetingId}/attendanceReports */
+http_request *graph_request_reports(graph_client *gc, const char *user_id, const char *meeting_id,
+                                    int group, errinfo *err);
+/* GET .../attendanceReports/{reportId}/attendanceRecords */
+http_request *graph_request_records(graph_client *gc, const char *user_id, const char *meeting_id,
+                                    const char *report_id, int group, errinfo *err);
+/* A following page: the nextLink must point at the Graph host (the token is never
+ * sent anywhere else); one that does not is ST_DATA naming the link's host. */
+http_request *graph_request_next(graph_client *gc, const char *next_link, int is_calendar,
+                                 int group, errinfo *err);
+
+/* 1 when url is on the Graph host (same scheme, host and port). */
+int graph_url_on_host(const char *host, const char *url);
+/* For a final 403 on an online-meeting call: rewrites res->err into the access
+ * policy message that names the fix (Grant-CsApplicationAccessPolicy). */
+void graph_explain_forbidden(http_result *res, const char *upn, const char *user_id);
+
+#endif

@@ -1,0 +1,603 @@
+/* One mailbox's extraction: see mailbox.h.
+ *
+ * Phases: LIST (user id + every calendarView page, in parallel) -> FETCH (events
+ * snapshot upload, meeting lookups, report lists, record pages; each completion
+ * may submit more) -> FINAL (rows appended, final snapshot upload) -> done. A
+ * phase ends when no request of the mailbox is outstanding. */
+#include "job/mailbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "job/run.h"
+#include "job/window.h"
+#include "log.h"
+#include "util/timeutil.h"
+
+enum { PH_LIST, PH_FETCH, PH_FINAL, PH_DONE };
+enum { K_USER, K_EVENTS, K_MEETING, K_REPORTS, K_RECORDS };
+
+/* Report ties beyond an event index. */
+enum { TIE_UNMATCHED = -1, TIE_SKIPPED = -2 };
+
+typedef struct meeting {
+    char *join_url;
+    json_t *meta;    /* the onlineMeeting, or NULL (no_meeting) */
+    json_t *reports; /* the report objects, records filled in */
+    int *tie;        /* per report: event index, TIE_UNMATCHED or TIE_SKIPPED */
+    size_t ntie;
+} meeting;
+
+typedef struct req_ctx {
+    mailbox *mb;
+    int kind;
+    size_t meeting;
+    size_t report;
+    int pages;
+} req_ctx;
+
+static void advance(mailbox *mb);
+
+mailbox *mailbox_new(struct run *r, int index, const char *upn)
+{
+    mailbox *mb = calloc(1, sizeof *mb);
+    if (!mb)
+        return NULL;
+    mb->run = r;
+    mb->index = index;
+    mb->upn = strdup(upn);
+    mb->upn_lower = strdup(upn);
+    if (!mb->upn || !mb->upn_lower) {
+        mailbox_free(mb);
+        return NULL;
+    }
+    for (char *p = mb->upn_lower; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    mb->old_watermark = WINDOW_NO_WATERMARK;
+    return mb;
+}
+
+static void release_work(mailbox *mb)
+{
+    for (size_t i = 0; i < mb->nmeetings; i++) {
+        free(mb->meetings[i].join_url);
+        json_decref(mb->meetings[i].meta);
+        json_decref(mb->meetings[i].reports);
+        free(mb->meetings[i].tie);
+    }
+    free(mb->meetings);
+    mb->meetings = NULL;
+    mb->nmeetings = 0;
+    json_decref(mb->events);
+    mb->events = NULL;
+    json_decref(mb->unmatched);
+    mb->unmatched = NULL;
+}
+
+void mailbox_free(mailbox *mb)
+{
+    if (!mb)
+        return;
+    release_work(mb);
+    free(mb->upn);
+    free(mb->upn_lower);
+    free(mb->user_id);
+    free(mb);
+}
+
+static void fail(mailbox *mb, const errinfo *e)
+{
+    if (mb->state == MB_FAILED)
+        return;
+    mb->state = MB_FAILED;
+    mb->err = *e;
+}
+
+static void fail_msg(mailbox *mb, status code, const char *msg)
+{
+    errinfo e = {0};
+    err_set(&e, code, "%s", msg);
+    fail(mb, &e);
+}
+
+static void on_graph(void *ctx, http_result *res);
+
+static void submit(mailbox *mb, http_request *req, int kind, size_t meeting_i, size_t report_i,
+                   int pages, const errinfo *build_err)
+{
+    if (!req) {
+        fail(mb, build_err);
+        return;
+    }
+    req_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        http_request_free(req);
+        fail_msg(mb, ST_NOMEM, "out of memory queuing a request");
+        return;
+    }
+    c->mb = mb;
+    c->kind = kind;
+    c->meeting = meeting_i;
+    c->report = report_i;
+    c->pages = pages;
+    errinfo e = {0};
+    if (http_submit(mb->run->eng, req, on_graph, c, &e) != ST_OK) {
+        free(c);
+        fail(mb, &e);
+        return;
+    }
+    mb->pending++;
+}
+
+void mailbox_start(mailbox *mb)
+{
+    run *r = mb->run;
+    mb->state = MB_ACTIVE;
+    mb->started_us = timeutil_now_us();
+    mb->phase = PH_LIST;
+    mb->events = json_array();
+    mb->unmatched = json_array();
+    errinfo e = {0};
+    submit(mb, graph_request_user(&r->gc, mb->upn, mb->index, &e), K_USER, 0, 0, 1, &e);
+    err_clear(&e);
+    submit(mb,
+           graph_request_calendar_view(&r->gc, mb->upn, mb->window_start, mb->window_end, mb->index,
+                                       &e),
+           K_EVENTS, 0, 0, 1, &e);
+    advance(mb);
+}
+
+/* Appends a page's "value" items to `into` and follows its nextLink. */
+static void take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int is_calendar)
+{
+    json_t *value = json_object_get(page, "value");
+    if (!json_is_array(value)) {
+        fail_msg(mb, ST_JSON, "Graph answered a listing without a \"value\" array");
+        return;
+    }
+    json_array_extend(into, value);
+    const char *next = json_string_value(json_object_get(page, "@odata.nextLink"));
+    if (!next || !*next)
+        return;
+    run *r = mb->run;
+    if (c->pages >= r->cfg->max_pages) {
+        errinfo e = {0};
+        err_set(&e, ST_LIMIT,
+                "a Graph listing of %s went past %d pages (ATTENDANCE_MAX_PAGES); stopped so a "
+                "paging loop cannot run forever",
+                mb->upn, r->cfg->max_pages);
+        fail(mb, &e);
+        return;
+    }
+    errinfo e = {0};
+    submit(mb, graph_request_next(&r->gc, next, is_calendar, mb->index, &e), c->kind, c->meeting,
+           c->report, c->pages + 1, &e);
+}
+
+static void start_reports(mailbox *mb, size_t mi)
+{
+    meeting *m = &mb->meetings[mi];
+    const char *id = json_string_value(json_object_get(m->meta, "id"));
+    if (!id || !*id) {
+        log_warn("online meeting without an id; treated as no meeting",
+                 json_pack("{s:s}", "upn", mb->upn));
+        json_decref(m->meta);
+        m->meta = NULL;
+        return;
+    }
+    errinfo e = {0};
+    submit(mb, graph_request_reports(&mb->run->gc, mb->user_id, id, mb->index, &e), K_REPORTS, mi,
+           0, 1, &e);
+}
+
+/* The events of the window as the time rules see them. Caller frees. */
+static window_event *window_events(mailbox *mb, size_t *n_out)
+{
+    size_t n = json_array_size(mb->events);
+    window_event *ev = calloc(n ? n : 1, sizeof *ev);
+    if (!ev)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(mb->events, i);
+        ev[i].meeting = -1;
+        ev[i].start_us = INT64_MAX;
+        ev[i].end_us = INT64_MIN;
+        json_t *s = json_object_get(e, "start"), *en = json_object_get(e, "end");
+        int64_t t;
+        if (timeutil_parse_dtz(json_string_value(json_object_get(s, "dateTime")),
+                               json_string_value(json_object_get(s, "timeZone")),
+                               &t) == TIMEUTIL_OK)
+            ev[i].start_us = t;
+        if (timeutil_parse_dtz(json_string_value(json_object_get(en, "dateTime")),
+                               json_string_value(json_object_get(en, "timeZone")),
+                               &t) == TIMEUTIL_OK)
+            ev[i].end_us = t;
+        const char *type = json_string_value(json_object_get(e, "type"));
+        ev[i].single_instance = type && strcmp(type, "singleInstance") == 0;
+    }
+    *n_out = n;
+    return ev;
+}
+
+static const char *teams_join_url(json_t *e)
+{
+    if (!json_is_true(json_object_get(e, "isOnlineMeeting")))
+        return NULL;
+    const char *prov = json_string_value(json_object_get(e, "onlineMeetingProvider"));
+    if (!prov || strcmp(prov, "teamsForBusiness") != 0)
+        return NULL;
+    const char *url =
+        json_string_value(json_object_get(json_object_get(e, "onlineMeeting"), "joinUrl"));
+    return url && *url ? url : NULL;
+}
+
+/* Checks that every event came in UTC (the job asks Graph for it). */
+static int check_zones(mailbox *mb)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(mb->events, i, e)
+    {
+        const char *keys[] = {"start", "end"};
+        for (int k = 0; k < 2; k++) {
+            json_t *dtz = json_object_get(e, keys[k]);
+            const char *zone = json_string_value(json_object_get(dtz, "timeZone"));
+            if (zone && !timeutil_zone_is_utc(zone)) {
+                const char *id = json_string_value(json_object_get(e, "id"));
+                errinfo err = {0};
+                err_set(&err, ST_DATA,
+                        "event %s of %s has its %s in time zone \"%s\"; the job asks Graph for "
+                        "UTC (Prefer: outlook.timezone=\"UTC\") and cannot place it",
+                        id ? id : "(no id)", mb->upn, keys[k], zone);
+                fail(mb, &err);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static json_t *snapshot_head(mailbox *mb)
+{
+    run *r = mb->run;
+    char ws[TIMEUTIL_FMT_MAX], we[TIMEUTIL_FMT_MAX], ex[TIMEUTIL_FMT_MAX];
+    timeutil_format(mb->window_start, ws);
+    timeutil_format(mb->window_end, we);
+    timeutil_format(r->now_us, ex);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s}", "user_upn", mb->upn_lower, "run_id", r->run_id,
+                     "window_start", ws, "window_end", we, "extracted_utc", ex);
+}
+
+static void on_put_done(void *ctx, status st, const errinfo *err)
+{
+    mailbox *mb = ctx;
+    mb->pending--;
+    if (st != ST_OK) {
+        run_storage_failed(mb->run, err);
+        fail(mb, err);
+    }
+    advance(mb);
+}
+
+/* Serializes obj and queues its upload; the name is recorded for the manifest. */
+static void put_json(mailbox *mb, const char *kind, json_t *obj)
+{
+    run *r = mb->run;
+    char *name = run_snapshot_name(r, kind, mb->upn);
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!name || !text) {
+        free(name);
+        free(text);
+        fail_msg(mb, ST_NOMEM, "out of memory serializing a snapshot");
+        return;
+    }
+    size_t len = strlen(text);
+    errinfo e = {0};
+    mb->pending++;
+    run_file_written(r, name, len);
+    if (store_put_async(r->store, name, text, len, "application/json", on_put_done, mb, &e) !=
+        ST_OK) {
+        mb->pending--;
+        run_storage_failed(r, &e);
+        fail(mb, &e);
+    }
+    free(name);
+}
+
+static void after_listing(mailbox *mb)
+{
+    if (check_zones(mb) != 0)
+        return;
+    mb->n_events = (int64_t)json_array_size(mb->events);
+    json_t *snap = snapshot_head(mb);
+    json_object_set(snap, "events", mb->events);
+    put_json(mb, "events", snap);
+    json_decref(snap);
+    if (mb->state == MB_FAILED)
+        return;
+
+    /* one lookup per distinct join URL among the Teams meetings this mailbox organizes */
+    size_t i;
+    json_t *e;
+    json_array_foreach(mb->events, i, e)
+    {
+        if (!json_is_true(json_object_get(e, "isOrganizer")))
+            continue;
+        const char *url = teams_join_url(e);
+        if (!url)
+            continue;
+        size_t m = 0;
+        while (m < mb->nmeetings && strcmp(mb->meetings[m].join_url, url) != 0)
+            m++;
+        if (m < mb->nmeetings)
+            continue;
+        meeting *grown = realloc(mb->meetings, (mb->nmeetings + 1) * sizeof *grown);
+        if (!grown) {
+            fail_msg(mb, ST_NOMEM, "out of memory");
+            return;
+        }
+        mb->meetings = grown;
+        meeting *nm = &mb->meetings[mb->nmeetings++];
+        memset(nm, 0, sizeof *nm);
+        nm->join_url = strdup(url);
+        nm->reports = json_array();
+        if (!nm->join_url) {
+            fail_msg(mb, ST_NOMEM, "out of memory");
+            return;
+        }
+    }
+    mb->n_meetings = (int64_t)mb->nmeetings;
+    for (size_t m = 0; m < mb->nmeetings; m++) {
+        errinfo err = {0};
+        submit(mb,
+               graph_request_meeting_by_url(&mb->run->gc, mb->user_id, mb->meetings[m].join_url,
+                                            mb->index, &err),
+               K_MEETING, m, 0, 1, &err);
+    }
+}
+
+/* Which event each report of meeting mi belongs to; queues the records of the
+ * reports this run writes. */
+static void tie_reports(mailbox *mb, size_t mi)
+{
+    meeting *m = &mb->meetings[mi];
+    size_t n = 0;
+    window_event *ev = window_events(mb, &n);
+    if (!ev) {
+        fail_msg(mb, ST_NOMEM, "out of memory");
+        return;
+    }
+    size_t j;
+    json_t *e;
+    json_array_foreach(mb->events, j, e)
+    {
+        const char *url =
+            json_is_true(json_object_get(e, "isOrganizer")) ? teams_join_url(e) : NULL;
+        if (url && strcmp(url, m->join_url) == 0)
+            ev[j].meeting = (int)mi;
+    }
+    size_t nr = json_array_size(m->reports);
+    m->tie = calloc(nr ? nr : 1, sizeof *m->tie);
+    m->ntie = nr;
+    if (!m->tie) {
+        free(ev);
+        fail_msg(mb, ST_NOMEM, "out of memory");
+        return;
+    }
+    const char *mid = json_string_value(json_object_get(m->meta, "id"));
+    for (size_t k = 0; k < nr; k++) {
+        json_t *rep = json_array_get(m->reports, k);
+        int64_t rs;
+        const char *s = json_string_value(json_object_get(rep, "meetingStartDateTime"));
+        const char *rid = json_string_value(json_object_get(rep, "id"));
+        if (!s || timeutil_parse(s, &rs) != 0 || !rid || !*rid) {
+            m->tie[k] = TIE_SKIPPED;
+            mb->counts.skipped++;
+            log_warn("attendance report without an id or a readable meetingStartDateTime; skipped",
+                     json_pack("{s:s,s:s?}", "upn", mb->upn, "report_id", rid));
+            continue;
+        }
+        int t = window_tie_report(rs, ev, n, (int)mi);
+        if (t < 0)
+            t = (rs >= mb->window_start && rs < mb->window_end) ? TIE_UNMATCHED : TIE_SKIPPED;
+        m->tie[k] = t;
+        if (t == TIE_SKIPPED)
+            continue;
+        json_object_set_new(rep, "attendanceRecords", json_array());
+        errinfo err = {0};
+        submit(mb, graph_request_records(&mb->run->gc, mb->user_id, mid, rid, mb->index, &err),
+               K_RECORDS, mi, k, 1, &err);
+    }
+    free(ev);
+}
+
+static void on_graph(void *ctx, http_result *res)
+{
+    req_ctx *c = ctx;
+    mailbox *mb = c->mb;
+    mb->pending--;
+    if (mb->state == MB_FAILED)
+        goto out;
+    meeting *m = c->kind >= K_MEETING ? &mb->meetings[c->meeting] : NULL;
+    if (res->st != ST_OK) {
+        int gone = res->st == ST_NOT_FOUND && c->kind >= K_MEETING;
+        if (gone && (c->kind == K_MEETING || c->kind == K_REPORTS)) {
+            /* deleted meanwhile: the events are no_meeting */
+            log_warn("online meeting not found (deleted meanwhile?); its events are no_meeting",
+                     json_pack("{s:s,s:s}", "upn", mb->upn, "error", res->err.msg));
+            json_decref(m->meta);
+            m->meta = NULL;
+            json_array_clear(m->reports);
+            goto out;
+        }
+        if (gone && c->kind == K_RECORDS) {
+            log_warn("attendance report not found (deleted meanwhile?); skipped",
+                     json_pack("{s:s,s:s}", "upn", mb->upn, "error", res->err.msg));
+            m->tie[c->report] = TIE_SKIPPED;
+            goto out;
+        }
+        if (res->st == ST_FORBIDDEN && c->kind >= K_MEETING)
+            graph_explain_forbidden(res, mb->upn, mb->user_id);
+        fail(mb, &res->err);
+        goto out;
+    }
+    json_t *j = res->json;
+    switch (c->kind) {
+    case K_USER: {
+        const char *id = json_string_value(json_object_get(j, "id"));
+        if (!id || !*id) {
+            fail_msg(mb, ST_JSON, "Graph returned the user without an id");
+            break;
+        }
+        mb->user_id = strdup(id);
+        if (!mb->user_id)
+            fail_msg(mb, ST_NOMEM, "out of memory");
+        break;
+    }
+    case K_EVENTS:
+        take_page(mb, c, j, mb->events, 1);
+        break;
+    case K_MEETING: {
+        json_t *value = json_object_get(j, "value");
+        if (!json_is_array(value)) {
+            fail_msg(mb, ST_JSON, "Graph answered a meeting lookup without a \"value\" array");
+            break;
+        }
+        json_t *first = json_array_get(value, 0);
+        if (json_is_object(first)) {
+            m->meta = json_incref(first);
+            start_reports(mb, c->meeting);
+        }
+        break;
+    }
+    case K_REPORTS:
+        take_page(mb, c, j, m->reports, 0);
+        if (mb->state != MB_FAILED && !json_object_get(j, "@odata.nextLink"))
+            tie_reports(mb, c->meeting);
+        break;
+    case K_RECORDS: {
+        json_t *rep = json_array_get(m->reports, c->report);
+        take_page(mb, c, j, json_object_get(rep, "attendanceRecords"), 0);
+        break;
+    }
+    }
+out:
+    free(c);
+    advance(mb);
+}
+
+/* Puts each fetched report under its event, and builds the final snapshot. */
+static json_t *build_final(mailbox *mb)
+{
+    size_t n = json_array_size(mb->events);
+    json_t *snap = snapshot_head(mb);
+    json_t *events = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(mb->events, i);
+        json_t *meta = json_null();
+        if (json_is_true(json_object_get(e, "isOrganizer"))) {
+            const char *url = teams_join_url(e);
+            for (size_t m = 0; url && m < mb->nmeetings; m++)
+                if (strcmp(mb->meetings[m].join_url, url) == 0 && mb->meetings[m].meta)
+                    meta = json_incref(mb->meetings[m].meta);
+        }
+        json_t *att = json_array();
+        for (size_t m = 0; m < mb->nmeetings; m++)
+            for (size_t k = 0; k < mb->meetings[m].ntie; k++)
+                if (mb->meetings[m].tie[k] == (int)i)
+                    json_array_append(att, json_array_get(mb->meetings[m].reports, k));
+        json_t *copy = json_copy(e);
+        json_object_set_new(copy, "onlineMeetingMeta", meta);
+        json_object_set_new(copy, "attendance", att);
+        json_array_append_new(events, copy);
+    }
+    json_t *unmatched = json_array();
+    for (size_t m = 0; m < mb->nmeetings; m++) {
+        const char *mid = json_string_value(json_object_get(mb->meetings[m].meta, "id"));
+        for (size_t k = 0; k < mb->meetings[m].ntie; k++) {
+            if (mb->meetings[m].tie[k] != TIE_UNMATCHED)
+                continue;
+            json_t *rep = json_copy(json_array_get(mb->meetings[m].reports, k));
+            json_object_set_new(rep, "onlineMeetingId", mid ? json_string(mid) : json_null());
+            json_array_append_new(unmatched, rep);
+        }
+    }
+    for (size_t m = 0; m < mb->nmeetings; m++)
+        for (size_t k = 0; k < mb->meetings[m].ntie; k++)
+            if (mb->meetings[m].tie[k] >= TIE_UNMATCHED) {
+                mb->n_reports++;
+                json_t *rep = json_array_get(mb->meetings[m].reports, k);
+                mb->n_records +=
+                    (int64_t)json_array_size(json_object_get(rep, "attendanceRecords"));
+            }
+    json_object_set_new(snap, "events", events);
+    json_object_set_new(snap, "unmatched_attendance", unmatched);
+    return snap;
+}
+
+static void finish_rows(mailbox *mb)
+{
+    run *r = mb->run;
+    json_t *final = build_final(mb);
+    table_counts counts = {0};
+    errinfo e = {0};
+    status st = tables_flatten_snapshot(final, r->writers, &counts, &e);
+    if (st != ST_OK) {
+        json_decref(final);
+        if (st == ST_IO || st == ST_NOMEM)
+            run_storage_failed(r, &e);
+        fail(mb, &e);
+        return;
+    }
+    for (int t = 0; t < TBL_COUNT; t++)
+        mb->counts.rows[t] += counts.rows[t];
+    mb->counts.skipped += counts.skipped;
+
+    size_t n = 0;
+    window_event *ev = window_events(mb, &n);
+    if (ev) {
+        size_t i;
+        json_t *evj;
+        json_array_foreach(mb->events, i, evj)
+        {
+            ev[i].organizer_teams =
+                json_is_true(json_object_get(evj, "isOrganizer")) && teams_join_url(evj) != NULL;
+        }
+        mb->new_watermark = window_new_watermark(mb->old_watermark, ev, n, r->now_us,
+                                                 mb->window_end, r->cfg->settle_minutes);
+        free(ev);
+    } else {
+        mb->new_watermark = mb->old_watermark;
+    }
+    put_json(mb, "final", final);
+    json_decref(final);
+}
+
+static void advance(mailbox *mb)
+{
+    if (mb->pending > 0 || mb->phase == PH_DONE)
+        return;
+    /* A phase's own work counts as outstanding while it runs, so that a callback
+     * completing synchronously inside it (the folder sink) cannot end the phase. */
+    while (mb->pending == 0 && mb->state != MB_FAILED && mb->state != MB_SUCCEEDED) {
+        mb->pending++;
+        if (mb->phase == PH_LIST) {
+            mb->phase = PH_FETCH;
+            after_listing(mb);
+        } else if (mb->phase == PH_FETCH) {
+            mb->phase = PH_FINAL;
+            finish_rows(mb);
+        } else {
+            mb->state = MB_SUCCEEDED;
+        }
+        mb->pending--;
+    }
+    if (mb->pending > 0 || mb->phase == PH_DONE)
+        return;
+    mb->phase = PH_DONE;
+    mb->finished_us = timeutil_now_us();
+    release_work(mb);
+    run_mailbox_done(mb->run, mb);
+}

@@ -1,0 +1,59 @@
+/* One mailbox's extraction, as a state machine that the completion of each Graph
+ * request moves forward: user id and calendarView pages -> events snapshot ->
+ * online meeting lookups -> attendance reports -> attendance records -> final
+ * snapshot -> rows. Per mailbox all or nothing: the first error stops it, and a
+ * failed mailbox adds no rows and no final snapshot.
+ *
+ * Ownership: the run allocates mailboxes (mailbox_new) and frees them
+ * (mailbox_free); a mailbox holds its JSON only until it is done. */
+#ifndef TA_MAILBOX_H
+#define TA_MAILBOX_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "graph/graph.h"
+#include "status.h"
+#include "tables/tables.h"
+
+struct run;
+
+typedef enum mailbox_state {
+    MB_PENDING = 0,
+    MB_ACTIVE,
+    MB_SUCCEEDED,
+    MB_FAILED,
+    MB_SKIPPED /* claimed by another replica */
+} mailbox_state;
+
+typedef struct mailbox {
+    struct run *run;
+    int index;
+    char *upn; /* as configured */
+    char *upn_lower;
+    char *user_id;
+    int64_t old_watermark;
+    int64_t window_start, window_end;
+    int64_t new_watermark;
+    mailbox_state state;
+    errinfo err;
+    int64_t started_us, finished_us;
+    table_counts counts;
+    int64_t n_events, n_meetings, n_reports, n_records;
+
+    /* working state, released when done */
+    json_t *events; /* array, as Graph returned them */
+    json_t *unmatched;
+    struct meeting *meetings;
+    size_t nmeetings;
+    int pending; /* requests or uploads outstanding */
+    int phase;
+    int pages;
+} mailbox;
+
+mailbox *mailbox_new(struct run *run, int index, const char *upn);
+/* Starts the first requests; the run's engine carries it from there. */
+void mailbox_start(mailbox *mb);
+void mailbox_free(mailbox *mb);
+
+#endif

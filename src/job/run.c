@@ -1,0 +1,533 @@
+/* The run: settings -> token -> storage and checkpoint -> every mailbox through
+ * the engine, a bounded number at a time -> Parquet files -> manifest ->
+ * checkpoint, in that order, so a checkpoint never points past data that was not
+ * written. Also `check`. */
+#include "job/job.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "job/run.h"
+#include "job/window.h"
+#include "log.h"
+#include "util/timeutil.h"
+#include "util/urlenc.h"
+
+static json_t *time_json(int64_t us)
+{
+    char s[TIMEUTIL_FMT_MAX];
+    timeutil_format(us, s);
+    return json_string(s);
+}
+
+static void make_run_id(run *r)
+{
+    unsigned char rnd[3];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) {
+        unsigned v = (unsigned)getpid() ^ (unsigned)r->now_us;
+        rnd[0] = (unsigned char)v;
+        rnd[1] = (unsigned char)(v >> 8);
+        rnd[2] = (unsigned char)(v >> 16);
+    }
+    char compact[TIMEUTIL_FMT_MAX];
+    timeutil_format_compact(r->now_us, compact);
+    snprintf(r->run_id, sizeof r->run_id, "%.20s-%02x%02x%02x", compact, rnd[0], rnd[1], rnd[2]);
+    timeutil_format_date(r->now_us, r->date);
+}
+
+char *run_snapshot_name(const run *r, const char *kind, const char *upn)
+{
+    buf b;
+    buf_init(&b, 0);
+    status st = buf_appendf(&b, NULL, "%sraw/%s/date=%s/user=", r->cfg->prefix, kind, r->date);
+    if (st == ST_OK)
+        st = urlenc_upn_folder(&b, upn, NULL);
+    if (st == ST_OK)
+        st = buf_appendf(&b, NULL, "/%s.json", r->run_id);
+    if (st != ST_OK) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
+}
+
+void run_file_written(run *r, const char *name, size_t bytes)
+{
+    json_array_append_new(r->files_written,
+                          json_pack("{s:s,s:I}", "path", name, "bytes", (json_int_t)bytes));
+    r->bytes_written += (int64_t)bytes;
+}
+
+void run_storage_failed(run *r, const errinfo *err)
+{
+    if (!r->storage_failed) {
+        r->storage_failed = 1;
+        r->storage_err = *err;
+        log_error("storage failed; the checkpoint will not move",
+                  json_pack("{s:s}", "error", err->msg));
+    }
+}
+
+static json_t *counts_json(const table_counts *c)
+{
+    json_t *o = json_object();
+    for (int t = 0; t < TBL_COUNT; t++)
+        json_object_set_new(o, tables_def((table_id)t)->name, json_integer(c->rows[t]));
+    return o;
+}
+
+void run_mailbox_done(run *r, mailbox *mb)
+{
+    r->active--;
+    double secs = (double)(mb->finished_us - mb->started_us) / 1e6;
+    if (mb->state == MB_SUCCEEDED) {
+        log_info("mailbox done",
+                 json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:f}", "upn", mb->upn_lower, "status",
+                           "succeeded", "events", (json_int_t)mb->n_events, "meetings",
+                           (json_int_t)mb->n_meetings, "reports", (json_int_t)mb->n_reports,
+                           "records", (json_int_t)mb->n_records, "skipped",
+                           (json_int_t)mb->counts.skipped, "seconds", secs));
+    } else {
+        log_error("mailbox failed; its watermark is kept and it adds no rows",
+                  json_pack("{s:s,s:s,s:s,s:f}", "upn", mb->upn_lower, "status", "failed", "error",
+                            mb->err.msg, "seconds", secs));
+    }
+}
+
+/* ---- Parquet outputs ------------------------------------------------------ */
+
+static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
+{
+    FILE *f = ctx;
+    if (len && fwrite(data, 1, len, f) != len)
+        return err_set(err, ST_IO, "writing a temporary Parquet file: %s", strerror(errno));
+    return ST_OK;
+}
+
+static status open_tables(run *r, errinfo *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(r->tmpdir, sizeof r->tmpdir, "%s/teams-attendance-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(r->tmpdir)) {
+        r->tmpdir[0] = '\0';
+        return err_set(err, ST_IO, "cannot create a temporary folder (TMPDIR): %s",
+                       strerror(errno));
+    }
+    pq_options opts = {0};
+    opts.codec = r->cfg->codec;
+    opts.int96_timestamps = r->cfg->int96_timestamps;
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *d = tables_def((table_id)t);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, d->name);
+        r->files[t] = fopen(path, "wb");
+        if (!r->files[t])
+            return err_set(err, ST_IO, "cannot create %s: %s", path, strerror(errno));
+        status st =
+            pq_writer_open(&r->writers[t], d->cols, d->ncols, &opts, file_sink, r->files[t], err);
+        if (st != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+static status write_tables(run *r, errinfo *err)
+{
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *d = tables_def((table_id)t);
+        status st = pq_writer_close(r->writers[t], err);
+        if (st == ST_OK && fclose(r->files[t]) != 0)
+            st = err_set(err, ST_IO, "closing the %s Parquet file: %s", d->name, strerror(errno));
+        r->files[t] = NULL;
+        if (st != ST_OK)
+            return st;
+    }
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *d = tables_def((table_id)t);
+        char path[4200], name[1024];
+        snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, d->name);
+        snprintf(name, sizeof name, "%sparquet/%s/ingest_date=%s/%s.parquet", r->cfg->prefix,
+                 d->name, r->date, r->run_id);
+        size_t bytes = 0;
+        status st =
+            store_put_file(r->store, name, path, "application/vnd.apache.parquet", &bytes, err);
+        if (st != ST_OK)
+            return st;
+        run_file_written(r, name, bytes);
+    }
+    return ST_OK;
+}
+
+static void close_tables(run *r)
+{
+    for (int t = 0; t < TBL_COUNT; t++) {
+        pq_writer_free(r->writers[t]);
+        r->writers[t] = NULL;
+        if (r->files[t])
+            fclose(r->files[t]);
+        r->files[t] = NULL;
+        if (r->tmpdir[0]) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, tables_def((table_id)t)->name);
+            unlink(path);
+        }
+    }
+    if (r->tmpdir[0])
+        rmdir(r->tmpdir);
+}
+
+/* ---- mailbox selection ---------------------------------------------------- */
+
+static uint32_t upn_hash(const char *upn)
+{
+    /* FNV-1a over the lower-cased UPN: stable across replicas and versions */
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)upn; *p; p++) {
+        h ^= (uint32_t)tolower(*p);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* With --claim: 1 when this replica took the mailbox, 0 when another has it. */
+static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
+{
+    buf name;
+    buf_init(&name, 0);
+    status st = buf_appendf(&name, err, "%sregistry/claims/%s/", r->cfg->prefix,
+                            r->cfg->execution_name ? r->cfg->execution_name : "default");
+    if (st == ST_OK)
+        st = urlenc_upn_folder(&name, mb->upn, err);
+    if (st != ST_OK) {
+        buf_free(&name);
+        return -1;
+    }
+    char body[200];
+    snprintf(body, sizeof body, "{\"run_id\":\"%s\"}", r->run_id);
+    st = store_put(r->store, name.data, body, strlen(body), "application/json",
+                   STORE_COND_IF_NONE_MATCH, NULL, NULL, err);
+    buf_free(&name);
+    if (st == ST_CONFLICT) {
+        err_clear(err);
+        return 0;
+    }
+    return st == ST_OK ? 1 : -1;
+}
+
+static void start_next(run *r)
+{
+    while (r->active < r->active_max && r->next < r->nmb) {
+        mailbox *mb = r->mbs[r->next++];
+        if (r->cfg->claim) {
+            errinfo e = {0};
+            int got = claim_mailbox(r, mb, &e);
+            if (got < 0) {
+                run_storage_failed(r, &e);
+                mb->state = MB_FAILED;
+                mb->err = e;
+                continue;
+            }
+            if (!got) {
+                mb->state = MB_SKIPPED;
+                log_info("mailbox claimed by another replica",
+                         json_pack("{s:s}", "upn", mb->upn_lower));
+                continue;
+            }
+        }
+        if (r->backfill) {
+            mb->window_start = r->cfg->since_us;
+            mb->window_end = r->cfg->has_until ? r->cfg->until_us : r->now_us;
+        } else {
+            mb->old_watermark = checkpoint_watermark(&r->cp, mb->upn);
+            window_for_mailbox(mb->old_watermark, r->now_us, r->cfg->first_run_days,
+                               r->cfg->overlap_minutes, &mb->window_start, &mb->window_end);
+        }
+        r->active++;
+        mailbox_start(mb);
+    }
+}
+
+/* ---- manifest and checkpoint ---------------------------------------------- */
+
+static const char *run_status(const run *r, int *ok, int *failed)
+{
+    *ok = *failed = 0;
+    for (size_t i = 0; i < r->nmb; i++) {
+        if (r->mbs[i]->state == MB_SUCCEEDED)
+            (*ok)++;
+        else if (r->mbs[i]->state != MB_SKIPPED)
+            (*failed)++;
+    }
+    if (r->storage_failed)
+        return *ok ? "partial" : "failed";
+    if (*failed == 0)
+        return "succeeded";
+    return *ok ? "partial" : "failed";
+}
+
+static json_t *manifest(run *r, table_counts *total)
+{
+    int ok, failed;
+    const char *st = run_status(r, &ok, &failed);
+    json_t *mbs = json_array();
+    for (size_t i = 0; i < r->nmb; i++) {
+        mailbox *mb = r->mbs[i];
+        if (mb->state == MB_SKIPPED)
+            continue;
+        int good = mb->state == MB_SUCCEEDED;
+        json_t *counts = counts_json(&mb->counts);
+        if (good)
+            for (int t = 0; t < TBL_COUNT; t++)
+                total->rows[t] += mb->counts.rows[t];
+        json_t *o = json_pack(
+            "{s:s,s:o,s:o,s:s,s:o,s:o,s:I}", "upn", mb->upn_lower, "window_start",
+            mb->window_start ? time_json(mb->window_start) : json_null(), "window_end",
+            mb->window_end ? time_json(mb->window_end) : json_null(), "status",
+            good ? "succeeded" : "failed", "error", good ? json_null() : json_string(mb->err.msg),
+            "counts", counts, "skipped", (json_int_t)mb->counts.skipped);
+        json_array_append_new(mbs, o);
+    }
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:O,s:o}", "run_id", r->run_id, "status", st,
+                     "started_utc", time_json(r->now_us), "finished_utc",
+                     time_json(timeutil_now_us()), "mailboxes", mbs, "files", r->files_written,
+                     "counts", counts_json(total));
+}
+
+static status save_checkpoint(run *r, errinfo *err)
+{
+    checkpoint_update *up = calloc(r->nmb ? r->nmb : 1, sizeof *up);
+    if (!up)
+        return err_set(err, ST_NOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < r->nmb; i++) {
+        mailbox *mb = r->mbs[i];
+        int64_t wm = mb->state == MB_SUCCEEDED ? mb->new_watermark : mb->old_watermark;
+        /* a failed mailbox keeps its old watermark (which an old job's single
+         * value supplies until the mailbox has its own entry) */
+        if (mb->state == MB_SKIPPED || wm == WINDOW_NO_WATERMARK)
+            continue;
+        up[n].upn_lower = mb->upn_lower;
+        up[n].watermark = wm;
+        n++;
+    }
+    char name[1024];
+    snprintf(name, sizeof name, "%sregistry/checkpoint.json", r->cfg->prefix);
+    status st = checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, timeutil_now_us(), err);
+    free(up);
+    return st;
+}
+
+/* ---- the run -------------------------------------------------------------- */
+
+static void limits_from(const config *cfg, http_limits *l)
+{
+    http_limits_default(l);
+    l->timeout_ms = (long)cfg->http_timeout_s * 1000;
+    l->max_retries = cfg->max_retries;
+    l->max_retry_wait_ms = (long)cfg->max_retry_wait_s * 1000;
+    if (l->base_backoff_ms > l->max_retry_wait_ms)
+        l->base_backoff_ms = l->max_retry_wait_ms;
+    l->max_in_flight = cfg->concurrency;
+    l->group_cap = 4;
+}
+
+static void summary(run *r, int64_t started_us, const table_counts *total)
+{
+    int ok, failed;
+    const char *st = run_status(r, &ok, &failed);
+    int64_t events = 0, meetings = 0, reports = 0, records = 0;
+    for (size_t i = 0; i < r->nmb; i++) {
+        events += r->mbs[i]->n_events;
+        meetings += r->mbs[i]->n_meetings;
+        reports += r->mbs[i]->n_reports;
+        records += r->mbs[i]->n_records;
+    }
+    http_stats hs = {0};
+    if (r->eng)
+        http_engine_stats(r->eng, &hs);
+    json_t *f = json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "run_id",
+                          r->run_id, "status", st, "mailboxes_ok", ok, "mailboxes_failed", failed,
+                          "events", (json_int_t)events, "meetings", (json_int_t)meetings, "reports",
+                          (json_int_t)reports, "records", (json_int_t)records, "requests",
+                          (json_int_t)hs.requests, "retries", (json_int_t)hs.retries, "throttled",
+                          (json_int_t)hs.throttled, "bytes_written", (json_int_t)r->bytes_written,
+                          "rows_intervals", (json_int_t)total->rows[TBL_INTERVALS],
+                          "duration_seconds", (double)(timeutil_now_us() - started_us) / 1e6);
+    if (r->storage_failed)
+        json_object_set_new(f, "storage_error", json_string(r->storage_err.msg));
+    log_write(strcmp(st, "succeeded") == 0 ? LOG_INFO : LOG_ERROR, "run finished", f);
+}
+
+static int fatal(const char *what, const errinfo *e)
+{
+    log_error(what, json_pack("{s:s,s:s}", "error", e->msg, "kind", status_name(e->code)));
+    return 1;
+}
+
+int job_run(const config *cfg)
+{
+    run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.now_us = timeutil_now_us();
+    r.backfill = cfg->has_since;
+    r.cp.legacy_watermark = INT64_MIN;
+    r.files_written = json_array();
+    make_run_id(&r);
+    int64_t started = r.now_us;
+    int code = 1;
+    errinfo e = {0};
+    table_counts total = {0};
+
+    log_info("run started", json_pack("{s:s,s:s,s:i,s:s}", "run_id", r.run_id, "mode",
+                                      r.backfill ? "backfill" : "incremental", "mailboxes",
+                                      (int)cfg->nusers, "version", TA_VERSION));
+
+    http_limits lim;
+    limits_from(cfg, &lim);
+    if (http_engine_new(&r.eng, &lim, &e) != ST_OK) {
+        code = fatal("cannot start", &e);
+        goto out;
+    }
+    if (token_source_graph(&r.graph_tokens, cfg, &e) != ST_OK) {
+        code = fatal("cannot get a Graph token", &e);
+        goto out;
+    }
+    const char *tok;
+    if (token_get(r.graph_tokens, 0, &tok, &e) != ST_OK) {
+        code = fatal("cannot get a Graph token", &e);
+        goto out;
+    }
+    r.gc.host = cfg->graph_host;
+    r.gc.tokens = r.graph_tokens;
+    r.gc.page_size = 500;
+
+    if (store_open(&r.store, cfg, r.eng, &e) != ST_OK || store_prepare(r.store, &e) != ST_OK) {
+        code = fatal("cannot use the storage", &e);
+        goto out;
+    }
+    if (!r.backfill) {
+        char name[1024];
+        snprintf(name, sizeof name, "%sregistry/checkpoint.json", cfg->prefix);
+        if (checkpoint_load(r.store, name, &r.cp, &e) != ST_OK) {
+            code = fatal("cannot read the checkpoint", &e);
+            goto out;
+        }
+    }
+
+    r.mbs = calloc(cfg->nusers ? cfg->nusers : 1, sizeof *r.mbs);
+    if (!r.mbs) {
+        err_set(&e, ST_NOMEM, "out of memory");
+        code = fatal("cannot start", &e);
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->nusers; i++) {
+        if (cfg->shard_count > 1 &&
+            upn_hash(cfg->users[i]) % (uint32_t)cfg->shard_count != (uint32_t)cfg->shard_index)
+            continue;
+        mailbox *mb = mailbox_new(&r, (int)r.nmb, cfg->users[i]);
+        if (!mb) {
+            err_set(&e, ST_NOMEM, "out of memory");
+            code = fatal("cannot start", &e);
+            goto out;
+        }
+        r.mbs[r.nmb++] = mb;
+    }
+    if (open_tables(&r, &e) != ST_OK) {
+        code = fatal("cannot prepare the Parquet files", &e);
+        goto out;
+    }
+
+    /* enough mailboxes at once to fill the in-flight cap, not so many that their
+     * events crowd memory */
+    r.active_max = cfg->concurrency / 2 > 2 ? cfg->concurrency / 2 : 2;
+    start_next(&r);
+    while (r.active > 0 || r.next < r.nmb || !http_idle(r.eng)) {
+        if (http_step(r.eng, &e) != ST_OK) {
+            code = fatal("the HTTP engine failed", &e);
+            goto out;
+        }
+        start_next(&r);
+    }
+
+    if (!r.storage_failed && write_tables(&r, &e) != ST_OK)
+        run_storage_failed(&r, &e);
+    {
+        char name[1024];
+        snprintf(name, sizeof name, "%sregistry/runs/%s.json", cfg->prefix, r.run_id);
+        json_t *m = manifest(&r, &total);
+        char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(m);
+        errinfo me = {0};
+        if (!text || store_put(r.store, name, text, strlen(text), "application/json",
+                               STORE_COND_NONE, NULL, NULL, &me) != ST_OK)
+            run_storage_failed(&r, &me);
+        free(text);
+    }
+    if (!r.backfill && !r.storage_failed) {
+        errinfo ce = {0};
+        if (save_checkpoint(&r, &ce) != ST_OK)
+            run_storage_failed(&r, &ce);
+    }
+    int ok, failed;
+    run_status(&r, &ok, &failed);
+    code = (failed == 0 && !r.storage_failed) ? 0 : 1;
+    summary(&r, started, &total);
+
+out:
+    close_tables(&r);
+    for (size_t i = 0; i < r.nmb; i++)
+        mailbox_free(r.mbs[i]);
+    free(r.mbs);
+    checkpoint_free(&r.cp);
+    store_free(r.store);
+    token_source_free(r.graph_tokens);
+    http_engine_free(r.eng);
+    json_decref(r.files_written);
+    return code;
+}
+
+int job_check(const config *cfg)
+{
+    int failures = 0;
+    errinfo e = {0};
+    http_engine *eng = NULL;
+    token_source *ts = NULL;
+    store *s = NULL;
+    http_limits lim;
+    limits_from(cfg, &lim);
+    if (http_engine_new(&eng, &lim, &e) != ST_OK)
+        return fatal("cannot start", &e);
+
+    const char *tok;
+    if (token_source_graph(&ts, cfg, &e) != ST_OK || token_get(ts, 0, &tok, &e) != ST_OK) {
+        printf("FAIL  token: %s\n", e.msg);
+        printf("      fix: check AZURE_TENANT_ID, AZURE_CLIENT_ID and the credential "
+               "(AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH), and that the app "
+               "registration has a valid secret or certificate\n");
+        failures++;
+    } else {
+        printf("ok    token: got a Microsoft Graph token from %s\n", cfg->authority_host);
+    }
+    err_clear(&e);
+    if (store_open(&s, cfg, eng, &e) != ST_OK || store_check(s, &e) != ST_OK) {
+        printf("FAIL  storage: %s\n", e.msg);
+        printf("      fix: check the storage settings (AZURE_STORAGE_CONNECTION_STRING, "
+               "AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN or a managed identity, "
+               "or ATTENDANCE_OUTPUT_DIR) and ATTENDANCE_CONTAINER\n");
+        failures++;
+    } else {
+        printf("ok    storage: reached %s\n", store_describe(s));
+    }
+    printf("%s: %d check%s failed\n", failures ? "FAILED" : "OK", failures,
+           failures == 1 ? "" : "s");
+    store_free(s);
+    token_source_free(ts);
+    http_engine_free(eng);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,53 @@
+/* The state of one run that the mailboxes share (internal to src/job/). */
+#ifndef TA_RUN_H
+#define TA_RUN_H
+
+#include <stdio.h>
+
+#include "auth/token.h"
+#include "config.h"
+#include "graph/graph.h"
+#include "http/http.h"
+#include "job/checkpoint.h"
+#include "job/mailbox.h"
+#include "parquet/pq.h"
+#include "store/store.h"
+#include "tables/tables.h"
+
+typedef struct run {
+    const config *cfg;
+    http_engine *eng;
+    token_source *graph_tokens;
+    graph_client gc;
+    store *store;
+    char run_id[64];
+    int64_t now_us;
+    char date[16]; /* YYYY-MM-DD of the run's start */
+    int backfill;
+    checkpoint cp;
+
+    mailbox **mbs;
+    size_t nmb;
+    size_t next;
+    int active, active_max;
+
+    char tmpdir[4096];
+    FILE *files[TBL_COUNT];
+    pq_writer *writers[TBL_COUNT];
+
+    int storage_failed;
+    errinfo storage_err;
+    json_t *files_written; /* [{"path","bytes"}] */
+    int64_t bytes_written;
+} run;
+
+/* "{prefix}raw/{kind}/date={date}/user={upn folder}/{run_id}.json" (malloc'd). */
+char *run_snapshot_name(const run *r, const char *kind, const char *upn);
+/* Called by a mailbox when it has finished (succeeded or failed). */
+void run_mailbox_done(run *r, mailbox *mb);
+/* Records a written blob for the manifest. */
+void run_file_written(run *r, const char *name, size_t bytes);
+/* A storage failure fails the run (and keeps the checkpoint where it was). */
+void run_storage_failed(run *r, const errinfo *err);
+
+#endif
