@@ -148,7 +148,8 @@ int timeutil_zone_is_utc(const char *tz)
                                         "Etc/Zulu",
                                         "GMT",
                                         "Etc/GMT",
-                                        "Coordinated Universal Time"};
+                                        "Coordinated Universal Time",
+                                        "tzone://Microsoft/Utc"};
     if (!tz)
         return 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

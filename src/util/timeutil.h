@@ -40,7 +40,8 @@ int timeutil_parse_ex(const char *s, size_t n, int64_t *out_us, timeutil_parsed 
 
 /* 1 when a dateTimeTimeZone's timeZone names UTC: "UTC" (any case) and its
  * plain aliases ("Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal",
- * "Zulu", "Etc/Zulu", "GMT", "Etc/GMT", "Coordinated Universal Time").
+ * "Zulu", "Etc/Zulu", "GMT", "Etc/GMT", "Coordinated Universal Time", and
+ * Outlook's "tzone://Microsoft/Utc").
  * Zones that only happen to sit at +00:00 ("GMT Standard Time" is London) are not. */
 int timeutil_zone_is_utc(const char *time_zone);
 

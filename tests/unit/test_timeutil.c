@@ -129,6 +129,7 @@ static void test_timeutil__zones(void **state)
     assert_true(timeutil_zone_is_utc("utc"));
     assert_true(timeutil_zone_is_utc("Etc/UTC"));
     assert_true(timeutil_zone_is_utc("Coordinated Universal Time"));
+    assert_true(timeutil_zone_is_utc("tzone://Microsoft/Utc"));
     assert_false(timeutil_zone_is_utc("GMT Standard Time"));
     assert_false(timeutil_zone_is_utc("Pacific Standard Time"));
     assert_false(timeutil_zone_is_utc("Europe/London"));
