@@ -1,0 +1,433 @@
+/* Local folder sink: see localdir.h. */
+#include "store/localdir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (1u << 20)
+
+struct localdir {
+    char *root;
+    mode_t file_mode;
+};
+
+static status nomem(errinfo *err)
+{
+    return err_set(err, ST_NOMEM, "out of memory in the output folder sink");
+}
+
+status localdir_open(localdir **out, const char *dir, errinfo *err)
+{
+    *out = NULL;
+    if (!dir || !*dir)
+        return err_set(err, ST_CONFIG,
+                       "the output folder is empty (ATTENDANCE_OUTPUT_DIR or "
+                       "--output-dir)");
+    localdir *d = calloc(1, sizeof *d);
+    if (!d || !(d->root = strdup(dir))) {
+        free(d);
+        return nomem(err);
+    }
+    size_t n = strlen(d->root);
+    while (n > 1 && d->root[n - 1] == '/')
+        d->root[--n] = '\0';
+    /* files get the permissions a plain creat() would give them */
+    mode_t mask = umask(022);
+    umask(mask);
+    d->file_mode = 0666 & ~mask;
+    *out = d;
+    return ST_OK;
+}
+
+void localdir_free(localdir *d)
+{
+    if (!d)
+        return;
+    free(d->root);
+    free(d);
+}
+
+const char *localdir_describe(const localdir *d)
+{
+    return d->root;
+}
+
+void localdir_etag(const void *data, size_t len, char out[STORE_ETAG_MAX])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL);
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    *p++ = '"';
+    for (int i = 0; i < 16; i++) {
+        *p++ = hex[md[i] >> 4];
+        *p++ = hex[md[i] & 15];
+    }
+    *p++ = '"';
+    *p = '\0';
+}
+
+/* root + "/" + name (name may be NULL or ""); the caller frees. */
+static char *join(const localdir *d, const char *name)
+{
+    size_t n = strlen(d->root) + (name ? strlen(name) : 0) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s%s%s", d->root,
+                 name && *name && d->root[strlen(d->root) - 1] != '/' ? "/" : "", name ? name : "");
+    return p;
+}
+
+/* mkdir -p of path[0..len). */
+static status make_dirs(char *path, size_t len, errinfo *err)
+{
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && path[i] != '/')
+            continue;
+        char saved = path[i];
+        path[i] = '\0';
+        int rc = mkdir(path, 0777);
+        int e = errno;
+        struct stat sb;
+        if (rc != 0 && e == EEXIST && (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+            rc = -1, e = ENOTDIR;
+        else if (rc != 0 && e == EEXIST)
+            rc = 0;
+        if (rc != 0) {
+            status st = err_set(err, ST_IO, "cannot create folder %s: %s", path, strerror(e));
+            path[i] = saved;
+            return st;
+        }
+        path[i] = saved;
+    }
+    return ST_OK;
+}
+
+status localdir_prepare(localdir *d, errinfo *err)
+{
+    char *p = strdup(d->root);
+    if (!p)
+        return nomem(err);
+    status st = make_dirs(p, strlen(p), err);
+    free(p);
+    return st;
+}
+
+status localdir_check(localdir *d, errinfo *err)
+{
+    char *p = strdup(d->root);
+    if (!p)
+        return nomem(err);
+    status st = ST_OK;
+    struct stat sb;
+    if (stat(p, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode))
+            st = err_set(err, ST_IO, "output folder %s is not a folder", p);
+        else if (access(p, W_OK | X_OK) != 0)
+            st = err_set(err, ST_IO, "output folder %s is not writable: %s", p, strerror(errno));
+        goto out;
+    }
+    /* missing: the nearest existing parent must let the run create it */
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            strcpy(p, ".");
+        } else if (slash == p) {
+            p[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (stat(p, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode) || access(p, W_OK | X_OK) != 0)
+                st = err_set(err, ST_IO,
+                             "output folder %s does not exist and %s does not let it "
+                             "be created",
+                             d->root, p);
+            break;
+        }
+        if (strcmp(p, "/") == 0 || strcmp(p, ".") == 0) {
+            st = err_set(err, ST_IO, "output folder %s cannot be created", d->root);
+            break;
+        }
+    }
+out:
+    free(p);
+    return st;
+}
+
+static status read_all(int fd, buf *out, const char *path, errinfo *err)
+{
+    buf_reset(out);
+    for (;;) {
+        status st = buf_reserve(out, 65536, err);
+        if (st != ST_OK)
+            return st;
+        ssize_t r = read(fd, out->data + out->len, out->alloc - out->len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return err_set(err, ST_IO, "cannot read %s: %s", path, strerror(errno));
+        if (r == 0)
+            break;
+        if (out->cap && out->len + (size_t)r > out->cap)
+            return err_set(err, ST_TOO_LARGE, "%s is larger than %zu bytes", path, out->cap);
+        out->len += (size_t)r;
+        out->data[out->len] = '\0';
+    }
+    return ST_OK;
+}
+
+status localdir_get(localdir *d, const char *name, buf *out, char etag_out[STORE_ETAG_MAX],
+                    errinfo *err)
+{
+    if (etag_out)
+        etag_out[0] = '\0';
+    char *path = join(d, name);
+    if (!path)
+        return nomem(err);
+    status st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            st = err_set(err, ST_NOT_FOUND, "%s does not exist", path);
+        else
+            st = err_set(err, ST_IO, "cannot open %s: %s", path, strerror(errno));
+        free(path);
+        return st;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        st = err_set(err, ST_IO, "%s is not a regular file", path);
+    else
+        st = read_all(fd, out, path, err);
+    if (st == ST_OK && etag_out)
+        localdir_etag(out->data, out->len, etag_out);
+    close(fd);
+    free(path);
+    return st;
+}
+
+static status write_all(int fd, const char *p, size_t n, const char *path, errinfo *err)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return err_set(err, ST_IO, "cannot write %s: %s", path, strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return ST_OK;
+}
+
+/* One write in progress: the target, its folder (locked) and the temporary file. */
+typedef struct writer {
+    char *target;
+    char *tmp;
+    int dirfd;
+    int fd;
+} writer;
+
+static void writer_close(writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->tmp)
+        unlink(w->tmp);
+    if (w->dirfd >= 0)
+        close(w->dirfd); /* releases the lock */
+    free(w->target);
+    free(w->tmp);
+    w->target = w->tmp = NULL;
+    w->fd = w->dirfd = -1;
+}
+
+/* Creates the folders, locks the target's folder, opens a temporary file beside it. */
+static status writer_open(localdir *d, const char *name, writer *w, errinfo *err)
+{
+    w->target = w->tmp = NULL;
+    w->fd = w->dirfd = -1;
+    if (!(w->target = join(d, name)))
+        return nomem(err);
+    /* the target always has a '/': the root is not empty */
+    char *slash = strrchr(w->target, '/');
+    size_t dirlen = (size_t)(slash - w->target);
+    const char *base = slash + 1;
+    status st = ST_OK;
+    if (dirlen && (st = make_dirs(w->target, dirlen, err)) != ST_OK)
+        goto fail;
+    {
+        char *dir = dirlen ? strndup(w->target, dirlen) : strdup("/");
+        if (!dir) {
+            st = nomem(err);
+            goto fail;
+        }
+        w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int e = errno;
+        free(dir);
+        if (w->dirfd < 0) {
+            st = err_set(err, ST_IO, "cannot open the folder of %s: %s", w->target, strerror(e));
+            goto fail;
+        }
+    }
+    while (flock(w->dirfd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            st =
+                err_set(err, ST_IO, "cannot lock the folder of %s: %s", w->target, strerror(errno));
+            goto fail;
+        }
+    }
+    size_t tn = strlen(w->target) + 16;
+    if (!(w->tmp = malloc(tn))) {
+        st = nomem(err);
+        goto fail;
+    }
+    /* a leading '.' keeps readers (Synapse, Spark) from picking up a partial file */
+    snprintf(w->tmp, tn, "%.*s.%s.XXXXXX", (int)(dirlen + 1), w->target, base);
+    w->fd = mkstemp(w->tmp);
+    if (w->fd < 0) {
+        st = err_set(err, ST_IO, "cannot create a temporary file beside %s: %s", w->target,
+                     strerror(errno));
+        free(w->tmp);
+        w->tmp = NULL;
+        goto fail;
+    }
+    if (fchmod(w->fd, d->file_mode) != 0) {
+        st = err_set(err, ST_IO, "cannot set the mode of %s: %s", w->tmp, strerror(errno));
+        goto fail;
+    }
+    return ST_OK;
+fail:
+    writer_close(w);
+    return st;
+}
+
+/* Makes the temporary file durable. */
+static status writer_sync(writer *w, errinfo *err)
+{
+    if (fsync(w->fd) != 0)
+        return err_set(err, ST_IO, "cannot sync %s: %s", w->tmp, strerror(errno));
+    int rc = close(w->fd);
+    w->fd = -1;
+    if (rc != 0)
+        return err_set(err, ST_IO, "cannot write %s: %s", w->tmp, strerror(errno));
+    return ST_OK;
+}
+
+/* Puts the temporary file in place (link when it must not replace anything). */
+static status writer_commit(writer *w, int exclusive, errinfo *err)
+{
+    if (exclusive) {
+        if (link(w->tmp, w->target) != 0) {
+            if (errno == EEXIST)
+                return err_set(err, ST_CONFLICT, "%s already exists (If-None-Match: *)", w->target);
+            return err_set(err, ST_IO, "cannot create %s: %s", w->target, strerror(errno));
+        }
+        unlink(w->tmp);
+    } else if (rename(w->tmp, w->target) != 0) {
+        return err_set(err, ST_IO, "cannot replace %s: %s", w->target, strerror(errno));
+    }
+    free(w->tmp);
+    w->tmp = NULL;
+    if (fsync(w->dirfd) != 0)
+        return err_set(err, ST_IO, "cannot sync the folder of %s: %s", w->target, strerror(errno));
+    return ST_OK;
+}
+
+/* Under the folder lock: does the current content still have this ETag? */
+static status check_if_match(const char *target, const char *etag, errinfo *err)
+{
+    int fd = open(target, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return err_set(err, ST_PRECONDITION, "%s does not exist any more (If-Match %s)", target,
+                           etag);
+        return err_set(err, ST_IO, "cannot open %s: %s", target, strerror(errno));
+    }
+    buf cur;
+    buf_init(&cur, 0);
+    status st = read_all(fd, &cur, target, err);
+    close(fd);
+    if (st == ST_OK) {
+        char now[STORE_ETAG_MAX];
+        localdir_etag(cur.data, cur.len, now);
+        if (strcmp(now, etag) != 0)
+            st = err_set(err, ST_PRECONDITION, "%s changed since it was read (If-Match %s)", target,
+                         etag);
+    }
+    buf_free(&cur);
+    return st;
+}
+
+status localdir_put(localdir *d, const char *name, const void *data, size_t len, store_cond cond,
+                    const char *etag, char etag_out[STORE_ETAG_MAX], errinfo *err)
+{
+    char cond_etag[STORE_ETAG_MAX] = ""; /* etag and etag_out may be the same buffer */
+    if (etag)
+        snprintf(cond_etag, sizeof cond_etag, "%s", etag);
+    etag = etag ? cond_etag : NULL;
+    if (etag_out)
+        etag_out[0] = '\0';
+    if (cond == STORE_COND_IF_MATCH && (!etag || !*etag))
+        return err_set(err, ST_INTERNAL, "writing %s: If-Match needs the ETag that was read", name);
+    writer w;
+    status st = writer_open(d, name, &w, err);
+    if (st != ST_OK)
+        return st;
+    if ((st = write_all(w.fd, data, len, w.tmp, err)) == ST_OK &&
+        (st = writer_sync(&w, err)) == ST_OK &&
+        (cond != STORE_COND_IF_MATCH || (st = check_if_match(w.target, etag, err)) == ST_OK))
+        st = writer_commit(&w, cond == STORE_COND_IF_NONE_MATCH, err);
+    writer_close(&w);
+    if (st == ST_OK && etag_out)
+        localdir_etag(data, len, etag_out);
+    return st;
+}
+
+status localdir_put_file(localdir *d, const char *name, const char *path, size_t *bytes_out,
+                         errinfo *err)
+{
+    if (bytes_out)
+        *bytes_out = 0;
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return err_set(err, ST_IO, "cannot open %s: %s", path, strerror(errno));
+    char *chunk = malloc(COPY_CHUNK);
+    if (!chunk) {
+        close(in);
+        return nomem(err);
+    }
+    writer w;
+    size_t total = 0;
+    status st = writer_open(d, name, &w, err);
+    while (st == ST_OK) {
+        ssize_t r = read(in, chunk, COPY_CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            st = err_set(err, ST_IO, "cannot read %s: %s", path, strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        st = write_all(w.fd, chunk, (size_t)r, w.tmp, err);
+        total += (size_t)r;
+    }
+    if (st == ST_OK && (st = writer_sync(&w, err)) == ST_OK)
+        st = writer_commit(&w, 0, err);
+    writer_close(&w);
+    free(chunk);
+    close(in);
+    if (st == ST_OK && bytes_out)
+        *bytes_out = total;
+    return st;
+}
