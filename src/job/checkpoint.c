@@ -144,7 +144,8 @@ json_t *checkpoint_merge(const checkpoint *cp, const checkpoint_update *up, size
             read_time(json_object_get(e, "watermark"), &have);
         else if (cp->legacy_watermark != INT64_MIN)
             have = cp->legacy_watermark;
-        if (up[i].watermark <= have && e)
+        /* another run got further: its entry stands */
+        if (e && (have > up[i].watermark || !up[i].done))
             continue;
         int64_t wm = up[i].watermark > have ? up[i].watermark : have;
         json_object_set_new(mailboxes, up[i].upn_lower,

@@ -29,10 +29,13 @@ int64_t checkpoint_watermark(const checkpoint *cp, const char *upn);
 typedef struct checkpoint_update {
     const char *upn_lower;
     int64_t watermark;
+    int done; /* 1: this run processed the mailbox (its entry takes this run's id);
+                 0: only keep the watermark (a failed mailbox under an old job's file) */
 } checkpoint_update;
 
 /* Builds the new document from cp (the latest read) and the updates, keeping per
- * mailbox the later watermark. Returns a new reference. */
+ * mailbox the later watermark: a mailbox this run processed gets this run's id
+ * unless another run wrote a later watermark meanwhile. Returns a new reference. */
 json_t *checkpoint_merge(const checkpoint *cp, const checkpoint_update *up, size_t n,
                          const char *run_id, int64_t now_us);
 /* Writes the merged checkpoint with If-Match (If-None-Match: * when new); on 412

@@ -313,6 +313,7 @@ static status save_checkpoint(run *r, errinfo *err)
             continue;
         up[n].upn_lower = mb->upn_lower;
         up[n].watermark = wm;
+        up[n].done = mb->state == MB_SUCCEEDED;
         n++;
     }
     char name[1024];

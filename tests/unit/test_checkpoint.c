@@ -57,12 +57,20 @@ static void test_checkpoint__merge_keeps_later(void **state)
     checkpoint cp = {0};
     errinfo e = {0};
     assert_int_equal(checkpoint_parse(doc, strlen(doc), &cp, &e), ST_OK);
-    checkpoint_update up[] = {{"a@x.com", t("2026-11-03T00:00:00Z")},
-                              {"b@x.com", t("2026-11-04T00:00:00Z")}};
-    json_t *m = checkpoint_merge(&cp, up, 2, "r2", t("2026-11-28T00:00:00Z"));
+    checkpoint_update up[] = {{"a@x.com", t("2026-11-03T00:00:00Z"), 1},
+                              {"b@x.com", t("2026-11-04T00:00:00Z"), 1},
+                              {"c@x.com", t("2026-11-01T00:00:00Z"), 0}};
+    json_t *m = checkpoint_merge(&cp, up, 3, "r2", t("2026-11-28T00:00:00Z"));
     assert_string_equal(wm_of(m, "a@x.com"), "2026-11-05T00:00:00Z"); /* not undone */
     assert_string_equal(wm_of(m, "b@x.com"), "2026-11-04T00:00:00Z");
     assert_string_equal(wm_of(m, "c@x.com"), "2026-11-01T00:00:00Z"); /* kept */
+    json_t *mbs = json_object_get(m, "mailboxes");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(mbs, "a@x.com"), "run_id")), "r1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(mbs, "b@x.com"), "run_id")), "r2");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(mbs, "c@x.com"), "run_id")), "r1");
     assert_string_equal(json_string_value(json_object_get(m, "last_meeting_start")),
                         "2026-11-05T00:00:00Z");
     assert_int_equal(json_integer_value(json_object_get(m, "version")), 1);
