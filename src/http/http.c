@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util/timeutil.h"
 
 struct http_request {
     char *method;
@@ -232,16 +233,6 @@ void http_url_for_log(const char *url, char *out, size_t outlen)
 
 /* ---- Retry-After ---------------------------------------------------------- */
 
-static int month_index(const char *m)
-{
-    static const char *names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    for (int i = 0; i < 12; i++)
-        if (strncasecmp(m, names[i], 3) == 0)
-            return i;
-    return -1;
-}
-
 long http_parse_retry_after(const char *value, int64_t now)
 {
     if (!value)
@@ -259,24 +250,10 @@ long http_parse_retry_after(const char *value, int64_t now)
             secs = 86400.0 * 365;
         return (long)(secs * 1000.0 + 0.5);
     }
-    /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
-    char wday[4], mon[4], zone[4];
-    int day, year, hh, mm, ss;
-    if (sscanf(value, "%3s %d %3s %d %d:%d:%d %3s", wday, &day, mon, &year, &hh, &mm, &ss, zone) !=
-        8)
+    int64_t when_us;
+    if (timeutil_parse_rfc1123(value, &when_us) != 0)
         return -1;
-    int mi = month_index(mon);
-    if (mi < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970 ||
-        strcasecmp(zone, "GMT") != 0)
-        return -1;
-    struct tm tm = {0};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mi;
-    tm.tm_mday = day;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-    int64_t when = (int64_t)timegm(&tm) * 1000;
+    int64_t when = when_us / 1000;
     return when > now ? (long)(when - now) : 0;
 }
 
@@ -391,6 +368,7 @@ static void start_attempt(http_engine *eng, http_request *req)
 {
     http_result *res = &req->res;
     buf_reset(&res->body);
+    res->body.cap = eng->lim.max_body;
     json_decref(res->json);
     res->json = NULL;
     res->etag[0] = res->error_code[0] = res->content_type[0] = res->retry_after[0] = '\0';
@@ -455,7 +433,10 @@ static void start_attempt(http_engine *eng, http_request *req)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* waiting to multiplex only makes sense where HTTP/2 can be negotiated (TLS);
+     * on plain http it would serialize requests behind one connection */
+    if (strncasecmp(req->url, "https:", 6) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (strcmp(req->method, "GET") == 0) {

@@ -1,0 +1,343 @@
+/* The HTTP engine against a small scripted server on 127.0.0.1: retries after
+ * Retry-After, backoff, empty and invalid JSON bodies, the size cap, token renewal
+ * on 401, per-group caps, and Retry-After parsing. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "http/http.h"
+
+#define MAX_SCRIPT 16
+
+/* The server answers each connection with the next scripted response, then closes. */
+typedef struct server {
+    int fd;
+    int port;
+    const char *script[MAX_SCRIPT];
+    int nscript;
+    int served;
+    int concurrent, max_concurrent;
+    int delay_ms;
+    char last_auth[256];
+    pthread_mutex_t mu;
+    pthread_t thread;
+    int stop;
+} server;
+
+typedef struct conn {
+    server *s;
+    int fd;
+    const char *reply;
+} conn;
+
+static void *serve_conn(void *arg)
+{
+    conn *c = arg;
+    char req[8192];
+    size_t got = 0;
+    while (got < sizeof req - 1) {
+        ssize_t n = read(c->fd, req + got, sizeof req - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    req[got] = '\0';
+    pthread_mutex_lock(&c->s->mu);
+    char *a = strstr(req, "Authorization: ");
+    if (a) {
+        size_t n = strcspn(a, "\r");
+        if (n >= sizeof c->s->last_auth)
+            n = sizeof c->s->last_auth - 1;
+        memcpy(c->s->last_auth, a, n);
+        c->s->last_auth[n] = '\0';
+    }
+    c->s->concurrent++;
+    if (c->s->concurrent > c->s->max_concurrent)
+        c->s->max_concurrent = c->s->concurrent;
+    int delay = c->s->delay_ms;
+    pthread_mutex_unlock(&c->s->mu);
+    if (delay)
+        usleep((useconds_t)delay * 1000);
+    ssize_t w = write(c->fd, c->reply, strlen(c->reply));
+    (void)w;
+    pthread_mutex_lock(&c->s->mu);
+    c->s->concurrent--;
+    pthread_mutex_unlock(&c->s->mu);
+    close(c->fd);
+    free(c);
+    return NULL;
+}
+
+static void *serve(void *arg)
+{
+    server *s = arg;
+    while (!s->stop) {
+        int fd = accept(s->fd, NULL, NULL);
+        if (fd < 0)
+            break;
+        pthread_mutex_lock(&s->mu);
+        int i = s->served < s->nscript ? s->served : s->nscript - 1;
+        s->served++;
+        pthread_mutex_unlock(&s->mu);
+        conn *c = malloc(sizeof *c);
+        c->s = s;
+        c->fd = fd;
+        c->reply = s->script[i];
+        pthread_t t;
+        pthread_create(&t, NULL, serve_conn, c);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static server *server_start(int n, const char **script)
+{
+    server *s = calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    for (int i = 0; i < n; i++)
+        s->script[i] = script[i];
+    s->nscript = n;
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->fd, 64), 0);
+    socklen_t len = sizeof a;
+    getsockname(s->fd, (struct sockaddr *)&a, &len);
+    s->port = ntohs(a.sin_port);
+    pthread_create(&s->thread, NULL, serve, s);
+    return s;
+}
+
+static void server_stop(server *s)
+{
+    s->stop = 1;
+    shutdown(s->fd, SHUT_RDWR);
+    close(s->fd);
+    pthread_join(s->thread, NULL);
+    usleep(20000); /* let detached connection threads finish */
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static http_engine *engine(int retries, size_t max_body)
+{
+    http_limits l;
+    http_limits_default(&l);
+    l.timeout_ms = 2000;
+    l.max_retries = retries;
+    l.max_retry_wait_ms = 300;
+    l.base_backoff_ms = 10;
+    if (max_body)
+        l.max_body = max_body;
+    http_engine *eng = NULL;
+    errinfo e = {0};
+    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
+    return eng;
+}
+
+static http_request *get(server *s, int flags)
+{
+    char url[100];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x?sig=secret", s->port);
+    http_request *r = http_request_new("GET", url);
+    http_request_flags(r, flags);
+    return r;
+}
+
+#define OK_JSON                                                                                    \
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n{\"a\":42}"
+
+static void test_http__retry_after_then_success(void **state)
+{
+    (void)state;
+    const char *script[] = {
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0.2\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",    /* empty body: retried */
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{x}", /* invalid JSON: retried */
+        OK_JSON};
+    server *s = server_start(5, script);
+    http_engine *eng = engine(6, 0);
+    http_result res;
+    assert_int_equal(http_perform(eng, get(s, HTTP_EXPECT_JSON), &res), ST_OK);
+    assert_int_equal(res.http_status, 200);
+    assert_int_equal(json_integer_value(json_object_get(res.json, "a")), 42);
+    assert_int_equal(res.attempts, 5);
+    http_stats st;
+    http_engine_stats(eng, &st);
+    assert_int_equal(st.requests, 5);
+    assert_int_equal(st.retries, 4);
+    assert_int_equal(st.throttled, 1);
+    http_result_free(&res);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
+static void test_http__gives_up_and_names_url_without_query(void **state)
+{
+    (void)state;
+    const char *body = "{\"error\":{\"code\":\"generalException\",\"message\":\"x\"}}";
+    char reply[300];
+    snprintf(reply, sizeof reply,
+             "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    const char *script[] = {reply};
+    server *s = server_start(1, script);
+    http_engine *eng = engine(2, 0);
+    http_result res;
+    assert_int_equal(http_perform(eng, get(s, HTTP_EXPECT_JSON), &res), ST_HTTP);
+    assert_int_equal(res.attempts, 3);
+    assert_non_null(strstr(res.err.msg, "HTTP 500"));
+    assert_non_null(strstr(res.err.msg, "generalException"));
+    assert_null(strstr(res.err.msg, "secret"));
+    assert_string_equal(res.error_code, "generalException");
+    http_result_free(&res);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
+static void test_http__not_found_is_final(void **state)
+{
+    (void)state;
+    const char *script[] = {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", OK_JSON};
+    server *s = server_start(2, script);
+    http_engine *eng = engine(3, 0);
+    http_result res;
+    assert_int_equal(http_perform(eng, get(s, 0), &res), ST_NOT_FOUND);
+    assert_int_equal(res.attempts, 1);
+    http_result_free(&res);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
+static void test_http__body_cap(void **state)
+{
+    (void)state;
+    const char *script[] = {"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n01234567890123456789"};
+    server *s = server_start(1, script);
+    http_engine *eng = engine(3, 10);
+    http_result res;
+    assert_int_equal(http_perform(eng, get(s, 0), &res), ST_TOO_LARGE);
+    assert_int_equal(res.attempts, 1);
+    http_result_free(&res);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
+static int renewals;
+
+static status auth_hook(void *ctx, const http_request *req, int renew, struct curl_slist **h,
+                        errinfo *err)
+{
+    (void)ctx;
+    (void)req;
+    (void)err;
+    if (renew)
+        renewals++;
+    *h = curl_slist_append(*h, renew ? "Authorization: Bearer fresh" : "Authorization: Bearer old");
+    return ST_OK;
+}
+
+static void test_http__renews_once_on_401(void **state)
+{
+    (void)state;
+    const char *script[] = {"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", OK_JSON};
+    server *s = server_start(2, script);
+    http_engine *eng = engine(0, 0);
+    http_request *r = get(s, HTTP_EXPECT_JSON);
+    http_request_auth(r, auth_hook, NULL);
+    renewals = 0;
+    http_result res;
+    assert_int_equal(http_perform(eng, r, &res), ST_OK);
+    assert_int_equal(renewals, 1);
+    assert_string_equal(s->last_auth, "Authorization: Bearer fresh");
+    http_result_free(&res);
+    /* a second 401 after the renewal is final */
+    const char *script2[] = {"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"};
+    server *s2 = server_start(1, script2);
+    r = get(s2, 0);
+    http_request_auth(r, auth_hook, NULL);
+    assert_int_equal(http_perform(eng, r, &res), ST_AUTH);
+    assert_int_equal(s2->served, 2);
+    http_result_free(&res);
+    http_engine_free(eng);
+    server_stop(s);
+    server_stop(s2);
+}
+
+static int done_count;
+
+static void on_done(void *ctx, http_result *res)
+{
+    (void)ctx;
+    assert_int_equal(res->st, ST_OK);
+    done_count++;
+}
+
+static void test_http__group_cap(void **state)
+{
+    (void)state;
+    const char *script[] = {OK_JSON};
+    server *s = server_start(1, script);
+    s->delay_ms = 50;
+    http_engine *eng = engine(0, 0);
+    errinfo e = {0};
+    done_count = 0;
+    for (int i = 0; i < 12; i++) {
+        http_request *r = get(s, HTTP_EXPECT_JSON);
+        http_request_group(r, 3);
+        assert_int_equal(http_submit(eng, r, on_done, NULL, &e), ST_OK);
+    }
+    assert_int_equal(http_run(eng, &e), ST_OK);
+    assert_int_equal(done_count, 12);
+    assert_true(s->max_concurrent <= 4);
+    assert_true(s->max_concurrent >= 2);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
+static void test_http__parse_retry_after(void **state)
+{
+    (void)state;
+    assert_int_equal(http_parse_retry_after("2.128", 0), 2128);
+    assert_int_equal(http_parse_retry_after(" 7", 0), 7000);
+    assert_int_equal(http_parse_retry_after("0", 0), 0);
+    /* Sun, 06 Nov 1994 08:49:37 GMT = 784111777 */
+    assert_int_equal(http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111770000LL), 7000);
+    assert_int_equal(http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111790000LL), 0);
+    assert_int_equal(http_parse_retry_after("soon", 0), -1);
+    assert_int_equal(http_parse_retry_after("-3", 0), -1);
+    assert_int_equal(http_parse_retry_after("3 s", 0), -1);
+    assert_int_equal(http_parse_retry_after(NULL, 0), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http__retry_after_then_success),
+        cmocka_unit_test(test_http__gives_up_and_names_url_without_query),
+        cmocka_unit_test(test_http__not_found_is_final),
+        cmocka_unit_test(test_http__body_cap),
+        cmocka_unit_test(test_http__renews_once_on_401),
+        cmocka_unit_test(test_http__group_cap),
+        cmocka_unit_test(test_http__parse_retry_after),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
