@@ -412,6 +412,8 @@ static probe_result probe_container(blob_client *b, errinfo *err)
 
 static status missing_container(blob_client *b, int while_creating, errinfo *err)
 {
+    if (err && err->code == ST_OK)
+        err->http_status = 404;
     if (while_creating)
         return err_set(err, ST_NOT_FOUND,
                        "container %s (ATTENDANCE_CONTAINER) does not exist in %s and the "
@@ -507,9 +509,11 @@ status blob_get(blob_client *b, const char *name, buf *out, char etag_out[STORE_
     http_result res;
     st = http_perform(b->eng, req, &res);
     if (st != ST_OK) {
-        if (res.http_status == 404 && strcmp(res.error_code, "ContainerNotFound") != 0)
+        if (res.http_status == 404 && strcmp(res.error_code, "ContainerNotFound") != 0) {
+            if (err && err->code == ST_OK)
+                err->http_status = 404;
             st = err_set(err, ST_NOT_FOUND, "blob %s does not exist in %s", name, b->describe);
-        else
+        } else
             st = failed(b, &res, err, "reading blob %s", name);
         http_result_free(&res);
         return st;
