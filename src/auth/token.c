@@ -1,0 +1,740 @@
+/* Access tokens from Entra ID and managed identity endpoints: see token.h.
+ *
+ * Each fetch is a synchronous libcurl easy request: no redirects, http and https
+ * only, a timeout, a response size cap, retried on network errors, 429 and 5xx
+ * (and on 404/410 from the VM metadata endpoint, which answers so while an
+ * identity is being assigned) after Retry-After or an exponential backoff.
+ *
+ * A token is kept until 5 minutes before it expires. If renewing it fails while
+ * the old one is still valid (and the caller did not ask for a forced renewal
+ * after a 401), the old one is returned with a warning: a login outage shorter
+ * than those minutes then costs nothing.
+ *
+ * Secrets: the client secret, every access token and every federated token read
+ * from its file are registered with log_add_secret. Certificate assertions are
+ * not: they live 10 minutes, are bound to the token endpoint, and are never
+ * passed anywhere but the request body (the secret table of the log is small and
+ * better spent on access tokens). */
+#include "auth/token.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "auth/jwt.h"
+#include "http/http.h"
+#include "log.h"
+#include "util/buf.h"
+#include "util/timeutil.h"
+#include "util/urlenc.h"
+
+#ifndef TA_VERSION
+#define TA_VERSION "dev"
+#endif
+
+#define RENEW_MARGIN_US (INT64_C(300) * TIMEUTIL_US_PER_SEC)
+#define UNKNOWN_LIFETIME_S 600 /* when a response gives no expiry */
+#define MAX_TOKEN_BODY ((size_t)1 << 20)
+#define MAX_FEDERATED_TOKEN ((size_t)64 << 10)
+#define BASE_BACKOFF_MS 500L
+#define STORAGE_RESOURCE "https://storage.azure.com/"
+#define JWT_BEARER "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+typedef enum src_kind { SRC_ENTRA, SRC_APP_SERVICE, SRC_IMDS } src_kind;
+
+struct token_source {
+    src_kind kind;
+    credential_kind cred; /* SRC_ENTRA: which client credential */
+    const char *what;     /* "Microsoft Graph" or "Blob Storage", for messages */
+    char *url;            /* token endpoint, without query */
+    char *scope;          /* SRC_ENTRA */
+    char *client_id;      /* SRC_ENTRA: the app; else a user-assigned identity or NULL */
+    char *secret;
+    char *fed_file;
+    char *identity_header;
+    EVP_PKEY *key;
+    char x5t[JWT_X5T_MAX];
+    long timeout_ms;
+    int max_retries;
+    long max_wait_ms;
+    char *token;
+    int64_t expires_us;
+    unsigned fetches;
+};
+
+typedef struct reply {
+    CURLcode cc;
+    long status;
+    buf body;
+    int too_large;
+    char retry_after[64];
+    char curl_err[CURL_ERROR_SIZE];
+} reply;
+
+static status nomem(errinfo *err)
+{
+    return err_set(err, ST_NOMEM, "out of memory in the token source");
+}
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+void token_source_free(token_source *ts)
+{
+    if (!ts)
+        return;
+    free(ts->url);
+    free(ts->scope);
+    free(ts->client_id);
+    wipe_free(ts->secret);
+    free(ts->fed_file);
+    wipe_free(ts->identity_header);
+    EVP_PKEY_free(ts->key);
+    wipe_free(ts->token);
+    free(ts);
+}
+
+unsigned token_source_fetches(const token_source *ts)
+{
+    return ts ? ts->fetches : 0;
+}
+
+static token_source *source_new(const config *cfg, src_kind kind, const char *what)
+{
+    token_source *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    ts->kind = kind;
+    ts->what = what;
+    ts->timeout_ms = (cfg->http_timeout_s > 0 ? cfg->http_timeout_s : 60) * 1000L;
+    ts->max_retries = cfg->max_retries >= 0 ? cfg->max_retries : 0;
+    ts->max_wait_ms = (cfg->max_retry_wait_s > 0 ? cfg->max_retry_wait_s : 300) * 1000L;
+    return ts;
+}
+
+/* "{authority}/{tenant}/oauth2/v2.0/token" */
+static char *entra_url(const config *cfg)
+{
+    size_t n = strlen(cfg->authority_host) + strlen(cfg->tenant) + 32;
+    char *u = malloc(n);
+    if (u)
+        snprintf(u, n, "%s/%s/oauth2/v2.0/token", cfg->authority_host, cfg->tenant);
+    return u;
+}
+
+static status entra_common(token_source *ts, const config *cfg, const char *scope, errinfo *err)
+{
+    if (!cfg->tenant || !cfg->client_id || !cfg->authority_host)
+        return err_set(err, ST_CONFIG,
+                       "AZURE_TENANT_ID and AZURE_CLIENT_ID are needed to log in to Entra ID");
+    if (!(ts->url = entra_url(cfg)) || !(ts->scope = strdup(scope)) ||
+        !(ts->client_id = strdup(cfg->client_id)))
+        return nomem(err);
+    return ST_OK;
+}
+
+status token_source_graph(token_source **out, const config *cfg, errinfo *err)
+{
+    *out = NULL;
+    token_source *ts = source_new(cfg, SRC_ENTRA, "Microsoft Graph");
+    if (!ts)
+        return nomem(err);
+    status st = ST_OK;
+    ts->cred = cfg->cred;
+    if (!cfg->graph_host) {
+        st = err_set(err, ST_CONFIG, "GRAPH_ENDPOINT: no Graph host");
+        goto out;
+    }
+    size_t n = strlen(cfg->graph_host) + sizeof "/.default";
+    char *scope = malloc(n);
+    if (!scope) {
+        st = nomem(err);
+        goto out;
+    }
+    snprintf(scope, n, "%s/.default", cfg->graph_host);
+    st = entra_common(ts, cfg, scope, err);
+    free(scope);
+    if (st != ST_OK)
+        goto out;
+    switch (cfg->cred) {
+    case CRED_SECRET:
+        if (!cfg->client_secret || !(ts->secret = strdup(cfg->client_secret))) {
+            st = cfg->client_secret ? nomem(err)
+                                    : err_set(err, ST_CONFIG, "AZURE_CLIENT_SECRET: not set");
+            goto out;
+        }
+        log_add_secret(ts->secret);
+        break;
+    case CRED_CERTIFICATE:
+        if (!cfg->cert_path) {
+            st = err_set(err, ST_CONFIG, "AZURE_CLIENT_CERTIFICATE_PATH: not set");
+            goto out;
+        }
+        st = jwt_load_pem(cfg->cert_path, "AZURE_CLIENT_CERTIFICATE_PATH", &ts->key, ts->x5t, err);
+        if (st != ST_OK)
+            goto out;
+        break;
+    case CRED_WORKLOAD:
+        if (!cfg->federated_token_file || !(ts->fed_file = strdup(cfg->federated_token_file))) {
+            st = cfg->federated_token_file
+                     ? nomem(err)
+                     : err_set(err, ST_CONFIG, "AZURE_FEDERATED_TOKEN_FILE: not set");
+            goto out;
+        }
+        break;
+    default:
+        st = err_set(err, ST_CONFIG,
+                     "no Graph credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH "
+                     "or AZURE_FEDERATED_TOKEN_FILE");
+        goto out;
+    }
+out:
+    if (st != ST_OK)
+        token_source_free(ts);
+    else
+        *out = ts;
+    return st;
+}
+
+status token_source_storage(token_source **out, const config *cfg, errinfo *err)
+{
+    *out = NULL;
+    token_source *ts = NULL;
+    status st = ST_OK;
+    if (cfg->federated_token_file) {
+        ts = source_new(cfg, SRC_ENTRA, "Blob Storage");
+        if (!ts)
+            return nomem(err);
+        ts->cred = CRED_WORKLOAD;
+        st = entra_common(ts, cfg, STORAGE_RESOURCE ".default", err);
+        if (st == ST_OK && !(ts->fed_file = strdup(cfg->federated_token_file)))
+            st = nomem(err);
+    } else if (cfg->identity_endpoint) {
+        ts = source_new(cfg, SRC_APP_SERVICE, "Blob Storage");
+        if (!ts)
+            return nomem(err);
+        if (!cfg->identity_header)
+            st = err_set(err, ST_CONFIG, "IDENTITY_HEADER: not set while IDENTITY_ENDPOINT is");
+        else if (!(ts->url = strdup(cfg->identity_endpoint)) ||
+                 !(ts->identity_header = strdup(cfg->identity_header)) ||
+                 (cfg->managed_identity_client_id &&
+                  !(ts->client_id = strdup(cfg->managed_identity_client_id))))
+            st = nomem(err);
+        if (st == ST_OK)
+            log_add_secret(ts->identity_header);
+    } else {
+        ts = source_new(cfg, SRC_IMDS, "Blob Storage");
+        if (!ts)
+            return nomem(err);
+        const char *u = cfg->imds_endpoint
+                            ? cfg->imds_endpoint
+                            : "http://169.254.169.254/metadata/identity/oauth2/token";
+        if (!(ts->url = strdup(u)) || (cfg->managed_identity_client_id &&
+                                       !(ts->client_id = strdup(cfg->managed_identity_client_id))))
+            st = nomem(err);
+    }
+    if (st != ST_OK)
+        token_source_free(ts);
+    else
+        *out = ts;
+    return st;
+}
+
+/* ---- one request ---- */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    reply *r = ud;
+    size_t n = size * nmemb;
+    if (buf_append(&r->body, p, n, NULL) != ST_OK) {
+        r->too_large = 1;
+        return 0;
+    }
+    return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    reply *r = ud;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+        const char *v = p + sizeof name - 1;
+        size_t vn = n - (sizeof name - 1);
+        while (vn && (*v == ' ' || *v == '\t')) {
+            v++;
+            vn--;
+        }
+        while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
+            vn--;
+        if (vn >= sizeof r->retry_after)
+            vn = sizeof r->retry_after - 1;
+        memcpy(r->retry_after, v, vn);
+        r->retry_after[vn] = '\0';
+    }
+    return n;
+}
+
+static void perform(const token_source *ts, const char *url, struct curl_slist *headers,
+                    const char *body, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    buf_init(&r->body, MAX_TOKEN_BODY);
+    CURL *e = curl_easy_init();
+    if (!e) {
+        r->cc = CURLE_OUT_OF_MEMORY;
+        snprintf(r->curl_err, sizeof r->curl_err, "cannot create a libcurl handle");
+        return;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ts->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "teams-attendance/" TA_VERSION);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
+    if (ts->kind != SRC_ENTRA) /* platform endpoints are local: never through a proxy */
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    r->cc = curl_easy_perform(e);
+    if (r->cc == CURLE_OK)
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    if (r->cc != CURLE_OK && !r->curl_err[0])
+        snprintf(r->curl_err, sizeof r->curl_err, "%s", curl_easy_strerror(r->cc));
+    curl_easy_cleanup(e);
+}
+
+/* ---- building the request ---- */
+
+static status read_federated_token(const token_source *ts, buf *out, errinfo *err)
+{
+    FILE *f = fopen(ts->fed_file, "rb");
+    if (!f)
+        return err_set(err, ST_AUTH,
+                       "AZURE_FEDERATED_TOKEN_FILE: cannot read the federated token file (%s); "
+                       "check the workload identity's token volume",
+                       strerror(errno));
+    buf b;
+    buf_init(&b, MAX_FEDERATED_TOKEN);
+    char chunk[4096];
+    size_t n;
+    status st = ST_OK;
+    while (st == ST_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        st = buf_append(&b, chunk, n, err);
+    fclose(f);
+    explicit_bzero(chunk, sizeof chunk);
+    if (st == ST_OK) {
+        size_t s = 0, e = b.len;
+        while (s < e && strchr(" \t\r\n", b.data[s]))
+            s++;
+        while (e > s && strchr(" \t\r\n", b.data[e - 1]))
+            e--;
+        if (s == e)
+            st = err_set(err, ST_AUTH, "AZURE_FEDERATED_TOKEN_FILE: the token file is empty");
+        else
+            st = buf_append(out, b.data + s, e - s, err);
+    }
+    if (b.data)
+        explicit_bzero(b.data, b.len);
+    buf_free(&b);
+    return st;
+}
+
+/* The form body of an Entra client-credentials request (fresh each attempt:
+ * an assertion expires, a federated token file rotates). */
+static status entra_body(const token_source *ts, buf *body, errinfo *err)
+{
+    status st = urlenc_form_field(body, "grant_type", "client_credentials", err);
+    if (st == ST_OK)
+        st = urlenc_form_field(body, "client_id", ts->client_id, err);
+    if (st == ST_OK)
+        st = urlenc_form_field(body, "scope", ts->scope, err);
+    if (st != ST_OK)
+        return st;
+    if (ts->cred == CRED_SECRET)
+        return urlenc_form_field(body, "client_secret", ts->secret, err);
+    buf assertion;
+    buf_init(&assertion, 0);
+    if (ts->cred == CRED_CERTIFICATE) {
+        st = jwt_client_assertion(&assertion, ts->key, ts->x5t, ts->url, ts->client_id,
+                                  timeutil_now_us() / TIMEUTIL_US_PER_SEC, err);
+    } else {
+        st = read_federated_token(ts, &assertion, err);
+        if (st == ST_OK)
+            log_add_secret(assertion.data);
+    }
+    if (st == ST_OK)
+        st = urlenc_form_field(body, "client_assertion_type", JWT_BEARER, err);
+    if (st == ST_OK)
+        st = urlenc_form_field(body, "client_assertion", assertion.data, err);
+    if (assertion.data)
+        explicit_bzero(assertion.data, assertion.len);
+    buf_free(&assertion);
+    return st;
+}
+
+/* "{endpoint}?resource=...&api-version=...[&client_id=...]" */
+static status mi_url(const token_source *ts, buf *url, errinfo *err)
+{
+    status st = buf_appends(url, ts->url, err);
+    if (st == ST_OK)
+        st = buf_appends(url, "?resource=", err);
+    if (st == ST_OK)
+        st = urlenc_query(url, STORAGE_RESOURCE, err);
+    if (st == ST_OK)
+        st = buf_appends(
+            url, ts->kind == SRC_IMDS ? "&api-version=2018-02-01" : "&api-version=2019-08-01", err);
+    if (st == ST_OK && ts->client_id) {
+        st = buf_appends(url, "&client_id=", err);
+        if (st == ST_OK)
+            st = urlenc_query(url, ts->client_id, err);
+    }
+    return st;
+}
+
+/* ---- reading the answer ---- */
+
+/* A number or a string of digits; -1 otherwise. */
+static int64_t json_seconds(const json_t *v)
+{
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (end != s && *end == '\0' && errno == 0)
+            return (int64_t)x;
+    }
+    return -1;
+}
+
+/* 0 with the token and expiry taken; -1 when the body is not a token answer. */
+static int take_token(token_source *ts, const reply *r, int64_t now_us)
+{
+    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return -1;
+    }
+    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    const char *type = json_string_value(json_object_get(j, "token_type"));
+    if (!tok || !*tok || strchr(tok, '\r') || strchr(tok, '\n') ||
+        (type && strcasecmp(type, "bearer") != 0)) {
+        json_decref(j);
+        return -1;
+    }
+    char *copy = strdup(tok);
+    if (!copy) {
+        json_decref(j);
+        return -1;
+    }
+    int64_t in = json_seconds(json_object_get(j, "expires_in"));
+    int64_t on = json_seconds(json_object_get(j, "expires_on"));
+    int64_t exp;
+    if (in >= 0)
+        exp = now_us + in * TIMEUTIL_US_PER_SEC;
+    else if (on > 0)
+        exp = on * TIMEUTIL_US_PER_SEC;
+    else
+        exp = now_us + UNKNOWN_LIFETIME_S * TIMEUTIL_US_PER_SEC;
+    json_decref(j);
+    wipe_free(ts->token);
+    ts->token = copy;
+    ts->expires_us = exp;
+    log_add_secret(ts->token);
+    return 0;
+}
+
+/* Copies the first line of s (at most n bytes) into out, scrubbed of secrets. */
+static void first_line(const char *s, char *out, size_t outlen)
+{
+    size_t n = s ? strcspn(s, "\r\n") : 0;
+    if (n >= outlen)
+        n = outlen - 1;
+    if (n)
+        memcpy(out, s, n);
+    out[n] = '\0';
+    log_scrub(out);
+}
+
+/* What to do about an Entra error, by its AADSTS code. */
+static const char *entra_fix(const token_source *ts, const char *desc)
+{
+    long code = 0;
+    const char *a = desc ? strstr(desc, "AADSTS") : NULL;
+    if (a)
+        code = strtol(a + 6, NULL, 10);
+    switch (code) {
+    case 7000215:
+        return "check AZURE_CLIENT_SECRET: use the secret's Value (not its ID), from this app "
+               "registration";
+    case 7000222:
+        return "the client secret has expired: create a new one and set AZURE_CLIENT_SECRET";
+    case 700016:
+        return "check AZURE_CLIENT_ID and AZURE_TENANT_ID: no such application in that tenant";
+    case 90002:
+    case 900023:
+    case 90013:
+        return "check AZURE_TENANT_ID (a tenant GUID or domain)";
+    case 700027:
+    case 700023:
+        return "check AZURE_CLIENT_CERTIFICATE_PATH: upload that certificate to the app "
+               "registration";
+    case 700024:
+        return "the assertion is outside its valid time: check the clock, or the federated "
+               "token file is stale";
+    case 70021:
+    case 700211:
+    case 700212:
+    case 700213:
+        return "check the app registration's federated credential (issuer, subject, audience) "
+               "for this workload";
+    case 70011:
+    case 1002012:
+    case 500011:
+        return "check GRAPH_ENDPOINT: the scope must be a resource the tenant knows";
+    case 7000112:
+        return "the application is disabled in the tenant";
+    default:
+        break;
+    }
+    switch (ts->cred) {
+    case CRED_SECRET:
+        return "check AZURE_CLIENT_SECRET, AZURE_CLIENT_ID and AZURE_TENANT_ID";
+    case CRED_CERTIFICATE:
+        return "check AZURE_CLIENT_CERTIFICATE_PATH (the certificate must be uploaded to the app "
+               "registration), AZURE_CLIENT_ID and AZURE_TENANT_ID";
+    default:
+        return "check AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID and the app's "
+               "federated credentials";
+    }
+}
+
+static status http_error(const token_source *ts, const reply *r, errinfo *err)
+{
+    char error[96] = "", desc[320] = "";
+    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    if (json_is_object(j)) {
+        const json_t *e = json_object_get(j, "error");
+        if (json_is_object(e)) { /* {"error": {"code", "message"}} */
+            first_line(json_string_value(json_object_get(e, "code")), error, sizeof error);
+            first_line(json_string_value(json_object_get(e, "message")), desc, sizeof desc);
+        } else {
+            first_line(json_string_value(e), error, sizeof error);
+            first_line(json_string_value(json_object_get(j, "error_description")), desc,
+                       sizeof desc);
+            if (!desc[0])
+                first_line(json_string_value(json_object_get(j, "message")), desc, sizeof desc);
+        }
+    }
+    json_decref(j);
+    status code = r->status == 403 ? ST_FORBIDDEN : ST_AUTH;
+    if (r->status >= 500 || r->status == 429)
+        code = ST_HTTP;
+    const char *fix;
+    if (ts->kind == SRC_ENTRA)
+        fix = ts->cred == CRED_WORKLOAD && strcmp(ts->what, "Blob Storage") == 0
+                  ? "check the workload identity's federated credential and its Storage Blob "
+                    "Data Contributor role on the account"
+                  : entra_fix(ts, desc);
+    else if (ts->kind == SRC_IMDS && (r->status == 400 || r->status == 404))
+        fix = "the VM has no managed identity (or not the one named by "
+              "ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID); assign one, or set AZURE_STORAGE_SAS_TOKEN";
+    else
+        fix = "give the app a managed identity with the Storage Blob Data Contributor role (and "
+              "ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID for a user-assigned one), or set "
+              "AZURE_STORAGE_SAS_TOKEN";
+    err_set(err, code, "%s token request to %s failed: HTTP %ld%s%s%s%s; fix: %s", ts->what,
+            ts->url, r->status, error[0] ? " " : "", error, desc[0] ? ": " : "", desc, fix);
+    if (err)
+        err->http_status = (int)r->status;
+    return code;
+}
+
+static long backoff_ms(const token_source *ts, int attempt, const reply *r)
+{
+    long wait = -1;
+    if (r->retry_after[0])
+        wait = http_parse_retry_after(r->retry_after, timeutil_now_us() / 1000);
+    if (wait < 0) {
+        long base = BASE_BACKOFF_MS;
+        for (int i = 0; i < attempt && base < ts->max_wait_ms; i++)
+            base *= 2;
+        unsigned char rnd = 128;
+        if (RAND_bytes(&rnd, 1) != 1)
+            rnd = 128;
+        wait = base / 2 + (long)((base / 2) * (rnd / 255.0)); /* jitter: 50-100 % */
+    }
+    if (wait > ts->max_wait_ms)
+        wait = ts->max_wait_ms;
+    return wait;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
+static status fetch(token_source *ts, errinfo *err)
+{
+    status st = ST_OK;
+    struct curl_slist *headers = NULL;
+    buf url, body;
+    buf_init(&url, 0);
+    buf_init(&body, 0);
+    reply r;
+    memset(&r, 0, sizeof r);
+
+    headers = curl_slist_append(NULL, "Accept: application/json");
+    if (headers && ts->kind == SRC_ENTRA)
+        headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
+    if (headers && ts->kind == SRC_IMDS)
+        headers = curl_slist_append(headers, "Metadata: true");
+    if (headers && ts->kind == SRC_APP_SERVICE) {
+        size_t n = strlen(ts->identity_header) + 32;
+        char *h = malloc(n);
+        if (h) {
+            snprintf(h, n, "X-IDENTITY-HEADER: %s", ts->identity_header);
+            struct curl_slist *nh = curl_slist_append(headers, h);
+            explicit_bzero(h, strlen(h));
+            free(h);
+            headers = nh;
+        } else {
+            curl_slist_free_all(headers);
+            headers = NULL;
+        }
+    }
+    if (!headers) {
+        st = nomem(err);
+        goto out;
+    }
+    if (ts->kind == SRC_ENTRA)
+        st = buf_appends(&url, ts->url, err);
+    else
+        st = mi_url(ts, &url, err);
+    if (st != ST_OK)
+        goto out;
+
+    for (int attempt = 0;; attempt++) {
+        if (ts->kind == SRC_ENTRA) {
+            if (body.data)
+                explicit_bzero(body.data, body.len);
+            buf_reset(&body);
+            if ((st = entra_body(ts, &body, err)) != ST_OK)
+                goto out;
+        }
+        ts->fetches++;
+        int64_t sent_us = timeutil_now_us();
+        perform(ts, url.data, headers, ts->kind == SRC_ENTRA ? body.data : NULL, &r);
+        int again = 0;
+        if (r.cc != CURLE_OK) {
+            again = !r.too_large;
+        } else if (r.status == 200) {
+            if (take_token(ts, &r, sent_us) == 0)
+                goto out;
+            again = 1; /* an empty or cut body: worth another try */
+        } else if (r.status == 429 || r.status >= 500 ||
+                   (ts->kind == SRC_IMDS && (r.status == 404 || r.status == 410))) {
+            again = 1;
+        }
+        if (again && attempt < ts->max_retries) {
+            long wait = backoff_ms(ts, attempt, &r);
+            if (log_enabled(LOG_WARN))
+                log_warn("token request failed, retrying",
+                         json_pack("{s:s, s:s, s:I, s:i, s:I}", "source", ts->what, "reason",
+                                   r.cc != CURLE_OK ? r.curl_err : "http", "http_status",
+                                   (json_int_t)r.status, "attempt", attempt + 1, "wait_ms",
+                                   (json_int_t)wait));
+            buf_free(&r.body);
+            sleep_ms(wait);
+            continue;
+        }
+        if (r.too_large)
+            st = err_set(err, ST_TOO_LARGE, "%s token request to %s: the answer is over %zu bytes",
+                         ts->what, ts->url, MAX_TOKEN_BODY);
+        else if (r.cc == CURLE_OPERATION_TIMEDOUT)
+            st = err_set(err, ST_TIMEOUT,
+                         "%s token request to %s timed out after %d attempt(s) "
+                         "(ATTENDANCE_HTTP_TIMEOUT_SECONDS)",
+                         ts->what, ts->url, attempt + 1);
+        else if (r.cc != CURLE_OK)
+            st = err_set(err, ST_NET, "%s token request to %s failed after %d attempt(s): %s%s",
+                         ts->what, ts->url, attempt + 1, r.curl_err,
+                         ts->kind == SRC_IMDS
+                             ? "; no VM metadata endpoint here: give the app a managed identity, "
+                               "or set AZURE_STORAGE_SAS_TOKEN or a connection string"
+                             : "");
+        else if (r.status == 200)
+            st = err_set(err, ST_AUTH,
+                         "%s token request to %s: the answer holds no bearer access_token",
+                         ts->what, ts->url);
+        else
+            st = http_error(ts, &r, err);
+        goto out;
+    }
+out:
+    if (body.data)
+        explicit_bzero(body.data, body.len);
+    buf_free(&body);
+    buf_free(&url);
+    buf_free(&r.body);
+    curl_slist_free_all(headers);
+    return st;
+}
+
+status token_get(token_source *ts, int force_renew, const char **token, errinfo *err)
+{
+    int64_t now = timeutil_now_us();
+    if (force_renew)
+        ts->expires_us = 0; /* rejected by the server: never hand it out again */
+    if (ts->token && !force_renew && now < ts->expires_us - RENEW_MARGIN_US) {
+        *token = ts->token;
+        return ST_OK;
+    }
+    errinfo local = {0};
+    status st = fetch(ts, &local);
+    if (st == ST_OK) {
+        *token = ts->token;
+        return ST_OK;
+    }
+    if (ts->token && !force_renew && timeutil_now_us() < ts->expires_us) {
+        log_warn("token renewal failed; the current token is still valid and is kept",
+                 json_pack("{s:s, s:s}", "source", ts->what, "error", local.msg));
+        *token = ts->token;
+        return ST_OK;
+    }
+    if (err && err->code == ST_OK) {
+        *err = local;
+    }
+    return st;
+}
