@@ -516,7 +516,13 @@ int job_check(const config *cfg)
         printf("ok    token: got a Microsoft Graph token from %s\n", cfg->authority_host);
     }
     err_clear(&e);
-    if (store_open(&s, cfg, eng, &e) != ST_OK || store_check(s, &e) != ST_OK) {
+    status sst = store_open(&s, cfg, eng, &e);
+    if (sst == ST_OK)
+        sst = store_check(s, &e);
+    if (sst == ST_NOT_FOUND && e.http_status == 404) {
+        /* the account answered and the credential works; the first run creates the container */
+        printf("ok    storage: reached %s; %s\n", store_describe(s), e.msg);
+    } else if (sst != ST_OK) {
         printf("FAIL  storage: %s\n", e.msg);
         printf("      fix: check the storage settings (AZURE_STORAGE_CONNECTION_STRING, "
                "AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN or a managed identity, "
