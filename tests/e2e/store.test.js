@@ -5,6 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -335,5 +336,71 @@ describe('store against Azurite', { skip: !haveTool && `store_tool not built (${
     assert.equal(r.last.status, 'config');
     assert.match(r.last.message, /https:\/\//);
     assert.equal(r.last.requests, 0);
+  });
+
+  // Azurite serves OAuth only over HTTPS, so the bearer path meets a loopback fake:
+  // a Container Apps identity endpoint and a blob endpoint that checks the token and
+  // answers 401 once, which must make the store ask for a new token.
+  test('a managed identity: bearer token per attempt, renewed after a 401', async () => {
+    const seen = [];
+    let tokens = 0;
+    let refusedOnce = false;
+    const server = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const u = new URL(req.url, 'http://x');
+        if (u.pathname === '/msi/token') {
+          assert.equal(req.headers['x-identity-header'], 'ih-secret-123');
+          assert.equal(u.searchParams.get('resource'), 'https://storage.azure.com/');
+          tokens++;
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ access_token: `tok-${tokens}-abcdefgh`, expires_on: String(Math.floor(Date.now() / 1000) + 3600), token_type: 'Bearer', resource: 'https://storage.azure.com/' }));
+          return;
+        }
+        seen.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks) });
+        if (!refusedOnce && req.method === 'PUT' && !u.search) {
+          refusedOnce = true;
+          res.writeHead(401, { 'x-ms-error-code': 'InvalidAuthenticationInfo' });
+          res.end();
+          return;
+        }
+        res.writeHead(req.method === 'PUT' ? 201 : 200, { etag: '"0xFAKE"' });
+        res.end();
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const port = server.address().port;
+    try {
+      const env = {
+        AZURE_STORAGE_ACCOUNT_URL: `http://127.0.0.1:${port}/acct`,
+        IDENTITY_ENDPOINT: `http://127.0.0.1:${port}/msi/token`,
+        IDENTITY_HEADER: 'ih-secret-123',
+        ATTENDANCE_CONTAINER: 'mi-1',
+      };
+      const body = Buffer.from('{"via":"identity"}');
+      const r = await run(['put', 'dir/x.json', file('mi', body), '--content-type', 'application/json'], env);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.last.etag, '"0xFAKE"');
+      assert.equal(seen.length, 2);
+      assert.equal(tokens, 2, 'a 401 renews the token once');
+      assert.equal(seen[0].headers.authorization, 'Bearer tok-1-abcdefgh');
+      assert.equal(seen[1].headers.authorization, 'Bearer tok-2-abcdefgh');
+      for (const s of seen) {
+        assert.equal(s.url, '/acct/mi-1/dir/x.json');
+        assert.equal(s.headers['x-ms-version'], '2021-08-06');
+        assert.equal(s.headers['x-ms-blob-type'], 'BlockBlob');
+        assert.equal(s.headers['content-type'], 'application/json');
+        assert.equal(s.headers['content-md5'], md5(body));
+        assert.equal(s.headers['content-length'], String(body.length));
+        assert.equal(s.headers['transfer-encoding'], undefined);
+        assert.equal(s.headers['x-ms-date'], undefined, 'no Shared Key date with a bearer token');
+        assert.deepEqual(s.body, body);
+      }
+      assert.ok(!r.stdout.includes('tok-') && !r.stderr.includes('tok-'));
+      assert.ok(!r.stderr.includes('ih-secret-123'));
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -9,10 +9,11 @@
  *
  * Storage comes from the job's variables: AZURE_STORAGE_CONNECTION_STRING, or
  * AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN, or ATTENDANCE_OUTPUT_DIR;
- * ATTENDANCE_CONTAINER. Only this tool reads STORE_TOOL_SINGLE_MAX and
- * STORE_TOOL_BLOCK_SIZE (bytes), to exercise the block upload with small files.
- * Prints one JSON object per result on stdout: {"status": "ok"|status name, ...,
- * "requests": attempts sent}; exits 0 when all succeeded, 1 otherwise, 2 on usage. */
+ * ATTENDANCE_CONTAINER; IDENTITY_ENDPOINT and IDENTITY_HEADER for a managed
+ * identity (or ATTENDANCE_IMDS_ENDPOINT for the VM variant). Only this tool reads
+ * STORE_TOOL_SINGLE_MAX and STORE_TOOL_BLOCK_SIZE (bytes), to exercise the block upload with small
+ * files. Prints one JSON object per result on stdout: {"status": "ok"|status name, ..., "requests":
+ * attempts sent}; exits 0 when all succeeded, 1 otherwise, 2 on usage. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,12 @@ int main(int argc, char **argv)
     cfg.container =
         (char *)(env("ATTENDANCE_CONTAINER") ? env("ATTENDANCE_CONTAINER") : "teams-attendance");
     cfg.prefix = (char *)(env("ATTENDANCE_PREFIX") ? env("ATTENDANCE_PREFIX") : "");
+    cfg.identity_endpoint = (char *)env("IDENTITY_ENDPOINT");
+    cfg.identity_header = (char *)env("IDENTITY_HEADER");
+    cfg.imds_endpoint = (char *)env("ATTENDANCE_IMDS_ENDPOINT");
+    cfg.http_timeout_s = 10;
+    cfg.max_retries = 2;
+    cfg.max_retry_wait_s = 1;
     cfg.storage = cfg.output_dir          ? STORAGE_DIR
                   : cfg.connection_string ? STORAGE_CONNECTION_STRING
                   : cfg.account_url       ? STORAGE_ACCOUNT_URL
