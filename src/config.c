@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/jwt.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
 #include "util/urlenc.h"
@@ -1001,6 +1002,13 @@ static status load_credentials(config *cfg, errinfo *err)
             return st;
         if ((st = readable_file("AZURE_CLIENT_CERTIFICATE_PATH", cfg->cert_path,
                                 "the certificate file", err)) != ST_OK)
+            return st;
+        /* read it now, so that a bad file is a configuration error (exit 2) */
+        EVP_PKEY *key = NULL;
+        char x5t[JWT_X5T_MAX];
+        st = jwt_load_pem(cfg->cert_path, "AZURE_CLIENT_CERTIFICATE_PATH", &key, x5t, err);
+        EVP_PKEY_free(key);
+        if (st != ST_OK)
             return st;
     } else if (cfg->federated_token_file) {
         cfg->cred = CRED_WORKLOAD;

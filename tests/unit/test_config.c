@@ -12,6 +12,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "config.h"
 
 extern char **environ;
@@ -362,15 +366,40 @@ static void test_config__many_mailboxes(void **state)
     config_free(&cfg);
 }
 
+/* Writes a PEM with a fresh RSA key and its self-signed certificate. */
+static void write_test_pem(char *path)
+{
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    assert_non_null(key);
+    X509 *cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME *name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"t", -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    assert_true(X509_sign(cert, key, EVP_sha256()) > 0);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(PEM_write_X509(f, cert), 1);
+    fclose(f);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
 static void test_config__credentials(void **state)
 {
     (void)state;
     config cfg;
     errinfo err;
     char pem[] = "/tmp/ta-test-cert-XXXXXX";
-    int fd = mkstemp(pem);
-    assert_true(fd >= 0);
-    close(fd);
+    write_test_pem(pem);
+    int fd;
     char fed[] = "/tmp/ta-test-fed-XXXXXX";
     fd = mkstemp(fed);
     assert_true(fd >= 0);
@@ -399,6 +428,8 @@ static void test_config__credentials(void **state)
 
     setenv("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent/ta-cert.pem", 1);
     expect_fail(ST_CONFIG, "AZURE_CLIENT_CERTIFICATE_PATH", NULL);
+    setenv("AZURE_CLIENT_CERTIFICATE_PATH", fed, 1); /* readable, but no key in it */
+    expect_fail(ST_CONFIG, "AZURE_CLIENT_CERTIFICATE_PATH: no private key", NULL);
     unsetenv("AZURE_CLIENT_CERTIFICATE_PATH");
     setenv("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/ta-token", 1);
     expect_fail(ST_CONFIG, "AZURE_FEDERATED_TOKEN_FILE", NULL);
