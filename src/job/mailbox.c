@@ -270,40 +270,57 @@ static json_t *snapshot_head(mailbox *mb)
                      "window_start", ws, "window_end", we, "extracted_utc", ex);
 }
 
+typedef struct put_ctx {
+    mailbox *mb;
+    char *name;
+    size_t len;
+} put_ctx;
+
 static void on_put_done(void *ctx, status st, const errinfo *err)
 {
-    mailbox *mb = ctx;
+    put_ctx *pc = ctx;
+    mailbox *mb = pc->mb;
     mb->pending--;
-    if (st != ST_OK) {
+    if (st == ST_OK) {
+        run_file_written(mb->run, pc->name, pc->len);
+    } else {
         run_storage_failed(mb->run, err);
         fail(mb, err);
     }
+    free(pc->name);
+    free(pc);
     advance(mb);
 }
 
-/* Serializes obj and queues its upload; the name is recorded for the manifest. */
+/* Serializes obj and queues its upload; the manifest lists it once it landed. */
 static void put_json(mailbox *mb, const char *kind, json_t *obj)
 {
     run *r = mb->run;
-    char *name = run_snapshot_name(r, kind, mb->upn);
+    put_ctx *pc = calloc(1, sizeof *pc);
     char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!name || !text) {
-        free(name);
+    if (pc)
+        pc->name = run_snapshot_name(r, kind, mb->upn);
+    if (!pc || !pc->name || !text) {
+        if (pc)
+            free(pc->name);
+        free(pc);
         free(text);
         fail_msg(mb, ST_NOMEM, "out of memory serializing a snapshot");
         return;
     }
-    size_t len = strlen(text);
+    pc->mb = mb;
+    pc->len = strlen(text);
     errinfo e = {0};
     mb->pending++;
-    run_file_written(r, name, len);
-    if (store_put_async(r->store, name, text, len, "application/json", on_put_done, mb, &e) !=
-        ST_OK) {
+    if (store_put_async(r->store, pc->name, text, pc->len, "application/json", on_put_done, pc,
+                        &e) != ST_OK) {
+        /* the store took the data but will not call back */
         mb->pending--;
+        free(pc->name);
+        free(pc);
         run_storage_failed(r, &e);
         fail(mb, &e);
     }
-    free(name);
 }
 
 static void after_listing(mailbox *mb)
