@@ -7,7 +7,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define MAX_SECRETS 16
+#define MAX_SECRETS 64
 
 static log_format g_format = LOG_FORMAT_JSON;
 static log_level g_level = LOG_INFO;
@@ -46,14 +46,22 @@ int log_level_parse(const char *s, log_level *out)
 
 void log_add_secret(const char *secret)
 {
-    if (!secret || strlen(secret) < 4 || g_nsecrets == MAX_SECRETS)
+    if (!secret || strlen(secret) < 4)
         return;
     for (size_t i = 0; i < g_nsecrets; i++)
         if (strcmp(g_secrets[i], secret) == 0)
             return;
     char *copy = strdup(secret);
-    if (copy)
-        g_secrets[g_nsecrets++] = copy;
+    if (!copy)
+        return;
+    if (g_nsecrets == MAX_SECRETS) {
+        /* full: forget the oldest, an expired token by now (the first ones, the
+         * configured secrets, are kept) */
+        free(g_secrets[4]);
+        memmove(&g_secrets[4], &g_secrets[5], (MAX_SECRETS - 5) * sizeof g_secrets[0]);
+        g_nsecrets--;
+    }
+    g_secrets[g_nsecrets++] = copy;
 }
 
 void log_forget_secrets(void)
