@@ -253,7 +253,9 @@ long http_parse_retry_after(const char *value, int64_t now)
     int64_t when_us;
     if (timeutil_parse_rfc1123(value, &when_us) != 0)
         return -1;
-    int64_t when = when_us / 1000;
+    int64_t when = when_us / 1000, year = INT64_C(365) * 86400 * 1000;
+    if (when - now > year)
+        return (long)year;
     return when > now ? (long)(when - now) : 0;
 }
 

@@ -50,10 +50,10 @@ status checkpoint_parse(const char *text, size_t len, checkpoint *cp, errinfo *e
         {
             int64_t t;
             if (!json_is_object(v) || !read_time(json_object_get(v, "watermark"), &t)) {
+                err_set(err, ST_JSON,
+                        "the checkpoint's watermark of mailbox %s is missing or not a time", key);
                 json_decref(doc);
-                return err_set(err, ST_JSON,
-                               "the checkpoint's watermark of mailbox %s is missing or not a time",
-                               key);
+                return ST_JSON;
             }
         }
     }
