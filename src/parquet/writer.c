@@ -634,6 +634,8 @@ static status plain_values(pq_writer *w, colstate *c, size_t v0, size_t v1, size
                            errinfo *err)
 {
     const uint8_t *base = (const uint8_t *)c->values.data;
+    if (v1 == v0)
+        return ST_OK; /* an all-null page; base may be NULL */
     switch (c->ptype) {
     case T_BOOLEAN:
         return pq_plain_bools(&w->page, base + v0, v1 - v0, err);

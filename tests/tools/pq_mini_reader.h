@@ -365,7 +365,9 @@ static int mr_plain_one(mr_column *c, const uint8_t *p, size_t n, size_t idx, mr
         memcpy(&jd, p + 8, 4);
         if (nanos >= UINT64_C(86400000000000) || nanos % 1000)
             return -1;
-        v->i = ((int64_t)jd - 2440588) * INT64_C(86400000000) + (int64_t)(nanos / 1000);
+        /* Wrapping arithmetic: the writer's floor division can put the day's start
+         * just below INT64_MIN micros for the smallest values. */
+        v->i = (int64_t)((uint64_t)((int64_t)jd - 2440588) * UINT64_C(86400000000) + nanos / 1000);
         *used = 12;
         return 0;
     }
@@ -470,7 +472,7 @@ static int mr_chunk(mr_file *f, mr_column *c, const uint8_t *data, size_t len, c
             c->saw_dict = 1;
             continue;
         }
-        if (ptype != 0 || nv == 0 || nv > (int64_t)n * 8 + 8) {
+        if (ptype != 0 || nv == 0 || nv > (1 << 24)) {
             mr_fail(f, "%s: unexpected page type %d", c->name, (int)ptype);
             goto out;
         }
