@@ -1,0 +1,259 @@
+// The convert benchmark: builds a large synthetic set of final snapshots, then, in the
+// same run, times `teams-attendance convert` and DuckDB turning the same JSON into the
+// same four tables, checks both against the generator's counts and each other, and
+// prints seconds, throughput, peak memory and output bytes for each, and their ratios.
+// Run it as bench/convert (see --help and bench/README.md).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+import { generate } from './gen-snapshots.mjs';
+import { compareOutputs, TABLES } from './compare-outputs.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..');
+const MIB = 1024 * 1024;
+const GOAL_PEAK_MIB = 256;
+
+const HELP = `usage: bench/convert [options]
+  --records N     attendance records to generate (default 2000000, about 1.3 GB of JSON)
+  --small         a quick check: 50000 records (about 35 MB)
+  --seed N        generator seed (default 1)
+  --work DIR      work folder (default: a new folder under ${os.tmpdir()}); removed
+                  afterwards unless --keep
+  --keep          keep the work folder (snapshots and both outputs)
+  --reuse         use the snapshots already in --work DIR when made with the same
+                  --records and --seed (skips generating)
+  --bin PATH      teams-attendance binary (default: $TA_BIN, build-bench/, build/)
+  --threads N     DuckDB threads (default 2)
+  --no-duckdb     time teams-attendance only
+  --no-compare    skip the value-by-value comparison of the two outputs
+  --json FILE     also write the figures as JSON to FILE
+  --strict        exit 1 when a goal is missed (faster than DuckDB, peak < ${GOAL_PEAK_MIB} MiB)
+exit: 0 when both tools ran and their rows match the generator (and each other);
+      1 otherwise; 2 on a usage error.`;
+
+function parseArgs(argv) {
+  const a = {
+    records: 2000000, seed: 1, work: null, keep: false, reuse: false, bin: null,
+    threads: 2, duckdb: true, compare: true, json: null, strict: false,
+  };
+  const need = (k) => {
+    if (k + 1 >= argv.length) usage(`${argv[k]} needs a value`);
+    return argv[k + 1];
+  };
+  for (let k = 0; k < argv.length; k++) {
+    switch (argv[k]) {
+      case '--records': a.records = Number(need(k)); k++; break;
+      case '--small': a.records = 50000; break;
+      case '--seed': a.seed = Number(need(k)); k++; break;
+      case '--work': a.work = path.resolve(need(k)); k++; break;
+      case '--keep': a.keep = true; break;
+      case '--reuse': a.reuse = true; break;
+      case '--bin': a.bin = path.resolve(need(k)); k++; break;
+      case '--threads': a.threads = Number(need(k)); k++; break;
+      case '--no-duckdb': a.duckdb = false; break;
+      case '--no-compare': a.compare = false; break;
+      case '--json': a.json = path.resolve(need(k)); k++; break;
+      case '--strict': a.strict = true; break;
+      case '-h': case '--help': console.log(HELP); process.exit(0); break;
+      default: usage(`unknown option ${argv[k]}`);
+    }
+  }
+  if (!(a.records >= 1) || !Number.isInteger(a.seed) || !(a.threads >= 1)) usage('bad number');
+  if (a.reuse && !a.work) usage('--reuse needs --work DIR');
+  if (!a.duckdb) a.compare = false;
+  return a;
+}
+
+function usage(msg) {
+  console.error(`bench/convert: ${msg}\n${HELP}`);
+  process.exit(2);
+}
+
+function findBin(a) {
+  const tries = a.bin ? [a.bin] : [process.env.TA_BIN, path.join(REPO, 'build-bench/teams-attendance'),
+    path.join(REPO, 'build/teams-attendance')].filter(Boolean);
+  for (const b of tries) if (fs.existsSync(b)) return b;
+  console.error(`bench/convert: no teams-attendance binary (tried ${tries.join(', ')}); build one with\n`
+    + '  cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench -j2');
+  process.exit(2);
+}
+
+// Runs a command, returns wall seconds, CPU seconds and peak RSS. The peak comes from
+// GNU time (the kernel's ru_maxrss of the child) when /usr/bin/time is there, else
+// from polling /proc/PID/status VmHWM (can miss a peak in the last few milliseconds).
+function measure(cmd, args, { cwd, timeFile }) {
+  const gnuTime = fs.existsSync('/usr/bin/time');
+  return new Promise((resolve) => {
+    const argv = gnuTime ? ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args] : args;
+    const t0 = process.hrtime.bigint();
+    const child = spawn(gnuTime ? '/usr/bin/time' : cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '', hwm = 0, poll = null;
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 8 * MIB) stderr = stderr.slice(-MIB); });
+    if (!gnuTime) {
+      poll = setInterval(() => {
+        try {
+          const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+          if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
+        } catch { /* gone */ }
+      }, 10);
+    }
+    child.on('close', (code) => {
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (poll) clearInterval(poll);
+      let cpu = null, peak = hwm || null;
+      if (gnuTime) {
+        try {
+          const f = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ');
+          cpu = Number(f[1]) + Number(f[2]);
+          peak = Number(f[3]) * 1024;
+        } catch { /* the command never ran */ }
+      }
+      resolve({ code, wall, cpu, peak, stdout, stderr });
+    });
+  });
+}
+
+const fmtInt = (n) => (n == null ? '-' : Math.round(n).toLocaleString('en-US'));
+const fmt = (n, d = 1) => (n == null ? '-' : n.toFixed(d));
+
+function table(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  return rows.map((r) => r.map((v, c) => (c === 0 ? String(v).padEnd(widths[c]) : String(v).padStart(widths[c]))).join('  ')).join('\n');
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  const bin = findBin(a);
+  const work = a.work || fs.mkdtempSync(path.join(os.tmpdir(), 'ta-bench-convert-'));
+  fs.mkdirSync(work, { recursive: true });
+  const snapDir = path.join(work, 'snapshots');
+  const log = (s) => process.stderr.write(`bench/convert: ${s}\n`);
+  let failed = false;
+  const fail = (s) => { failed = true; log(`FAILED: ${s}`); };
+  const results = { records_target: a.records, seed: a.seed, bin, cpus: os.cpus().length };
+
+  try {
+    // 1. the snapshots
+    let gen = null;
+    const manifestPath = path.join(work, 'gen-manifest.json');
+    if (a.reuse && fs.existsSync(manifestPath)) {
+      const m = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+      if (m.seed === a.seed && m.target_records === a.records) gen = m;
+    }
+    if (gen) {
+      log(`reusing ${gen.files} snapshots in ${snapDir}`);
+    } else {
+      fs.rmSync(snapDir, { recursive: true, force: true });
+      log(`generating ${fmtInt(a.records)} attendance records in ${snapDir} ...`);
+      gen = await generate({ out: work, records: a.records, seed: a.seed, jobs: 2 });
+    }
+    results.input = { files: gen.files, bytes: gen.bytes, counts: gen.counts, generate_seconds: gen.seconds };
+    log(`${gen.files} files, ${fmt(gen.bytes / MIB)} MiB of JSON; events ${fmtInt(gen.counts.events)}, `
+      + `reports ${fmtInt(gen.counts.attendance_reports)}, records ${fmtInt(gen.counts.attendance_records)}, `
+      + `intervals ${fmtInt(gen.counts.attendance_intervals)} (generated in ${fmt(gen.seconds)} s)`);
+    // both tools read from the page cache: read everything once first
+    for (const n of gen.names) fs.readFileSync(path.join(snapDir, n));
+
+    // 2. teams-attendance convert
+    const oursDir = path.join(work, 'out-teams-attendance');
+    fs.rmSync(oursDir, { recursive: true, force: true });
+    log('running teams-attendance convert ...');
+    const ours = await measure(bin, ['convert', ...gen.names, '--output-dir', oursDir],
+      { cwd: snapDir, timeFile: path.join(work, 'time-ours.txt') });
+    const tools = [];
+    if (ours.code !== 0) {
+      fail(`teams-attendance convert exited ${ours.code}: ${ours.stderr.slice(-2000)}`);
+    } else {
+      const line = ours.stderr.split('\n').reverse().find((l) => l.includes('"converted"'));
+      const info = line ? JSON.parse(line) : null;
+      const rows = {}, bytes = {};
+      for (const t of TABLES) {
+        const f = info?.files?.find((x) => x.path.includes(`/parquet/${t}/`));
+        rows[t] = f ? f.rows : null;
+        bytes[t] = f ? f.bytes : null;
+      }
+      tools.push({ tool: 'teams-attendance', ...ours, rows, bytes });
+    }
+
+    // 3. DuckDB
+    if (a.duckdb) {
+      const duckDir = path.join(work, 'out-duckdb');
+      fs.rmSync(duckDir, { recursive: true, force: true });
+      log(`running DuckDB (${a.threads} threads) ...`);
+      const d = await measure(process.execPath, [path.join(HERE, 'duckdb-convert.mjs'), snapDir, duckDir, String(a.threads)],
+        { cwd: REPO, timeFile: path.join(work, 'time-duckdb.txt') });
+      if (d.code !== 0) {
+        fail(`DuckDB exited ${d.code}: ${d.stderr.slice(-2000)}`);
+      } else {
+        const info = JSON.parse(d.stdout.trim().split('\n').pop());
+        tools.push({ tool: `DuckDB ${a.threads}T`, ...d, rows: info.rows, bytes: info.bytes, phases: info.phases });
+      }
+    }
+
+    // 4. checks
+    for (const t of tools) {
+      for (const tb of TABLES) {
+        if (t.rows[tb] !== gen.counts[tb]) fail(`${t.tool}: ${tb} has ${t.rows[tb]} rows, the generator made ${gen.counts[tb]}`);
+      }
+    }
+    if (a.compare && tools.length === 2) {
+      log('comparing the two outputs value by value ...');
+      const c = await compareOutputs(oursDir, path.join(work, 'out-duckdb'));
+      results.compare = c;
+      for (const [tb, info] of Object.entries(c.tables)) {
+        if (info.differences.length) fail(`outputs differ in ${tb}: ${info.differences.join('; ')}`);
+      }
+    }
+
+    // 5. figures
+    const totalRows = (t) => TABLES.reduce((s, tb) => s + (t.rows[tb] || 0), 0);
+    const rowsOut = [['tool', 'seconds', 'cpu s', 'input MB/s', 'records/s', 'rows/s (4 tables)', 'peak RSS MiB',
+      ...TABLES.map((tb) => `${tb} bytes`), 'total bytes']];
+    results.tools = [];
+    for (const t of tools) {
+      const total = TABLES.reduce((s, tb) => s + (t.bytes[tb] || 0), 0);
+      rowsOut.push([t.tool, fmt(t.wall, 2), fmt(t.cpu, 2), fmt(gen.bytes / 1e6 / t.wall, 1),
+        fmtInt(gen.counts.attendance_records / t.wall), fmtInt(totalRows(t) / t.wall),
+        fmt(t.peak / MIB, 1), ...TABLES.map((tb) => fmtInt(t.bytes[tb])), fmtInt(total)]);
+      results.tools.push({ tool: t.tool, seconds: t.wall, cpu_seconds: t.cpu, peak_rss_bytes: t.peak,
+        input_mb_per_s: gen.bytes / 1e6 / t.wall, records_per_s: gen.counts.attendance_records / t.wall,
+        rows_per_s: totalRows(t) / t.wall, rows: t.rows, bytes: t.bytes, total_bytes: total, phases: t.phases });
+    }
+    console.log(`\ninput: ${gen.files} snapshot files, ${fmt(gen.bytes / 1e6)} MB of JSON, `
+      + `${fmtInt(gen.counts.attendance_records)} attendance records `
+      + `(${fmtInt(TABLES.reduce((s, tb) => s + gen.counts[tb], 0))} rows in the four tables); ${os.cpus().length} cores\n`);
+    console.log(table(rowsOut));
+    const [o, d] = [results.tools[0], results.tools[1]];
+    if (o && d && o.tool === 'teams-attendance') {
+      const speed = d.seconds / o.seconds, mem = o.peak_rss_bytes / d.peak_rss_bytes;
+      results.ratios = { duckdb_time_over_ours: speed, our_peak_over_duckdb_peak: mem };
+      console.log(`\nDuckDB time / ours: ${fmt(speed, 2)} (${speed >= 1 ? 'ours is faster' : 'DuckDB is faster'})`
+        + `;  our peak / DuckDB peak: ${fmt(mem, 3)}`);
+      if (d.phases) {
+        console.log(`DuckDB inside its process: load ${fmt(d.phases.load_s, 2)} s, `
+          + TABLES.map((tb) => `${tb} ${fmt(d.phases[`${tb}_s`], 2)} s`).join(', '));
+      }
+    }
+    if (o && o.tool === 'teams-attendance') {
+      const goals = { faster_than_duckdb: d ? o.seconds < d.seconds : null, peak_under_256_mib: o.peak_rss_bytes < GOAL_PEAK_MIB * MIB };
+      results.goals = goals;
+      console.log(`goals: faster than DuckDB: ${goals.faster_than_duckdb === null ? 'not measured' : goals.faster_than_duckdb ? 'yes' : 'NO'}`
+        + `;  peak under ${GOAL_PEAK_MIB} MiB: ${goals.peak_under_256_mib ? 'yes' : 'NO'}`);
+      if (a.strict && (goals.faster_than_duckdb === false || !goals.peak_under_256_mib)) fail('a goal is missed (--strict)');
+    }
+    if (results.compare) console.log(`outputs compared value by value: ${results.compare.ok ? 'the same rows' : 'DIFFERENT'}`);
+    console.log(`rows match the generator: ${failed ? 'NO' : 'yes'}`);
+    if (a.json) fs.writeFileSync(a.json, JSON.stringify(results, null, 2));
+  } finally {
+    if (a.keep) log(`kept ${work}`);
+    else fs.rmSync(work, { recursive: true, force: true });
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+await main();
