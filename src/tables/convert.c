@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,8 @@
 
 #define RUN_ID_MAX 64
 #define OUT_BUFFER_BYTES ((size_t)1 << 20)
+/* A snapshot is parsed whole; its tree takes several times its size. */
+#define CONVERT_MAX_INPUT ((uint64_t)1 << 31)
 
 typedef struct outfile {
     char *dir;
@@ -179,24 +183,156 @@ static void free_output(outfile *o)
     memset(o, 0, sizeof *o);
 }
 
+/* Snapshots are parsed into an arena: jansson's many small allocations are then
+ * a pointer bump each, and dropping a whole tree is a reset. jansson's allocator
+ * is process-wide, so the arena is installed only while one input is parsed
+ * (convert runs alone, on one thread); the walk that follows allocates normally
+ * (log lines), and the tree is never handed to json_decref, which would free()
+ * arena memory: the next reset drops it. */
+#define ARENA_CHUNK ((size_t)8 << 20)
+
+typedef struct arena_chunk {
+    struct arena_chunk *next;
+    size_t cap, used;
+    max_align_t data[];
+} arena_chunk;
+
+static arena_chunk *g_arena_head, *g_arena_cur;
+static json_malloc_t g_saved_malloc;
+static json_free_t g_saved_free;
+
+static void *arena_malloc(size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    for (;;) {
+        arena_chunk *c = g_arena_cur;
+        if (c && c->cap - c->used >= n) {
+            void *p = (char *)c->data + c->used;
+            c->used += n;
+            return p;
+        }
+        if (c && c->next) {
+            g_arena_cur = c->next;
+            g_arena_cur->used = 0;
+            continue;
+        }
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        arena_chunk *fresh = malloc(sizeof *fresh + cap);
+        if (!fresh)
+            return NULL;
+        fresh->next = NULL;
+        fresh->cap = cap;
+        fresh->used = 0;
+        if (c)
+            c->next = fresh;
+        else
+            g_arena_head = fresh;
+        g_arena_cur = fresh;
+    }
+}
+
+static void arena_free(void *p)
+{
+    (void)p;
+}
+
+static void arena_begin(void)
+{
+    g_arena_cur = g_arena_head;
+    if (g_arena_cur)
+        g_arena_cur->used = 0;
+    json_get_alloc_funcs(&g_saved_malloc, &g_saved_free);
+    json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
+static void arena_end(void)
+{
+    json_set_alloc_funcs(g_saved_malloc, g_saved_free);
+}
+
+static void arena_release(void)
+{
+    while (g_arena_head) {
+        arena_chunk *next = g_arena_head->next;
+        free(g_arena_head);
+        g_arena_head = next;
+    }
+    g_arena_cur = NULL;
+}
+
+/* The whole file in memory: jansson parses a buffer much faster than a stream.
+ * Pipes and other non-regular files (`<(zcat x.json.gz)`) are read to their end. */
+static status read_input(const char *path, buf *out, errinfo *err)
+{
+    status st = ST_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(err, ST_IO, "cannot read %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        if ((uint64_t)sb.st_size > CONVERT_MAX_INPUT) {
+            st = err_set(err, ST_TOO_LARGE, "larger than %llu bytes",
+                         (unsigned long long)CONVERT_MAX_INPUT);
+            goto out;
+        }
+        if ((st = buf_reserve(out, (size_t)sb.st_size, err)) != ST_OK)
+            goto out;
+    }
+    for (;;) {
+        /* read straight into the buffer while it has room (a regular file's size was
+         * reserved), else through a small probe that finds the end or grows it */
+        char probe[4096];
+        size_t room = out->alloc > out->len + 1 ? out->alloc - out->len - 1 : 0;
+        char *into = room ? out->data + out->len : probe;
+        ssize_t r = read(fd, into, room ? room : sizeof probe);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            st = err_set(err, ST_IO, "cannot read: %s", strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        if (room) {
+            out->len += (size_t)r;
+            out->data[out->len] = '\0';
+        } else if ((st = buf_append(out, probe, (size_t)r, err)) != ST_OK) {
+            goto out;
+        }
+    }
+out:
+    if (st != ST_OK)
+        err_prefix(err, "%s", path);
+    close(fd);
+    return st;
+}
+
 /* Loads and flattens one input; the message names the file. */
 static status convert_one(const char *path, pq_writer *const writers[TBL_COUNT],
                           table_counts *counts, errinfo *err)
 {
-    json_error_t jerr;
-    json_t *snap = json_load_file(path, 0, &jerr);
-    if (!snap) {
-        /* jansson reports a missing or unreadable file the same way as bad JSON */
-        if (access(path, R_OK) != 0)
-            return err_set(err, ST_IO, "cannot read %s: %s", path, strerror(errno));
-        return err_set(err, ST_JSON, "%s is not valid JSON: %s (line %d, column %d)", path,
-                       jerr.text, jerr.line, jerr.column);
+    buf data;
+    buf_init(&data, (size_t)CONVERT_MAX_INPUT);
+    status st = read_input(path, &data, err);
+    if (st != ST_OK) {
+        buf_free(&data);
+        return st;
     }
-    status st = writers ? tables_flatten_snapshot(snap, writers, counts, err)
-                        : tables_flatten_rows(snap, NULL, NULL, counts, err);
-    json_decref(snap);
-    if (st != ST_OK)
-        err_prefix(err, "%s", path);
+    arena_begin();
+    json_error_t jerr;
+    json_t *snap = json_loadb(data.data, data.len, 0, &jerr);
+    arena_end();
+    if (!snap) {
+        st = err_set(err, ST_JSON, "%s is not valid JSON: %s (line %d, column %d)", path, jerr.text,
+                     jerr.line, jerr.column);
+    } else {
+        st = writers ? tables_flatten_snapshot(snap, writers, counts, err)
+                     : tables_flatten_rows(snap, NULL, NULL, counts, err);
+        if (st != ST_OK)
+            err_prefix(err, "%s", path);
+        /* no json_decref: the tree lives in the arena */
+    }
+    buf_free(&data);
     return st;
 }
 
@@ -237,7 +373,7 @@ status convert_run(const config *cfg, errinfo *err)
         status one = convert_one(cfg->inputs[i], bad ? NULL : writers, &counts, &e);
         if (one == ST_OK)
             continue;
-        if (one != ST_IO && one != ST_JSON && one != ST_DATA) {
+        if (one != ST_IO && one != ST_JSON && one != ST_DATA && one != ST_TOO_LARGE) {
             /* the output failed, or memory: nothing more to learn from the inputs */
             st = err_set(err, one, "%s", e.msg);
             goto out;
@@ -282,5 +418,6 @@ out:
     }
     for (int t = 0; t < TBL_COUNT; t++)
         free_output(&out[t]);
+    arena_release();
     return st;
 }

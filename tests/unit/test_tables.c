@@ -904,9 +904,10 @@ static void test_tables__convert(void **state)
     char dir[] = "/tmp/test_tables_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char *in1 = write_temp(dir, "a.json", SAMPLE);
+    /* an item left out logs a warning while convert runs: logging must work then */
     char *in2 = write_temp(dir, "b.json",
                            "{\"user_upn\": \"b@x.com\", \"run_id\": \"R2\", \"extracted_utc\": "
-                           "\"2026-11-28T18:00:00Z\", \"events\": [{\"id\": \"e\"}]}");
+                           "\"2026-11-28T18:00:00Z\", \"events\": [{\"id\": \"e\"}, {}]}");
     char *inputs[] = {in1, in2};
     config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -917,7 +918,14 @@ static void test_tables__convert(void **state)
     cfg.prefix = "";
     cfg.codec = PQ_CODEC_SNAPPY;
     errinfo err = {0};
+    log_setup(LOG_FORMAT_JSON, LOG_DEBUG);
     assert_int_equal(convert_run(&cfg, &err), ST_OK);
+    char again[600];
+    snprintf(again, sizeof again, "%s/again", dir);
+    cfg.output_dir = again; /* a second convert in the same process */
+    assert_int_equal(convert_run(&cfg, &err), ST_OK);
+    cfg.output_dir = dir;
+    log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
 
     char names[16][256];
     size_t n = list_outputs(dir, names, 16);
