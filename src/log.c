@@ -111,6 +111,16 @@ static const char *level_name(log_level level)
     return "info";
 }
 
+/* Strings from json_dumps belong to jansson's allocator, which a caller may
+ * have replaced (convert uses an arena): give them back through it. */
+static void json_string_free(void *p)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    f(p);
+}
+
 void log_write(log_level level, const char *msg, json_t *fields)
 {
     if (level < g_level) {
@@ -127,8 +137,10 @@ void log_write(log_level level, const char *msg, json_t *fields)
         json_object_set_new(o, "msg", json_string(msg ? msg : ""));
         if (fields && json_is_object(fields))
             json_object_update_missing(o, fields);
-        line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *dumped = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
+        line = dumped ? strdup(dumped) : NULL;
+        json_string_free(dumped);
     } else {
         size_t cap = 1024, len = 0;
         line = malloc(cap);
@@ -139,8 +151,14 @@ void log_write(log_level level, const char *msg, json_t *fields)
             if (fields && json_is_object(fields)) {
                 json_object_foreach(fields, key, v)
                 {
-                    char *val = json_is_string(v) ? strdup(json_string_value(v))
-                                                  : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                    char *val = NULL;
+                    if (json_is_string(v)) {
+                        val = strdup(json_string_value(v));
+                    } else {
+                        char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                        val = d ? strdup(d) : NULL;
+                        json_string_free(d);
+                    }
                     if (!val)
                         continue;
                     size_t need = len + strlen(key) + strlen(val) + 8;
