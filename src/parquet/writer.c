@@ -312,7 +312,7 @@ status pq_writer_null(pq_writer *w, errinfo *err)
 
 status pq_writer_bool(pq_writer *w, int v, errinfo *err)
 {
-    colstate *c;
+    colstate *c = NULL;
     status st = next_col(w, PQ_BOOLEAN, &c, err);
     if (st != ST_OK)
         return st;
@@ -325,7 +325,7 @@ status pq_writer_bool(pq_writer *w, int v, errinfo *err)
 
 status pq_writer_i32(pq_writer *w, int32_t v, errinfo *err)
 {
-    colstate *c;
+    colstate *c = NULL;
     status st = next_col(w, PQ_INT32, &c, err);
     if (st != ST_OK)
         return st;
@@ -337,7 +337,7 @@ status pq_writer_i32(pq_writer *w, int32_t v, errinfo *err)
 
 status pq_writer_i64(pq_writer *w, int64_t v, errinfo *err)
 {
-    colstate *c;
+    colstate *c = NULL;
     status st = next_col(w, PQ_INT64, &c, err);
     if (st != ST_OK)
         return st;
@@ -349,7 +349,7 @@ status pq_writer_i64(pq_writer *w, int64_t v, errinfo *err)
 
 status pq_writer_timestamp(pq_writer *w, int64_t micros, errinfo *err)
 {
-    colstate *c;
+    colstate *c = NULL;
     status st = next_col(w, PQ_TIMESTAMP, &c, err);
     if (st != ST_OK)
         return st;
@@ -419,7 +419,7 @@ static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t ble
 
 status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
 {
-    colstate *c;
+    colstate *c = NULL;
     status st = next_col(w, PQ_STRING, &c, err);
     if (st != ST_OK)
         return st;
