@@ -885,7 +885,7 @@ static char *write_temp(const char *dir, const char *name, const char *text)
 /* Lists the files under dir/parquet (recursively) into out, "table/partition/name". */
 static size_t list_outputs(const char *dir, char names[][256], size_t max)
 {
-    char cmd[512];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd, "cd '%s' && find parquet -type f 2>/dev/null | sort", dir);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
