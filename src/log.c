@@ -137,7 +137,7 @@ void log_write(log_level level, const char *msg, json_t *fields)
         json_object_set_new(o, "msg", json_string(msg ? msg : ""));
         if (fields && json_is_object(fields))
             json_object_update_missing(o, fields);
-        char *dumped = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *dumped = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
         json_decref(o);
         line = dumped ? strdup(dumped) : NULL;
         json_string_free(dumped);
@@ -155,7 +155,8 @@ void log_write(log_level level, const char *msg, json_t *fields)
                     if (json_is_string(v)) {
                         val = strdup(json_string_value(v));
                     } else {
-                        char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                        char *d =
+                            json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
                         val = d ? strdup(d) : NULL;
                         json_string_free(d);
                     }
