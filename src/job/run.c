@@ -316,6 +316,11 @@ static status save_checkpoint(run *r, errinfo *err)
         up[n].done = mb->state == MB_SUCCEEDED;
         n++;
     }
+    if (n == 0) {
+        /* nothing to move (every mailbox claimed elsewhere, or none has a watermark) */
+        free(up);
+        return ST_OK;
+    }
     char name[1024];
     snprintf(name, sizeof name, "%sregistry/checkpoint.json", r->cfg->prefix);
     status st = checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, timeutil_now_us(), err);
