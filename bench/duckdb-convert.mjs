@@ -2,8 +2,10 @@
 // turning the same final snapshots into the same four tables, one Parquet file each,
 // snappy-compressed, with the SPEC section 7 column rules as far as plain SQL says them.
 //
-//   node bench/duckdb-convert.mjs SNAPSHOT_DIR OUT_DIR [THREADS]
+//   node bench/duckdb-convert.mjs SNAPSHOT_DIR OUT_DIR [THREADS [FORMAT]]
 //
+// FORMAT is read_json's: newline_delimited (the default: a snapshot is one compact
+// JSON object on one line, and DuckDB reads that form fastest) or auto.
 // Reads SNAPSHOT_DIR/*.json once into a typed temporary table (only the fields the
 // tables use; DuckDB still parses every byte), then writes each table with COPY.
 // Prints one JSON line: {"rows": {table: n}, "bytes": {table: n}, "phases": {...}}.
@@ -11,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 
-const [dir, out, threads = '2'] = process.argv.slice(2);
+const [dir, out, threads = '2', format = 'newline_delimited'] = process.argv.slice(2);
 if (!dir || !out) {
   console.error('usage: duckdb-convert.mjs SNAPSHOT_DIR OUT_DIR [THREADS]');
   process.exit(2);
@@ -38,7 +40,7 @@ const COLUMNS = `{user_upn: 'VARCHAR', run_id: 'VARCHAR', extracted_utc: 'TIMEST
 
 const LOAD = `CREATE TEMP TABLE snap AS
 SELECT lower(user_upn) AS user_upn, run_id, extracted_utc, events, unmatched_attendance
-FROM read_json(${q(path.join(dir, '*.json'))}, format = 'auto', records = 'true',
+FROM read_json(${q(path.join(dir, '*.json'))}, format = ${q(format)}, records = 'true',
   maximum_object_size = 268435456, columns = ${COLUMNS})`;
 
 // reports with the meeting id they are filed under (the event's meeting, else their own)
