@@ -26,6 +26,7 @@ import {
   RUN_ID_RE,
   upnPath,
   assertManifest,
+  listBlobs,
 } from './harness.js';
 import { generateTenant } from '../sandbox/tenant.js';
 import { TABLES, TABLE_NAMES, micros, openDuck, readDuck, readArrow, readHyparquet, checkSchema } from './tables-rules.js';
@@ -361,5 +362,16 @@ describe('Parquet tables of a run, against the ground truth', () => {
     }
     const files = await runFiles(reader, run, date, null);
     await checkFiles(files, expected, { label: 'folder sink' });
+  });
+
+  test('--output-dir beats a storage account set in the environment', T, async () => {
+    const dir = path.join(tmp, 'folder-over-account');
+    const reader = dirReader(dir);
+    reader.root = dir;
+    const container = 'run-tables-not-used';
+    const { run, expected, date } = await firstRun(reader, jobEnv(sb, az, { ATTENDANCE_CONTAINER: container }), ['run', '--output-dir', dir]);
+    const files = await runFiles(reader, run, date, null);
+    await checkFiles(files, expected, { label: 'folder over account' });
+    assert.deepEqual(await listBlobs(az.service, container), [], 'nothing written to the account');
   });
 });
