@@ -2,8 +2,8 @@
 // arrow-rs through parquet-wasm, hyparquet) and compared value for value with the
 // rows the SPEC section 7 rules give for what the sandbox Graph holds (its ground
 // truth, not the job's snapshots): a first run into Azurite, `convert` of that run's
-// final snapshots, runs with zstd and with INT96 timestamps, and a run into a local
-// folder.
+// final snapshots, runs with zstd and with INT96 timestamps (under a prefix), and
+// runs into a local folder (--output-dir, also over an account in the environment).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -38,7 +38,8 @@ const T = { timeout: 60000 };
 
 // The tenant's awkward cases, plus a few Graph may send that it lacks: a record
 // without id or identity id (record_key falls back to the email), one without a
-// display name, one listed without intervals.
+// display name, one listed without intervals, report and interval times without a
+// zone, a subject full of JSON escapes, an event without id.
 function makeTenant() {
   const tenant = generateTenant({ seed: SEED, mailboxes: 3, now: Date.now() });
   const notes = { emailKey: [], noIntervals: [], noName: [], noZone: [], noId: [] };
