@@ -91,6 +91,7 @@ function findBin(a) {
 // GNU time (the kernel's ru_maxrss of the child) when /usr/bin/time is there, else
 // from polling /proc/PID/status VmHWM (can miss a peak in the last few milliseconds).
 function measure(cmd, args, { cwd, timeFile }) {
+  const load = loadAvg();
   const gnuTime = fs.existsSync('/usr/bin/time');
   return new Promise((resolve) => {
     const argv = gnuTime ? ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args] : args;
@@ -118,9 +119,19 @@ function measure(cmd, args, { cwd, timeFile }) {
           peak = Number(f[3]) * 1024;
         } catch { /* the command never ran */ }
       }
-      resolve({ code, wall, cpu, peak, stdout, stderr });
+      resolve({ code, wall, cpu, peak, stdout, stderr, load });
     });
   });
+}
+
+// The 1-minute load average: above ~0.5 before a run, something else was using the
+// CPUs, and wall times (and even CPU times, on shared cores) are inflated.
+function loadAvg() {
+  try {
+    return Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
 }
 
 const fmtInt = (n) => (n == null ? '-' : Math.round(n).toLocaleString('en-US'));
@@ -220,15 +231,15 @@ async function main() {
 
     // 5. figures
     const totalRows = (t) => TABLES.reduce((s, tb) => s + (t.rows[tb] || 0), 0);
-    const rowsOut = [['tool', 'seconds', 'cpu s', 'input MB/s', 'records/s', 'rows/s (4 tables)', 'peak RSS MiB',
+    const rowsOut = [['tool', 'load before', 'seconds', 'cpu s', 'input MB/s', 'records/s', 'rows/s (4 tables)', 'peak RSS MiB',
       ...TABLES.map((tb) => `${tb} bytes`), 'total bytes']];
     results.tools = [];
     for (const t of tools) {
       const total = TABLES.reduce((s, tb) => s + (t.bytes[tb] || 0), 0);
-      rowsOut.push([t.tool, fmt(t.wall, 2), fmt(t.cpu, 2), fmt(gen.bytes / 1e6 / t.wall, 1),
+      rowsOut.push([t.tool, fmt(t.load, 2), fmt(t.wall, 2), fmt(t.cpu, 2), fmt(gen.bytes / 1e6 / t.wall, 1),
         fmtInt(gen.counts.attendance_records / t.wall), fmtInt(totalRows(t) / t.wall),
         fmt(t.peak / MIB, 1), ...TABLES.map((tb) => fmtInt(t.bytes[tb])), fmtInt(total)]);
-      results.tools.push({ tool: t.tool, seconds: t.wall, cpu_seconds: t.cpu, peak_rss_bytes: t.peak,
+      results.tools.push({ tool: t.tool, load_before: t.load, seconds: t.wall, cpu_seconds: t.cpu, peak_rss_bytes: t.peak,
         input_mb_per_s: gen.bytes / 1e6 / t.wall, records_per_s: gen.counts.attendance_records / t.wall,
         rows_per_s: totalRows(t) / t.wall, rows: t.rows, bytes: t.bytes, total_bytes: total, phases: t.phases });
     }
@@ -236,6 +247,10 @@ async function main() {
       + `${fmtInt(gen.counts.attendance_records)} attendance records `
       + `(${fmtInt(TABLES.reduce((s, tb) => s + gen.counts[tb], 0))} rows in the four tables); ${os.cpus().length} cores\n`);
     console.log(table(rowsOut));
+    if (tools.some((t) => t.load > 0.5)) {
+      console.log('\nnote: the machine was busy before a run (load average above 0.5): other work shared the '
+        + 'cores, so the times are inflated; run again on a quiet machine for figures to compare.');
+    }
     const [o, d] = [results.tools[0], results.tools[1]];
     if (o && d && o.tool === 'teams-attendance') {
       const speed = d.seconds / o.seconds, mem = o.peak_rss_bytes / d.peak_rss_bytes;
