@@ -26,6 +26,13 @@
 #include "parquet/pq.h"
 #include "tables/tables.h"
 
+#if defined(__has_include)
+#if __has_include("util/jsontok.h")
+#include "util/jsontok.h"
+#define HAVE_JSONTOK 1
+#endif
+#endif
+
 typedef struct input {
     const char *path;
     char *data;
@@ -309,6 +316,33 @@ int main(int argc, char **argv)
     snprintf(note, sizeof note, "%ld tokens, %zu quotes", tokens, quotes);
     REPORT("in-place tokenizer (jsmn-like)", t_tok, note);
     free(tok);
+
+#ifdef HAVE_JSONTOK
+    {
+        /* the project's validating in-place tokenizer; it decodes strings in place,
+         * so it works on a copy of each input (the copy is not timed) */
+        jsontok_doc doc;
+        jsontok_init(&doc);
+        double t_jt = 0;
+        size_t jt_tokens = 0;
+        for (size_t i = 0; i < n; i++) {
+            char *copy = malloc(in[i].len + 1);
+            if (!copy)
+                die("copy", "out of memory");
+            memcpy(copy, in[i].data, in[i].len + 1);
+            errinfo jerr = {0};
+            double j0 = now_s();
+            if (jsontok_parse(&doc, copy, in[i].len, 0, &jerr) != ST_OK)
+                die(in[i].path, jerr.msg);
+            t_jt += now_s() - j0;
+            jt_tokens += doc.ntok;
+            free(copy);
+        }
+        jsontok_free(&doc);
+        snprintf(note, sizeof note, "%zu tokens, validates and decodes strings", jt_tokens);
+        REPORT("util/jsontok (in place)", t_jt, note);
+    }
+#endif
 
 #ifdef HAVE_YAJL
     t0 = now_s();
