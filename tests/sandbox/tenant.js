@@ -212,6 +212,13 @@ export function generateTenant(options = {}) {
 
   const users = tenant.users;
   const K = users.length;
+  // Other mailboxes who join a user's meetings: everyone in a small tenant, the
+  // next few mailboxes in a large one (keeps generation linear in the tenant size).
+  const colleagues = (u) => {
+    if (K <= 8) return users.filter((x) => x.id !== u.id);
+    const i = users.indexOf(u);
+    return [1, 2, 3, 4, 5, 6, 7].map((k) => users[(i + k) % K]);
+  };
   const guestIdentities = GUESTS.map((g) => ({
     name: g.name,
     email: g.email,
@@ -308,7 +315,7 @@ export function generateTenant(options = {}) {
     ];
     const n = opt.records ?? rng.int(2, 5);
     const pool = [
-      ...users.filter((u) => u.id !== organizer.id).map((u) => ({ name: u.displayName, email: u.mail, id: u.id, tenantId: tenant.tenantId })),
+      ...colleagues(organizer).map((u) => ({ name: u.displayName, email: u.mail, id: u.id, tenantId: tenant.tenantId })),
       ...guestIdentities,
     ];
     for (let k = 0; people.length < n && k < pool.length; k++) {
@@ -474,7 +481,7 @@ export function generateTenant(options = {}) {
   };
 
   const guestsFor = (owner, n) => {
-    const out = users.filter((u) => u.id !== owner.id).slice(0, 2).map(person);
+    const out = users.slice(0, 3).filter((u) => u.id !== owner.id).slice(0, 2).map(person);
     for (let k = 0; out.length < n; k++) out.push({ name: GUESTS[k % GUESTS.length].name, address: GUESTS[k % GUESTS.length].email });
     return out;
   };
@@ -729,15 +736,31 @@ export function generateTenant(options = {}) {
 
 // ---------------------------------------------------------------- lookups
 
+// Lookups keep an index on the tenant object (not enumerable, so not in the truth
+// JSON), rebuilt when users or meetings were added or removed.
+function index(tenant) {
+  const nm = Object.keys(tenant.meetings).length;
+  let ix = tenant[INDEX];
+  if (!ix || ix.nu !== tenant.users.length || ix.nm !== nm) {
+    ix = { nu: tenant.users.length, nm, users: new Map(), urls: new Map() };
+    for (const u of tenant.users) {
+      ix.users.set(u.id.toLowerCase(), u);
+      ix.users.set(u.userPrincipalName.toLowerCase(), u);
+    }
+    for (const m of Object.values(tenant.meetings)) ix.urls.set(m.json.joinWebUrl, m);
+    Object.defineProperty(tenant, INDEX, { value: ix, configurable: true, enumerable: false, writable: true });
+  }
+  return ix;
+}
+const INDEX = Symbol('tenant index');
+
 export function findUser(tenant, key) {
   if (!key) return null;
-  const k = String(key).toLowerCase();
-  return tenant.users.find((u) => u.id.toLowerCase() === k || u.userPrincipalName.toLowerCase() === k) || null;
+  return index(tenant).users.get(String(key).toLowerCase()) || null;
 }
 
 export function meetingByJoinUrl(tenant, url) {
-  for (const m of Object.values(tenant.meetings)) if (m.json.joinWebUrl === url) return m;
-  return null;
+  return index(tenant).urls.get(url) || null;
 }
 
 // The reports Graph lists for a meeting: published ones, newest first, at most 50.
