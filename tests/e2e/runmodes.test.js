@@ -165,6 +165,29 @@ describe('run modes', () => {
     }
   });
 
+  test('two runs at once on different mailboxes: the checkpoint keeps both (If-Match merge)', T, async () => {
+    const big = await startSandbox({ seed: 64, mailboxes: 6, latencyMs: [5, 15], tenantOptions: { fillerMeetings: 0 } });
+    const container = 'racing';
+    try {
+      const all = big.tenant.users.map((u) => u.userPrincipalName);
+      const env = jobEnv(big, az, { ATTENDANCE_CONTAINER: container });
+      const runs = await Promise.all([
+        runJob(['run', '--users', all.slice(0, 3).join(',')], env),
+        runJob(['run', '--users', all.slice(3).join(',')], env),
+        runJob(['run', '--users', all.slice(1, 5).join(',')], env),
+      ]);
+      for (const r of runs) assert.equal(r.code, 0, describeRun(r));
+      const reader = blobReader(az.service, container);
+      const ids = await runIds(reader);
+      assert.equal(ids.length, 3);
+      const cp = (await loadRun(reader, ids[0])).checkpoint;
+      assert.deepEqual(Object.keys(cp.mailboxes).sort(), all.map((u) => u.toLowerCase()).sort(), 'no run undid another one\'s watermark');
+      for (const [upn, e] of Object.entries(cp.mailboxes)) assert.ok(ids.includes(e.run_id), `${upn} names a run that exists`);
+    } finally {
+      await big.close();
+    }
+  });
+
   test('--claim: replicas of one execution do each mailbox once', T, async () => {
     const big = await startSandbox({ seed: 63, mailboxes: 8, latencyMs: [5, 15], tenantOptions: { fillerMeetings: 0 } });
     const container = 'claimed';
