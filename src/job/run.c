@@ -459,6 +459,12 @@ int job_run(const config *cfg)
             goto out;
         }
         start_next(&r);
+        if (r.active > 0 && r.next >= r.nmb && http_idle(r.eng)) {
+            /* nothing in flight can finish the active mailboxes: never spin */
+            err_set(&e, ST_INTERNAL, "%d mailbox(es) waiting with nothing in flight", r.active);
+            code = fatal("internal error", &e);
+            goto out;
+        }
     }
 
     if (!r.storage_failed && write_tables(&r, &e) != ST_OK)
