@@ -330,7 +330,7 @@ static status save_checkpoint(run *r, errinfo *err)
 
 /* ---- the run -------------------------------------------------------------- */
 
-static void limits_from(const config *cfg, http_limits *l)
+void run_http_limits(const config *cfg, http_limits *l)
 {
     http_limits_default(l);
     l->timeout_ms = (long)cfg->http_timeout_s * 1000;
@@ -395,7 +395,7 @@ int job_run(const config *cfg)
                                       (int)cfg->nusers, "version", TA_VERSION));
 
     http_limits lim;
-    limits_from(cfg, &lim);
+    run_http_limits(cfg, &lim);
     if (http_engine_new(&r.eng, &lim, &e) != ST_OK) {
         code = fatal("cannot start", &e);
         goto out;
@@ -502,50 +502,4 @@ out:
     http_engine_free(r.eng);
     json_decref(r.files_written);
     return code;
-}
-
-int job_check(const config *cfg)
-{
-    int failures = 0;
-    errinfo e = {0};
-    http_engine *eng = NULL;
-    token_source *ts = NULL;
-    store *s = NULL;
-    http_limits lim;
-    limits_from(cfg, &lim);
-    if (http_engine_new(&eng, &lim, &e) != ST_OK)
-        return fatal("cannot start", &e);
-
-    const char *tok;
-    if (token_source_graph(&ts, cfg, &e) != ST_OK || token_get(ts, 0, &tok, &e) != ST_OK) {
-        printf("FAIL  token: %s\n", e.msg);
-        printf("      fix: check AZURE_TENANT_ID, AZURE_CLIENT_ID and the credential "
-               "(AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH), and that the app "
-               "registration has a valid secret or certificate\n");
-        failures++;
-    } else {
-        printf("ok    token: got a Microsoft Graph token from %s\n", cfg->authority_host);
-    }
-    err_clear(&e);
-    status sst = store_open(&s, cfg, eng, &e);
-    if (sst == ST_OK)
-        sst = store_check(s, &e);
-    if (sst == ST_NOT_FOUND && e.http_status == 404) {
-        /* the account answered and the credential works; the first run creates the container */
-        printf("ok    storage: reached %s; %s\n", store_describe(s), e.msg);
-    } else if (sst != ST_OK) {
-        printf("FAIL  storage: %s\n", e.msg);
-        printf("      fix: check the storage settings (AZURE_STORAGE_CONNECTION_STRING, "
-               "AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN or a managed identity, "
-               "or ATTENDANCE_OUTPUT_DIR) and ATTENDANCE_CONTAINER\n");
-        failures++;
-    } else {
-        printf("ok    storage: reached %s\n", store_describe(s));
-    }
-    printf("%s: %d check%s failed\n", failures ? "FAILED" : "OK", failures,
-           failures == 1 ? "" : "s");
-    store_free(s);
-    token_source_free(ts);
-    http_engine_free(eng);
-    return failures ? 1 : 0;
 }

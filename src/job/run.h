@@ -47,6 +47,8 @@ char *run_snapshot_name(const run *r, const char *kind, const char *upn);
 void run_mailbox_done(run *r, mailbox *mb);
 /* Records a written blob for the manifest. */
 void run_file_written(run *r, const char *name, size_t bytes);
+/* The engine's limits from the settings (timeouts, retries, waits, concurrency). */
+void run_http_limits(const config *cfg, http_limits *l);
 /* A storage failure fails the run (and keeps the checkpoint where it was). */
 void run_storage_failed(run *r, const errinfo *err);
 
