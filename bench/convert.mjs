@@ -91,15 +91,16 @@ function findBin(a) {
 
 // Runs a command, returns wall seconds, CPU seconds and peak RSS. The peak comes from
 // GNU time (the kernel's ru_maxrss of the child) when /usr/bin/time is there, else
-// from polling /proc/PID/status VmHWM (can miss a peak in the last few milliseconds).
+// from polling /proc/PID/status VmHWM and /proc/PID/stat (can miss the last few
+// milliseconds).
 function measure(cmd, args, { cwd, timeFile }) {
-  const load = loadAvg();
+  const busy0 = machineBusy();
   const gnuTime = fs.existsSync('/usr/bin/time');
   return new Promise((resolve) => {
     const argv = gnuTime ? ['-f', '%e %U %S %M', '-o', timeFile, cmd, ...args] : args;
     const t0 = process.hrtime.bigint();
     const child = spawn(gnuTime ? '/usr/bin/time' : cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '', hwm = 0, poll = null;
+    let stdout = '', stderr = '', hwm = 0, polledCpu = null, poll = null;
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; if (stderr.length > 8 * MIB) stderr = stderr.slice(-MIB); });
     if (!gnuTime) {
@@ -107,13 +108,16 @@ function measure(cmd, args, { cwd, timeFile }) {
         try {
           const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
           if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
+          const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+          const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+          polledCpu = (Number(f[11]) + Number(f[12])) / 100; // utime, stime
         } catch { /* gone */ }
       }, 10);
     }
     child.on('close', (code) => {
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
       if (poll) clearInterval(poll);
-      let cpu = null, peak = hwm || null;
+      let cpu = polledCpu, peak = hwm || null;
       if (gnuTime) {
         try {
           const f = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop().split(' ');
@@ -121,16 +125,21 @@ function measure(cmd, args, { cwd, timeFile }) {
           peak = Number(f[3]) * 1024;
         } catch { /* the command never ran */ }
       }
-      resolve({ code, wall, cpu, peak, stdout, stderr, load });
+      const busy1 = machineBusy();
+      const others = busy0 != null && busy1 != null && cpu != null ? Math.max(0, busy1 - busy0 - cpu) : null;
+      resolve({ code, wall, cpu, peak, stdout, stderr, others });
     });
   });
 }
 
-// The 1-minute load average: above ~0.5 before a run, something else was using the
-// CPUs, and wall times (and even CPU times, on shared cores) are inflated.
-function loadAvg() {
+// CPU seconds the whole machine spent busy so far (/proc/stat, in USER_HZ = 100 ticks).
+// Busy time during a run minus the run's own CPU time is what other work took: when
+// that is large, the cores were shared and the times are inflated.
+function machineBusy() {
   try {
-    return Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = f;
+    return (user + nice + system + irq + softirq + (steal || 0)) / 100;
   } catch {
     return null;
   }
@@ -238,15 +247,15 @@ async function main() {
 
     // 5. figures
     const totalRows = (t) => TABLES.reduce((s, tb) => s + (t.rows[tb] || 0), 0);
-    const rowsOut = [['tool', 'load before', 'seconds', 'cpu s', 'input MB/s', 'records/s', 'rows/s (4 tables)', 'peak RSS MiB',
+    const rowsOut = [['tool', 'seconds', 'cpu s', 'others cpu s', 'input MB/s', 'records/s', 'rows/s (4 tables)', 'peak RSS MiB',
       ...TABLES.map((tb) => `${tb} bytes`), 'total bytes']];
     results.tools = [];
     for (const t of tools) {
       const total = TABLES.reduce((s, tb) => s + (t.bytes[tb] || 0), 0);
-      rowsOut.push([t.tool, fmt(t.load, 2), fmt(t.wall, 2), fmt(t.cpu, 2), fmt(gen.bytes / 1e6 / t.wall, 1),
+      rowsOut.push([t.tool, fmt(t.wall, 2), fmt(t.cpu, 2), fmt(t.others, 1), fmt(gen.bytes / 1e6 / t.wall, 1),
         fmtInt(gen.counts.attendance_records / t.wall), fmtInt(totalRows(t) / t.wall),
         fmt(t.peak / MIB, 1), ...TABLES.map((tb) => fmtInt(t.bytes[tb])), fmtInt(total)]);
-      results.tools.push({ tool: t.tool, load_before: t.load, seconds: t.wall, cpu_seconds: t.cpu, peak_rss_bytes: t.peak,
+      results.tools.push({ tool: t.tool, others_cpu_seconds: t.others, seconds: t.wall, cpu_seconds: t.cpu, peak_rss_bytes: t.peak,
         input_mb_per_s: gen.bytes / 1e6 / t.wall, records_per_s: gen.counts.attendance_records / t.wall,
         rows_per_s: totalRows(t) / t.wall, rows: t.rows, bytes: t.bytes, total_bytes: total, phases: t.phases });
     }
@@ -254,9 +263,9 @@ async function main() {
       + `${fmtInt(gen.counts.attendance_records)} attendance records `
       + `(${fmtInt(TABLES.reduce((s, tb) => s + gen.counts[tb], 0))} rows in the four tables); ${os.cpus().length} cores\n`);
     console.log(table(rowsOut));
-    if (tools.some((t) => t.load > 0.5)) {
-      console.log('\nnote: the machine was busy before a run (load average above 0.5): other work shared the '
-        + 'cores, so the times are inflated; run again on a quiet machine for figures to compare.');
+    if (tools.some((t) => t.others > 0.1 * t.wall)) {
+      console.log('\nnote: other processes used the CPUs during a run ("others cpu s"): the cores were shared, '
+        + 'so the times are inflated; run again on a quiet machine for figures to compare.');
     }
     if (a.repeat > 1) console.log(`(fastest of ${a.repeat} runs each)`);
     const [o, d] = [results.tools[0], results.tools[1]];
