@@ -4,10 +4,12 @@
  * Parquet encoding and the compression. Built and run by bench/profile; not part of
  * the project's build.
  *
- *   phases [--limit-mb N] FILE...
+ *   phases [--reps N] FILE...
  *
  * Every input is read into memory first (counted as "read"), then each phase runs
- * over all of them; the Parquet phases write to a sink that only counts bytes. */
+ * over all of them N times (default 3) and the fastest pass counts, since a shared
+ * machine only ever adds time; the Parquet phases write to a sink that only counts
+ * bytes. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +34,9 @@
 #define HAVE_JSONTOK 1
 #endif
 #endif
+
+#define REPORT(name, secs, note)                                                                   \
+    printf("%-34s %8.3f s %9.1f MB/s  %s\n", name, secs, total_mb / (secs), note)
 
 typedef struct input {
     const char *path;
@@ -187,9 +192,8 @@ static int cb_start(void *ctx)
     yajl_events++;
     return 1;
 }
-static const yajl_callbacks yajl_cbs = {cb_null, cb_bool,  NULL,     NULL,   cb_num,
-                                        cb_str,  cb_start, cb_str,   cb_null, cb_start,
-                                        cb_null};
+static const yajl_callbacks yajl_cbs = {cb_null,  cb_bool, NULL,    NULL,     cb_num, cb_str,
+                                        cb_start, cb_str,  cb_null, cb_start, cb_null};
 #endif
 
 /* ---- Parquet into a sink that only counts ---- */
@@ -218,8 +222,16 @@ typedef struct result {
 } result;
 
 /* One pass over all inputs: parse from memory, flatten (no writers: rows handed to a
- * no-op; else into four writers with `codec`), free. */
-static result run_flatten(input *in, size_t n, int writers_on, pq_codec codec)
+ * no-op; else into four writers with `codec`), free. tokens = 0: a jansson tree and
+ * tables_flatten_rows; 1: util/jsontok and tables_flatten_tokens (on a copy of each
+ * input, since jsontok decodes in place; the copy is not timed). */
+static status write_rows(void *ctx, table_id table, const tables_value *row, errinfo *err)
+{
+    pq_writer **w = ctx;
+    return tables_write_row(w[table], table, row, err);
+}
+
+static result run_flatten(input *in, size_t n, int tokens, int writers_on, pq_codec codec)
 {
     result r;
     memset(&r, 0, sizeof r);
@@ -236,24 +248,52 @@ static result run_flatten(input *in, size_t n, int writers_on, pq_codec codec)
                 die("pq_writer_open", err.msg);
         }
     long rows = 0;
+#ifdef HAVE_FLATTEN_TOKENS
+    jsontok_doc doc;
+    jsontok_init(&doc);
+#endif
     for (size_t i = 0; i < n; i++) {
-        double t0 = now_s();
-        json_error_t jerr;
-        json_t *snap = json_loadb(in[i].data, in[i].len, 0, &jerr);
-        if (!snap)
-            die(in[i].path, jerr.text);
-        double t1 = now_s();
-        status st = writers_on ? tables_flatten_snapshot(snap, w, &r.counts, &err)
-                               : tables_flatten_rows(snap, noop_row, &rows, &r.counts, &err);
+        tables_row_fn fn = writers_on ? write_rows : noop_row;
+        void *ctx = writers_on ? (void *)w : (void *)&rows;
+        status st;
+        double t0, t1, t2, t3;
+        if (!tokens) {
+            t0 = now_s();
+            json_error_t jerr;
+            json_t *snap = json_loadb(in[i].data, in[i].len, 0, &jerr);
+            if (!snap)
+                die(in[i].path, jerr.text);
+            t1 = now_s();
+            st = tables_flatten_rows(snap, fn, ctx, &r.counts, &err);
+            t2 = now_s();
+            json_decref(snap);
+            t3 = now_s();
+        } else {
+#ifdef HAVE_FLATTEN_TOKENS
+            char *copy = malloc(in[i].len + 1);
+            if (!copy)
+                die("copy", "out of memory");
+            memcpy(copy, in[i].data, in[i].len + 1);
+            t0 = now_s();
+            if (jsontok_parse(&doc, copy, in[i].len, 0, &err) != ST_OK)
+                die(in[i].path, err.msg);
+            t1 = now_s();
+            st = tables_flatten_tokens(&doc, fn, ctx, &r.counts, &err);
+            t2 = t3 = now_s();
+            free(copy);
+#else
+            die("tokens", "not built with HAVE_FLATTEN_TOKENS");
+#endif
+        }
         if (st != ST_OK)
             die(in[i].path, err.msg);
-        double t2 = now_s();
-        json_decref(snap);
-        double t3 = now_s();
         r.parse += t1 - t0;
         r.flatten += t2 - t1;
         r.free_ += t3 - t2;
     }
+#ifdef HAVE_FLATTEN_TOKENS
+    jsontok_free(&doc);
+#endif
     double t0 = now_s();
     for (int t = 0; t < TBL_COUNT; t++) {
         if (w[t] && pq_writer_close(w[t], &err) != ST_OK)
@@ -264,11 +304,167 @@ static result run_flatten(input *in, size_t n, int writers_on, pq_codec codec)
     return r;
 }
 
+static int reps = 3;
+
+enum { P_MEMCHR, P_TOKENIZE, P_JSONTOK, P_YAJL, P_YAJL_TREE, P_JANSSON_FILE };
+
+/* One pass of a parser over every input; returns its seconds (without freeing, which
+ * goes to *free_s) and sets *count (tokens, events, ...). */
+static double parse_pass(input *in, size_t n, int which, double *free_s, long *count)
+{
+    double total = 0;
+    *free_s = 0;
+    *count = 0;
+    static token *tok;
+    static const size_t ntok = (size_t)1 << 22;
+    if (which == P_TOKENIZE && !tok && !(tok = malloc(ntok * sizeof *tok)))
+        die("tokens", "out of memory");
+#ifdef HAVE_JSONTOK
+    jsontok_doc doc;
+    jsontok_init(&doc);
+#endif
+    for (size_t i = 0; i < n; i++) {
+        double t0 = now_s(), t1 = 0;
+        switch (which) {
+        case P_MEMCHR:
+            for (const char *p = in[i].data;
+                 (p = memchr(p, '"', in[i].len - (size_t)(p - in[i].data))); p++)
+                ++*count;
+            break;
+        case P_TOKENIZE: {
+            long k = tokenize(in[i].data, in[i].len, tok, ntok);
+            if (k < 0)
+                die(in[i].path, "tokenizer: malformed or too many tokens");
+            *count += k;
+            break;
+        }
+#ifdef HAVE_JSONTOK
+        case P_JSONTOK: {
+            /* jsontok decodes in place: it gets a copy, made outside the clock */
+            char *copy = malloc(in[i].len + 1);
+            if (!copy)
+                die("copy", "out of memory");
+            memcpy(copy, in[i].data, in[i].len + 1);
+            errinfo jerr = {0};
+            t0 = now_s();
+            if (jsontok_parse(&doc, copy, in[i].len, 0, &jerr) != ST_OK)
+                die(in[i].path, jerr.msg);
+            total += now_s() - t0;
+            *count += (long)doc.ntok;
+            free(copy);
+            continue;
+        }
+#endif
+#ifdef HAVE_YAJL
+        case P_YAJL: {
+            yajl_events = 0;
+            yajl_handle h = yajl_alloc(&yajl_cbs, NULL, NULL);
+            if (yajl_parse(h, (const unsigned char *)in[i].data, in[i].len) != yajl_status_ok ||
+                yajl_complete_parse(h) != yajl_status_ok)
+                die(in[i].path, "yajl parse failed");
+            yajl_free(h);
+            *count += yajl_events;
+            break;
+        }
+        case P_YAJL_TREE: {
+            char ebuf[256];
+            yajl_val v = yajl_tree_parse(in[i].data, ebuf, sizeof ebuf);
+            if (!v)
+                die(in[i].path, ebuf);
+            t1 = now_s();
+            yajl_tree_free(v);
+            *free_s += now_s() - t1;
+            ++*count;
+            break;
+        }
+#endif
+        case P_JANSSON_FILE: {
+            json_error_t jerr;
+            json_t *j = json_load_file(in[i].path, 0, &jerr);
+            if (!j)
+                die(in[i].path, jerr.text);
+            t1 = now_s();
+            json_decref(j);
+            *free_s += now_s() - t1;
+            ++*count;
+            break;
+        }
+        default:
+            die("parse_pass", "parser not built");
+        }
+        total += (t1 ? t1 : now_s()) - t0;
+    }
+#ifdef HAVE_JSONTOK
+    jsontok_free(&doc);
+#endif
+    return total;
+}
+
+/* run_flatten `reps` times, keeping the smallest time of each part: the machine may
+ * be shared, and interference only ever adds time. */
+static result best_flatten(input *in, size_t n, int tokens, int writers_on, pq_codec codec)
+{
+    result best = run_flatten(in, n, tokens, writers_on, codec);
+    for (int k = 1; k < reps; k++) {
+        result r = run_flatten(in, n, tokens, writers_on, codec);
+        if (r.parse < best.parse)
+            best.parse = r.parse;
+        if (r.free_ < best.free_)
+            best.free_ = r.free_;
+        if (r.flatten + r.close < best.flatten + best.close) {
+            best.flatten = r.flatten;
+            best.close = r.close;
+        }
+    }
+    return best;
+}
+
+/* Runs one path four ways (rows to a no-op; writers with no codec, snappy, zstd) and
+ * prints its split. file_parse > 0: the path's parse as convert did it (reading
+ * through stdio, freeing the tree), used instead of the parse from memory. */
+static void split(input *in, size_t n, int tokens, const char *name, double file_parse,
+                  double total_mb)
+{
+    char note[128];
+    printf("\n%s:\n", name);
+    result a = best_flatten(in, n, tokens, 0, PQ_CODEC_NONE);
+    result b = best_flatten(in, n, tokens, 1, PQ_CODEC_NONE);
+    result c = best_flatten(in, n, tokens, 1, PQ_CODEC_SNAPPY);
+    result d = best_flatten(in, n, tokens, 1, PQ_CODEC_ZSTD);
+    double parse = a.parse + a.free_;
+    REPORT("  parse (+ free) from memory", parse, "");
+    REPORT("  flatten, rows to a no-op", a.flatten, "both passes (check, emit)");
+    snprintf(note, sizeof note, "%.1f MB out", (double)b.bytes / 1e6);
+    REPORT("  flatten into writers, no codec", b.flatten + b.close, note);
+    snprintf(note, sizeof note, "%.1f MB out", (double)c.bytes / 1e6);
+    REPORT("  flatten into writers, snappy", c.flatten + c.close, note);
+    snprintf(note, sizeof note, "%.1f MB out", (double)d.bytes / 1e6);
+    REPORT("  flatten into writers, zstd", d.flatten + d.close, note);
+    if (file_parse > 0)
+        parse = file_parse;
+    double enc = (b.flatten + b.close) - a.flatten;
+    double comp = (c.flatten + c.close) - (b.flatten + b.close);
+    double total = parse + c.flatten + c.close;
+    printf("  split with snappy%s:\n", file_parse > 0 ? " (parse as json_load_file)" : "");
+    printf("    parse (+ free)   %6.2f s  %4.1f%%\n", parse, 100 * parse / total);
+    printf("    flatten walk     %6.2f s  %4.1f%%\n", a.flatten, 100 * a.flatten / total);
+    printf("    Parquet encode   %6.2f s  %4.1f%%\n", enc, 100 * enc / total);
+    printf("    snappy           %6.2f s  %4.1f%%\n", comp, 100 * comp / total);
+    printf("    total            %6.2f s  (%.1f MB/s in one thread)\n", total, total_mb / total);
+    printf("  rows: events %lld, reports %lld, records %lld, intervals %lld\n",
+           (long long)c.counts.rows[TBL_EVENTS], (long long)c.counts.rows[TBL_REPORTS],
+           (long long)c.counts.rows[TBL_RECORDS], (long long)c.counts.rows[TBL_INTERVALS]);
+}
+
 int main(int argc, char **argv)
 {
     int first = 1;
-    if (argc < 2) {
-        fprintf(stderr, "usage: phases FILE...\n");
+    if (argc > 2 && strcmp(argv[1], "--reps") == 0) {
+        reps = atoi(argv[2]);
+        first = 3;
+    }
+    if (argc <= first || reps < 1) {
+        fprintf(stderr, "usage: phases [--reps N] FILE...\n");
         return 2;
     }
     size_t n = (size_t)(argc - first);
@@ -284,135 +480,59 @@ int main(int argc, char **argv)
         total_mb += (double)in[i].len / 1e6;
     }
     double t_read = now_s() - t0;
-#define REPORT(name, secs, note)                                                                   \
-    printf("%-34s %8.3f s %9.1f MB/s  %s\n", name, secs, total_mb / (secs), note)
 
     printf("%zu files, %.1f MB of JSON\n", n, total_mb);
     REPORT("read files (page cache)", t_read, "");
 
-    /* floors */
-    t0 = now_s();
-    size_t quotes = 0;
-    for (size_t i = 0; i < n; i++)
-        for (const char *p = in[i].data; (p = memchr(p, '"', in[i].len - (size_t)(p - in[i].data)));
-             p++)
-            quotes++;
-    REPORT("memchr for quotes (floor)", now_s() - t0, "");
-
-    size_t ntok = 1 << 22;
-    token *tok = malloc(ntok * sizeof *tok);
-    if (!tok)
-        die("tokens", "out of memory");
-    long tokens = 0;
-    t0 = now_s();
-    for (size_t i = 0; i < n; i++) {
-        long k = tokenize(in[i].data, in[i].len, tok, ntok);
-        if (k < 0)
-            die(in[i].path, "tokenizer: malformed or too many tokens");
-        tokens += k;
-    }
-    double t_tok = now_s() - t0;
     char note[128];
-    snprintf(note, sizeof note, "%ld tokens, %zu quotes", tokens, quotes);
-    REPORT("in-place tokenizer (jsmn-like)", t_tok, note);
-    free(tok);
-
+    long count = 0;
+    double t_free = 0;
+#define BEST(which, name, fmtnote)                                                                 \
+    do {                                                                                           \
+        double best = 1e30, best_free = 0;                                                         \
+        for (int k = 0; k < reps; k++) {                                                           \
+            double f = 0;                                                                          \
+            double t = parse_pass(in, n, which, &f, &count);                                       \
+            if (t < best) {                                                                        \
+                best = t;                                                                          \
+                best_free = f;                                                                     \
+            }                                                                                      \
+        }                                                                                          \
+        t_free = best_free;                                                                        \
+        snprintf(note, sizeof note, fmtnote, count);                                               \
+        REPORT(name, best, note);                                                                  \
+        last = best;                                                                               \
+    } while (0)
+    double last = 0;
+    BEST(P_MEMCHR, "memchr for quotes (floor)", "%ld quotes");
+    BEST(P_TOKENIZE, "in-place tokenizer (jsmn-like)", "%ld tokens, no validation");
 #ifdef HAVE_JSONTOK
-    {
-        /* the project's validating in-place tokenizer; it decodes strings in place,
-         * so it works on a copy of each input (the copy is not timed) */
-        jsontok_doc doc;
-        jsontok_init(&doc);
-        double t_jt = 0;
-        size_t jt_tokens = 0;
-        for (size_t i = 0; i < n; i++) {
-            char *copy = malloc(in[i].len + 1);
-            if (!copy)
-                die("copy", "out of memory");
-            memcpy(copy, in[i].data, in[i].len + 1);
-            errinfo jerr = {0};
-            double j0 = now_s();
-            if (jsontok_parse(&doc, copy, in[i].len, 0, &jerr) != ST_OK)
-                die(in[i].path, jerr.msg);
-            t_jt += now_s() - j0;
-            jt_tokens += doc.ntok;
-            free(copy);
-        }
-        jsontok_free(&doc);
-        snprintf(note, sizeof note, "%zu tokens, validates and decodes strings", jt_tokens);
-        REPORT("util/jsontok (in place)", t_jt, note);
-    }
+    BEST(P_JSONTOK, "util/jsontok (in place)", "%ld tokens, validates, decodes strings");
 #endif
-
 #ifdef HAVE_YAJL
-    t0 = now_s();
-    for (size_t i = 0; i < n; i++) {
-        yajl_handle h = yajl_alloc(&yajl_cbs, NULL, NULL);
-        if (yajl_parse(h, (const unsigned char *)in[i].data, in[i].len) != yajl_status_ok ||
-            yajl_complete_parse(h) != yajl_status_ok)
-            die(in[i].path, "yajl parse failed");
-        yajl_free(h);
-    }
-    snprintf(note, sizeof note, "%ld events, no-op callbacks", yajl_events);
-    REPORT("yajl streaming parse", now_s() - t0, note);
-
-    t0 = now_s();
-    double t_tree_free = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ebuf[256];
-        yajl_val v = yajl_tree_parse(in[i].data, ebuf, sizeof ebuf);
-        if (!v)
-            die(in[i].path, ebuf);
-        double f0 = now_s();
-        yajl_tree_free(v);
-        t_tree_free += now_s() - f0;
-    }
-    REPORT("yajl tree parse + free", now_s() - t0, "");
+    BEST(P_YAJL, "yajl streaming parse", "%ld events, no-op callbacks");
+    BEST(P_YAJL_TREE, "yajl tree parse", "%ld files");
+    REPORT("  yajl_tree_free", t_free, "freeing the tree");
 #else
     printf("%-34s (not built: no yajl headers; apt-get install libyajl-dev)\n", "yajl");
 #endif
-
-    /* jansson as convert calls it: json_load_file (reads through stdio) */
-    t0 = now_s();
-    double t_free_file = 0;
-    for (size_t i = 0; i < n; i++) {
-        json_error_t jerr;
-        json_t *j = json_load_file(in[i].path, 0, &jerr);
-        if (!j)
-            die(in[i].path, jerr.text);
-        double f0 = now_s();
-        json_decref(j);
-        t_free_file += now_s() - f0;
-    }
-    double t_file = now_s() - t0 - t_free_file;
-    REPORT("jansson json_load_file (convert)", t_file, "parse, reading through stdio");
+    BEST(P_JANSSON_FILE, "jansson json_load_file (convert)", "%ld files; reads through stdio");
+    double t_file = last, t_free_file = t_free;
     REPORT("  json_decref", t_free_file, "freeing the tree");
+#undef BEST
 
-    result a = run_flatten(in, n, 0, PQ_CODEC_NONE);
-    REPORT("jansson json_loadb (from memory)", a.parse, "");
-    REPORT("flatten walk, rows to a no-op", a.flatten, "both passes of tables_flatten_rows");
-    result b = run_flatten(in, n, 1, PQ_CODEC_NONE);
-    result c = run_flatten(in, n, 1, PQ_CODEC_SNAPPY);
-    result d = run_flatten(in, n, 1, PQ_CODEC_ZSTD);
-    snprintf(note, sizeof note, "walk + buffering + encoding, %.1f MB out", (double)b.bytes / 1e6);
-    REPORT("flatten into writers, no codec", b.flatten + b.close, note);
-    snprintf(note, sizeof note, "%.1f MB out", (double)c.bytes / 1e6);
-    REPORT("flatten into writers, snappy", c.flatten + c.close, note);
-    snprintf(note, sizeof note, "%.1f MB out", (double)d.bytes / 1e6);
-    REPORT("flatten into writers, zstd", d.flatten + d.close, note);
-
-    double enc = (b.flatten + b.close) - a.flatten, comp = (c.flatten + c.close) - (b.flatten + b.close);
-    double total = t_file + t_free_file + c.flatten + c.close;
-    printf("\nconvert's time, split (snappy, as convert runs):\n");
-    printf("  parse (json_load_file) %6.2f s  %4.1f%%\n", t_file, 100 * t_file / total);
-    printf("  free the tree          %6.2f s  %4.1f%%\n", t_free_file, 100 * t_free_file / total);
-    printf("  flatten walk           %6.2f s  %4.1f%%\n", a.flatten, 100 * a.flatten / total);
-    printf("  Parquet encode         %6.2f s  %4.1f%%\n", enc, 100 * enc / total);
-    printf("  snappy compression     %6.2f s  %4.1f%%\n", comp, 100 * comp / total);
-    printf("  total                  %6.2f s  (%.1f MB/s)\n", total, total_mb / total);
-    printf("rows: events %lld, reports %lld, records %lld, intervals %lld\n",
-           (long long)c.counts.rows[TBL_EVENTS], (long long)c.counts.rows[TBL_REPORTS],
-           (long long)c.counts.rows[TBL_RECORDS], (long long)c.counts.rows[TBL_INTERVALS]);
+    double t_parse_file = t_file + t_free_file;
+#ifdef HAVE_FLATTEN_TOKENS
+    split(in, n, 0,
+          "jansson tree + tables_flatten_rows (which now dumps the tree and tokenizes it "
+          "again: its walk includes that)",
+          t_parse_file, total_mb);
+#else
+    split(in, n, 0, "jansson tree + tables_flatten_rows", t_parse_file, total_mb);
+#endif
+#ifdef HAVE_FLATTEN_TOKENS
+    split(in, n, 1, "util/jsontok + tables_flatten_tokens", 0, total_mb);
+#endif
     for (size_t i = 0; i < n; i++)
         free(in[i].data);
     free(in);
