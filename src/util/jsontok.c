@@ -1,0 +1,558 @@
+/* The in-place JSON tokenizer: see jsontok.h. One loop with an explicit stack of
+ * open containers (no recursion, so depth costs no C stack); strings are scanned
+ * 16 bytes at a time for the bytes that need a look (quote, backslash, control,
+ * non-ASCII), since string bytes are most of a snapshot. */
+#include "util/jsontok.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+typedef struct parser {
+    jsontok_doc *d;
+    unsigned char *s;
+    size_t len;
+    size_t pos;
+    size_t line, line_start; /* newlines can only be whitespace between tokens */
+    unsigned flags;
+    errinfo *err;
+} parser;
+
+void jsontok_init(jsontok_doc *d)
+{
+    memset(d, 0, sizeof *d);
+}
+
+void jsontok_free(jsontok_doc *d)
+{
+    if (!d)
+        return;
+    free(d->tok);
+    jsontok_init(d);
+}
+
+static status fail(parser *p, size_t at, const char *what)
+{
+    size_t col = at >= p->line_start ? at - p->line_start + 1 : 1;
+    return err_set(p->err, ST_JSON, "%s at line %zu, column %zu (byte %zu)", what, p->line, col,
+                   at);
+}
+
+static status grow(parser *p)
+{
+    jsontok_doc *d = p->d;
+    /* every token takes at least one byte of text, so len + 1 tokens always do */
+    size_t want = d->alloc ? d->alloc * 2 : 1024;
+    if (want < p->len / 16)
+        want = p->len / 16;
+    if (want > p->len + 1)
+        want = p->len + 1;
+    if (want <= d->ntok)
+        return err_set(p->err, ST_INTERNAL, "JSON token count past the text length");
+    jsontok *t = realloc(d->tok, want * sizeof *t);
+    if (!t)
+        return err_set(p->err, ST_NOMEM, "out of memory for %zu JSON tokens", want);
+    d->tok = t;
+    d->alloc = want;
+    return ST_OK;
+}
+
+static inline status push(parser *p, uint8_t type, size_t start, size_t len, uint32_t *idx)
+{
+    jsontok_doc *d = p->d;
+    if (d->ntok == d->alloc) {
+        status st = grow(p);
+        if (st != ST_OK)
+            return st;
+    }
+    jsontok *t = &d->tok[d->ntok];
+    t->start = (uint32_t)start;
+    t->len = (uint32_t)len;
+    t->end = (uint32_t)(d->ntok + 1);
+    t->type = type;
+    *idx = (uint32_t)d->ntok++;
+    return ST_OK;
+}
+
+static inline void skip_ws(parser *p)
+{
+    while (p->pos < p->len) {
+        unsigned char c = p->s[p->pos];
+        if (c == ' ' || c == '\t' || c == '\r') {
+            p->pos++;
+        } else if (c == '\n') {
+            p->pos++;
+            p->line++;
+            p->line_start = p->pos;
+        } else {
+            break;
+        }
+    }
+}
+
+/* Length of the run of bytes that are plain string content (printable ASCII other
+ * than '"' and '\\') at the start of s[0, n). */
+static inline size_t plain_run(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* a signed compare: below 0x20 catches the controls and every byte >= 0x80 */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                                 _mm_cmplt_epi8(x, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+            return i;
+    }
+    return n;
+}
+
+/* Length of the UTF-8 sequence that starts s[0, n) (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF), 0 when it is not one. */
+static inline size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char b = s[0], lo = 0x80, hi = 0xBF;
+    size_t k;
+    if (b >= 0xC2 && b <= 0xDF) {
+        k = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        k = 3;
+        if (b == 0xE0)
+            lo = 0xA0;
+        else if (b == 0xED)
+            hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        k = 4;
+        if (b == 0xF0)
+            lo = 0x90;
+        else if (b == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (k > n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return k;
+}
+
+static int hex4(const unsigned char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = s[i];
+        uint32_t x;
+        if (c >= '0' && c <= '9')
+            x = (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            x = (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            x = (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+        v = v << 4 | x;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(unsigned char *w, uint32_t cp)
+{
+    if (cp < 0x80) {
+        w[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        w[0] = (unsigned char)(0xC0 | cp >> 6);
+        w[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        w[0] = (unsigned char)(0xE0 | cp >> 12);
+        w[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        w[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    w[0] = (unsigned char)(0xF0 | cp >> 18);
+    w[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+    w[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    w[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Decodes the escape at s[*r] ('\\') to s[*w]; both advance. *w < *r, and the
+ * decoded form is shorter than the escape, so the write never passes the read. */
+static status unescape(parser *p, size_t *r, size_t *w, int key)
+{
+    unsigned char *s = p->s;
+    size_t at = *r, n = p->len;
+    if (at + 1 >= n)
+        return fail(p, at, "unterminated string");
+    unsigned char e = s[at + 1], c;
+    switch (e) {
+    case '"':
+    case '\\':
+    case '/':
+        c = e;
+        break;
+    case 'b':
+        c = '\b';
+        break;
+    case 'f':
+        c = '\f';
+        break;
+    case 'n':
+        c = '\n';
+        break;
+    case 'r':
+        c = '\r';
+        break;
+    case 't':
+        c = '\t';
+        break;
+    case 'u': {
+        uint32_t cp, lo;
+        if (at + 6 > n || hex4(s + at + 2, &cp) != 0)
+            return fail(p, at, "invalid \\u escape");
+        size_t used = 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (at + 12 > n || s[at + 6] != '\\' || s[at + 7] != 'u' ||
+                hex4(s + at + 8, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+                return fail(p, at, "invalid Unicode escape (a high surrogate without its low one)");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            used = 12;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return fail(p, at, "invalid Unicode escape (a lone low surrogate)");
+        } else if (cp == 0 && (key || !(p->flags & JSONTOK_ALLOW_NUL))) {
+            return fail(p, at,
+                        key ? "\\u0000 is not allowed in an object key"
+                            : "\\u0000 is not allowed in a string");
+        }
+        *w += put_utf8(s + *w, cp);
+        *r += used;
+        return ST_OK;
+    }
+    default:
+        return fail(p, at, "invalid escape");
+    }
+    s[(*w)++] = c;
+    *r += 2;
+    return ST_OK;
+}
+
+/* The string (an object key when key) whose opening quote is at p->pos. */
+static status string(parser *p, int key)
+{
+    unsigned char *s = p->s;
+    size_t open = p->pos, start = open + 1, r = start, n = p->len, w;
+    uint32_t idx;
+    status st;
+    for (;;) {
+        r += plain_run(s + r, n - r);
+        if (r >= n)
+            return fail(p, open, "unterminated string");
+        unsigned char c = s[r];
+        if (c == '"') {
+            w = r;
+            goto done;
+        }
+        if (c == '\\')
+            break;
+        if (c < 0x20)
+            return fail(p, r, "control character in a string");
+        size_t k = utf8_seq(s + r, n - r);
+        if (!k)
+            return fail(p, r, "invalid UTF-8");
+        r += k;
+    }
+    /* an escape: from here on bytes move down to w */
+    w = r;
+    for (;;) {
+        unsigned char c = s[r];
+        if (c == '"')
+            goto done;
+        if (c == '\\') {
+            if ((st = unescape(p, &r, &w, key)) != ST_OK)
+                return st;
+        } else if (c < 0x20) {
+            return fail(p, r, "control character in a string");
+        } else if (c >= 0x80) {
+            size_t k = utf8_seq(s + r, n - r);
+            if (!k)
+                return fail(p, r, "invalid UTF-8");
+            memmove(s + w, s + r, k);
+            w += k;
+            r += k;
+        }
+        size_t run = plain_run(s + r, n - r);
+        if (run) {
+            memmove(s + w, s + r, run);
+            w += run;
+            r += run;
+        }
+        if (r >= n)
+            return fail(p, open, "unterminated string");
+    }
+done:
+    if ((st = push(p, JSONTOK_STRING, start, w - start, &idx)) != ST_OK)
+        return st;
+    s[w] = '\0';
+    p->pos = r + 1;
+    return ST_OK;
+}
+
+static inline int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static status number(parser *p)
+{
+    const unsigned char *s = p->s;
+    size_t at = p->pos, i = at, n = p->len;
+    int neg = 0, real = 0;
+    uint32_t idx;
+    if (s[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i >= n || !is_digit(s[i]))
+        return fail(p, at, "invalid number");
+    if (s[i] == '0')
+        i++;
+    else
+        while (i < n && is_digit(s[i]))
+            i++;
+    size_t digits = i - at - (size_t)neg;
+    if (i < n && s[i] == '.') {
+        real = 1;
+        i++;
+        if (i >= n || !is_digit(s[i]))
+            return fail(p, at, "invalid number");
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        real = 1;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || !is_digit(s[i]))
+            return fail(p, at, "invalid number");
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    size_t len = i - at;
+    if (!real) {
+        /* int64: 19 digits at most, and the 19-digit ones up to the limit */
+        static const char max_pos[] = "9223372036854775807", max_neg[] = "9223372036854775808";
+        if (digits > 19 || (digits == 19 && memcmp(s + at + neg, neg ? max_neg : max_pos, 19) > 0))
+            return fail(p, at, "integer too large for 64 bits");
+    } else {
+        char small[64], *copy = small;
+        if (len >= sizeof small && !(copy = malloc(len + 1)))
+            return err_set(p->err, ST_NOMEM, "out of memory reading a number");
+        memcpy(copy, s + at, len);
+        copy[len] = '\0';
+        errno = 0;
+        double v = strtod(copy, NULL);
+        int over = errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL);
+        if (copy != small)
+            free(copy);
+        if (over)
+            return fail(p, at, "real number overflow");
+    }
+    status st = push(p, real ? JSONTOK_REAL : JSONTOK_INT, at, len, &idx);
+    p->pos = i;
+    return st;
+}
+
+static status literal(parser *p, const char *word, size_t wlen, uint8_t type)
+{
+    uint32_t idx;
+    if (p->len - p->pos < wlen || memcmp(p->s + p->pos, word, wlen) != 0)
+        return fail(p, p->pos, "invalid token");
+    status st = push(p, type, p->pos, 0, &idx);
+    p->pos += wlen;
+    return st;
+}
+
+static status parse(parser *p)
+{
+    jsontok_doc *d = p->d;
+    uint32_t stack[JSONTOK_MAX_DEPTH];
+    size_t depth = 0;
+    uint32_t idx;
+    status st;
+
+    skip_ws(p);
+    if (p->pos >= p->len || (p->s[p->pos] != '{' && p->s[p->pos] != '['))
+        return fail(p, p->pos, "'[' or '{' expected");
+value:
+    if (p->pos >= p->len)
+        return fail(p, p->pos, "unexpected end of text");
+    if (depth >= JSONTOK_MAX_DEPTH)
+        return fail(p, p->pos, "nested too deep");
+    if (depth)
+        d->tok[stack[depth - 1]].len++;
+    switch (p->s[p->pos]) {
+    case '{':
+        if ((st = push(p, JSONTOK_OBJECT, p->pos, 0, &idx)) != ST_OK)
+            return st;
+        stack[depth++] = idx;
+        p->pos++;
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == '}')
+            goto close;
+        goto key;
+    case '[':
+        if ((st = push(p, JSONTOK_ARRAY, p->pos, 0, &idx)) != ST_OK)
+            return st;
+        stack[depth++] = idx;
+        p->pos++;
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == ']')
+            goto close;
+        goto value;
+    case '"':
+        st = string(p, 0);
+        break;
+    case 't':
+        st = literal(p, "true", 4, JSONTOK_TRUE);
+        break;
+    case 'f':
+        st = literal(p, "false", 5, JSONTOK_FALSE);
+        break;
+    case 'n':
+        st = literal(p, "null", 4, JSONTOK_NULL);
+        break;
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
+        st = number(p);
+        break;
+    default:
+        return fail(p, p->pos, "invalid token");
+    }
+    if (st != ST_OK)
+        return st;
+after:
+    skip_ws(p);
+    if (depth == 0) {
+        if (p->pos != p->len)
+            return fail(p, p->pos, "end of text expected");
+        return ST_OK;
+    }
+    if (p->pos >= p->len)
+        return fail(p, p->pos, "unexpected end of text");
+    {
+        int in_object = d->tok[stack[depth - 1]].type == JSONTOK_OBJECT;
+        unsigned char c = p->s[p->pos];
+        if (c == ',') {
+            p->pos++;
+            skip_ws(p);
+            if (in_object)
+                goto key;
+            goto value;
+        }
+        if (c != (in_object ? '}' : ']'))
+            return fail(p, p->pos, in_object ? "',' or '}' expected" : "',' or ']' expected");
+    }
+close:
+    p->pos++;
+    depth--;
+    d->tok[stack[depth]].end = (uint32_t)d->ntok;
+    goto after;
+key:
+    if (p->pos >= p->len || p->s[p->pos] != '"')
+        return fail(p, p->pos, "a string key expected");
+    if ((st = string(p, 1)) != ST_OK)
+        return st;
+    skip_ws(p);
+    if (p->pos >= p->len || p->s[p->pos] != ':')
+        return fail(p, p->pos, "':' expected");
+    p->pos++;
+    skip_ws(p);
+    goto value;
+}
+
+status jsontok_parse(jsontok_doc *d, char *text, size_t len, unsigned flags, errinfo *err)
+{
+    d->text = text;
+    d->len = len;
+    d->ntok = 0;
+    if (len > JSONTOK_MAX_TEXT)
+        return err_set(err, ST_TOO_LARGE, "JSON text of %zu bytes is larger than %zu", len,
+                       JSONTOK_MAX_TEXT);
+    parser p = {d, (unsigned char *)text, len, 0, 1, 0, flags, err};
+    status st = parse(&p);
+    if (st != ST_OK)
+        d->ntok = 0;
+    return st;
+}
+
+uint32_t jsontok_member(const jsontok_doc *d, uint32_t obj, const char *key, size_t keylen)
+{
+    if (obj == JSONTOK_NONE || d->tok[obj].type != JSONTOK_OBJECT)
+        return JSONTOK_NONE;
+    uint32_t found = JSONTOK_NONE, k = obj + 1;
+    for (uint32_t m = d->tok[obj].len; m > 0; m--) {
+        const jsontok *t = &d->tok[k];
+        if (t->len == keylen && memcmp(d->text + t->start, key, keylen) == 0)
+            found = k + 1;
+        k = d->tok[k + 1].end;
+    }
+    return found;
+}
+
+int64_t jsontok_int(const jsontok_doc *d, uint32_t i)
+{
+    const jsontok *t = &d->tok[i];
+    const char *s = d->text + t->start;
+    size_t n = t->len, k = 0;
+    int neg = n > 0 && s[0] == '-';
+    uint64_t mag = 0;
+    for (k = (size_t)neg; k < n && s[k] >= '0' && s[k] <= '9'; k++)
+        mag = mag * 10 + (uint64_t)(s[k] - '0');
+    if (!neg)
+        return (int64_t)mag;
+    return mag ? -(int64_t)(mag - 1) - 1 : 0;
+}
+
+double jsontok_real(const jsontok_doc *d, uint32_t i)
+{
+    const jsontok *t = &d->tok[i];
+    char small[64], *copy = small;
+    if (t->len >= sizeof small && !(copy = malloc((size_t)t->len + 1)))
+        return NAN;
+    memcpy(copy, d->text + t->start, t->len);
+    copy[t->len] = '\0';
+    double v = strtod(copy, NULL);
+    if (copy != small)
+        free(copy);
+    return v;
+}

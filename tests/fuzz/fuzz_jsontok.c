@@ -1,0 +1,128 @@
+/* Fuzz target: the in-place JSON tokenizer (util/jsontok) against jansson, the
+ * parser it stands in for. The same bytes must be accepted by both or by neither,
+ * with and without NUL in strings (one known difference: see below); an accepted text must give the
+ * same values (types, decoded strings, numbers, array elements, the last copy of a repeated key);
+ * and jansson's compact dump of the value must tokenize to the same values again (the path the
+ * flattener takes for a tree the job built). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "util/jsontok.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int same(const jsontok_doc *d, uint32_t i, const json_t *j)
+{
+    const jsontok *t = &d->tok[i];
+    switch (t->type) {
+    case JSONTOK_NULL:
+        return json_is_null(j);
+    case JSONTOK_TRUE:
+        return json_is_true(j);
+    case JSONTOK_FALSE:
+        return json_is_false(j);
+    case JSONTOK_INT:
+        return json_is_integer(j) && jsontok_int(d, i) == json_integer_value(j);
+    case JSONTOK_REAL: {
+        if (!json_is_real(j))
+            return 0;
+        double a = jsontok_real(d, i), b = json_real_value(j);
+        return memcmp(&a, &b, sizeof a) == 0;
+    }
+    case JSONTOK_STRING:
+        return json_is_string(j) && json_string_length(j) == t->len &&
+               memcmp(jsontok_str(d, i), json_string_value(j), t->len) == 0 &&
+               jsontok_str(d, i)[t->len] == '\0';
+    case JSONTOK_ARRAY: {
+        if (!json_is_array(j) || json_array_size(j) != t->len)
+            return 0;
+        uint32_t k = jsontok_first(i);
+        for (size_t n = 0; n < t->len; n++) {
+            if (!same(d, k, json_array_get(j, n)))
+                return 0;
+            k = d->tok[k].end;
+        }
+        return k == t->end;
+    }
+    case JSONTOK_OBJECT: {
+        if (!json_is_object(j) || json_object_size(j) > t->len)
+            return 0;
+        uint32_t k = jsontok_first(i);
+        for (size_t n = 0; n < t->len; n++) {
+            const jsontok *key = &d->tok[k];
+            if (key->type != JSONTOK_STRING || !json_object_getn(j, jsontok_str(d, k), key->len))
+                return 0;
+            k = d->tok[k + 1].end;
+        }
+        if (k != t->end)
+            return 0;
+        const char *key;
+        size_t key_len;
+        const json_t *v;
+        json_object_keylen_foreach((json_t *)j, key, key_len, v)
+        {
+            uint32_t m = jsontok_member(d, i, key, key_len);
+            if (m == JSONTOK_NONE || !same(d, m, v))
+                return 0;
+        }
+        return 1;
+    }
+    }
+    return 0;
+}
+
+static void one(const uint8_t *data, size_t size, unsigned flags)
+{
+    json_t *j = json_loadb((const char *)data, size, flags ? JSON_ALLOW_NUL : 0, NULL);
+    char *copy = malloc(size ? size : 1);
+    if (!copy)
+        abort();
+    if (size)
+        memcpy(copy, data, size);
+    jsontok_doc d;
+    jsontok_init(&d);
+    errinfo err = {0};
+    status st = jsontok_parse(&d, copy, size, flags, &err);
+    /* A raw NUL byte is never JSON. jansson drops one that directly follows a
+     * number or a literal ("[5\0]" loads as [5]); the tokenizer refuses it. */
+    if (memchr(data, 0, size) != NULL) {
+        if (st == ST_OK)
+            abort();
+        json_decref(j);
+        j = NULL;
+    } else if ((j != NULL) != (st == ST_OK)) {
+        abort();
+    }
+    if (st != ST_OK && (st != ST_JSON || d.ntok != 0 || !err.msg[0]))
+        abort();
+    if (j) {
+        if (d.ntok == 0 || d.tok[0].end != d.ntok || !same(&d, 0, j))
+            abort();
+        char *text = json_dumps(j, JSON_COMPACT);
+        if (text) {
+            jsontok_doc d2;
+            jsontok_init(&d2);
+            if (jsontok_parse(&d2, text, strlen(text), JSONTOK_ALLOW_NUL, &err) != ST_OK)
+                abort();
+            if (!same(&d2, 0, j))
+                abort();
+            jsontok_free(&d2);
+            free(text);
+        }
+    }
+    jsontok_free(&d);
+    free(copy);
+    json_decref(j);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 1 << 20)
+        return 0;
+    one(data, size, 0);
+    one(data, size, JSONTOK_ALLOW_NUL);
+    return 0;
+}
