@@ -4,6 +4,7 @@
 #include "tables/tables.h"
 
 #include "log.h"
+#include "util/jsontok.h"
 #include "util/timeutil.h"
 
 #include <stdlib.h>
@@ -124,11 +125,17 @@ int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone)
 
 /* ---- the flattener ----
  *
+ * The walk reads a snapshot tokenized by util/jsontok: a value is a token index
+ * (JSONTOK_NONE: missing). A snapshot the job holds as a jansson tree is dumped and
+ * tokenized first (tables_flatten_rows), so there is one walker and one set of
+ * column rules whichever way a snapshot comes.
+ *
  * One walk over the snapshot serves both passes: the check pass (emit == 0) reads
  * every field the rows need and stops at the first error, the emit pass does the
  * same reads and hands the rows over. Sharing the code means the emit pass cannot
- * meet an error the check pass missed. Strings are borrowed from jansson; the only
- * allocation is the lower-cased user_upn, once per snapshot. */
+ * meet an error the check pass missed. Strings are borrowed from the tokenized
+ * text (NUL-terminated there); the only allocation is the lower-cased user_upn,
+ * once per snapshot. */
 
 #define EV_NCOLS 22
 #define REP_NCOLS 9
@@ -136,8 +143,12 @@ int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone)
 #define IV_NCOLS 10
 #define WHERE_MAX 400
 #define ID_SHOWN 120
+#define NONE JSONTOK_NONE
+
+typedef uint32_t jv; /* a value: its token index, or NONE */
 
 typedef struct walk {
+    const jsontok_doc *doc;
     int emit;
     tables_row_fn row;
     void *ctx;
@@ -158,6 +169,48 @@ typedef struct walk {
     long ev, rep, rec, iv;
     const char *ev_id, *rep_id;
 } walk;
+
+static int jtype(const walk *w, jv j)
+{
+    return j == NONE ? 0 : w->doc->tok[j].type;
+}
+
+static int is_object(const walk *w, jv j)
+{
+    return jtype(w, j) == JSONTOK_OBJECT;
+}
+
+static int is_array(const walk *w, jv j)
+{
+    return jtype(w, j) == JSONTOK_ARRAY;
+}
+
+static int is_string(const walk *w, jv j)
+{
+    return jtype(w, j) == JSONTOK_STRING;
+}
+
+static const char *str_of(const walk *w, jv j)
+{
+    return is_string(w, j) ? jsontok_str(w->doc, j) : NULL;
+}
+
+static size_t len_of(const walk *w, jv j)
+{
+    return w->doc->tok[j].len;
+}
+
+/* Elements of an array (0 for anything else). */
+static size_t array_size(const walk *w, jv j)
+{
+    return is_array(w, j) ? w->doc->tok[j].len : 0;
+}
+
+/* Steps through an array's elements: first jsontok_first(arr), then next_of. */
+static jv next_of(const walk *w, jv j)
+{
+    return w->doc->tok[j].end;
+}
 
 static void where(const walk *w, char *out, size_t n)
 {
@@ -229,63 +282,65 @@ static tables_value vint(int64_t i)
     return v;
 }
 
-static tables_value vjstr(const json_t *j)
+static tables_value vjstr(const walk *w, jv j)
 {
-    return vstr(json_string_value(j), json_string_length(j));
+    return vstr(jsontok_str(w->doc, j), len_of(w, j));
 }
 
-/* A member that is missing or JSON null reads as NULL. */
-static const json_t *member(const json_t *obj, const char *key)
+/* A member that is missing or JSON null reads as NONE. */
+static jv member(const walk *w, jv obj, const char *key)
 {
-    const json_t *j = json_object_get(obj, key);
-    return json_is_null(j) ? NULL : j;
+    jv j = jsontok_member(w->doc, obj, key, strlen(key));
+    return jtype(w, j) == JSONTOK_NULL ? NONE : j;
 }
 
-/* An object member that should be an object: NULL when missing, null or (noted) wrong. */
-static const json_t *obj_member(walk *w, const json_t *obj, const char *key)
+/* An object member that should be an object: NONE when missing, null or (noted) wrong. */
+static jv obj_member(walk *w, jv obj, const char *key)
 {
-    const json_t *j = member(obj, key);
-    if (j && !json_is_object(j)) {
+    jv j = member(w, obj, key);
+    if (j != NONE && !is_object(w, j)) {
         note_bad_type(w, key);
-        return NULL;
+        return NONE;
     }
     return j;
 }
 
-static tables_value str_field(walk *w, const json_t *obj, const char *key)
+static tables_value str_field(walk *w, jv obj, const char *key)
 {
-    const json_t *j = obj ? member(obj, key) : NULL;
-    if (!j)
+    jv j = member(w, obj, key);
+    if (j == NONE)
         return vnull();
-    if (!json_is_string(j)) {
+    if (!is_string(w, j)) {
         note_bad_type(w, key);
         return vnull();
     }
-    return vjstr(j);
+    return vjstr(w, j);
 }
 
-static tables_value bool_field(walk *w, const json_t *obj, const char *key)
+static tables_value bool_field(walk *w, jv obj, const char *key)
 {
-    const json_t *j = member(obj, key);
-    if (!j)
+    jv j = member(w, obj, key);
+    int t = jtype(w, j);
+    if (j == NONE)
         return vnull();
-    if (!json_is_boolean(j)) {
+    if (t != JSONTOK_TRUE && t != JSONTOK_FALSE) {
         note_bad_type(w, key);
         return vnull();
     }
-    return vint(json_is_true(j));
+    return vint(t == JSONTOK_TRUE);
 }
 
-static tables_value int_field(walk *w, const json_t *obj, const char *key, int64_t lo, int64_t hi)
+static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int64_t hi)
 {
-    const json_t *j = member(obj, key);
-    if (!j)
+    jv j = member(w, obj, key);
+    if (j == NONE)
         return vnull();
     int64_t v;
-    if (json_is_integer(j)) {
-        v = (int64_t)json_integer_value(j);
-    } else if (json_is_real(j)) {
-        double d = json_real_value(j);
+    int t = jtype(w, j);
+    if (t == JSONTOK_INT) {
+        v = jsontok_int(w->doc, j);
+    } else if (t == JSONTOK_REAL) {
+        double d = jsontok_real(w->doc, j);
         /* 1152.0 is 1152; a fraction or a huge value is not a count */
         if (!(d >= -9.0e18 && d <= 9.0e18) || d != (double)(int64_t)d) {
             note_bad_type(w, key);
@@ -303,28 +358,28 @@ static tables_value int_field(walk *w, const json_t *obj, const char *key, int64
     return vint(v);
 }
 
-static status bad_time(walk *w, const char *field, const json_t *j)
+static status bad_time(walk *w, const char *field, jv j)
 {
     char at[WHERE_MAX];
     where(w, at, sizeof at);
     return err_set(w->err, ST_DATA,
                    "%s%s%s: '%.80s' is not a time (YYYY-MM-DDTHH:MM:SS[.fffffff][Z])", at,
-                   at[0] ? "." : "", field, json_string_value(j));
+                   at[0] ? "." : "", field, str_of(w, j));
 }
 
 /* A DateTimeOffset field ("2021-10-05T04:38:23.945Z"). */
-static status time_field(walk *w, const json_t *obj, const char *key, tables_value *out)
+static status time_field(walk *w, jv obj, const char *key, tables_value *out)
 {
-    const json_t *j = obj ? member(obj, key) : NULL;
+    jv j = member(w, obj, key);
     *out = vnull();
-    if (!j)
+    if (j == NONE)
         return ST_OK;
-    if (!json_is_string(j)) {
+    if (!is_string(w, j)) {
         note_bad_type(w, key);
         return ST_OK;
     }
     int64_t us;
-    if (tables_parse_time(json_string_value(j), json_string_length(j), &us, NULL) != 0)
+    if (tables_parse_time(jsontok_str(w->doc, j), len_of(w, j), &us, NULL) != 0)
         return bad_time(w, key, j);
     *out = vint(us);
     return ST_OK;
@@ -337,25 +392,24 @@ static int is_utc_zone(const char *z)
 
 /* An event's dateTimeTimeZone ({"dateTime": "...", "timeZone": "UTC"}): the job asks
  * Graph for UTC, so any other zone means the snapshot is not what it should be. */
-static status event_time(walk *w, const json_t *ev, const char *key, tables_value *out)
+static status event_time(walk *w, jv ev, const char *key, tables_value *out)
 {
     *out = vnull();
-    const json_t *o = obj_member(w, ev, key);
-    if (!o)
+    jv o = obj_member(w, ev, key);
+    if (o == NONE)
         return ST_OK;
-    const json_t *dt = member(o, "dateTime");
-    if (!dt)
+    jv dt = member(w, o, "dateTime");
+    if (dt == NONE)
         return ST_OK;
-    if (!json_is_string(dt)) {
+    if (!is_string(w, dt)) {
         note_bad_type(w, strcmp(key, "start") == 0 ? "start.dateTime" : "end.dateTime");
         return ST_OK;
     }
     int64_t us;
     int has_zone;
-    if (tables_parse_time(json_string_value(dt), json_string_length(dt), &us, &has_zone) != 0)
+    if (tables_parse_time(jsontok_str(w->doc, dt), len_of(w, dt), &us, &has_zone) != 0)
         return bad_time(w, key, dt);
-    const json_t *tz = member(o, "timeZone");
-    const char *zone = json_string_value(tz);
+    const char *zone = str_of(w, member(w, o, "timeZone"));
     if ((zone && !is_utc_zone(zone)) || (!zone && !has_zone)) {
         char at[WHERE_MAX];
         where(w, at, sizeof at);
@@ -368,26 +422,27 @@ static status event_time(walk *w, const json_t *ev, const char *key, tables_valu
     return ST_OK;
 }
 
-static int nonempty_str(const json_t *j)
+static int nonempty_str(const walk *w, jv j)
 {
-    return json_is_string(j) && json_string_length(j) > 0;
+    return is_string(w, j) && len_of(w, j) > 0;
 }
 
 /* A member holding items: missing or null is empty, anything but an array an error,
  * since its rows would otherwise vanish without a trace. */
-static status array_member(walk *w, const json_t *obj, const char *key, const json_t **out)
+static status array_member(walk *w, jv obj, const char *key, jv *out)
 {
-    const json_t *j = member(obj, key);
+    jv j = member(w, obj, key);
     *out = j;
-    if (!j || json_is_array(j))
+    if (j == NONE || is_array(w, j))
         return ST_OK;
     char at[WHERE_MAX];
+    int t = jtype(w, j);
     where(w, at, sizeof at);
     return err_set(w->err, ST_JSON, "%s%s%s is a JSON %s, not an array", at, at[0] ? "." : "", key,
-                   json_is_object(j)    ? "object"
-                   : json_is_string(j)  ? "string"
-                   : json_is_boolean(j) ? "boolean"
-                                        : "number");
+                   t == JSONTOK_OBJECT                       ? "object"
+                   : t == JSONTOK_STRING                     ? "string"
+                   : t == JSONTOK_TRUE || t == JSONTOK_FALSE ? "boolean"
+                                                             : "number");
 }
 
 static status put_row(walk *w, table_id t, tables_value *v, size_t n)
@@ -405,15 +460,15 @@ static status put_row(walk *w, table_id t, tables_value *v, size_t n)
     return ST_OK;
 }
 
-static status do_record(walk *w, const json_t *rec, const tables_value *report_id,
+static status do_record(walk *w, jv rec, const tables_value *report_id,
                         const tables_value *meeting_id)
 {
     status st;
-    if (!json_is_object(rec)) {
+    if (!is_object(w, rec)) {
         skip_item(w, "attendance record is not a JSON object");
         return ST_OK;
     }
-    const json_t *identity = obj_member(w, rec, "identity");
+    jv identity = obj_member(w, rec, "identity");
     tables_value record_id = str_field(w, rec, "id");
     tables_value email = str_field(w, rec, "emailAddress");
     tables_value identity_id = str_field(w, identity, "id");
@@ -431,16 +486,16 @@ static status do_record(walk *w, const json_t *rec, const tables_value *report_i
         key = vstr(pos, (size_t)n);
     }
 
-    const json_t *ivs;
+    jv ivs;
     if ((st = array_member(w, rec, "attendanceIntervals", &ivs)) != ST_OK)
         return st;
     int have_join = 0, have_leave = 0;
     int64_t first_join = 0, last_leave = 0;
-    size_t niv = ivs ? json_array_size(ivs) : 0;
-    for (size_t i = 0; i < niv; i++) {
-        const json_t *iv = json_array_get(ivs, i);
+    size_t niv = array_size(w, ivs);
+    jv iv = niv ? jsontok_first(ivs) : NONE;
+    for (size_t i = 0; i < niv; i++, iv = next_of(w, iv)) {
         w->iv = (long)i;
-        if (!json_is_object(iv)) {
+        if (!is_object(w, iv)) {
             skip_item(w, "attendance interval is not a JSON object");
             continue;
         }
@@ -487,17 +542,17 @@ static status do_record(walk *w, const json_t *rec, const tables_value *report_i
 
 /* One report, under an event (event_id set) or unmatched (event_id null, meeting id
  * from its own onlineMeetingId). */
-static status do_report(walk *w, const json_t *rep, tables_value event_id, tables_value meeting_id)
+static status do_report(walk *w, jv rep, tables_value event_id, tables_value meeting_id)
 {
     status st;
     w->rep_id = NULL;
-    if (!json_is_object(rep)) {
+    if (!is_object(w, rep)) {
         skip_item(w, "attendance report is not a JSON object");
         return ST_OK;
     }
-    const json_t *id = member(rep, "id");
-    if (nonempty_str(id))
-        w->rep_id = json_string_value(id);
+    jv id = member(w, rep, "id");
+    if (nonempty_str(w, id))
+        w->rep_id = jsontok_str(w->doc, id);
     if (meeting_id.null || meeting_id.len == 0)
         meeting_id = str_field(w, rep, "onlineMeetingId");
     tables_value v[REP_NCOLS];
@@ -507,11 +562,11 @@ static status do_report(walk *w, const json_t *rep, tables_value event_id, table
     if ((st = time_field(w, rep, "meetingStartDateTime", &v[5])) != ST_OK ||
         (st = time_field(w, rep, "meetingEndDateTime", &v[6])) != ST_OK)
         return st;
-    const json_t *recs;
+    jv recs;
     if ((st = array_member(w, rep, "attendanceRecords", &recs)) != ST_OK)
         return st;
     if (!w->rep_id) {
-        if (id && !json_is_string(id))
+        if (id != NONE && !is_string(w, id))
             note_bad_type(w, "id");
         skip_item(w, "attendance report without id (its records are left out with it)");
         return ST_OK;
@@ -521,14 +576,15 @@ static status do_report(walk *w, const json_t *rep, tables_value event_id, table
                      "with it)");
         return ST_OK;
     }
-    v[0] = vjstr(id);
+    v[0] = vjstr(w, id);
     v[1] = meeting_id;
     if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
         return st;
-    size_t nrec = recs ? json_array_size(recs) : 0;
-    for (size_t i = 0; i < nrec; i++) {
+    size_t nrec = array_size(w, recs);
+    jv rec = nrec ? jsontok_first(recs) : NONE;
+    for (size_t i = 0; i < nrec; i++, rec = next_of(w, rec)) {
         w->rec = (long)i;
-        if ((st = do_record(w, json_array_get(recs, i), &v[0], &v[1])) != ST_OK)
+        if ((st = do_record(w, rec, &v[0], &v[1])) != ST_OK)
             return st;
     }
     w->rec = -1;
@@ -540,31 +596,31 @@ static int str_is(const tables_value *v, const char *s)
     return !v->null && v->len == strlen(s) && memcmp(v->s, s, v->len) == 0;
 }
 
-static status do_event(walk *w, const json_t *ev)
+static status do_event(walk *w, jv ev)
 {
     status st;
     w->ev_id = NULL;
-    if (!json_is_object(ev)) {
+    if (!is_object(w, ev)) {
         skip_item(w, "event is not a JSON object");
         return ST_OK;
     }
-    const json_t *id = member(ev, "id");
-    if (nonempty_str(id))
-        w->ev_id = json_string_value(id);
-    else if (id)
+    jv id = member(w, ev, "id");
+    if (nonempty_str(w, id))
+        w->ev_id = jsontok_str(w->doc, id);
+    else if (id != NONE)
         note_bad_type(w, "id");
 
-    const json_t *organizer = obj_member(w, ev, "organizer");
-    const json_t *org_addr = organizer ? obj_member(w, organizer, "emailAddress") : NULL;
-    const json_t *online = obj_member(w, ev, "onlineMeeting");
-    const json_t *meta = obj_member(w, ev, "onlineMeetingMeta");
-    const json_t *attendees = member(ev, "attendees");
-    const json_t *attendance;
+    jv organizer = obj_member(w, ev, "organizer");
+    jv org_addr = organizer != NONE ? obj_member(w, organizer, "emailAddress") : NONE;
+    jv online = obj_member(w, ev, "onlineMeeting");
+    jv meta = obj_member(w, ev, "onlineMeetingMeta");
+    jv attendees = member(w, ev, "attendees");
+    jv attendance;
     if ((st = array_member(w, ev, "attendance", &attendance)) != ST_OK)
         return st;
 
     tables_value v[EV_NCOLS];
-    v[0] = w->ev_id ? vjstr(id) : vnull();
+    v[0] = w->ev_id ? vjstr(w, id) : vnull();
     v[1] = vstr(w->upn, w->upn_len);
     v[2] = str_field(w, ev, "iCalUId");
     v[3] = str_field(w, ev, "seriesMasterId");
@@ -581,25 +637,25 @@ static status do_event(walk *w, const json_t *ev)
     v[13] = str_field(w, ev, "onlineMeetingProvider");
     v[14] = str_field(w, online, "joinUrl");
     v[15] = str_field(w, meta, "id");
-    if (attendees && !json_is_array(attendees)) {
+    if (attendees != NONE && !is_array(w, attendees)) {
         note_bad_type(w, "attendees");
         v[16] = vnull();
     } else {
-        v[16] = attendees ? vint((int64_t)json_array_size(attendees)) : vnull();
+        v[16] = attendees != NONE ? vint((int64_t)array_size(w, attendees)) : vnull();
     }
     if ((st = time_field(w, ev, "createdDateTime", &v[17])) != ST_OK ||
         (st = time_field(w, ev, "lastModifiedDateTime", &v[18])) != ST_OK)
         return st;
 
     tables_value organizer_flag = bool_field(w, ev, "isOrganizer");
-    size_t nrep = attendance ? json_array_size(attendance) : 0;
+    size_t nrep = array_size(w, attendance);
     const char *status_s;
     if (!(!v[12].null && v[12].i) || !str_is(&v[13], "teamsForBusiness") || v[14].null ||
         v[14].len == 0)
         status_s = "not_online";
     else if (organizer_flag.null || !organizer_flag.i)
         status_s = "not_organizer";
-    else if (!meta)
+    else if (meta == NONE)
         status_s = "no_meeting";
     else if (nrep == 0)
         status_s = "no_reports";
@@ -616,9 +672,10 @@ static status do_event(walk *w, const json_t *ev)
 
     /* The reports keep their rows even when the event has none: their own
      * never-null columns do not depend on it. */
-    for (size_t i = 0; i < nrep; i++) {
+    jv rep = nrep ? jsontok_first(attendance) : NONE;
+    for (size_t i = 0; i < nrep; i++, rep = next_of(w, rep)) {
         w->rep = (long)i;
-        if ((st = do_report(w, json_array_get(attendance, i), v[0], v[15])) != ST_OK)
+        if ((st = do_report(w, rep, v[0], v[15])) != ST_OK)
             return st;
     }
     w->rep = -1;
@@ -626,72 +683,76 @@ static status do_event(walk *w, const json_t *ev)
     return ST_OK;
 }
 
-static status walk_snapshot(walk *w, const json_t *snap)
+static status walk_snapshot(walk *w, jv snap)
 {
     status st;
-    const json_t *events, *unmatched;
+    jv events, unmatched;
     w->ev = w->rep = w->rec = w->iv = -1;
     w->section = "events";
     if ((st = array_member(w, snap, "events", &events)) != ST_OK ||
         (st = array_member(w, snap, "unmatched_attendance", &unmatched)) != ST_OK)
         return st;
-    size_t n = events ? json_array_size(events) : 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t n = array_size(w, events);
+    jv ev = n ? jsontok_first(events) : NONE;
+    for (size_t i = 0; i < n; i++, ev = next_of(w, ev)) {
         w->ev = (long)i;
-        if ((st = do_event(w, json_array_get(events, i))) != ST_OK)
+        if ((st = do_event(w, ev)) != ST_OK)
             return st;
     }
     w->ev = -1;
     w->ev_id = NULL;
     w->section = "unmatched_attendance";
-    n = unmatched ? json_array_size(unmatched) : 0;
-    for (size_t i = 0; i < n; i++) {
+    n = array_size(w, unmatched);
+    jv rep = n ? jsontok_first(unmatched) : NONE;
+    for (size_t i = 0; i < n; i++, rep = next_of(w, rep)) {
         w->rep = (long)i;
-        if ((st = do_report(w, json_array_get(unmatched, i), vnull(), vnull())) != ST_OK)
+        if ((st = do_report(w, rep, vnull(), vnull())) != ST_OK)
             return st;
     }
     w->rep = -1;
     return ST_OK;
 }
 
-status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
-                           table_counts *counts, errinfo *err)
+status tables_flatten_tokens(const jsontok_doc *doc, tables_row_fn row, void *ctx,
+                             table_counts *counts, errinfo *err)
 {
     status st = ST_OK;
     walk w;
     memset(&w, 0, sizeof w);
+    w.doc = doc;
     w.err = err;
     w.row = row;
     w.ctx = ctx;
 
-    if (!json_is_object(snapshot))
+    jv snap = 0;
+    if (!doc || doc->ntok == 0 || !is_object(&w, snap))
         return err_set(err, ST_JSON, "the snapshot is not a JSON object");
-    const json_t *upn = member(snapshot, "user_upn");
-    const json_t *run_id = member(snapshot, "run_id");
-    const json_t *extracted = member(snapshot, "extracted_utc");
-    if (!nonempty_str(upn))
+    jv upn = member(&w, snap, "user_upn");
+    jv run_id = member(&w, snap, "run_id");
+    jv extracted = member(&w, snap, "extracted_utc");
+    if (!nonempty_str(&w, upn))
         return err_set(err, ST_JSON, "the snapshot has no user_upn string");
-    if (!nonempty_str(run_id))
+    if (!nonempty_str(&w, run_id))
         return err_set(err, ST_JSON, "the snapshot has no run_id string");
-    if (!json_is_string(extracted) ||
-        tables_parse_time(json_string_value(extracted), json_string_length(extracted), &w.extracted,
-                          NULL) != 0)
+    if (!is_string(&w, extracted) ||
+        tables_parse_time(jsontok_str(doc, extracted), len_of(&w, extracted), &w.extracted, NULL) !=
+            0)
         return err_set(err, ST_JSON, "the snapshot's extracted_utc is missing or not a time");
-    w.run_id = json_string_value(run_id);
-    w.run_id_len = json_string_length(run_id);
-    w.upn_len = json_string_length(upn);
+    w.run_id = jsontok_str(doc, run_id);
+    w.run_id_len = len_of(&w, run_id);
+    w.upn_len = len_of(&w, upn);
     w.upn = malloc(w.upn_len + 1);
     if (!w.upn)
         return err_set(err, ST_NOMEM, "out of memory flattening a snapshot");
-    memcpy(w.upn, json_string_value(upn), w.upn_len + 1);
+    memcpy(w.upn, jsontok_str(doc, upn), w.upn_len + 1);
     for (size_t i = 0; i < w.upn_len; i++)
         if (w.upn[i] >= 'A' && w.upn[i] <= 'Z')
             w.upn[i] = (char)(w.upn[i] - 'A' + 'a');
 
-    if ((st = walk_snapshot(&w, snapshot)) != ST_OK)
+    if ((st = walk_snapshot(&w, snap)) != ST_OK)
         goto out;
     w.emit = 1;
-    if ((st = walk_snapshot(&w, snapshot)) != ST_OK)
+    if ((st = walk_snapshot(&w, snap)) != ST_OK)
         goto out;
     if (w.bad_types > 0)
         log_warn("values of an unexpected JSON type were written as null",
@@ -704,6 +765,39 @@ status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
     }
 out:
     free(w.upn);
+    return st;
+}
+
+/* A tree the job built: dumped to compact JSON and tokenized, so that it goes
+ * through the same walker. NUL is allowed in its strings, as jansson allows it in
+ * a tree. */
+status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
+                           table_counts *counts, errinfo *err)
+{
+    if (!json_is_object(snapshot))
+        return err_set(err, ST_JSON, "the snapshot is not a JSON object");
+    size_t need = json_dumpb(snapshot, NULL, 0, JSON_COMPACT);
+    if (need == 0)
+        return err_set(err, ST_JSON, "the snapshot cannot be written as JSON");
+    char *text = malloc(need);
+    if (!text)
+        return err_set(err, ST_NOMEM, "out of memory for a %zu-byte snapshot", need);
+    status st;
+    jsontok_doc doc;
+    jsontok_init(&doc);
+    size_t len = json_dumpb(snapshot, text, need, JSON_COMPACT);
+    if (len == 0 || len > need) {
+        st = err_set(err, ST_JSON, "the snapshot cannot be written as JSON");
+        goto out;
+    }
+    if ((st = jsontok_parse(&doc, text, len, JSONTOK_ALLOW_NUL, err)) != ST_OK) {
+        err_prefix(err, "the snapshot");
+        goto out;
+    }
+    st = tables_flatten_tokens(&doc, row, ctx, counts, err);
+out:
+    jsontok_free(&doc);
+    free(text);
     return st;
 }
 

@@ -80,4 +80,12 @@ TA_MUST_USE status tables_write_row(pq_writer *w, table_id table, const tables_v
  * (may be NULL) says whether one was written. Returns 0 on success. */
 int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone);
 
+struct jsontok_doc;
+/* The flattener over a snapshot tokenized by util/jsontok (doc->tok[0] is the
+ * snapshot): what tables_flatten_rows does once it has dumped and tokenized its
+ * tree, for callers that read the text themselves (`convert`). Same rules, counts
+ * and failures; strings handed to `row` point into the doc's text. */
+TA_MUST_USE status tables_flatten_tokens(const struct jsontok_doc *doc, tables_row_fn row,
+                                         void *ctx, table_counts *counts, errinfo *err);
+
 #endif
