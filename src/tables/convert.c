@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "tables/tables.h"
 #include "util/buf.h"
+#include "util/jsontok.h"
 #include "util/timeutil.h"
 
 #define RUN_ID_MAX 64
@@ -183,83 +185,6 @@ static void free_output(outfile *o)
     memset(o, 0, sizeof *o);
 }
 
-/* Snapshots are parsed into an arena: jansson's many small allocations are then
- * a pointer bump each, and dropping a whole tree is a reset. jansson's allocator
- * is process-wide, so the arena is installed only while one input is parsed
- * (convert runs alone, on one thread); the walk that follows allocates normally
- * (log lines), and the tree is never handed to json_decref, which would free()
- * arena memory: the next reset drops it. */
-#define ARENA_CHUNK ((size_t)8 << 20)
-
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    size_t cap, used;
-    max_align_t data[];
-} arena_chunk;
-
-static arena_chunk *g_arena_head, *g_arena_cur;
-static json_malloc_t g_saved_malloc;
-static json_free_t g_saved_free;
-
-static void *arena_malloc(size_t n)
-{
-    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-    for (;;) {
-        arena_chunk *c = g_arena_cur;
-        if (c && c->cap - c->used >= n) {
-            void *p = (char *)c->data + c->used;
-            c->used += n;
-            return p;
-        }
-        if (c && c->next) {
-            g_arena_cur = c->next;
-            g_arena_cur->used = 0;
-            continue;
-        }
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        arena_chunk *fresh = malloc(sizeof *fresh + cap);
-        if (!fresh)
-            return NULL;
-        fresh->next = NULL;
-        fresh->cap = cap;
-        fresh->used = 0;
-        if (c)
-            c->next = fresh;
-        else
-            g_arena_head = fresh;
-        g_arena_cur = fresh;
-    }
-}
-
-static void arena_free(void *p)
-{
-    (void)p;
-}
-
-static void arena_begin(void)
-{
-    g_arena_cur = g_arena_head;
-    if (g_arena_cur)
-        g_arena_cur->used = 0;
-    json_get_alloc_funcs(&g_saved_malloc, &g_saved_free);
-    json_set_alloc_funcs(arena_malloc, arena_free);
-}
-
-static void arena_end(void)
-{
-    json_set_alloc_funcs(g_saved_malloc, g_saved_free);
-}
-
-static void arena_release(void)
-{
-    while (g_arena_head) {
-        arena_chunk *next = g_arena_head->next;
-        free(g_arena_head);
-        g_arena_head = next;
-    }
-    g_arena_cur = NULL;
-}
-
 /* The whole file in memory: jansson parses a buffer much faster than a stream.
  * Pipes and other non-regular files (`<(zcat x.json.gz)`) are read to their end. */
 static status read_input(const char *path, buf *out, errinfo *err)
@@ -307,33 +232,212 @@ out:
     return st;
 }
 
-/* Loads and flattens one input; the message names the file. */
-static status convert_one(const char *path, pq_writer *const writers[TBL_COUNT],
-                          table_counts *counts, errinfo *err)
+/* ---- loading inputs on a second thread ----
+ *
+ * A loader thread reads each input whole, tokenizes it and runs the flattener,
+ * keeping the rows as values (strings point into the input's text); the main
+ * thread hands them to the Parquet writers (encoding, compression, file output),
+ * in input order. SLOTS inputs are in flight at most and their memory is reused
+ * from one input to the next, so memory stays at a few inputs plus the writers'
+ * row groups; an input is held whole, so its size counts several times over
+ * (text, tokens, row values) while it is in flight. */
+#define SLOTS 3
+/* a slot whose buffers grew past this for a large input gives them back after it */
+#define SLOT_KEEP_BYTES ((size_t)32 << 20)
+/* tables_value.null for a string kept in the slot's own bytes (offset in .i) */
+#define VAL_OWN 2
+
+typedef struct slot {
+    buf data; /* the input's text, then tokenized in place */
+    jsontok_doc doc;
+    tables_value *vals; /* the rows' values back to back */
+    size_t nvals, valloc;
+    uint8_t *tables; /* the table of each row */
+    size_t nrows, ralloc;
+    buf own;            /* strings that do not live in the text (made by the flattener) */
+    const char *last_s; /* the last one kept, to keep a repeated one once */
+    size_t last_len, last_off;
+    table_counts counts;
+    status st;
+    errinfo err;
+} slot;
+
+typedef struct loader {
+    const config *cfg;
+    slot slots[SLOTS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t loaded;   /* inputs whose slot is ready */
+    size_t released; /* inputs the main thread is done with */
+    int stop;
+} loader;
+
+static status keep_row(void *ctx, table_id table, const tables_value *row, errinfo *err)
 {
-    buf data;
-    buf_init(&data, (size_t)CONVERT_MAX_INPUT);
-    status st = read_input(path, &data, err);
-    if (st != ST_OK) {
-        buf_free(&data);
-        return st;
+    slot *sl = ctx;
+    size_t n = tables_def(table)->ncols;
+    if (sl->nvals + n > sl->valloc) {
+        size_t na = sl->valloc ? sl->valloc * 2 : 4096;
+        while (na < sl->nvals + n)
+            na *= 2;
+        tables_value *nv = realloc(sl->vals, na * sizeof *nv);
+        if (!nv)
+            return err_set(err, ST_NOMEM, "out of memory keeping rows");
+        sl->vals = nv;
+        sl->valloc = na;
     }
-    arena_begin();
-    json_error_t jerr;
-    json_t *snap = json_loadb(data.data, data.len, 0, &jerr);
-    arena_end();
-    if (!snap) {
-        st = err_set(err, ST_JSON, "%s is not valid JSON: %s (line %d, column %d)", path, jerr.text,
-                     jerr.line, jerr.column);
-    } else {
-        st = writers ? tables_flatten_snapshot(snap, writers, counts, err)
-                     : tables_flatten_rows(snap, NULL, NULL, counts, err);
+    if (sl->nrows == sl->ralloc) {
+        size_t na = sl->ralloc ? sl->ralloc * 2 : 1024;
+        uint8_t *nt = realloc(sl->tables, na);
+        if (!nt)
+            return err_set(err, ST_NOMEM, "out of memory keeping rows");
+        sl->tables = nt;
+        sl->ralloc = na;
+    }
+    uintptr_t text = (uintptr_t)sl->data.data, end = text + sl->data.len;
+    tables_value *v = sl->vals + sl->nvals;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = row[i];
+        if (row[i].null || tables_def(table)->cols[i].type != PQ_STRING)
+            continue;
+        uintptr_t p = (uintptr_t)row[i].s;
+        if (row[i].len == 0 || (p >= text && p + row[i].len <= end))
+            continue;
+        /* the user_upn copy, a "#N" record key, a status: valid during the call only */
+        if (row[i].s != sl->last_s || row[i].len != sl->last_len) {
+            sl->last_off = sl->own.len;
+            status st = buf_append(&sl->own, row[i].s, row[i].len, err);
+            if (st != ST_OK)
+                return st;
+            sl->last_s = row[i].s;
+            sl->last_len = row[i].len;
+        }
+        v[i].null = VAL_OWN;
+        v[i].s = NULL;
+        v[i].i = (int64_t)sl->last_off;
+    }
+    sl->nvals += n;
+    sl->tables[sl->nrows++] = (uint8_t)table;
+    return ST_OK;
+}
+
+static void slot_reset(slot *sl)
+{
+    if (sl->data.alloc > SLOT_KEEP_BYTES)
+        buf_free(&sl->data);
+    if (sl->doc.alloc * sizeof(jsontok) > SLOT_KEEP_BYTES)
+        jsontok_free(&sl->doc);
+    if (sl->valloc * sizeof(tables_value) > SLOT_KEEP_BYTES) {
+        free(sl->vals);
+        sl->vals = NULL;
+        sl->valloc = 0;
+    }
+    if (sl->own.alloc > SLOT_KEEP_BYTES)
+        buf_free(&sl->own);
+    buf_reset(&sl->data);
+    buf_reset(&sl->own);
+    sl->nvals = sl->nrows = 0;
+    sl->last_s = NULL;
+    memset(&sl->counts, 0, sizeof sl->counts);
+    sl->st = ST_OK;
+    memset(&sl->err, 0, sizeof sl->err);
+}
+
+static void slot_free(slot *sl)
+{
+    buf_free(&sl->data);
+    jsontok_free(&sl->doc);
+    free(sl->vals);
+    free(sl->tables);
+    buf_free(&sl->own);
+}
+
+/* Reads, tokenizes and flattens one input into its slot; the message names the file. */
+static void load_input(slot *sl, const char *path)
+{
+    slot_reset(sl);
+    status st = read_input(path, &sl->data, &sl->err);
+    if (st == ST_OK &&
+        (st = jsontok_parse(&sl->doc, sl->data.data, sl->data.len, 0, &sl->err)) != ST_OK)
+        err_prefix(&sl->err, "%s is not valid JSON", path);
+    else if (st == ST_OK &&
+             (st = tables_flatten_tokens(&sl->doc, keep_row, sl, &sl->counts, &sl->err)) != ST_OK)
+        err_prefix(&sl->err, "%s", path);
+    if (st != ST_OK)
+        sl->nvals = sl->nrows = 0;
+    sl->st = st;
+}
+
+static void *loader_main(void *arg)
+{
+    loader *ld = arg;
+    for (size_t i = 0; i < ld->cfg->ninputs; i++) {
+        pthread_mutex_lock(&ld->mu);
+        while (!ld->stop && i - ld->released >= SLOTS)
+            pthread_cond_wait(&ld->cv, &ld->mu);
+        int stop = ld->stop;
+        pthread_mutex_unlock(&ld->mu);
+        if (stop)
+            break;
+        load_input(&ld->slots[i % SLOTS], ld->cfg->inputs[i]);
+        pthread_mutex_lock(&ld->mu);
+        ld->loaded = i + 1;
+        pthread_cond_broadcast(&ld->cv);
+        pthread_mutex_unlock(&ld->mu);
+    }
+    return NULL;
+}
+
+/* The slot of input i once it is loaded. */
+static slot *wait_loaded(loader *ld, size_t i)
+{
+    pthread_mutex_lock(&ld->mu);
+    while (ld->loaded <= i)
+        pthread_cond_wait(&ld->cv, &ld->mu);
+    pthread_mutex_unlock(&ld->mu);
+    return &ld->slots[i % SLOTS];
+}
+
+/* Gives input i's slot back to the loader; stop: load nothing more. */
+static void release(loader *ld, size_t i, int stop)
+{
+    pthread_mutex_lock(&ld->mu);
+    ld->released = i + 1;
+    if (stop)
+        ld->stop = 1;
+    pthread_cond_broadcast(&ld->cv);
+    pthread_mutex_unlock(&ld->mu);
+}
+
+static void stop_loader(loader *ld)
+{
+    pthread_mutex_lock(&ld->mu);
+    ld->stop = 1;
+    pthread_cond_broadcast(&ld->cv);
+    pthread_mutex_unlock(&ld->mu);
+}
+
+/* Writes the rows a slot holds. */
+static status write_slot(const slot *sl, pq_writer *const writers[TBL_COUNT], errinfo *err)
+{
+    const tables_value *v = sl->vals;
+    for (size_t r = 0; r < sl->nrows; r++) {
+        table_id t = (table_id)sl->tables[r];
+        const table_def *def = tables_def(t);
+        tables_value row[32];
+        memcpy(row, v, def->ncols * sizeof *row);
+        for (size_t i = 0; i < def->ncols; i++) {
+            if (row[i].null == VAL_OWN) {
+                row[i].null = 0;
+                row[i].s = sl->own.data + row[i].i;
+            }
+        }
+        status st = tables_write_row(writers[t], t, row, err);
         if (st != ST_OK)
-            err_prefix(err, "%s", path);
-        /* no json_decref: the tree lives in the arena */
+            return st;
+        v += def->ncols;
     }
-    buf_free(&data);
-    return st;
+    return ST_OK;
 }
 
 status convert_run(const config *cfg, errinfo *err)
@@ -341,6 +445,9 @@ status convert_run(const config *cfg, errinfo *err)
     status st = ST_OK;
     outfile out[TBL_COUNT];
     memset(out, 0, sizeof out);
+    loader *ld = NULL;
+    pthread_t thread;
+    int threaded = 0;
     if (cfg->ninputs == 0)
         return err_set(err, ST_USAGE, "convert needs at least one snapshot file");
     if (!cfg->output_dir || !cfg->output_dir[0])
@@ -367,13 +474,48 @@ status convert_run(const config *cfg, errinfo *err)
     memset(&counts, 0, sizeof counts);
     size_t bad = 0;
     errinfo first = {0};
+    ld = calloc(1, sizeof *ld);
+    if (!ld) {
+        st = err_set(err, ST_NOMEM, "out of memory starting convert");
+        goto out;
+    }
+    ld->cfg = cfg;
+    for (int k = 0; k < SLOTS; k++) {
+        buf_init(&ld->slots[k].data, (size_t)CONVERT_MAX_INPUT);
+        buf_init(&ld->slots[k].own, 0);
+        jsontok_init(&ld->slots[k].doc);
+    }
+    pthread_mutex_init(&ld->mu, NULL);
+    pthread_cond_init(&ld->cv, NULL);
+    /* without a second thread, each input is loaded when its turn comes */
+    threaded = pthread_create(&thread, NULL, loader_main, ld) == 0;
     for (size_t i = 0; i < cfg->ninputs; i++) {
-        errinfo e = {0};
-        /* after a bad input, the rest are only checked, so that all of them are named */
-        status one = convert_one(cfg->inputs[i], bad ? NULL : writers, &counts, &e);
+        slot *sl;
+        if (threaded) {
+            sl = wait_loaded(ld, i);
+        } else {
+            sl = &ld->slots[0];
+            load_input(sl, cfg->inputs[i]);
+        }
+        status one = sl->st;
+        errinfo e = sl->err;
+        if (one == ST_OK && !bad) {
+            /* after a bad input, the rest are only checked, so that all of them are named */
+            if ((one = write_slot(sl, writers, &e)) != ST_OK) {
+                err_prefix(&e, "%s", cfg->inputs[i]);
+            } else {
+                for (int t = 0; t < TBL_COUNT; t++)
+                    counts.rows[t] += sl->counts.rows[t];
+                counts.skipped += sl->counts.skipped;
+            }
+        }
+        int fatal =
+            one != ST_OK && one != ST_IO && one != ST_JSON && one != ST_DATA && one != ST_TOO_LARGE;
+        if (threaded)
+            release(ld, i, fatal);
         if (one == ST_OK)
             continue;
-        if (one != ST_IO && one != ST_JSON && one != ST_DATA && one != ST_TOO_LARGE) {
+        if (fatal) {
             /* the output failed, or memory: nothing more to learn from the inputs */
             st = err_set(err, one, "%s", e.msg);
             goto out;
@@ -416,8 +558,18 @@ out:
             if (out[t].renamed)
                 unlink(out[t].final_path);
     }
+    if (threaded) {
+        stop_loader(ld);
+        pthread_join(thread, NULL);
+    }
+    if (ld) {
+        for (int k = 0; k < SLOTS; k++)
+            slot_free(&ld->slots[k]);
+        pthread_mutex_destroy(&ld->mu);
+        pthread_cond_destroy(&ld->cv);
+        free(ld);
+    }
     for (int t = 0; t < TBL_COUNT; t++)
         free_output(&out[t]);
-    arena_release();
     return st;
 }
