@@ -715,6 +715,15 @@ export async function startSandbox(opts = {}) {
         return;
       }
     }
+    // bad input: a well-formed 200 made wrong on purpose (see corruptBody below)
+    if (fault && out.status === 200 && out.body && typeof out.body === 'object' && (fault.corrupt || fault.mutate || fault.rawBody !== undefined)) {
+      const raw = corruptBody(fault, out.body);
+      entry.status = 200;
+      entry.corrupted = fault.corrupt || 'custom';
+      const h = { ...(out.headers || {}), 'Content-Type': GRAPH_JSON, 'request-id': ctx.requestId, 'Content-Length': raw.length };
+      finish();
+      return send(res, 200, h, raw);
+    }
     return reply(out.status, out.body, out.headers || {}, !!out.aad);
   }
 
@@ -850,6 +859,140 @@ export async function startSandbox(opts = {}) {
       await Promise.all([new Promise((r) => server.close(() => r())), new Promise((r) => trap.close(() => r()))]);
     },
   };
+}
+
+// ---------------------------------------------------------------- bad input
+
+// What Graph could send that it should not: a fault rule with `corrupt` (a name
+// below), `mutate` (a function of the body: returns the new body, an object or a
+// Buffer) or `rawBody` (a string or Buffer sent as is) turns the 200 the sandbox
+// would have served into that. The items of a listing (`value`) a corruption
+// touches: `pick(item, index)` when given, else the item at `index` (default 0),
+// or every item with `all: true`.
+const bigString = (n) => {
+  // varied text, so that compression cannot shrink it to nothing
+  const words = ['attendance', 'quarterly', 'review', 'Zürich', 'sync', 'roadmap', 'naïve', '東京', 'retro'];
+  let s = '';
+  for (let i = 0; s.length < n; i++) s += words[(i * 7 + (i >> 3)) % words.length] + ' ' + (i % 1000) + ' ';
+  return s.slice(0, n);
+};
+
+function pickItems(body, fault) {
+  const v = Array.isArray(body.value) ? body.value : [];
+  if (fault.pick) return v.filter((it, i) => fault.pick(it, i));
+  if (fault.all) return v;
+  const it = v[fault.index ?? 0];
+  return it === undefined ? [] : [it];
+}
+
+function eachItem(fn) {
+  return (body, fault) => {
+    for (const it of pickItems(body, fault)) if (it && typeof it === 'object') fn(it, fault);
+    return body;
+  };
+}
+
+// Inserts raw bytes into the first JSON string value of `key` of the picked item.
+function withBytes(body, fault, key, bytes) {
+  const marker = `\u0000MARK${Math.random().toString(36).slice(2)}\u0000`;
+  const it = pickItems(body, fault)[0];
+  if (!it) return Buffer.from(JSON.stringify(body));
+  it[key] = `${typeof it[key] === 'string' ? it[key] : ''}${marker}`;
+  const text = JSON.stringify(body);
+  const esc = JSON.stringify(marker).slice(1, -1);
+  const at = text.indexOf(esc);
+  return Buffer.concat([Buffer.from(text.slice(0, at)), bytes, Buffer.from(text.slice(at + esc.length))]);
+}
+
+export const CORRUPTIONS = {
+  // events (calendarView pages)
+  missingId: eachItem((e) => delete e.id),
+  missingStart: eachItem((e) => delete e.start),
+  missingEnd: eachItem((e) => delete e.end),
+  missingStartEnd: eachItem((e) => {
+    delete e.start;
+    delete e.end;
+  }),
+  nullStart: eachItem((e) => (e.start = null)),
+  nullEnd: eachItem((e) => (e.end = null)),
+  nullDateTime: eachItem((e) => (e.start = { dateTime: null, timeZone: 'UTC' })),
+  nullOnlineMeeting: eachItem((e) => (e.onlineMeeting = null)),
+  nullOrganizer: eachItem((e) => (e.organizer = null)),
+  organizerString: eachItem((e) => (e.isOrganizer = 'true')),
+  onlineString: eachItem((e) => (e.isOnlineMeeting = 'yes')),
+  subjectNumber: eachItem((e) => (e.subject = 12345)),
+  subjectObject: eachItem((e) => (e.subject = { text: 'not a string' })),
+  startString: eachItem((e) => (e.start = '2026-11-01T09:00:00Z')),
+  startNumber: eachItem((e) => (e.start = { dateTime: 1795000000, timeZone: 'UTC' })),
+  attendeesObject: eachItem((e) => (e.attendees = { count: 3 })),
+  idNumber: eachItem((e) => (e.id = 42)),
+  joinUrlNumber: eachItem((e) => {
+    if (e.onlineMeeting) e.onlineMeeting.joinUrl = 7;
+  }),
+  // `random: true` makes it incompressible (a Parquet file past the block size)
+  hugeSubject: eachItem((e, f) => (e.subject = f.random ? crypto.randomBytes(Math.ceil(((f.size ?? 3 << 20) * 3) / 4)).toString('base64').slice(0, f.size ?? 3 << 20) : bigString(f.size ?? 3 << 20))),
+  itemNull: (body, fault) => {
+    const i = fault.index ?? 0;
+    if (Array.isArray(body.value) && body.value.length > i) body.value[i] = null;
+    return body;
+  },
+  itemNumber: (body, fault) => {
+    const i = fault.index ?? 0;
+    if (Array.isArray(body.value) && body.value.length > i) body.value[i] = 17;
+    return body;
+  },
+  // any listing
+  valueObject: (body) => ({ ...body, value: Object.assign({}, body.value) }),
+  valueNull: (body) => ({ ...body, value: null }),
+  valueMissing: (body) => {
+    const out = { ...body };
+    delete out.value;
+    return out;
+  },
+  nextLinkNumber: (body) => ({ ...body, '@odata.nextLink': 12 }),
+  notAnObject: () => Buffer.from('[1,2,3]'),
+  jsonString: () => Buffer.from('"value"'),
+  // attendance records (attendanceRecords pages)
+  nullIdentity: eachItem((r) => (r.identity = null)),
+  nullIntervals: eachItem((r) => (r.attendanceIntervals = null)),
+  intervalsObject: eachItem((r) => (r.attendanceIntervals = { joinDateTime: '2026-11-01T09:00:00Z' })),
+  secondsString: eachItem((r) => (r.totalAttendanceInSeconds = '3600')),
+  intervalNull: eachItem((r) => {
+    if (Array.isArray(r.attendanceIntervals)) r.attendanceIntervals.unshift(null);
+  }),
+  // reports (attendanceReports)
+  reportStartNumber: eachItem((r) => (r.meetingStartDateTime = 1795000000)),
+  reportMissingId: eachItem((r) => delete r.id),
+  // bytes that are not JSON Graph may send
+  invalidUtf8: (body, fault) => withBytes(body, fault, fault.key || 'subject', Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xed, 0xa0, 0x80])),
+  nulByte: (body, fault) => withBytes(body, fault, fault.key || 'subject', Buffer.from('\\u0000', 'latin1')),
+  deepNesting: (body, fault) => {
+    const depth = fault.depth ?? 100000;
+    const it = pickItems(body, fault)[0];
+    const marker = `MARK${Math.random().toString(36).slice(2)}`;
+    if (it) it.extensions = marker;
+    const text = JSON.stringify(body);
+    const deep = '['.repeat(depth) + ']'.repeat(depth);
+    const at = text.indexOf(`"${marker}"`);
+    if (at < 0) return Buffer.from(`{"value":${deep}}`);
+    return Buffer.from(text.slice(0, at) + deep + text.slice(at + marker.length + 2));
+  },
+  deepObjects: (body, fault) => {
+    const depth = fault.depth ?? 100000;
+    return Buffer.from('{"value":[' + '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) + ']}');
+  },
+};
+
+function corruptBody(fault, body) {
+  let out = structuredClone(body);
+  if (fault.rawBody !== undefined) out = typeof fault.rawBody === 'function' ? fault.rawBody(out) : fault.rawBody;
+  else if (fault.mutate) out = fault.mutate(out, fault);
+  else {
+    const fn = CORRUPTIONS[fault.corrupt];
+    if (!fn) throw new Error(`sandbox: no corruption named '${fault.corrupt}'`);
+    out = fn(out, fault);
+  }
+  return Buffer.isBuffer(out) ? out : Buffer.from(typeof out === 'string' ? out : JSON.stringify(out));
 }
 
 // ---------------------------------------------------------------- CLI
