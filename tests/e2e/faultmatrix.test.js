@@ -31,8 +31,16 @@ import {
   parseTimeMs,
   tmpDir,
   DEV_KEY,
+  DEV_ACCOUNT,
   TABLES as TABLE_LIST,
 } from './harness.js';
+import {
+  StorageSharedKeyCredential,
+  generateAccountSASQueryParameters,
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+} from '@azure/storage-blob';
 import { startStorageProxy } from './storage-proxy.js';
 import { TABLES, openDuck, readDuck } from './tables-rules.js';
 import { truthSnapshot, col } from './tables-truth.js';
@@ -235,7 +243,8 @@ describe('fault matrix', () => {
       }
       if (o.check) await o.check({ ...ctx, r1, run1, cp1, cpBefore, from, spawned });
 
-      const hits = await findSecrets([...sb.secrets(), DEV_KEY], { runs: [r1], service: az.service, containers: [container] });
+      const secrets = [...sb.secrets(), DEV_KEY, ...(o.secrets || [])];
+      const hits = await findSecrets(secrets, { runs: [r1], service: az.service, containers: [container] });
       assert.deepEqual(hits, [], 'a secret leaked');
 
       // the clean run, then every row of the ground truth somewhere in the tables
@@ -248,7 +257,7 @@ describe('fault matrix', () => {
       const { keys, files } = await landedKeys(az.service, container, dir);
       const counts = assertComplete(truthKeys(sb, from), keys, o.fault);
       row.complete = `yes (${counts.events} ev, ${counts.attendance_reports} rep, ${counts.attendance_records} rec, ${counts.attendance_intervals} int; ${files / 4} runs)`;
-      const hits2 = await findSecrets([...sb.secrets(), DEV_KEY], { runs: [r2], service: az.service, containers: [container] });
+      const hits2 = await findSecrets([...sb.secrets(), ...secrets], { runs: [r2], service: az.service, containers: [container] });
       assert.deepEqual(hits2, [], 'a secret leaked');
       return { sb, r1, run1 };
     } catch (e) {
@@ -443,6 +452,29 @@ describe('fault matrix', () => {
         assert.ok(blocks.filter((e) => e.status === 201).length >= 2, 'and the blocks went up');
       },
     }));
+
+  test('5xx on every checkpoint write, storage reached with a SAS: no signature anywhere', T, () => {
+    const sas = generateAccountSASQueryParameters(
+      {
+        expiresOn: new Date(Date.now() + 3600e3),
+        permissions: AccountSASPermissions.parse('rwlc'),
+        resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+        services: AccountSASServices.parse('b').toString(),
+      },
+      new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
+    ).toString();
+    const sig = new URLSearchParams(sas).get('sig');
+    return scenario({
+      fault: '500 on the checkpoint (SAS auth)',
+      at: 'checkpoint PUT, always',
+      env: { AZURE_STORAGE_CONNECTION_STRING: undefined, AZURE_STORAGE_ACCOUNT_URL: px.blobEndpoint, AZURE_STORAGE_SAS_TOKEN: `?${sas}` },
+      storage: [{ method: 'PUT', path: /\/registry\/checkpoint\.json$/, status: 500 }],
+      secrets: [sig, encodeURIComponent(sig)],
+      storageFault: true,
+      expectExit: 1,
+      check: async ({ r1 }) => assert.match(r1.stderr, /checkpoint/, 'the log names the checkpoint write'),
+    });
+  });
 
   test('412 on the checkpoint: another run wrote it meanwhile', T, async () => {
     const other = 'other.replica@contoso.onmicrosoft.com';

@@ -867,7 +867,7 @@ export async function startSandbox(opts = {}) {
 // below), `mutate` (a function of the body: returns the new body, an object or a
 // Buffer) or `rawBody` (a string or Buffer sent as is) turns the 200 the sandbox
 // would have served into that. The items of a listing (`value`) a corruption
-// touches: `pick(item, index)` when given, else the item at `index` (default 0),
+// touches: `pick(item, index, items)` when given, else the item at `index` (default 0),
 // or every item with `all: true`.
 const bigString = (n) => {
   // varied text, so that compression cannot shrink it to nothing
@@ -879,7 +879,7 @@ const bigString = (n) => {
 
 function pickItems(body, fault) {
   const v = Array.isArray(body.value) ? body.value : [];
-  if (fault.pick) return v.filter((it, i) => fault.pick(it, i));
+  if (fault.pick) return v.filter((it, i) => fault.pick(it, i, v));
   if (fault.all) return v;
   const it = v[fault.index ?? 0];
   return it === undefined ? [] : [it];
