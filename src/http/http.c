@@ -727,6 +727,9 @@ static status step(http_engine *eng, errinfo *err)
     if (curl_multi_perform(eng->multi, &running) != CURLM_OK)
         return err_set(err, ST_INTERNAL, "libcurl multi perform failed");
     drain_messages(eng);
+    /* the callbacks may have queued follow-up requests that can start right away:
+     * start them now rather than after the next socket event or the poll timeout */
+    wait = pump(eng);
     if (!eng->head && eng->in_flight == 0)
         return ST_OK;
     long timeout = 1000;

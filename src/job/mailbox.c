@@ -158,7 +158,15 @@ static void take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int i
         return;
     }
     json_array_extend(into, value);
-    const char *next = json_string_value(json_object_get(page, "@odata.nextLink"));
+    json_t *link = json_object_get(page, "@odata.nextLink");
+    if (link && !json_is_string(link) && !json_is_null(link)) {
+        /* the listing goes on, but where is unreadable: failing beats losing pages */
+        fail_msg(mb, ST_JSON,
+                 "Graph sent an @odata.nextLink that is not a string; the listing "
+                 "cannot be completed");
+        return;
+    }
+    const char *next = json_string_value(link);
     if (!next || !*next)
         return;
     run *r = mb->run;
@@ -581,6 +589,10 @@ static void finish_rows(mailbox *mb)
         {
             ev[i].organizer_teams =
                 json_is_true(json_object_get(evj, "isOrganizer")) && teams_join_url(evj) != NULL;
+            /* a meeting without a readable end has not been seen to end: it holds the
+             * watermark like one still running */
+            if (ev[i].organizer_teams && ev[i].end_us == INT64_MIN)
+                ev[i].end_us = INT64_MAX;
         }
         mb->new_watermark = window_new_watermark(mb->old_watermark, ev, n, r->now_us,
                                                  mb->window_end, r->cfg->settle_minutes);

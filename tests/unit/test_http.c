@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -313,6 +314,45 @@ static void test_http__group_cap(void **state)
     server_stop(s);
 }
 
+typedef struct chain {
+    http_engine *eng;
+    server *s;
+    int left;
+} chain;
+
+static void on_chain(void *ctx, http_result *res)
+{
+    chain *c = ctx;
+    assert_int_equal(res->st, ST_OK);
+    if (--c->left > 0) {
+        errinfo e = {0};
+        assert_int_equal(http_submit(c->eng, get(c->s, HTTP_EXPECT_JSON), on_chain, c, &e), ST_OK);
+    }
+}
+
+/* A request queued by a callback starts at once, not after the loop's idle wait
+ * (one second): ten chained requests to a server that answers at once take far less
+ * than ten seconds. */
+static void test_http__chained_requests_do_not_stall(void **state)
+{
+    (void)state;
+    const char *script[] = {OK_JSON};
+    server *s = server_start(1, script);
+    http_engine *eng = engine(0, 0);
+    chain c = {eng, s, 10};
+    errinfo e = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_chain, &c, &e), ST_OK);
+    assert_int_equal(http_run(eng, &e), ST_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_int_equal(c.left, 0);
+    assert_true(secs < 3.0);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
 static void test_http__parse_retry_after(void **state)
 {
     (void)state;
@@ -337,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_http__body_cap),
         cmocka_unit_test(test_http__renews_once_on_401),
         cmocka_unit_test(test_http__group_cap),
+        cmocka_unit_test(test_http__chained_requests_do_not_stall),
         cmocka_unit_test(test_http__parse_retry_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
