@@ -235,12 +235,13 @@ out:
 /* ---- loading inputs on a second thread ----
  *
  * A loader thread reads each input whole, tokenizes it and runs the flattener,
- * keeping the rows as values (strings point into the input's text); the main
- * thread hands them to the Parquet writers (encoding, compression, file output),
- * in input order. SLOTS inputs are in flight at most and their memory is reused
- * from one input to the next, so memory stays at a few inputs plus the writers'
- * row groups; an input is held whole, so its size counts several times over
- * (text, tokens, row values) while it is in flight. */
+ * keeping the rows as values (strings point into the input's text); two writer
+ * threads, the main thread and one more, hand them to the Parquet writers
+ * (encoding, compression, file output), in input order, each its own tables, so
+ * that every writer is used by one thread only. SLOTS inputs are in flight at most and their memory
+ * is reused from one input to the next, so memory stays at a few inputs plus the writers' row
+ * groups; an input is held whole, so its size counts several times over (text, tokens, row values)
+ * while it is in flight. */
 #define SLOTS 3
 /* a slot whose buffers grew past this for a large input gives them back after it */
 #define SLOT_KEEP_BYTES ((size_t)32 << 20)
@@ -262,14 +263,23 @@ typedef struct slot {
     errinfo err;
 } slot;
 
+/* Which writer thread writes a table: the attendance intervals one of their own,
+ * the other three tables the main thread (about half the output each). */
+#define WRITER_THREADS 2
+#define WRITER_OF(t) ((t) == TBL_INTERVALS ? 1 : 0)
+
 typedef struct loader {
     const config *cfg;
+    pq_writer *writers[TBL_COUNT];
     slot slots[SLOTS];
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t loaded;   /* inputs whose slot is ready */
-    size_t released; /* inputs the main thread is done with */
-    int stop;
+    size_t loaded;               /* inputs whose slot is ready */
+    size_t done[WRITER_THREADS]; /* inputs each writer thread is done with */
+    int nwriters;                /* writer threads: 1 when the main thread writes all */
+    int stop;                    /* load and write nothing more */
+    status wst;                  /* the second writer thread's failure */
+    errinfo werr;
 } loader;
 
 static status keep_row(void *ctx, table_id table, const tables_value *row, errinfo *err)
@@ -368,12 +378,22 @@ static void load_input(slot *sl, const char *path)
     sl->st = st;
 }
 
+/* Smallest input number some writer thread is not done with. */
+static size_t min_done(const loader *ld)
+{
+    size_t m = ld->done[0];
+    for (int k = 1; k < ld->nwriters; k++)
+        if (ld->done[k] < m)
+            m = ld->done[k];
+    return m;
+}
+
 static void *loader_main(void *arg)
 {
     loader *ld = arg;
     for (size_t i = 0; i < ld->cfg->ninputs; i++) {
         pthread_mutex_lock(&ld->mu);
-        while (!ld->stop && i - ld->released >= SLOTS)
+        while (!ld->stop && i - min_done(ld) >= SLOTS)
             pthread_cond_wait(&ld->cv, &ld->mu);
         int stop = ld->stop;
         pthread_mutex_unlock(&ld->mu);
@@ -388,28 +408,28 @@ static void *loader_main(void *arg)
     return NULL;
 }
 
-/* The slot of input i once it is loaded. */
+/* The slot of input i once it is loaded; NULL when everything stops first. */
 static slot *wait_loaded(loader *ld, size_t i)
 {
     pthread_mutex_lock(&ld->mu);
-    while (ld->loaded <= i)
+    while (ld->loaded <= i && !ld->stop)
         pthread_cond_wait(&ld->cv, &ld->mu);
+    int ready = ld->loaded > i;
     pthread_mutex_unlock(&ld->mu);
-    return &ld->slots[i % SLOTS];
+    return ready ? &ld->slots[i % SLOTS] : NULL;
 }
 
-/* Gives input i's slot back to the loader; stop: load nothing more. */
-static void release(loader *ld, size_t i, int stop)
+/* Writer thread k is done with input i's slot. */
+static void release(loader *ld, int k, size_t i)
 {
     pthread_mutex_lock(&ld->mu);
-    ld->released = i + 1;
-    if (stop)
-        ld->stop = 1;
+    ld->done[k] = i + 1;
     pthread_cond_broadcast(&ld->cv);
     pthread_mutex_unlock(&ld->mu);
 }
 
-static void stop_loader(loader *ld)
+/* Nothing more is loaded or written. */
+static void stop_all(loader *ld)
 {
     pthread_mutex_lock(&ld->mu);
     ld->stop = 1;
@@ -417,27 +437,59 @@ static void stop_loader(loader *ld)
     pthread_mutex_unlock(&ld->mu);
 }
 
-/* Writes the rows a slot holds. */
-static status write_slot(const slot *sl, pq_writer *const writers[TBL_COUNT], errinfo *err)
+/* Writes the rows of a slot that writer thread k writes. */
+static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
 {
     const tables_value *v = sl->vals;
     for (size_t r = 0; r < sl->nrows; r++) {
         table_id t = (table_id)sl->tables[r];
         const table_def *def = tables_def(t);
-        tables_value row[32];
-        memcpy(row, v, def->ncols * sizeof *row);
-        for (size_t i = 0; i < def->ncols; i++) {
-            if (row[i].null == VAL_OWN) {
-                row[i].null = 0;
-                row[i].s = sl->own.data + row[i].i;
+        if (ld->nwriters == 1 || WRITER_OF(t) == k) {
+            tables_value row[32];
+            memcpy(row, v, def->ncols * sizeof *row);
+            for (size_t i = 0; i < def->ncols; i++) {
+                if (row[i].null == VAL_OWN) {
+                    row[i].null = 0;
+                    row[i].s = sl->own.data + row[i].i;
+                }
             }
+            status st = tables_write_row(ld->writers[t], t, row, err);
+            if (st != ST_OK)
+                return st;
         }
-        status st = tables_write_row(writers[t], t, row, err);
-        if (st != ST_OK)
-            return st;
         v += def->ncols;
     }
     return ST_OK;
+}
+
+/* The second writer thread: the tables of WRITER_OF 1, input by input. As on the
+ * main thread, nothing is written from the first bad input on (the slots still go
+ * back to the loader, which goes on so that every bad input is named). */
+static void *writer_main(void *arg)
+{
+    loader *ld = arg;
+    int bad = 0;
+    for (size_t i = 0; i < ld->cfg->ninputs; i++) {
+        slot *sl = wait_loaded(ld, i);
+        if (!sl)
+            break;
+        if (sl->st != ST_OK)
+            bad = 1;
+        errinfo e = {0};
+        status st = bad ? ST_OK : write_slot(ld, sl, 1, &e);
+        if (st != ST_OK) {
+            err_prefix(&e, "%s", ld->cfg->inputs[i]);
+            pthread_mutex_lock(&ld->mu);
+            ld->wst = st;
+            ld->werr = e;
+            ld->stop = 1;
+            pthread_cond_broadcast(&ld->cv);
+            pthread_mutex_unlock(&ld->mu);
+            break;
+        }
+        release(ld, 1, i);
+    }
+    return NULL;
 }
 
 status convert_run(const config *cfg, errinfo *err)
@@ -446,8 +498,8 @@ status convert_run(const config *cfg, errinfo *err)
     outfile out[TBL_COUNT];
     memset(out, 0, sizeof out);
     loader *ld = NULL;
-    pthread_t thread;
-    int threaded = 0;
+    pthread_t loader_thread, writer_thread;
+    int threaded = 0, writer_started = 0;
     if (cfg->ninputs == 0)
         return err_set(err, ST_USAGE, "convert needs at least one snapshot file");
     if (!cfg->output_dir || !cfg->output_dir[0])
@@ -487,12 +539,27 @@ status convert_run(const config *cfg, errinfo *err)
     }
     pthread_mutex_init(&ld->mu, NULL);
     pthread_cond_init(&ld->cv, NULL);
-    /* without a second thread, each input is loaded when its turn comes */
-    threaded = pthread_create(&thread, NULL, loader_main, ld) == 0;
+    for (int t = 0; t < TBL_COUNT; t++)
+        ld->writers[t] = writers[t];
+    ld->nwriters = WRITER_THREADS;
+    writer_started = pthread_create(&writer_thread, NULL, writer_main, ld) == 0;
+    if (!writer_started)
+        ld->nwriters = 1;
+    threaded = pthread_create(&loader_thread, NULL, loader_main, ld) == 0;
+    if (!threaded && writer_started) {
+        /* without a loader thread, each input is loaded when its turn comes and the
+         * main thread writes every table */
+        stop_all(ld);
+        pthread_join(writer_thread, NULL);
+        writer_started = 0;
+        ld->stop = 0;
+        ld->nwriters = 1;
+    }
     for (size_t i = 0; i < cfg->ninputs; i++) {
         slot *sl;
         if (threaded) {
-            sl = wait_loaded(ld, i);
+            if (!(sl = wait_loaded(ld, i)))
+                break; /* the other writer thread failed: see below */
         } else {
             sl = &ld->slots[0];
             load_input(sl, cfg->inputs[i]);
@@ -501,7 +568,7 @@ status convert_run(const config *cfg, errinfo *err)
         errinfo e = sl->err;
         if (one == ST_OK && !bad) {
             /* after a bad input, the rest are only checked, so that all of them are named */
-            if ((one = write_slot(sl, writers, &e)) != ST_OK) {
+            if ((one = write_slot(ld, sl, 0, &e)) != ST_OK) {
                 err_prefix(&e, "%s", cfg->inputs[i]);
             } else {
                 for (int t = 0; t < TBL_COUNT; t++)
@@ -512,7 +579,7 @@ status convert_run(const config *cfg, errinfo *err)
         int fatal =
             one != ST_OK && one != ST_IO && one != ST_JSON && one != ST_DATA && one != ST_TOO_LARGE;
         if (threaded)
-            release(ld, i, fatal);
+            release(ld, 0, i);
         if (one == ST_OK)
             continue;
         if (fatal) {
@@ -524,6 +591,15 @@ status convert_run(const config *cfg, errinfo *err)
                   json_pack("{s:s,s:s}", "file", cfg->inputs[i], "error", e.msg));
         if (bad++ == 0)
             first = e;
+    }
+    if (writer_started) {
+        /* the other writer thread is done when every input is, or has failed */
+        pthread_join(writer_thread, NULL);
+        writer_started = 0;
+        if (ld->wst != ST_OK) {
+            st = err_set(err, ld->wst, "%s", ld->werr.msg);
+            goto out;
+        }
     }
     if (bad) {
         if (bad == 1)
@@ -558,10 +634,12 @@ out:
             if (out[t].renamed)
                 unlink(out[t].final_path);
     }
-    if (threaded) {
-        stop_loader(ld);
-        pthread_join(thread, NULL);
-    }
+    if (ld)
+        stop_all(ld);
+    if (writer_started)
+        pthread_join(writer_thread, NULL);
+    if (threaded)
+        pthread_join(loader_thread, NULL);
     if (ld) {
         for (int k = 0; k < SLOTS; k++)
             slot_free(&ld->slots[k]);

@@ -164,6 +164,13 @@ typedef struct walk {
     size_t bad_types; /* check pass: scalar fields of an unexpected type */
     char first_bad[WHERE_MAX + 64];
 
+    /* member lookups of the check pass, replayed by the emit pass (see member) */
+    struct {
+        jv obj, val;
+    } * tape;
+    size_t tape_len, tape_cap, tape_pos;
+    int tape_on;
+
     /* where the walk is, for messages */
     const char *section; /* "events" or "unmatched_attendance" */
     long ev, rep, rec, iv;
@@ -287,11 +294,40 @@ static tables_value vjstr(const walk *w, jv j)
     return vstr(jsontok_str(w->doc, j), len_of(w, j));
 }
 
-/* A member that is missing or JSON null reads as NONE. */
-static jv member(const walk *w, jv obj, const char *key)
+/* A member that is missing or JSON null reads as NONE.
+ *
+ * Finding a member scans the object's keys. The emit pass asks for the same
+ * members of the same objects in the same order as the check pass (the passes
+ * differ only in what they hand over), so the check pass keeps each answer on a
+ * tape and the emit pass replays it. Each entry also holds the object asked
+ * about: a replay that does not match turns the tape off and looks up again. */
+static jv member(walk *w, jv obj, const char *key)
 {
+    if (obj == NONE)
+        return NONE;
+    if (w->emit && w->tape_on) {
+        if (w->tape_pos < w->tape_len && w->tape[w->tape_pos].obj == obj)
+            return w->tape[w->tape_pos++].val;
+        w->tape_on = 0;
+    }
     jv j = jsontok_member(w->doc, obj, key, strlen(key));
-    return jtype(w, j) == JSONTOK_NULL ? NONE : j;
+    if (jtype(w, j) == JSONTOK_NULL)
+        j = NONE;
+    if (!w->emit && w->tape_on) {
+        if (w->tape_len == w->tape_cap) {
+            size_t n = w->tape_cap ? w->tape_cap * 2 : 1024;
+            void *p = realloc(w->tape, n * sizeof *w->tape);
+            if (!p) {
+                w->tape_on = 0; /* slower, not wrong */
+                return j;
+            }
+            w->tape = p;
+            w->tape_cap = n;
+        }
+        w->tape[w->tape_len].obj = obj;
+        w->tape[w->tape_len++].val = j;
+    }
+    return j;
 }
 
 /* An object member that should be an object: NONE when missing, null or (noted) wrong. */
@@ -749,9 +785,12 @@ status tables_flatten_tokens(const jsontok_doc *doc, tables_row_fn row, void *ct
         if (w.upn[i] >= 'A' && w.upn[i] <= 'Z')
             w.upn[i] = (char)(w.upn[i] - 'A' + 'a');
 
+    w.tape_on = 1;
+    w.tape_len = 0;
     if ((st = walk_snapshot(&w, snap)) != ST_OK)
         goto out;
     w.emit = 1;
+    w.tape_pos = 0;
     if ((st = walk_snapshot(&w, snap)) != ST_OK)
         goto out;
     if (w.bad_types > 0)
@@ -765,6 +804,7 @@ status tables_flatten_tokens(const jsontok_doc *doc, tables_row_fn row, void *ct
     }
 out:
     free(w.upn);
+    free(w.tape);
     return st;
 }
 

@@ -522,8 +522,15 @@ uint32_t jsontok_member(const jsontok_doc *d, uint32_t obj, const char *key, siz
     uint32_t found = JSONTOK_NONE, k = obj + 1;
     for (uint32_t m = d->tok[obj].len; m > 0; m--) {
         const jsontok *t = &d->tok[k];
-        if (t->len == keylen && memcmp(d->text + t->start, key, keylen) == 0)
-            found = k + 1;
+        if (t->len == keylen) {
+            /* keys are short: a loop beats a call to memcmp */
+            const char *s = d->text + t->start;
+            size_t i = 0;
+            while (i < keylen && s[i] == key[i])
+                i++;
+            if (i == keylen)
+                found = k + 1;
+        }
         k = d->tok[k + 1].end;
     }
     return found;
