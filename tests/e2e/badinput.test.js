@@ -61,7 +61,7 @@ describe('bad input from Graph', () => {
   // Runs one case with `bin`; returns what the caller may check further.
   async function runCase(c, bin, label) {
     const container = `bad${++seq}`;
-    const sb = await startSandbox({ seed: 500 + seq, mailboxes: 2, calendarViewMaxTop: 8, latencyMs: [1, 3], tenantOptions: { fillerMeetings: 1 } });
+    const sb = await startSandbox({ seed: 500 + seq, mailboxes: 2, calendarViewMaxTop: 8, latencyMs: [1, 3], mailboxConcurrencyLimit: 64, tenantOptions: { fillerMeetings: 1 } });
     const [a, b] = sb.tenant.users.map((u) => u.userPrincipalName);
     try {
       sb.setFaults(c.faults.map((f) => ({ mailbox: a, ...f })));
