@@ -245,8 +245,6 @@ out:
 #define SLOTS 3
 /* a slot whose buffers grew past this for a large input gives them back after it */
 #define SLOT_KEEP_BYTES ((size_t)32 << 20)
-/* tables_value.null for a string kept in the slot's own bytes (offset in .i) */
-#define VAL_OWN 2
 
 typedef struct slot {
     buf data; /* the input's text, then tokenized in place */
@@ -258,6 +256,8 @@ typedef struct slot {
     buf own;            /* strings that do not live in the text (made by the flattener) */
     const char *last_s; /* the last one kept, to keep a repeated one once */
     size_t last_len, last_off;
+    size_t *fix; /* values whose .s is an offset into own until the input is loaded */
+    size_t nfix, fixalloc;
     table_counts counts;
     status st;
     errinfo err;
@@ -313,7 +313,8 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
         uintptr_t p = (uintptr_t)row[i].s;
         if (row[i].len == 0 || (p >= text && p + row[i].len <= end))
             continue;
-        /* the user_upn copy, a "#N" record key, a status: valid during the call only */
+        /* the user_upn copy, a "#N" record key, a status: valid during the call only;
+         * own may still move, so the pointer is set once the input is loaded */
         if (row[i].s != sl->last_s || row[i].len != sl->last_len) {
             sl->last_off = sl->own.len;
             status st = buf_append(&sl->own, row[i].s, row[i].len, err);
@@ -322,7 +323,15 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
             sl->last_s = row[i].s;
             sl->last_len = row[i].len;
         }
-        v[i].null = VAL_OWN;
+        if (sl->nfix == sl->fixalloc) {
+            size_t na = sl->fixalloc ? sl->fixalloc * 2 : 1024;
+            size_t *nf = realloc(sl->fix, na * sizeof *nf);
+            if (!nf)
+                return err_set(err, ST_NOMEM, "out of memory keeping rows");
+            sl->fix = nf;
+            sl->fixalloc = na;
+        }
+        sl->fix[sl->nfix++] = sl->nvals + i;
         v[i].s = NULL;
         v[i].i = (int64_t)sl->last_off;
     }
@@ -342,11 +351,21 @@ static void slot_reset(slot *sl)
         sl->vals = NULL;
         sl->valloc = 0;
     }
+    if (sl->ralloc > SLOT_KEEP_BYTES) {
+        free(sl->tables);
+        sl->tables = NULL;
+        sl->ralloc = 0;
+    }
+    if (sl->fixalloc * sizeof(size_t) > SLOT_KEEP_BYTES) {
+        free(sl->fix);
+        sl->fix = NULL;
+        sl->fixalloc = 0;
+    }
     if (sl->own.alloc > SLOT_KEEP_BYTES)
         buf_free(&sl->own);
     buf_reset(&sl->data);
     buf_reset(&sl->own);
-    sl->nvals = sl->nrows = 0;
+    sl->nvals = sl->nrows = sl->nfix = 0;
     sl->last_s = NULL;
     memset(&sl->counts, 0, sizeof sl->counts);
     sl->st = ST_OK;
@@ -359,6 +378,7 @@ static void slot_free(slot *sl)
     jsontok_free(&sl->doc);
     free(sl->vals);
     free(sl->tables);
+    free(sl->fix);
     buf_free(&sl->own);
 }
 
@@ -375,6 +395,9 @@ static void load_input(slot *sl, const char *path)
         err_prefix(&sl->err, "%s", path);
     if (st != ST_OK)
         sl->nvals = sl->nrows = 0;
+    else
+        for (size_t k = 0; k < sl->nfix; k++)
+            sl->vals[sl->fix[k]].s = sl->own.data + sl->vals[sl->fix[k]].i;
     sl->st = st;
 }
 
@@ -445,15 +468,7 @@ static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
         table_id t = (table_id)sl->tables[r];
         const table_def *def = tables_def(t);
         if (ld->nwriters == 1 || WRITER_OF(t) == k) {
-            tables_value row[32];
-            memcpy(row, v, def->ncols * sizeof *row);
-            for (size_t i = 0; i < def->ncols; i++) {
-                if (row[i].null == VAL_OWN) {
-                    row[i].null = 0;
-                    row[i].s = sl->own.data + row[i].i;
-                }
-            }
-            status st = tables_write_row(ld->writers[t], t, row, err);
+            status st = tables_write_row(ld->writers[t], t, v, err);
             if (st != ST_OK)
                 return st;
         }

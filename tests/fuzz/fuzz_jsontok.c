@@ -10,6 +10,9 @@
 
 #include <jansson.h>
 
+#include "log.h"
+#include "tables/tables.h"
+#include "util/buf.h"
 #include "util/jsontok.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -74,6 +77,50 @@ static int same(const jsontok_doc *d, uint32_t i, const json_t *j)
     return 0;
 }
 
+/* Rows as bytes, to compare two walks. */
+static status record_row(void *ctx, table_id t, const tables_value *row, errinfo *err)
+{
+    buf *out = ctx;
+    const table_def *def = tables_def(t);
+    uint8_t tag = (uint8_t)t;
+    status st = buf_append(out, &tag, 1, err);
+    for (size_t i = 0; i < def->ncols && st == ST_OK; i++) {
+        const tables_value *v = &row[i];
+        uint8_t null = (uint8_t)v->null;
+        uint64_t len = v->null ? 0 : v->len;
+        int64_t num = v->null || def->cols[i].type == PQ_STRING ? 0 : v->i;
+        st = buf_append(out, &null, 1, err);
+        if (st == ST_OK)
+            st = buf_append(out, &num, sizeof num, err);
+        if (st == ST_OK && def->cols[i].type == PQ_STRING)
+            st = buf_append(out, &len, sizeof len, err);
+        if (st == ST_OK && def->cols[i].type == PQ_STRING && len)
+            st = buf_append(out, v->s, len, err);
+    }
+    return st;
+}
+
+/* The flattener over the text's tokens (convert's path) and over jansson's tree
+ * (the job's path) must agree: same outcome, counts and rows. */
+static void same_rows(const jsontok_doc *d, const json_t *j)
+{
+    buf a, b;
+    buf_init(&a, 0);
+    buf_init(&b, 0);
+    table_counts ca = {{0}, 0}, cb = {{0}, 0};
+    errinfo ea = {0}, eb = {0};
+    status sa = tables_flatten_tokens(d, record_row, &a, &ca, &ea);
+    status sb = tables_flatten_rows(j, record_row, &b, &cb, &eb);
+    if (sa != sb || memcmp(&ca, &cb, sizeof ca) != 0)
+        abort();
+    if (sa == ST_OK && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
+        abort();
+    if (sa != ST_OK && strcmp(ea.msg, eb.msg) != 0)
+        abort();
+    buf_free(&a);
+    buf_free(&b);
+}
+
 static void one(const uint8_t *data, size_t size, unsigned flags)
 {
     json_t *j = json_loadb((const char *)data, size, flags ? JSON_ALLOW_NUL : 0, NULL);
@@ -101,6 +148,8 @@ static void one(const uint8_t *data, size_t size, unsigned flags)
     if (j) {
         if (d.ntok == 0 || d.tok[0].end != d.ntok || !same(&d, 0, j))
             abort();
+        if (!flags)
+            same_rows(&d, j);
         char *text = json_dumps(j, JSON_COMPACT);
         if (text) {
             jsontok_doc d2;
@@ -120,6 +169,11 @@ static void one(const uint8_t *data, size_t size, unsigned flags)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static int quiet;
+    if (!quiet) {
+        log_setup(LOG_FORMAT_JSON, LOG_ERROR);
+        quiet = 1;
+    }
     if (size > 1 << 20)
         return 0;
     one(data, size, 0);
