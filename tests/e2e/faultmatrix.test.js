@@ -48,6 +48,8 @@ import { expectedRows } from './tables-rules.js';
 
 const MIN = 60000;
 const T = { timeout: 60000 };
+// what AddressSanitizer, UBSan or LeakSanitizer print (TA_BIN may be a sanitizer build)
+const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:/;
 // short waits: a fault costs seconds
 const QUICK = {
   ATTENDANCE_HTTP_TIMEOUT_SECONDS: '2',
@@ -209,6 +211,7 @@ describe('fault matrix', () => {
       row.exit = `${r1.code}${r1.signal ? ` ${r1.signal}` : ''}${r1.timedOut ? ' (hung)' : ''}`;
       assert.equal(r1.signal, null, `no crash\n${describeRun(r1)}`);
       assert.equal(r1.timedOut, false, `no hang\n${describeRun(r1)}`);
+      assert.doesNotMatch(r1.stderr, SANITIZER, `sanitizer report\n${describeRun(r1)}`);
       assert.equal(r1.code, o.expectExit, `exit status\n${describeRun(r1)}`);
 
       // the first run's manifest (when storage let it be written) names who failed
@@ -250,6 +253,7 @@ describe('fault matrix', () => {
       // the clean run, then every row of the ground truth somewhere in the tables
       const r2 = await runJob(['run'], env, { timeoutMs: 45000 });
       assert.equal(r2.code, 0, `the clean run after the fault\n${describeRun(r2)}`);
+      assert.doesNotMatch(r2.stderr, SANITIZER, `sanitizer report\n${describeRun(r2)}`);
       const cp2 = await checkpointBlob(az.service, container);
       await assertCheckpointBehindData(sb, az.service, container, cp2, { from, before: cp1 });
       const dir = path.join(work, container);
