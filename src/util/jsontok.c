@@ -365,17 +365,14 @@ static status number(parser *p)
         if (digits > 19 || (digits == 19 && memcmp(s + at + neg, neg ? max_neg : max_pos, 19) > 0))
             return fail(p, at, "integer too large for 64 bits");
     } else {
-        char small[64], *copy = small;
-        if (len >= sizeof small && !(copy = malloc(len + 1)))
-            return err_set(p->err, ST_NOMEM, "out of memory reading a number");
-        memcpy(copy, s + at, len);
-        copy[len] = '\0';
+        /* The top value is a container, so a number is followed by a byte of the
+         * text, and a byte that ends a JSON number (not a digit, '.', 'e', 'E')
+         * ends strtod's reading too: no copy is needed. */
+        if (i >= n)
+            return fail(p, n, "unexpected end of text");
         errno = 0;
-        double v = strtod(copy, NULL);
-        int over = errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL);
-        if (copy != small)
-            free(copy);
-        if (over)
+        double v = strtod((const char *)s + at, NULL);
+        if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
             return fail(p, at, "real number overflow");
     }
     status st = push(p, real ? JSONTOK_REAL : JSONTOK_INT, at, len, &idx);
@@ -552,14 +549,6 @@ int64_t jsontok_int(const jsontok_doc *d, uint32_t i)
 
 double jsontok_real(const jsontok_doc *d, uint32_t i)
 {
-    const jsontok *t = &d->tok[i];
-    char small[64], *copy = small;
-    if (t->len >= sizeof small && !(copy = malloc((size_t)t->len + 1)))
-        return NAN;
-    memcpy(copy, d->text + t->start, t->len);
-    copy[t->len] = '\0';
-    double v = strtod(copy, NULL);
-    if (copy != small)
-        free(copy);
-    return v;
+    /* a byte that is not part of the number follows it (see number()) */
+    return strtod(d->text + d->tok[i].start, NULL);
 }

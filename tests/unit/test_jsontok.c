@@ -143,6 +143,20 @@ static void test_jsontok__numbers(void **state)
     assert_true(jsontok_real(&d, 11) == 1152.0);
     jsontok_free(&d);
     free(copy);
+
+    /* a real longer than any small buffer reads as strtod reads it alone */
+    char longnum[200];
+    memset(longnum, 0, sizeof longnum);
+    longnum[0] = '[';
+    memset(longnum + 1, '7', 120);
+    memcpy(longnum + 121, ".25e-3]", 7);
+    assert_int_equal(tok(&d, longnum, strlen(longnum), 0, &copy, &err), ST_OK);
+    assert_int_equal(d.tok[1].type, JSONTOK_REAL);
+    assert_int_equal(d.tok[1].len, 126);
+    longnum[127] = '\0';
+    assert_true(jsontok_real(&d, 1) == strtod(longnum + 1, NULL));
+    jsontok_free(&d);
+    free(copy);
 }
 
 static void test_jsontok__refused(void **state)
@@ -190,6 +204,7 @@ static void test_jsontok__refused(void **state)
         "[\"\x80\"]",
         "[\"\xff\"]",
         "\xef\xbb\xbf[]",
+        "[1.5",
         "[\"unterminated",
         "[\"unterminated\\",
         "{\"a\":[1,2",
