@@ -810,7 +810,7 @@ out:
 
 /* A tree the job built: dumped to compact JSON and tokenized, so that it goes
  * through the same walker. NUL is allowed in its strings, as jansson allows it in
- * a tree. */
+ * a tree, and any depth (Graph's objects sit a few levels down in a snapshot). */
 status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
                            table_counts *counts, errinfo *err)
 {
@@ -830,7 +830,8 @@ status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
         st = err_set(err, ST_JSON, "the snapshot cannot be written as JSON");
         goto out;
     }
-    if ((st = jsontok_parse(&doc, text, len, JSONTOK_ALLOW_NUL, err)) != ST_OK) {
+    if ((st = jsontok_parse(&doc, text, len, JSONTOK_ALLOW_NUL | JSONTOK_ANY_DEPTH, err)) !=
+        ST_OK) {
         err_prefix(err, "the snapshot");
         goto out;
     }

@@ -21,6 +21,9 @@ typedef struct parser {
     size_t line, line_start; /* newlines can only be whitespace between tokens */
     unsigned flags;
     errinfo *err;
+    uint32_t *stack; /* open containers: a local array, on the heap past it */
+    size_t stack_cap;
+    int stack_heap;
 } parser;
 
 void jsontok_init(jsontok_doc *d)
@@ -390,10 +393,24 @@ static status literal(parser *p, const char *word, size_t wlen, uint8_t type)
     return st;
 }
 
+static status grow_stack(parser *p)
+{
+    size_t n = p->stack_cap * 2;
+    uint32_t *ns = malloc(n * sizeof *ns);
+    if (!ns)
+        return err_set(p->err, ST_NOMEM, "out of memory for JSON nested %zu deep", p->stack_cap);
+    memcpy(ns, p->stack, p->stack_cap * sizeof *ns);
+    if (p->stack_heap)
+        free(p->stack);
+    p->stack = ns;
+    p->stack_cap = n;
+    p->stack_heap = 1;
+    return ST_OK;
+}
+
 static status parse(parser *p)
 {
     jsontok_doc *d = p->d;
-    uint32_t stack[JSONTOK_MAX_DEPTH];
     size_t depth = 0;
     uint32_t idx;
     status st;
@@ -404,15 +421,19 @@ static status parse(parser *p)
 value:
     if (p->pos >= p->len)
         return fail(p, p->pos, "unexpected end of text");
-    if (depth >= JSONTOK_MAX_DEPTH)
-        return fail(p, p->pos, "nested too deep");
+    if (depth >= p->stack_cap) {
+        if (!(p->flags & JSONTOK_ANY_DEPTH))
+            return fail(p, p->pos, "nested too deep");
+        if ((st = grow_stack(p)) != ST_OK)
+            return st;
+    }
     if (depth)
-        d->tok[stack[depth - 1]].len++;
+        d->tok[p->stack[depth - 1]].len++;
     switch (p->s[p->pos]) {
     case '{':
         if ((st = push(p, JSONTOK_OBJECT, p->pos, 0, &idx)) != ST_OK)
             return st;
-        stack[depth++] = idx;
+        p->stack[depth++] = idx;
         p->pos++;
         skip_ws(p);
         if (p->pos < p->len && p->s[p->pos] == '}')
@@ -421,7 +442,7 @@ value:
     case '[':
         if ((st = push(p, JSONTOK_ARRAY, p->pos, 0, &idx)) != ST_OK)
             return st;
-        stack[depth++] = idx;
+        p->stack[depth++] = idx;
         p->pos++;
         skip_ws(p);
         if (p->pos < p->len && p->s[p->pos] == ']')
@@ -467,7 +488,7 @@ after:
     if (p->pos >= p->len)
         return fail(p, p->pos, "unexpected end of text");
     {
-        int in_object = d->tok[stack[depth - 1]].type == JSONTOK_OBJECT;
+        int in_object = d->tok[p->stack[depth - 1]].type == JSONTOK_OBJECT;
         unsigned char c = p->s[p->pos];
         if (c == ',') {
             p->pos++;
@@ -482,7 +503,7 @@ after:
 close:
     p->pos++;
     depth--;
-    d->tok[stack[depth]].end = (uint32_t)d->ntok;
+    d->tok[p->stack[depth]].end = (uint32_t)d->ntok;
     goto after;
 key:
     if (p->pos >= p->len || p->s[p->pos] != '"')
@@ -505,8 +526,11 @@ status jsontok_parse(jsontok_doc *d, char *text, size_t len, unsigned flags, err
     if (len > JSONTOK_MAX_TEXT)
         return err_set(err, ST_TOO_LARGE, "JSON text of %zu bytes is larger than %zu", len,
                        JSONTOK_MAX_TEXT);
-    parser p = {d, (unsigned char *)text, len, 0, 1, 0, flags, err};
+    uint32_t stack[JSONTOK_MAX_DEPTH];
+    parser p = {d, (unsigned char *)text, len, 0, 1, 0, flags, err, stack, JSONTOK_MAX_DEPTH, 0};
     status st = parse(&p);
+    if (p.stack_heap)
+        free(p.stack);
     if (st != ST_OK)
         d->ntok = 0;
     return st;

@@ -8,8 +8,8 @@
  * JSON whose top value is an object or array, strict UTF-8 (no overlong forms, no
  * surrogates, nothing past U+10FFFF), no \u0000 (unless JSONTOK_ALLOW_NUL), integers
  * that fit an int64 and reals that do not overflow a double, values nested at most
- * JSONTOK_MAX_DEPTH deep, and nothing but whitespace after the top value. An object
- * may repeat a key: the last one counts (jsontok_member), as with jansson.
+ * JSONTOK_MAX_DEPTH deep (unless JSONTOK_ANY_DEPTH), and nothing but whitespace after the top
+ * value. An object may repeat a key: the last one counts (jsontok_member), as with jansson.
  *
  * Ownership: the caller owns the text and keeps it alive while the tokens are used;
  * jsontok_parse changes it. The doc owns its token array; jsontok_free releases it
@@ -42,6 +42,7 @@ enum {
 
 /* flags for jsontok_parse */
 #define JSONTOK_ALLOW_NUL 1u /* accept \u0000 in string values, never in keys (as jansson) */
+#define JSONTOK_ANY_DEPTH 2u /* no depth limit (a text made from a tree already in memory) */
 
 typedef struct jsontok {
     uint32_t start; /* STRING: decoded bytes at text + start; numbers: their text there;

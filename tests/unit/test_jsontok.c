@@ -269,6 +269,28 @@ static void test_jsontok__depth(void **state)
         free(copy);
     }
     free(text);
+
+    /* JSONTOK_ANY_DEPTH: no limit (the stack moves to the heap) */
+    n = 5000;
+    text = malloc(2 * n + 1);
+    assert_non_null(text);
+    for (size_t i = 0; i < n; i++) {
+        text[i] = '[';
+        text[2 * n - i] = ']';
+    }
+    text[n] = '7';
+    jsontok_doc d;
+    char *copy;
+    errinfo err = {0};
+    assert_int_equal(tok(&d, text, 2 * n + 1, 0, &copy, &err), ST_JSON);
+    free(copy);
+    assert_int_equal(tok(&d, text, 2 * n + 1, JSONTOK_ANY_DEPTH, &copy, &err), ST_OK);
+    assert_int_equal(d.ntok, n + 1);
+    assert_int_equal(d.tok[n].type, JSONTOK_INT);
+    assert_int_equal(d.tok[0].end, n + 1);
+    jsontok_free(&d);
+    free(copy);
+    free(text);
 }
 
 static void test_jsontok__repeated_keys(void **state)

@@ -1019,6 +1019,33 @@ static void test_tables__convert(void **state)
     free(tz);
 }
 
+/* A tree the job holds can be deeper than a parsed text may be (Graph's objects sit
+ * a few levels down in a snapshot): it flattens all the same. */
+static void test_tables__deep_tree_flattens(void **state)
+{
+    (void)state;
+    json_t *deep = json_array();
+    for (int i = 0; i < 3000; i++) {
+        json_t *outer = json_array();
+        json_array_append_new(outer, deep);
+        deep = outer;
+    }
+    json_t *snap = json_pack("{s:s,s:s,s:s,s:[{s:s,s:o}],s:[]}", "user_upn", "Deep@Contoso.com",
+                             "run_id", "R1", "extracted_utc", "2021-10-05T06:00:00Z", "events",
+                             "id", "AAMk-deep", "extensions", deep, "unmatched_attendance");
+    assert_non_null(snap);
+    collected c;
+    collected_init(&c);
+    table_counts counts = {{0}, 0};
+    errinfo err = {0};
+    assert_int_equal(tables_flatten_rows(snap, collect_row, &c, &counts, &err), ST_OK);
+    assert_int_equal(nrows(&c, TBL_EVENTS), 1);
+    assert_string_equal(json_string_value(cell(&c, TBL_EVENTS, 0, "event_id")), "AAMk-deep");
+    assert_string_equal(json_string_value(cell(&c, TBL_EVENTS, 0, "user_upn")), "deep@contoso.com");
+    collected_free(&c);
+    json_decref(snap);
+}
+
 int main(void)
 {
     log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
@@ -1036,6 +1063,7 @@ int main(void)
         cmocka_unit_test(test_tables__empty_snapshot),
         cmocka_unit_test(test_tables__schema_sql),
         cmocka_unit_test(test_tables__convert),
+        cmocka_unit_test(test_tables__deep_tree_flattens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
