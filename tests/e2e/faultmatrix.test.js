@@ -260,7 +260,7 @@ describe('fault matrix', () => {
       fs.mkdirSync(dir);
       const { keys, files } = await landedKeys(az.service, container, dir);
       const counts = assertComplete(truthKeys(sb, from), keys, o.fault);
-      row.complete = `yes (${counts.events} ev, ${counts.attendance_reports} rep, ${counts.attendance_records} rec, ${counts.attendance_intervals} int; ${files / 4} runs)`;
+      row.complete = `yes (${counts.events} ev, ${counts.attendance_reports} rep, ${counts.attendance_records} rec, ${counts.attendance_intervals} int; ${files} Parquet files)`;
       const hits2 = await findSecrets([...sb.secrets(), ...secrets], { runs: [r2], service: az.service, containers: [container] });
       assert.deepEqual(hits2, [], 'a secret leaked');
       return { sb, r1, run1 };
@@ -433,7 +433,7 @@ describe('fault matrix', () => {
   test('5xx on every block upload', T, () =>
     scenario({
       fault: '500 on Put Block',
-      at: 'first Put Block (9 MB events snapshot), always',
+      at: 'Put Block of the 9 MB events Parquet, always',
       input: [{ kind: 'calendarView', count: 1, corrupt: 'hugeSubject', size: 9 << 20, random: true }],
       storage: [{ method: 'PUT', query: /comp=block(&|$)/, status: 500 }],
       storageFault: true,
@@ -445,7 +445,7 @@ describe('fault matrix', () => {
   test('5xx on a block upload, once', T, () =>
     scenario({
       fault: '503 on Put Block (transient)',
-      at: 'second Put Block, once',
+      at: 'second Put Block of the events Parquet, once',
       input: [{ kind: 'calendarView', count: 1, corrupt: 'hugeSubject', size: 9 << 20, random: true }],
       storage: [{ method: 'PUT', query: /comp=block(&|$)/, after: 1, count: 1, status: 503 }],
       expectExit: 0,
@@ -570,7 +570,7 @@ describe('fault matrix', () => {
       fs.mkdirSync(dir);
       const { keys, files } = await landedKeys(az.service, container, dir);
       const counts = assertComplete(truthKeys(sb, 0), keys, 'two runs at once');
-      row.complete = `yes (${counts.events} ev, ${counts.attendance_reports} rep, ${counts.attendance_records} rec, ${counts.attendance_intervals} int; ${files / 4} runs)`;
+      row.complete = `yes (${counts.events} ev, ${counts.attendance_reports} rep, ${counts.attendance_records} rec, ${counts.attendance_intervals} int; ${files} Parquet files)`;
     } catch (e) {
       row.complete = 'FAILED';
       throw e;
