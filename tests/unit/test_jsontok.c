@@ -283,6 +283,7 @@ static void test_jsontok__depth(void **state)
     char *copy;
     errinfo err = {0};
     assert_int_equal(tok(&d, text, 2 * n + 1, 0, &copy, &err), ST_JSON);
+    jsontok_free(&d);
     free(copy);
     assert_int_equal(tok(&d, text, 2 * n + 1, JSONTOK_ANY_DEPTH, &copy, &err), ST_OK);
     assert_int_equal(d.ntok, n + 1);
