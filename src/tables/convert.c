@@ -23,7 +23,8 @@
 
 #define RUN_ID_MAX 64
 #define OUT_BUFFER_BYTES ((size_t)1 << 20)
-/* A snapshot is parsed whole; its tree takes several times its size. */
+/* A snapshot is held whole while it is converted (with its tokens and rows: about
+ * 3.5 times its size); jsontok offsets are 32-bit. */
 #define CONVERT_MAX_INPUT ((uint64_t)1 << 31)
 
 typedef struct outfile {
@@ -185,7 +186,7 @@ static void free_output(outfile *o)
     memset(o, 0, sizeof *o);
 }
 
-/* The whole file in memory: jansson parses a buffer much faster than a stream.
+/* The whole file in memory, to be tokenized in place.
  * Pipes and other non-regular files (`<(zcat x.json.gz)`) are read to their end. */
 static status read_input(const char *path, buf *out, errinfo *err)
 {
@@ -232,16 +233,16 @@ out:
     return st;
 }
 
-/* ---- loading inputs on a second thread ----
+/* ---- loading and writing on three threads ----
  *
  * A loader thread reads each input whole, tokenizes it and runs the flattener,
- * keeping the rows as values (strings point into the input's text); two writer
- * threads, the main thread and one more, hand them to the Parquet writers
- * (encoding, compression, file output), in input order, each its own tables, so
- * that every writer is used by one thread only. SLOTS inputs are in flight at most and their memory
- * is reused from one input to the next, so memory stays at a few inputs plus the writers' row
- * groups; an input is held whole, so its size counts several times over (text, tokens, row values)
- * while it is in flight. */
+ * keeping the rows as values (strings point into the input's text). Two writer
+ * threads, the main thread and one more, hand the rows to the Parquet writers
+ * (encoding, compression, file output) in input order, each its own tables, so
+ * every writer is used by one thread only. At most SLOTS inputs are in flight and
+ * their memory is reused from one input to the next: memory stays at a few inputs
+ * plus the writers' row groups. An input is held whole, so its size counts several
+ * times over (text, tokens, row values) while it is in flight. */
 #define SLOTS 3
 /* a slot whose buffers grew past this for a large input gives them back after it */
 #define SLOT_KEEP_BYTES ((size_t)32 << 20)
