@@ -604,7 +604,8 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
                 retry = 1;
             } else {
                 json_error_t je;
-                res->json = json_loadb(res->body.data, res->body.len, 0, &je);
+                /* a \u0000 escape is valid JSON: keep it rather than fail the page forever */
+                res->json = json_loadb(res->body.data, res->body.len, JSON_ALLOW_NUL, &je);
                 if (!res->json) {
                     st = err_set(&res->err, ST_JSON, "%s %s: invalid JSON (%s at byte %d)",
                                  req->method, url, je.text, je.position);

@@ -298,6 +298,24 @@ static json_t *manifest(run *r, table_counts *total)
                      "counts", counts_json(total));
 }
 
+static void write_manifest(run *r, table_counts *total)
+{
+    char name[1024];
+    snprintf(name, sizeof name, "%sregistry/runs/%s.json", r->cfg->prefix, r->run_id);
+    json_t *m = manifest(r, total);
+    if (r->storage_failed)
+        json_object_set_new(m, "error", json_string(r->storage_err.msg));
+    char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(m);
+    errinfo me = {0};
+    if (!text)
+        err_set(&me, ST_NOMEM, "out of memory writing the manifest");
+    if (!text || store_put(r->store, name, text, strlen(text), "application/json", STORE_COND_NONE,
+                           NULL, NULL, &me) != ST_OK)
+        run_storage_failed(r, &me);
+    free(text);
+}
+
 static status save_checkpoint(run *r, errinfo *err)
 {
     checkpoint_update *up = calloc(r->nmb ? r->nmb : 1, sizeof *up);
@@ -469,22 +487,15 @@ int job_run(const config *cfg)
 
     if (!r.storage_failed && write_tables(&r, &e) != ST_OK)
         run_storage_failed(&r, &e);
-    {
-        char name[1024];
-        snprintf(name, sizeof name, "%sregistry/runs/%s.json", cfg->prefix, r.run_id);
-        json_t *m = manifest(&r, &total);
-        char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(m);
-        errinfo me = {0};
-        if (!text || store_put(r.store, name, text, strlen(text), "application/json",
-                               STORE_COND_NONE, NULL, NULL, &me) != ST_OK)
-            run_storage_failed(&r, &me);
-        free(text);
-    }
+    write_manifest(&r, &total);
     if (!r.backfill && !r.storage_failed) {
         errinfo ce = {0};
-        if (save_checkpoint(&r, &ce) != ST_OK)
+        if (save_checkpoint(&r, &ce) != ST_OK) {
             run_storage_failed(&r, &ce);
+            /* the manifest said the run went well: correct it if storage still lets us */
+            memset(&total, 0, sizeof total);
+            write_manifest(&r, &total);
+        }
     }
     int ok, failed;
     run_status(&r, &ok, &failed);
