@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the unit tests and fuzz
-# corpus replays (CTest) in a normal build and under ASan+UBSan, then the
-# end-to-end suites (node:test) against Azurite and the sandbox Graph.
+# corpus replays (CTest) in a normal build and under ASan+UBSan, every libFuzzer
+# target for a bounded number of inputs, then the end-to-end suites (node:test)
+# against Azurite and the sandbox Graph.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -20,6 +21,9 @@ cmake --build build-asan -j"$jobs"
 echo "== unit tests (asan+ubsan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== fuzzing, a bounded number of inputs per target (scripts/fuzz.sh)"
+FUZZ_RUNS=${FUZZ_RUNS:-5000} scripts/fuzz.sh
 
 echo "== end-to-end tests"
 export TA_BIN="$PWD/build/teams-attendance"
