@@ -251,12 +251,21 @@ static status next_col(pq_writer *w, pq_type want, colstate **out, errinfo *err)
     return ST_OK;
 }
 
+/* buf_reserve without the call when there is room already (the usual case: the
+ * column buffers keep their memory from one row group to the next). */
+static inline status reserve(buf *b, size_t extra, errinfo *err)
+{
+    if (extra <= b->cap - b->len && b->len + extra < b->alloc)
+        return ST_OK;
+    return buf_reserve(b, extra, err);
+}
+
 /* Appends one present value: reserves first so that a failure changes nothing. */
 static status put_value(pq_writer *w, colstate *c, const void *p, size_t n, errinfo *err)
 {
-    status st = buf_reserve(&c->values, n, err);
+    status st = reserve(&c->values, n, err);
     if (st == ST_OK && !c->def->required)
-        st = buf_reserve(&c->defs, 1, err);
+        st = reserve(&c->defs, 1, err);
     if (st != ST_OK) {
         err_prefix(err, "parquet column '%s'", c->def->name);
         return st;
@@ -363,6 +372,24 @@ status pq_writer_timestamp(pq_writer *w, int64_t micros, errinfo *err)
  * nothing past U+10FFFF), or len when the text is valid. */
 static size_t utf8_invalid_at(const uint8_t *s, size_t len)
 {
+    /* all ASCII, the usual case: OR the bytes together, 8 at a time (the last word
+     * overlapping), and test the high bits once */
+    if (len >= 8) {
+        uint64_t acc = 0, w8;
+        for (size_t k = 0; k + 8 <= len; k += 8) {
+            memcpy(&w8, s + k, 8);
+            acc |= w8;
+        }
+        memcpy(&w8, s + len - 8, 8);
+        if (!((acc | w8) & 0x8080808080808080ULL))
+            return len;
+    } else {
+        uint8_t acc = 0;
+        for (size_t k = 0; k < len; k++)
+            acc |= s[k];
+        if (!(acc & 0x80))
+            return len;
+    }
     size_t i = 0;
     while (i < len) {
         if (i + 8 <= len) {
@@ -450,9 +477,9 @@ status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
                        "parquet column '%s': string in row %" PRIu64
                        " is not valid UTF-8 (byte %zu)",
                        c->def->name, w->rows, bad);
-    st = buf_reserve(&c->values, 4 + len, err);
+    st = reserve(&c->values, 4 + len, err);
     if (st == ST_OK && !c->def->required)
-        st = buf_reserve(&c->defs, 1, err);
+        st = reserve(&c->defs, 1, err);
     if (st != ST_OK) {
         err_prefix(err, "parquet column '%s'", c->def->name);
         return st;
