@@ -622,7 +622,7 @@ static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
     pq_dict_reset(&w->dict);
     const uint8_t *base = (const uint8_t *)c->values.data;
     size_t entry_plain = c->ptype == T_BYTE_ARRAY ? 0 : fixed_size(c->ptype);
-    size_t max_distinct = c->nvalues / 2, dict_bytes = 0, pos = 0;
+    size_t max_distinct = c->nvalues / 2, dict_bytes = 0, pos = 0, prev_off = 0, prev_len = 0;
     for (size_t i = 0; i < c->nvalues; i++) {
         size_t off, len;
         if (c->ptype == T_BYTE_ARRAY) {
@@ -635,6 +635,15 @@ static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
             len = stored_size(c);
             off = i * len;
         }
+        /* a run of equal values (a run id, a report id on each of its records) is
+         * looked up once: the entry is the previous value's */
+        if (i > 0 && len == prev_len && memcmp(base + off, base + prev_off, len) == 0) {
+            w->idx[i] = w->idx[i - 1];
+            prev_off = off;
+            continue;
+        }
+        prev_off = off;
+        prev_len = len;
         size_t before = w->dict.n;
         status st = pq_dict_insert(&w->dict, base, off, (uint32_t)len, &w->idx[i], err);
         if (st != ST_OK)
