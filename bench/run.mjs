@@ -780,6 +780,13 @@ async function main() {
         log(
           `note: ${r.label}: the machine's ${os.cpus().length} cores were ${f0(r.machineBusy * 100)}% busy over the run (job ${f1(r.jobCpuS)} s, sandbox ${f1(r.sandboxCpuS)} s${r.azuriteCpuS !== null ? `, Azurite ${f1(r.azuriteCpuS)} s` : ''} of CPU in ${f1(r.wallS)} s): the run was CPU-bound on this machine.`,
         );
+    for (const r of results.runs) {
+      const ms = (r.sandboxCpuS / Math.max(1, r.servedRequests)) * 1000;
+      if (!r.stopped && r.servedRequests > 1000 && ms > 1.5)
+        log(
+          `note: ${r.label}: the sandbox spent ${f1(ms)} ms of CPU per request; its lookups grow with the tenant (tests/sandbox/tenant.js index(), see bench/README.md, --sandbox-dir).`,
+        );
+    }
     const busy = results.runs.filter((r) => r.loadBefore > 0.5);
     if (busy.length) log(`note: the load average was above 0.5 before ${busy.map((r) => r.label.split(' ')[0]).join(', ')}: something else ran; times are inflated.`);
     if (problems.length) {
