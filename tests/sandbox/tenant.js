@@ -738,11 +738,13 @@ export function generateTenant(options = {}) {
 
 // Lookups keep an index on the tenant object (not enumerable, so not in the truth
 // JSON), rebuilt when users or meetings were added or removed.
-function index(tenant) {
-  const nm = Object.keys(tenant.meetings).length;
+// Lookups by UPN, id and join URL. The index is built once and rebuilt only when a
+// lookup misses (a test added users or meetings after generation), so a request
+// costs one Map.get however large the tenant.
+function index(tenant, rebuild = false) {
   let ix = tenant[INDEX];
-  if (!ix || ix.nu !== tenant.users.length || ix.nm !== nm) {
-    ix = { nu: tenant.users.length, nm, users: new Map(), urls: new Map() };
+  if (!ix || rebuild) {
+    ix = { users: new Map(), urls: new Map() };
     for (const u of tenant.users) {
       ix.users.set(u.id.toLowerCase(), u);
       ix.users.set(u.userPrincipalName.toLowerCase(), u);
@@ -754,13 +756,17 @@ function index(tenant) {
 }
 const INDEX = Symbol('tenant index');
 
+function lookup(tenant, map, key) {
+  return index(tenant)[map].get(key) || index(tenant, true)[map].get(key) || null;
+}
+
 export function findUser(tenant, key) {
   if (!key) return null;
-  return index(tenant).users.get(String(key).toLowerCase()) || null;
+  return lookup(tenant, 'users', String(key).toLowerCase());
 }
 
 export function meetingByJoinUrl(tenant, url) {
-  return index(tenant).urls.get(url) || null;
+  return lookup(tenant, 'urls', url);
 }
 
 // The reports Graph lists for a meeting: published ones, newest first, at most 50.
