@@ -383,13 +383,15 @@ static void slot_free(slot *sl)
     buf_free(&sl->own);
 }
 
-/* Reads, tokenizes and flattens one input into its slot; the message names the file. */
+/* Reads, tokenizes and flattens one input into its slot; the message names the file.
+ * \u0000 is accepted in string values: the job keeps it from Graph's pages, so its
+ * snapshots can hold it, and convert gives the rows the job gave. */
 static void load_input(slot *sl, const char *path)
 {
     slot_reset(sl);
     status st = read_input(path, &sl->data, &sl->err);
-    if (st == ST_OK &&
-        (st = jsontok_parse(&sl->doc, sl->data.data, sl->data.len, 0, &sl->err)) != ST_OK)
+    if (st == ST_OK && (st = jsontok_parse(&sl->doc, sl->data.data, sl->data.len, JSONTOK_ALLOW_NUL,
+                                           &sl->err)) != ST_OK)
         err_prefix(&sl->err, "%s is not valid JSON", path);
     else if (st == ST_OK &&
              (st = tables_flatten_tokens(&sl->doc, keep_row, sl, &sl->counts, &sl->err)) != ST_OK)

@@ -1046,6 +1046,59 @@ static void test_tables__deep_tree_flattens(void **state)
     json_decref(snap);
 }
 
+/* The job keeps \u0000 from Graph's pages, so a snapshot can hold it in a value:
+ * convert takes it as the job does (a key with it is still refused). */
+static void test_tables__convert_nul_in_value(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_tables_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *in = write_temp(dir, "nul.json",
+                          "{\"user_upn\": \"n@x.com\", \"run_id\": \"R3\", \"extracted_utc\": "
+                          "\"2026-11-28T18:00:00Z\", \"events\": [{\"id\": \"e-nul\", "
+                          "\"subject\": \"Q\\u0000Z-subject\"}]}");
+    char *inputs[] = {in};
+    config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.cmd = CMD_CONVERT;
+    cfg.inputs = inputs;
+    cfg.ninputs = 1;
+    cfg.output_dir = dir;
+    cfg.prefix = "";
+    cfg.codec = PQ_CODEC_NONE; /* the value's bytes appear as they are */
+    errinfo err = {0};
+    assert_int_equal(convert_run(&cfg, &err), ST_OK);
+    char names[16][256];
+    assert_int_equal(list_outputs(dir, names, 16), 4);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, names[3]); /* events */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char data[65536];
+    size_t got = fread(data, 1, sizeof data, f);
+    fclose(f);
+    int found = 0;
+    for (size_t i = 0; i + 11 <= got && !found; i++)
+        found = memcmp(data + i, "Q\0Z-subject", 11) == 0;
+    assert_true(found);
+
+    char *bad = write_temp(dir, "nulkey.json",
+                           "{\"user_upn\": \"n@x.com\", \"run_id\": \"R3\", \"extracted_utc\": "
+                           "\"2026-11-28T18:00:00Z\", \"events\": [{\"id\\u0000\": \"e\"}]}");
+    inputs[0] = bad;
+    snprintf(path, sizeof path, "%s/refused", dir);
+    cfg.output_dir = path;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(convert_run(&cfg, &err), ST_JSON);
+    assert_non_null(strstr(err.msg, "nulkey.json"));
+
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(in);
+    free(bad);
+}
+
 int main(void)
 {
     log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
@@ -1064,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_tables__schema_sql),
         cmocka_unit_test(test_tables__convert),
         cmocka_unit_test(test_tables__deep_tree_flattens),
+        cmocka_unit_test(test_tables__convert_nul_in_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
