@@ -111,8 +111,8 @@ static const char *level_name(log_level level)
     return "info";
 }
 
-/* Strings from json_dumps belong to jansson's allocator, which a caller may
- * have replaced (convert uses an arena): give them back through it. */
+/* Strings from json_dumps belong to jansson's allocator, which a program may
+ * replace (json_set_alloc_funcs): give them back through it. */
 static void json_string_free(void *p)
 {
     json_malloc_t m;
