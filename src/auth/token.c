@@ -5,7 +5,8 @@
  * (and on 404/410 from the VM metadata endpoint, which answers so while an
  * identity is being assigned) after Retry-After or an exponential backoff.
  *
- * A token is kept until 5 minutes before it expires. If renewing it fails while
+ * A token is kept until 5 minutes before it expires (half its lifetime when it
+ * lives less than 10 minutes). If renewing it fails while
  * the old one is still valid (and the caller did not ask for a forced renewal
  * after a 401), the old one is returned with a warning: a login outage shorter
  * than those minutes then costs nothing.
@@ -66,6 +67,8 @@ struct token_source {
     long max_wait_ms;
     char *token;
     int64_t expires_us;
+    int64_t renew_at_us; /* when to fetch a new one: 5 minutes before expiry, or half
+                            the lifetime when a token lives less than 10 minutes */
     unsigned fetches;
 };
 
@@ -469,6 +472,12 @@ static int take_token(token_source *ts, const reply *r, int64_t now_us)
     wipe_free(ts->token);
     ts->token = copy;
     ts->expires_us = exp;
+    int64_t margin = (exp - now_us) / 2;
+    if (margin > RENEW_MARGIN_US)
+        margin = RENEW_MARGIN_US;
+    if (margin < 0)
+        margin = 0;
+    ts->renew_at_us = exp - margin;
     log_add_secret(ts->token);
     return 0;
 }
@@ -716,8 +725,8 @@ status token_get(token_source *ts, int force_renew, const char **token, errinfo 
 {
     int64_t now = timeutil_now_us();
     if (force_renew)
-        ts->expires_us = 0; /* rejected by the server: never hand it out again */
-    if (ts->token && !force_renew && now < ts->expires_us - RENEW_MARGIN_US) {
+        ts->expires_us = ts->renew_at_us = 0; /* rejected by the server: never hand it out again */
+    if (ts->token && !force_renew && now < ts->renew_at_us) {
         *token = ts->token;
         return ST_OK;
     }

@@ -308,7 +308,7 @@ static void test_token__renewal(void **state)
     config cfg;
     base_config(&cfg);
     reply_token("tok-first-1", 3599);
-    reply_token("tok-second-2", 200); /* inside the 5-minute margin */
+    reply_token("tok-second-2", 0); /* expires at once */
     reply_token("tok-third-3", 3599);
     token_source *ts;
     errinfo err = {0};
@@ -319,7 +319,7 @@ static void test_token__renewal(void **state)
     /* after a 401 the caller forces a renewal */
     assert_int_equal(token_get(ts, 1, &tok, &err), ST_OK);
     assert_string_equal(tok, "tok-second-2");
-    /* a token that expires within 5 minutes is renewed before use */
+    /* a token at its renewal time is renewed before use */
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
     assert_string_equal(tok, "tok-third-3");
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
@@ -329,13 +329,34 @@ static void test_token__renewal(void **state)
     token_source_free(ts);
 }
 
+/* A token that lives less than 10 minutes is renewed at half its life, not on
+ * every use (a 5-minute margin would renew a 200-second token every time). */
+static void test_token__short_lifetime_kept_half_its_life(void **state)
+{
+    (void)state;
+    config cfg;
+    base_config(&cfg);
+    reply_token("tok-short-1", 200);
+    reply_token("tok-short-2", 200);
+    token_source *ts;
+    errinfo err = {0};
+    assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
+    const char *tok;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+        assert_string_equal(tok, "tok-short-1");
+    }
+    assert_int_equal(token_source_fetches(ts), 1);
+    token_source_free(ts);
+}
+
 static void test_token__keeps_valid_token_when_renewal_fails(void **state)
 {
     (void)state;
     config cfg;
     base_config(&cfg);
     cfg.max_retries = 0;
-    reply_token("tok-short-1", 200);
+    reply_token("tok-short-1", 2); /* renewed after 1 s, valid for 2 */
     reply(400, NULL, "{\"error\":\"temporarily_unavailable\"}");
     reply(400, NULL, "{\"error\":\"temporarily_unavailable\"}");
     token_source *ts;
@@ -343,6 +364,8 @@ static void test_token__keeps_valid_token_when_renewal_fails(void **state)
     assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
     const char *tok;
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+    struct timespec pause = {1, 200000000};
+    nanosleep(&pause, NULL);
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
     assert_string_equal(tok, "tok-short-1");
     assert_int_equal(err.code, ST_OK);
@@ -868,6 +891,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_token__secret_request),
         T(test_token__renewal),
+        T(test_token__short_lifetime_kept_half_its_life),
         T(test_token__keeps_valid_token_when_renewal_fails),
         T(test_token__retries),
         T(test_token__retries_run_out),
