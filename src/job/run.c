@@ -263,6 +263,8 @@ static const char *run_status(const run *r, int *ok, int *failed)
         else if (r->mbs[i]->state != MB_SKIPPED)
             (*failed)++;
     }
+    if (r->fatal)
+        return "failed";
     if (r->storage_failed)
         return *ok ? "partial" : "failed";
     if (*failed == 0)
@@ -384,12 +386,20 @@ static void summary(run *r, int64_t started_us, const table_counts *total)
                           "duration_seconds", (double)(timeutil_now_us() - started_us) / 1e6);
     if (r->storage_failed)
         json_object_set_new(f, "storage_error", json_string(r->storage_err.msg));
+    if (r->fatal)
+        json_object_set_new(f, "error", json_string(r->fatal_err.msg));
     log_write(strcmp(st, "succeeded") == 0 ? LOG_INFO : LOG_ERROR, "run finished", f);
 }
 
-static int fatal(const char *what, const errinfo *e)
+/* An error that ends the run before its mailboxes are done: logged now, and the
+ * summary line still closes the log. */
+static int fatal(run *r, const char *what, const errinfo *e)
 {
     log_error(what, json_pack("{s:s,s:s}", "error", e->msg, "kind", status_name(e->code)));
+    if (!r->fatal) {
+        r->fatal = 1;
+        r->fatal_err = *e;
+    }
     return 1;
 }
 
@@ -415,16 +425,16 @@ int job_run(const config *cfg)
     http_limits lim;
     run_http_limits(cfg, &lim);
     if (http_engine_new(&r.eng, &lim, &e) != ST_OK) {
-        code = fatal("cannot start", &e);
+        code = fatal(&r, "cannot start", &e);
         goto out;
     }
     if (token_source_graph(&r.graph_tokens, cfg, &e) != ST_OK) {
-        code = fatal("cannot get a Graph token", &e);
+        code = fatal(&r, "cannot get a Graph token", &e);
         goto out;
     }
     const char *tok;
     if (token_get(r.graph_tokens, 0, &tok, &e) != ST_OK) {
-        code = fatal("cannot get a Graph token", &e);
+        code = fatal(&r, "cannot get a Graph token", &e);
         goto out;
     }
     r.gc.host = cfg->graph_host;
@@ -432,14 +442,14 @@ int job_run(const config *cfg)
     r.gc.page_size = 500;
 
     if (store_open(&r.store, cfg, r.eng, &e) != ST_OK || store_prepare(r.store, &e) != ST_OK) {
-        code = fatal("cannot use the storage", &e);
+        code = fatal(&r, "cannot use the storage", &e);
         goto out;
     }
     if (!r.backfill) {
         char name[1024];
         snprintf(name, sizeof name, "%sregistry/checkpoint.json", cfg->prefix);
         if (checkpoint_load(r.store, name, &r.cp, &e) != ST_OK) {
-            code = fatal("cannot read the checkpoint", &e);
+            code = fatal(&r, "cannot read the checkpoint", &e);
             goto out;
         }
     }
@@ -447,7 +457,7 @@ int job_run(const config *cfg)
     r.mbs = calloc(cfg->nusers ? cfg->nusers : 1, sizeof *r.mbs);
     if (!r.mbs) {
         err_set(&e, ST_NOMEM, "out of memory");
-        code = fatal("cannot start", &e);
+        code = fatal(&r, "cannot start", &e);
         goto out;
     }
     for (size_t i = 0; i < cfg->nusers; i++) {
@@ -457,13 +467,13 @@ int job_run(const config *cfg)
         mailbox *mb = mailbox_new(&r, (int)r.nmb, cfg->users[i]);
         if (!mb) {
             err_set(&e, ST_NOMEM, "out of memory");
-            code = fatal("cannot start", &e);
+            code = fatal(&r, "cannot start", &e);
             goto out;
         }
         r.mbs[r.nmb++] = mb;
     }
     if (open_tables(&r, &e) != ST_OK) {
-        code = fatal("cannot prepare the Parquet files", &e);
+        code = fatal(&r, "cannot prepare the Parquet files", &e);
         goto out;
     }
 
@@ -473,14 +483,14 @@ int job_run(const config *cfg)
     start_next(&r);
     while (r.active > 0 || r.next < r.nmb || !http_idle(r.eng)) {
         if (http_step(r.eng, &e) != ST_OK) {
-            code = fatal("the HTTP engine failed", &e);
+            code = fatal(&r, "the HTTP engine failed", &e);
             goto out;
         }
         start_next(&r);
         if (r.active > 0 && r.next >= r.nmb && http_idle(r.eng)) {
             /* nothing in flight can finish the active mailboxes: never spin */
             err_set(&e, ST_INTERNAL, "%d mailbox(es) waiting with nothing in flight", r.active);
-            code = fatal("internal error", &e);
+            code = fatal(&r, "internal error", &e);
             goto out;
         }
     }
@@ -500,9 +510,9 @@ int job_run(const config *cfg)
     int ok, failed;
     run_status(&r, &ok, &failed);
     code = (failed == 0 && !r.storage_failed) ? 0 : 1;
-    summary(&r, started, &total);
 
 out:
+    summary(&r, started, &total);
     close_tables(&r);
     for (size_t i = 0; i < r.nmb; i++)
         mailbox_free(r.mbs[i]);

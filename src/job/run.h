@@ -35,6 +35,8 @@ typedef struct run {
     FILE *files[TBL_COUNT];
     pq_writer *writers[TBL_COUNT];
 
+    int fatal; /* the run stopped before its mailboxes were done */
+    errinfo fatal_err;
     int storage_failed;
     errinfo storage_err;
     json_t *files_written; /* [{"path","bytes"}] */
