@@ -738,20 +738,24 @@ export function generateTenant(options = {}) {
 
 // Lookups keep an index on the tenant object (not enumerable, so not in the truth
 // JSON), rebuilt when users or meetings were added or removed.
-// Lookups by UPN, id and join URL. The index is built once and rebuilt only when a
-// lookup misses (a test added users or meetings after generation), so a request
-// costs one Map.get however large the tenant.
-function index(tenant, rebuild = false) {
+// Lookups by UPN, id and join URL. The index is built once; a lookup that misses
+// rebuilds it only when users or meetings were added or removed since (a test may
+// change the tenant after generation), so a request costs one Map.get however large
+// the tenant, and a miss (an unknown user, a deleted meeting) costs a count.
+function signature(tenant) {
+  return `${tenant.users.length}/${Object.keys(tenant.meetings).length}`;
+}
+
+function index(tenant, onMiss = false) {
   let ix = tenant[INDEX];
-  if (!ix || rebuild) {
-    ix = { users: new Map(), urls: new Map() };
-    for (const u of tenant.users) {
-      ix.users.set(u.id.toLowerCase(), u);
-      ix.users.set(u.userPrincipalName.toLowerCase(), u);
-    }
-    for (const m of Object.values(tenant.meetings)) ix.urls.set(m.json.joinWebUrl, m);
-    Object.defineProperty(tenant, INDEX, { value: ix, configurable: true, enumerable: false, writable: true });
+  if (ix && !(onMiss && ix.sig !== signature(tenant))) return ix;
+  ix = { sig: signature(tenant), users: new Map(), urls: new Map() };
+  for (const u of tenant.users) {
+    ix.users.set(u.id.toLowerCase(), u);
+    ix.users.set(u.userPrincipalName.toLowerCase(), u);
   }
+  for (const m of Object.values(tenant.meetings)) ix.urls.set(m.json.joinWebUrl, m);
+  Object.defineProperty(tenant, INDEX, { value: ix, configurable: true, enumerable: false, writable: true });
   return ix;
 }
 const INDEX = Symbol('tenant index');
