@@ -366,6 +366,8 @@ static void summary(run *r, int64_t started_us, const table_counts *total)
 {
     int ok, failed;
     const char *st = run_status(r, &ok, &failed);
+    if (r->fatal && r->nmb == 0)
+        failed = (int)r->cfg->nusers; /* stopped before any mailbox was set up */
     int64_t events = 0, meetings = 0, reports = 0, records = 0;
     for (size_t i = 0; i < r->nmb; i++) {
         events += r->mbs[i]->n_events;
