@@ -6,28 +6,11 @@
 // reaches the sandbox Graph, the storage endpoint, or the login host.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { startSandbox, runJob, jobEnv, describeRun, DEV_KEY } from './harness.js';
+import { startSandbox, runJob, jobEnv, describeRun, DEV_KEY, connectionCounter } from './harness.js';
 
 const T = { timeout: 30000 };
 // words that say what is wrong with a value
 const WHAT = /must|between|range|invalid|not a|missing|empty|expected|cannot|unknown|no such|neither|needs|only|requires|loopback|https|not allowed|too|at least|at most|number|integer|lacks|without|malformed|refus|is not|may not|\bno\b/i;
-
-async function connectionCounter() {
-  let n = 0;
-  const server = net.createServer((s) => {
-    n++;
-    s.destroy();
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    get count() {
-      return n;
-    },
-    close: () => new Promise((r) => server.close(r)),
-  };
-}
 
 describe('bad settings: out of range, malformed, missing parts', () => {
   let sb;

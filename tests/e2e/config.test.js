@@ -4,29 +4,11 @@
 // without writing anything.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startSandbox, startAzurite, runJob, jobEnv, describeRun, listBlobs, tmpDir, DEV_KEY } from './harness.js';
+import { startSandbox, startAzurite, runJob, jobEnv, describeRun, listBlobs, tmpDir, DEV_KEY, connectionCounter } from './harness.js';
 
 const T = { timeout: 60000 };
-
-// A TCP listener that only counts connections: a storage endpoint nobody may reach.
-async function connectionCounter() {
-  let n = 0;
-  const server = net.createServer((s) => {
-    n++;
-    s.destroy();
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: server.address().port,
-    get count() {
-      return n;
-    },
-    close: () => new Promise((r) => server.close(r)),
-  };
-}
 
 describe('bad settings: exit 2, the setting named, no network call', () => {
   let sb;

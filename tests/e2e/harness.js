@@ -4,6 +4,7 @@
 // re-exported here.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -234,6 +235,23 @@ export async function findSecrets(secrets, { runs = [], service = null, containe
 }
 
 // ---------------------------------------------------------------- misc
+
+// A TCP listener that only counts connections: an endpoint nobody may reach.
+export async function connectionCounter() {
+  let n = 0;
+  const server = net.createServer((sock) => {
+    n++;
+    sock.destroy();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    get count() {
+      return n;
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
 
 export function tmpDir(prefix = 'ta-e2e-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
