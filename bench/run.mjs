@@ -12,9 +12,6 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(here, '..');
 const TABLES = ['events', 'attendance_reports', 'attendance_records', 'attendance_intervals'];
-const DEV_ACCOUNT = 'devstoreaccount1';
-// the well-known development storage key (public, documented by Microsoft)
-const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 const USAGE = `usage: bench/run [options]
 
@@ -240,46 +237,8 @@ async function startSandboxProcess({ mailboxes, latency, seed, sandboxDir }) {
 async function startAzurite(workDir) {
   const bin = path.join(REPO, 'node_modules', '.bin', 'azurite-blob');
   if (!fs.existsSync(bin)) die(`azurite-blob not found at ${bin} (npm ci), or use --output-dir`);
-  const cwd = fs.mkdtempSync(path.join(workDir, 'azurite-'));
-  const child = spawn(
-    bin,
-    ['--blobHost', '127.0.0.1', '--blobPort', '0', '--inMemoryPersistence', '--extentMemoryLimit', '8192', '--silent', '--disableTelemetry', '--skipApiVersionCheck'],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Azurite did not start within 30 s:\n${out}`)), 30000);
-    const onData = (d) => {
-      out += d;
-      const m = /successfully listens on https?:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(+m[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`Azurite exited (${code}) before listening:\n${out}`));
-    });
-  });
-  const { BlobServiceClient } = await import('@azure/storage-blob');
-  const connectionString = `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=http://127.0.0.1:${port}/${DEV_ACCOUNT};`;
-  return {
-    pid: child.pid,
-    connectionString,
-    service: BlobServiceClient.fromConnectionString(connectionString),
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(t);
-      }
-    },
-  };
+  const { startAzurite: start } = await import('../tests/e2e/harness.js');
+  return start({ timeoutMs: 30000, memoryMb: 8192, workDir });
 }
 
 // ---------------------------------------------------------------- the job

@@ -40,17 +40,19 @@ export function binaryExists(bin = TA_BIN) {
 
 // ---------------------------------------------------------------- Azurite
 
-export async function startAzurite({ timeoutMs = 20000 } = {}) {
+// Azurite (blob only, in memory) on a free loopback port. memoryMb caps its extent
+// store; workDir is where its scratch folder goes.
+export async function startAzurite({ timeoutMs = 20000, memoryMb = 512, workDir = os.tmpdir() } = {}) {
   const bin = path.join(REPO, 'node_modules', '.bin', 'azurite-blob');
   if (!fs.existsSync(bin)) throw new Error(`azurite-blob not found at ${bin}: run scripts/install-deps.sh`);
-  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'azurite-'));
+  const cwd = fs.mkdtempSync(path.join(workDir, 'azurite-'));
   const child = spawn(
     bin,
     [
       '--blobHost', '127.0.0.1',
       '--blobPort', '0',
       '--inMemoryPersistence',
-      '--extentMemoryLimit', '512',
+      '--extentMemoryLimit', String(memoryMb),
       '--silent',
       '--disableTelemetry',
       '--skipApiVersionCheck',
@@ -79,6 +81,7 @@ export async function startAzurite({ timeoutMs = 20000 } = {}) {
   const connectionString =
     `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};BlobEndpoint=${blobEndpoint};`;
   return {
+    pid: child.pid,
     port,
     blobEndpoint,
     connectionString,
