@@ -72,6 +72,8 @@ static void release_work(mailbox *mb)
     mb->nmeetings = 0;
     json_decref(mb->events);
     mb->events = NULL;
+    free(mb->ev);
+    mb->ev = NULL;
     json_decref(mb->unmatched);
     mb->unmatched = NULL;
 }
@@ -200,35 +202,6 @@ static void start_reports(mailbox *mb, size_t mi)
            0, 1, &e);
 }
 
-/* The events of the window as the time rules see them. Caller frees. */
-static window_event *window_events(mailbox *mb, size_t *n_out)
-{
-    size_t n = json_array_size(mb->events);
-    window_event *ev = calloc(n ? n : 1, sizeof *ev);
-    if (!ev)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(mb->events, i);
-        ev[i].meeting = -1;
-        ev[i].start_us = INT64_MAX;
-        ev[i].end_us = INT64_MIN;
-        json_t *s = json_object_get(e, "start"), *en = json_object_get(e, "end");
-        int64_t t;
-        if (timeutil_parse_dtz(json_string_value(json_object_get(s, "dateTime")),
-                               json_string_value(json_object_get(s, "timeZone")),
-                               &t) == TIMEUTIL_OK)
-            ev[i].start_us = t;
-        if (timeutil_parse_dtz(json_string_value(json_object_get(en, "dateTime")),
-                               json_string_value(json_object_get(en, "timeZone")),
-                               &t) == TIMEUTIL_OK)
-            ev[i].end_us = t;
-        const char *type = json_string_value(json_object_get(e, "type"));
-        ev[i].single_instance = type && strcmp(type, "singleInstance") == 0;
-    }
-    *n_out = n;
-    return ev;
-}
-
 static const char *teams_join_url(json_t *e)
 {
     if (!json_is_true(json_object_get(e, "isOnlineMeeting")))
@@ -239,6 +212,44 @@ static const char *teams_join_url(json_t *e)
     const char *url =
         json_string_value(json_object_get(json_object_get(e, "onlineMeeting"), "joinUrl"));
     return url && *url ? url : NULL;
+}
+
+/* The join URL of an online Teams meeting this mailbox organizes, else NULL: only
+ * those are looked up (an attendee gets 403). */
+static const char *organized_join_url(json_t *e)
+{
+    return json_is_true(json_object_get(e, "isOrganizer")) ? teams_join_url(e) : NULL;
+}
+
+/* Reads each event's times and type once, for the time rules (the meeting of each
+ * organized Teams event is set as the meetings are collected). */
+static int read_window_events(mailbox *mb)
+{
+    size_t n = json_array_size(mb->events);
+    mb->ev = calloc(n ? n : 1, sizeof *mb->ev);
+    if (!mb->ev)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(mb->events, i);
+        window_event *w = &mb->ev[i];
+        w->meeting = -1;
+        w->start_us = INT64_MAX;
+        w->end_us = INT64_MIN;
+        json_t *s = json_object_get(e, "start"), *en = json_object_get(e, "end");
+        int64_t t;
+        if (timeutil_parse_dtz(json_string_value(json_object_get(s, "dateTime")),
+                               json_string_value(json_object_get(s, "timeZone")),
+                               &t) == TIMEUTIL_OK)
+            w->start_us = t;
+        if (timeutil_parse_dtz(json_string_value(json_object_get(en, "dateTime")),
+                               json_string_value(json_object_get(en, "timeZone")),
+                               &t) == TIMEUTIL_OK)
+            w->end_us = t;
+        const char *type = json_string_value(json_object_get(e, "type"));
+        w->single_instance = type && strcmp(type, "singleInstance") == 0;
+        w->organizer_teams = organized_join_url(e) != NULL;
+    }
+    return 0;
 }
 
 /* Checks that every event came in UTC (the job asks Graph for it). */
@@ -343,19 +354,22 @@ static void after_listing(mailbox *mb)
     if (mb->state == MB_FAILED)
         return;
 
+    if (read_window_events(mb) != 0) {
+        fail_msg(mb, ST_NOMEM, "out of memory");
+        return;
+    }
     /* one lookup per distinct join URL among the Teams meetings this mailbox organizes */
     size_t i;
     json_t *e;
     json_array_foreach(mb->events, i, e)
     {
-        if (!json_is_true(json_object_get(e, "isOrganizer")))
-            continue;
-        const char *url = teams_join_url(e);
+        const char *url = organized_join_url(e);
         if (!url)
             continue;
         size_t m = 0;
         while (m < mb->nmeetings && strcmp(mb->meetings[m].join_url, url) != 0)
             m++;
+        mb->ev[i].meeting = (int)m;
         if (m < mb->nmeetings)
             continue;
         meeting *grown = realloc(mb->meetings, (mb->nmeetings + 1) * sizeof *grown);
@@ -388,26 +402,10 @@ static void after_listing(mailbox *mb)
 static void tie_reports(mailbox *mb, size_t mi)
 {
     meeting *m = &mb->meetings[mi];
-    size_t n = 0;
-    window_event *ev = window_events(mb, &n);
-    if (!ev) {
-        fail_msg(mb, ST_NOMEM, "out of memory");
-        return;
-    }
-    size_t j;
-    json_t *e;
-    json_array_foreach(mb->events, j, e)
-    {
-        const char *url =
-            json_is_true(json_object_get(e, "isOrganizer")) ? teams_join_url(e) : NULL;
-        if (url && strcmp(url, m->join_url) == 0)
-            ev[j].meeting = (int)mi;
-    }
     size_t nr = json_array_size(m->reports);
     m->tie = calloc(nr ? nr : 1, sizeof *m->tie);
     m->ntie = nr;
     if (!m->tie) {
-        free(ev);
         fail_msg(mb, ST_NOMEM, "out of memory");
         return;
     }
@@ -424,7 +422,7 @@ static void tie_reports(mailbox *mb, size_t mi)
                      json_pack("{s:s,s:s?}", "upn", mb->upn, "report_id", rid));
             continue;
         }
-        int t = window_tie_report(rs, ev, n, (int)mi);
+        int t = window_tie_report(rs, mb->ev, json_array_size(mb->events), (int)mi);
         if (t < 0)
             t = (rs >= mb->window_start && rs < mb->window_end) ? TIE_UNMATCHED : TIE_SKIPPED;
         m->tie[k] = t;
@@ -435,7 +433,6 @@ static void tie_reports(mailbox *mb, size_t mi)
         submit(mb, graph_request_records(&mb->run->gc, mb->user_id, mid, rid, mb->index, &err),
                K_RECORDS, mi, k, 1, &err);
     }
-    free(ev);
 }
 
 static void on_graph(void *ctx, http_result *res)
@@ -521,13 +518,9 @@ static json_t *build_final(mailbox *mb)
     json_t *events = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(mb->events, i);
-        json_t *meta = json_null();
-        if (json_is_true(json_object_get(e, "isOrganizer"))) {
-            const char *url = teams_join_url(e);
-            for (size_t m = 0; url && m < mb->nmeetings; m++)
-                if (strcmp(mb->meetings[m].join_url, url) == 0 && mb->meetings[m].meta)
-                    meta = json_incref(mb->meetings[m].meta);
-        }
+        int mi = mb->ev[i].meeting;
+        json_t *meta =
+            mi >= 0 && mb->meetings[mi].meta ? json_incref(mb->meetings[mi].meta) : json_null();
         json_t *att = json_array();
         for (size_t m = 0; m < mb->nmeetings; m++)
             for (size_t k = 0; k < mb->meetings[m].ntie; k++)
@@ -580,26 +573,14 @@ static void finish_rows(mailbox *mb)
         mb->counts.rows[t] += counts.rows[t];
     mb->counts.skipped += counts.skipped;
 
-    size_t n = 0;
-    window_event *ev = window_events(mb, &n);
-    if (ev) {
-        size_t i;
-        json_t *evj;
-        json_array_foreach(mb->events, i, evj)
-        {
-            ev[i].organizer_teams =
-                json_is_true(json_object_get(evj, "isOrganizer")) && teams_join_url(evj) != NULL;
-            /* a meeting without a readable end has not been seen to end: it holds the
-             * watermark like one still running */
-            if (ev[i].organizer_teams && ev[i].end_us == INT64_MIN)
-                ev[i].end_us = INT64_MAX;
-        }
-        mb->new_watermark = window_new_watermark(mb->old_watermark, ev, n, r->now_us,
-                                                 mb->window_end, r->cfg->settle_minutes);
-        free(ev);
-    } else {
-        mb->new_watermark = mb->old_watermark;
-    }
+    /* a meeting without a readable end has not been seen to end: it holds the
+     * watermark like one still running (its reports are tied by now) */
+    size_t n = json_array_size(mb->events);
+    for (size_t i = 0; i < n; i++)
+        if (mb->ev[i].organizer_teams && mb->ev[i].end_us == INT64_MIN)
+            mb->ev[i].end_us = INT64_MAX;
+    mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
+                                             mb->window_end, r->cfg->settle_minutes);
     put_json(mb, "final", final);
     json_decref(final);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "graph/graph.h"
+#include "job/window.h"
 #include "status.h"
 #include "tables/tables.h"
 
@@ -42,7 +43,8 @@ typedef struct mailbox {
     int64_t n_events, n_meetings, n_reports, n_records;
 
     /* working state, released when done */
-    json_t *events; /* array, as Graph returned them */
+    json_t *events;   /* array, as Graph returned them */
+    window_event *ev; /* per event, what the time rules need; set once the listing is done */
     json_t *unmatched;
     struct meeting *meetings;
     size_t nmeetings;
