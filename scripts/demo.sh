@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A local demonstration, no cloud account needed: builds the job, starts Azurite
 # (in memory) and the sandbox Microsoft Graph on free loopback ports, runs the job
-# twice (a first run over the last 30 days, then an incremental run), and shows
-# where the data landed: the blobs, the run manifest and the checkpoint.
+# twice (a first run over the last 30 days, then an incremental run), lists what
+# landed, and ends with a short summary of both runs and one DuckDB query over the
+# Parquet files they wrote.
 # The servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +13,11 @@ scripts/install-deps.sh
 
 build=${TA_BUILD_DIR:-build}
 echo "== build ($build)"
-cmake -S . -B "$build" >/dev/null
-cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)"
+buildlog=$(mktemp "${TMPDIR:-/tmp}/ta-demo-build.XXXXXX")
+if ! { cmake -S . -B "$build" && cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)"; } >"$buildlog" 2>&1; then
+  cat "$buildlog" >&2; rm -f "$buildlog"; exit 1
+fi
+rm -f "$buildlog"
 bin=${TA_BIN:-$repo/$build/teams-attendance}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ta-demo.XXXXXX")
@@ -63,37 +67,32 @@ export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountNam
 export LOG_FORMAT="${LOG_FORMAT:-text}"
 echo "   mailboxes: $ATTENDANCE_USERS"
 
+# run_of LOG: the run id that the job's log names on its first line.
+run_of() { sed -nE 's/.*run started.*run_id=([0-9TZ]+-[0-9a-f]+).*/\1/p; s/.*"msg":"run started".*"run_id":"([^"]+)".*/\1/p' "$1" | head -1; }
+
 status=0
 echo "== first run (the last ${ATTENDANCE_FIRST_RUN_DAYS:-30} days)"
-"$bin" run || status=$?
+"$bin" run 2> >(tee "$work/run1.log" >&2) || status=$?
 echo "   exit status $status"
 
 echo "== incremental run (from each mailbox's watermark minus the overlap)"
 status2=0
-"$bin" run || status2=$?
+"$bin" run 2> >(tee "$work/run2.log" >&2) || status2=$?
 echo "   exit status $status2"
+sleep 0.2 # let tee finish writing the logs
 
-echo "== where the data landed (container ${ATTENDANCE_CONTAINER:-teams-attendance})"
+echo "== what landed (container ${ATTENDANCE_CONTAINER:-teams-attendance})"
 node --input-type=module -e '
 import { BlobServiceClient } from "@azure/storage-blob";
 const svc = BlobServiceClient.fromConnectionString(process.env.AZURE_STORAGE_CONNECTION_STRING);
 const cc = svc.getContainerClient(process.env.ATTENDANCE_CONTAINER || "teams-attendance");
 if (!(await cc.exists())) { console.log("   (no container: nothing was written)"); process.exit(0); }
-const names = [];
-for await (const b of cc.listBlobsFlat()) { names.push(b.name); console.log(`   ${String(b.properties.contentLength).padStart(9)}  ${b.name}`); }
-const show = async (name) => {
-  const j = JSON.parse((await cc.getBlobClient(name).downloadToBuffer()).toString("utf8"));
-  console.log(`\n-- ${name}`);
-  console.log(JSON.stringify(j, null, 2));
-};
-const runs = names.filter((n) => /registry\/runs\/.+\.json$/.test(n)).sort();
-if (runs.length) await show(runs[runs.length - 1]);
-const cp = names.find((n) => n.endsWith("registry/checkpoint.json"));
-if (cp) await show(cp);
+for await (const b of cc.listBlobsFlat()) console.log(`   ${String(b.properties.contentLength).padStart(9)}  ${b.name}`);
 '
+
+node scripts/demo-summary.mjs $(run_of "$work/run1.log") $(run_of "$work/run2.log")
 
 if [ "$status" -ne 0 ] || [ "$status2" -ne 0 ]; then
   echo "== a run did not succeed (exit $status, $status2)"
   exit 1
 fi
-echo "== done"

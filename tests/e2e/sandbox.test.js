@@ -1,5 +1,5 @@
 // The sandbox Graph itself: its responses carry the fields of Microsoft's documented
-// samples (reference/graph-samples), its paging, quoting, auth and fault switches do
+// samples (tests/fixtures/graph-samples, each with its source in SOURCES.md), its paging, quoting, auth and fault switches do
 // what the tests of the job rely on, and its tenant is deterministic.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,9 +11,7 @@ import { startSandbox } from '../sandbox/graph.js';
 import { generateTenant, parseTimeUs, truthJson } from '../sandbox/tenant.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const SAMPLES = process.env.GRAPH_SAMPLES_DIR || path.resolve(here, '../../../shared/reference/graph-samples');
-const sampleDir = fs.existsSync(SAMPLES) ? SAMPLES : path.resolve('/work/shared/reference/graph-samples');
-const haveSamples = fs.existsSync(sampleDir);
+const sampleDir = path.resolve(here, '../fixtures/graph-samples');
 const sample = (name) => JSON.parse(fs.readFileSync(path.join(sampleDir, name), 'utf8'));
 
 const T = { timeout: 30000 };
@@ -78,7 +76,7 @@ const windowQs = (ws, we) => `startDateTime=${encodeURIComponent(new Date(ws).to
 const filterUrl = (s, userId, joinUrl) =>
   `${s.url}/v1.0/users/${userId}/onlineMeetings?$filter=${encodeURIComponent(`JoinWebUrl eq '${joinUrl.replace(/'/g, "''")}'`)}`;
 
-describe('sandbox graph', { skip: !haveSamples && 'reference samples not found' }, () => {
+describe('sandbox graph', () => {
   before(async () => {
     sb = await startSandbox({ seed: 11, mailboxes: 3, latencyMs: 0 });
     const r = await getToken(sb);
