@@ -18,66 +18,72 @@
 #define B PQ_BOOLEAN
 
 static const pq_column events_cols[] = {
-    {"event_id", S, 1},
-    {"user_upn", S, 1},
-    {"ical_uid", S, 0},
-    {"series_master_id", S, 0},
-    {"event_type", S, 0},
-    {"subject", S, 0},
-    {"organizer_name", S, 0},
-    {"organizer_email", S, 0},
-    {"start_utc", T, 0},
-    {"end_utc", T, 0},
-    {"is_all_day", B, 0},
-    {"is_cancelled", B, 0},
-    {"is_online_meeting", B, 0},
-    {"online_meeting_provider", S, 0},
-    {"join_url", S, 0},
-    {"online_meeting_id", S, 0},
-    {"attendee_count", I32, 0},
-    {"created_utc", T, 0},
-    {"last_modified_utc", T, 0},
-    {"attendance_status", S, 1},
-    {"run_id", S, 1},
-    {"extracted_utc", T, 1},
+    [EV_EVENT_ID] = {"event_id", S, 1},
+    [EV_USER_UPN] = {"user_upn", S, 1},
+    [EV_ICAL_UID] = {"ical_uid", S, 0},
+    [EV_SERIES_MASTER_ID] = {"series_master_id", S, 0},
+    [EV_EVENT_TYPE] = {"event_type", S, 0},
+    [EV_SUBJECT] = {"subject", S, 0},
+    [EV_ORGANIZER_NAME] = {"organizer_name", S, 0},
+    [EV_ORGANIZER_EMAIL] = {"organizer_email", S, 0},
+    [EV_START_UTC] = {"start_utc", T, 0},
+    [EV_END_UTC] = {"end_utc", T, 0},
+    [EV_IS_ALL_DAY] = {"is_all_day", B, 0},
+    [EV_IS_CANCELLED] = {"is_cancelled", B, 0},
+    [EV_IS_ONLINE_MEETING] = {"is_online_meeting", B, 0},
+    [EV_ONLINE_MEETING_PROVIDER] = {"online_meeting_provider", S, 0},
+    [EV_JOIN_URL] = {"join_url", S, 0},
+    [EV_ONLINE_MEETING_ID] = {"online_meeting_id", S, 0},
+    [EV_ATTENDEE_COUNT] = {"attendee_count", I32, 0},
+    [EV_CREATED_UTC] = {"created_utc", T, 0},
+    [EV_LAST_MODIFIED_UTC] = {"last_modified_utc", T, 0},
+    [EV_ATTENDANCE_STATUS] = {"attendance_status", S, 1},
+    [EV_RUN_ID] = {"run_id", S, 1},
+    [EV_EXTRACTED_UTC] = {"extracted_utc", T, 1},
 };
 
 static const pq_column reports_cols[] = {
-    {"report_id", S, 1},
-    {"online_meeting_id", S, 1},
-    {"event_id", S, 0},
-    {"user_upn", S, 1},
-    {"total_participant_count", I32, 0},
-    {"meeting_start_utc", T, 0},
-    {"meeting_end_utc", T, 0},
-    {"run_id", S, 1},
-    {"extracted_utc", T, 1},
+    [REP_REPORT_ID] = {"report_id", S, 1},
+    [REP_ONLINE_MEETING_ID] = {"online_meeting_id", S, 1},
+    [REP_EVENT_ID] = {"event_id", S, 0},
+    [REP_USER_UPN] = {"user_upn", S, 1},
+    [REP_TOTAL_PARTICIPANT_COUNT] = {"total_participant_count", I32, 0},
+    [REP_MEETING_START_UTC] = {"meeting_start_utc", T, 0},
+    [REP_MEETING_END_UTC] = {"meeting_end_utc", T, 0},
+    [REP_RUN_ID] = {"run_id", S, 1},
+    [REP_EXTRACTED_UTC] = {"extracted_utc", T, 1},
 };
 
 static const pq_column records_cols[] = {
-    {"record_key", S, 1},
-    {"record_id", S, 0},
-    {"report_id", S, 1},
-    {"online_meeting_id", S, 1},
-    {"user_upn", S, 1},
-    {"email", S, 0},
-    {"display_name", S, 0},
-    {"identity_id", S, 0},
-    {"identity_tenant_id", S, 0},
-    {"role", S, 0},
-    {"total_attendance_seconds", I64, 0},
-    {"first_join_utc", T, 0},
-    {"last_leave_utc", T, 0},
-    {"interval_count", I32, 1},
-    {"run_id", S, 1},
-    {"extracted_utc", T, 1},
+    [REC_RECORD_KEY] = {"record_key", S, 1},
+    [REC_RECORD_ID] = {"record_id", S, 0},
+    [REC_REPORT_ID] = {"report_id", S, 1},
+    [REC_ONLINE_MEETING_ID] = {"online_meeting_id", S, 1},
+    [REC_USER_UPN] = {"user_upn", S, 1},
+    [REC_EMAIL] = {"email", S, 0},
+    [REC_DISPLAY_NAME] = {"display_name", S, 0},
+    [REC_IDENTITY_ID] = {"identity_id", S, 0},
+    [REC_IDENTITY_TENANT_ID] = {"identity_tenant_id", S, 0},
+    [REC_ROLE] = {"role", S, 0},
+    [REC_TOTAL_ATTENDANCE_SECONDS] = {"total_attendance_seconds", I64, 0},
+    [REC_FIRST_JOIN_UTC] = {"first_join_utc", T, 0},
+    [REC_LAST_LEAVE_UTC] = {"last_leave_utc", T, 0},
+    [REC_INTERVAL_COUNT] = {"interval_count", I32, 1},
+    [REC_RUN_ID] = {"run_id", S, 1},
+    [REC_EXTRACTED_UTC] = {"extracted_utc", T, 1},
 };
 
 static const pq_column intervals_cols[] = {
-    {"report_id", S, 1},     {"record_key", S, 1},         {"identity_id", S, 0},
-    {"email", S, 0},         {"interval_index", I32, 1},   {"join_utc", T, 0},
-    {"leave_utc", T, 0},     {"duration_seconds", I64, 0}, {"run_id", S, 1},
-    {"extracted_utc", T, 1},
+    [IV_REPORT_ID] = {"report_id", S, 1},
+    [IV_RECORD_KEY] = {"record_key", S, 1},
+    [IV_IDENTITY_ID] = {"identity_id", S, 0},
+    [IV_EMAIL] = {"email", S, 0},
+    [IV_INTERVAL_INDEX] = {"interval_index", I32, 1},
+    [IV_JOIN_UTC] = {"join_utc", T, 0},
+    [IV_LEAVE_UTC] = {"leave_utc", T, 0},
+    [IV_DURATION_SECONDS] = {"duration_seconds", I64, 0},
+    [IV_RUN_ID] = {"run_id", S, 1},
+    [IV_EXTRACTED_UTC] = {"extracted_utc", T, 1},
 };
 
 #undef S
@@ -92,6 +98,14 @@ static const char *const records_key[] = {"report_id", "record_key"};
 static const char *const intervals_key[] = {"report_id", "record_key", "interval_index"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Each array is as long as its highest designated index: a column missing from the
+ * end of a declaration, or one too many, stops the build. One missing in the middle
+ * leaves a NULL name, which tables_def's unit test catches. */
+_Static_assert(COUNT(events_cols) == EV_NCOLS, "events: enum and declaration differ");
+_Static_assert(COUNT(reports_cols) == REP_NCOLS, "reports: enum and declaration differ");
+_Static_assert(COUNT(records_cols) == REC_NCOLS, "records: enum and declaration differ");
+_Static_assert(COUNT(intervals_cols) == IV_NCOLS, "intervals: enum and declaration differ");
 
 static const table_def defs[TBL_COUNT] = {
     {"events", events_cols, COUNT(events_cols), events_key, COUNT(events_key)},
@@ -137,10 +151,6 @@ int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone)
  * text (NUL-terminated there); the only allocation is the lower-cased user_upn,
  * once per snapshot. */
 
-#define EV_NCOLS 22
-#define REP_NCOLS 9
-#define REC_NCOLS 16
-#define IV_NCOLS 10
 #define WHERE_MAX 400
 #define ID_SHOWN 120
 #define NONE JSONTOK_NONE
@@ -536,21 +546,21 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
             continue;
         }
         tables_value v[IV_NCOLS];
-        v[0] = *report_id;
-        v[1] = key;
-        v[2] = identity_id;
-        v[3] = email;
-        v[4] = vint((int64_t)i);
-        if ((st = time_field(w, iv, "joinDateTime", &v[5])) != ST_OK ||
-            (st = time_field(w, iv, "leaveDateTime", &v[6])) != ST_OK)
+        v[IV_REPORT_ID] = *report_id;
+        v[IV_RECORD_KEY] = key;
+        v[IV_IDENTITY_ID] = identity_id;
+        v[IV_EMAIL] = email;
+        v[IV_INTERVAL_INDEX] = vint((int64_t)i);
+        if ((st = time_field(w, iv, "joinDateTime", &v[IV_JOIN_UTC])) != ST_OK ||
+            (st = time_field(w, iv, "leaveDateTime", &v[IV_LEAVE_UTC])) != ST_OK)
             return st;
-        v[7] = int_field(w, iv, "durationInSeconds", INT64_MIN, INT64_MAX);
-        if (!v[5].null && (!have_join || v[5].i < first_join)) {
-            first_join = v[5].i;
+        v[IV_DURATION_SECONDS] = int_field(w, iv, "durationInSeconds", INT64_MIN, INT64_MAX);
+        if (!v[IV_JOIN_UTC].null && (!have_join || v[IV_JOIN_UTC].i < first_join)) {
+            first_join = v[IV_JOIN_UTC].i;
             have_join = 1;
         }
-        if (!v[6].null && (!have_leave || v[6].i > last_leave)) {
-            last_leave = v[6].i;
+        if (!v[IV_LEAVE_UTC].null && (!have_leave || v[IV_LEAVE_UTC].i > last_leave)) {
+            last_leave = v[IV_LEAVE_UTC].i;
             have_leave = 1;
         }
         if ((st = put_row(w, TBL_INTERVALS, v, IV_NCOLS)) != ST_OK)
@@ -559,20 +569,21 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
     w->iv = -1;
 
     tables_value v[REC_NCOLS];
-    v[0] = key;
-    v[1] = record_id;
-    v[2] = *report_id;
-    v[3] = *meeting_id;
-    v[4] = vstr(w->upn, w->upn_len);
-    v[5] = email;
-    v[6] = str_field(w, identity, "displayName");
-    v[7] = identity_id;
-    v[8] = str_field(w, identity, "tenantId");
-    v[9] = str_field(w, rec, "role");
-    v[10] = int_field(w, rec, "totalAttendanceInSeconds", INT64_MIN, INT64_MAX);
-    v[11] = have_join ? vint(first_join) : vnull();
-    v[12] = have_leave ? vint(last_leave) : vnull();
-    v[13] = vint((int64_t)niv);
+    v[REC_RECORD_KEY] = key;
+    v[REC_RECORD_ID] = record_id;
+    v[REC_REPORT_ID] = *report_id;
+    v[REC_ONLINE_MEETING_ID] = *meeting_id;
+    v[REC_USER_UPN] = vstr(w->upn, w->upn_len);
+    v[REC_EMAIL] = email;
+    v[REC_DISPLAY_NAME] = str_field(w, identity, "displayName");
+    v[REC_IDENTITY_ID] = identity_id;
+    v[REC_IDENTITY_TENANT_ID] = str_field(w, identity, "tenantId");
+    v[REC_ROLE] = str_field(w, rec, "role");
+    v[REC_TOTAL_ATTENDANCE_SECONDS] =
+        int_field(w, rec, "totalAttendanceInSeconds", INT64_MIN, INT64_MAX);
+    v[REC_FIRST_JOIN_UTC] = have_join ? vint(first_join) : vnull();
+    v[REC_LAST_LEAVE_UTC] = have_leave ? vint(last_leave) : vnull();
+    v[REC_INTERVAL_COUNT] = vint((int64_t)niv);
     return put_row(w, TBL_RECORDS, v, REC_NCOLS);
 }
 
@@ -592,11 +603,12 @@ static status do_report(walk *w, jv rep, tables_value event_id, tables_value mee
     if (meeting_id.null || meeting_id.len == 0)
         meeting_id = str_field(w, rep, "onlineMeetingId");
     tables_value v[REP_NCOLS];
-    v[2] = event_id;
-    v[3] = vstr(w->upn, w->upn_len);
-    v[4] = int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
-    if ((st = time_field(w, rep, "meetingStartDateTime", &v[5])) != ST_OK ||
-        (st = time_field(w, rep, "meetingEndDateTime", &v[6])) != ST_OK)
+    v[REP_EVENT_ID] = event_id;
+    v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
+    v[REP_TOTAL_PARTICIPANT_COUNT] =
+        int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
+    if ((st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC])) != ST_OK ||
+        (st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC])) != ST_OK)
         return st;
     jv recs;
     if ((st = array_member(w, rep, "attendanceRecords", &recs)) != ST_OK)
@@ -612,15 +624,15 @@ static status do_report(walk *w, jv rep, tables_value event_id, tables_value mee
                      "with it)");
         return ST_OK;
     }
-    v[0] = vjstr(w, id);
-    v[1] = meeting_id;
+    v[REP_REPORT_ID] = vjstr(w, id);
+    v[REP_ONLINE_MEETING_ID] = meeting_id;
     if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
         return st;
     size_t nrec = array_size(w, recs);
     jv rec = nrec ? jsontok_first(recs) : NONE;
     for (size_t i = 0; i < nrec; i++, rec = next_of(w, rec)) {
         w->rec = (long)i;
-        if ((st = do_record(w, rec, &v[0], &v[1])) != ST_OK)
+        if ((st = do_record(w, rec, &v[REP_REPORT_ID], &v[REP_ONLINE_MEETING_ID])) != ST_OK)
             return st;
     }
     w->rec = -1;
@@ -656,38 +668,40 @@ static status do_event(walk *w, jv ev)
         return st;
 
     tables_value v[EV_NCOLS];
-    v[0] = w->ev_id ? vjstr(w, id) : vnull();
-    v[1] = vstr(w->upn, w->upn_len);
-    v[2] = str_field(w, ev, "iCalUId");
-    v[3] = str_field(w, ev, "seriesMasterId");
-    v[4] = str_field(w, ev, "type");
-    v[5] = str_field(w, ev, "subject");
-    v[6] = str_field(w, org_addr, "name");
-    v[7] = str_field(w, org_addr, "address");
-    if ((st = event_time(w, ev, "start", &v[8])) != ST_OK ||
-        (st = event_time(w, ev, "end", &v[9])) != ST_OK)
+    v[EV_EVENT_ID] = w->ev_id ? vjstr(w, id) : vnull();
+    v[EV_USER_UPN] = vstr(w->upn, w->upn_len);
+    v[EV_ICAL_UID] = str_field(w, ev, "iCalUId");
+    v[EV_SERIES_MASTER_ID] = str_field(w, ev, "seriesMasterId");
+    v[EV_EVENT_TYPE] = str_field(w, ev, "type");
+    v[EV_SUBJECT] = str_field(w, ev, "subject");
+    v[EV_ORGANIZER_NAME] = str_field(w, org_addr, "name");
+    v[EV_ORGANIZER_EMAIL] = str_field(w, org_addr, "address");
+    if ((st = event_time(w, ev, "start", &v[EV_START_UTC])) != ST_OK ||
+        (st = event_time(w, ev, "end", &v[EV_END_UTC])) != ST_OK)
         return st;
-    v[10] = bool_field(w, ev, "isAllDay");
-    v[11] = bool_field(w, ev, "isCancelled");
-    v[12] = bool_field(w, ev, "isOnlineMeeting");
-    v[13] = str_field(w, ev, "onlineMeetingProvider");
-    v[14] = str_field(w, online, "joinUrl");
-    v[15] = str_field(w, meta, "id");
+    v[EV_IS_ALL_DAY] = bool_field(w, ev, "isAllDay");
+    v[EV_IS_CANCELLED] = bool_field(w, ev, "isCancelled");
+    v[EV_IS_ONLINE_MEETING] = bool_field(w, ev, "isOnlineMeeting");
+    v[EV_ONLINE_MEETING_PROVIDER] = str_field(w, ev, "onlineMeetingProvider");
+    v[EV_JOIN_URL] = str_field(w, online, "joinUrl");
+    v[EV_ONLINE_MEETING_ID] = str_field(w, meta, "id");
     if (attendees != NONE && !is_array(w, attendees)) {
         note_bad_type(w, "attendees");
-        v[16] = vnull();
+        v[EV_ATTENDEE_COUNT] = vnull();
     } else {
-        v[16] = attendees != NONE ? vint((int64_t)array_size(w, attendees)) : vnull();
+        v[EV_ATTENDEE_COUNT] =
+            attendees != NONE ? vint((int64_t)array_size(w, attendees)) : vnull();
     }
-    if ((st = time_field(w, ev, "createdDateTime", &v[17])) != ST_OK ||
-        (st = time_field(w, ev, "lastModifiedDateTime", &v[18])) != ST_OK)
+    if ((st = time_field(w, ev, "createdDateTime", &v[EV_CREATED_UTC])) != ST_OK ||
+        (st = time_field(w, ev, "lastModifiedDateTime", &v[EV_LAST_MODIFIED_UTC])) != ST_OK)
         return st;
 
     tables_value organizer_flag = bool_field(w, ev, "isOrganizer");
     size_t nrep = array_size(w, attendance);
     const char *status_s;
-    if (!(!v[12].null && v[12].i) || !str_is(&v[13], "teamsForBusiness") || v[14].null ||
-        v[14].len == 0)
+    if (!(!v[EV_IS_ONLINE_MEETING].null && v[EV_IS_ONLINE_MEETING].i) ||
+        !str_is(&v[EV_ONLINE_MEETING_PROVIDER], "teamsForBusiness") || v[EV_JOIN_URL].null ||
+        v[EV_JOIN_URL].len == 0)
         status_s = "not_online";
     else if (organizer_flag.null || !organizer_flag.i)
         status_s = "not_organizer";
@@ -697,7 +711,7 @@ static status do_event(walk *w, jv ev)
         status_s = "no_reports";
     else
         status_s = "fetched";
-    v[19] = vstr(status_s, strlen(status_s));
+    v[EV_ATTENDANCE_STATUS] = vstr(status_s, strlen(status_s));
 
     if (w->ev_id) {
         if ((st = put_row(w, TBL_EVENTS, v, EV_NCOLS)) != ST_OK)
@@ -711,7 +725,7 @@ static status do_event(walk *w, jv ev)
     jv rep = nrep ? jsontok_first(attendance) : NONE;
     for (size_t i = 0; i < nrep; i++, rep = next_of(w, rep)) {
         w->rep = (long)i;
-        if ((st = do_report(w, rep, v[0], v[15])) != ST_OK)
+        if ((st = do_report(w, rep, v[EV_EVENT_ID], v[EV_ONLINE_MEETING_ID])) != ST_OK)
             return st;
     }
     w->rep = -1;

@@ -26,6 +26,83 @@ typedef enum table_id {
     TBL_COUNT
 } table_id;
 
+/* Column indexes, one enum per table, in SPEC order: the flattener writes
+ * v[EV_SUBJECT], never v[5]. Each *_NCOLS is checked at compile time against its
+ * table's declaration in tables.c. Adding a column: a name here, its declaration
+ * there, the value in the flattener (docs/internals.md). */
+typedef enum events_col {
+    EV_EVENT_ID,
+    EV_USER_UPN,
+    EV_ICAL_UID,
+    EV_SERIES_MASTER_ID,
+    EV_EVENT_TYPE,
+    EV_SUBJECT,
+    EV_ORGANIZER_NAME,
+    EV_ORGANIZER_EMAIL,
+    EV_START_UTC,
+    EV_END_UTC,
+    EV_IS_ALL_DAY,
+    EV_IS_CANCELLED,
+    EV_IS_ONLINE_MEETING,
+    EV_ONLINE_MEETING_PROVIDER,
+    EV_JOIN_URL,
+    EV_ONLINE_MEETING_ID,
+    EV_ATTENDEE_COUNT,
+    EV_CREATED_UTC,
+    EV_LAST_MODIFIED_UTC,
+    EV_ATTENDANCE_STATUS,
+    EV_RUN_ID,
+    EV_EXTRACTED_UTC,
+    EV_NCOLS
+} events_col;
+
+typedef enum reports_col {
+    REP_REPORT_ID,
+    REP_ONLINE_MEETING_ID,
+    REP_EVENT_ID,
+    REP_USER_UPN,
+    REP_TOTAL_PARTICIPANT_COUNT,
+    REP_MEETING_START_UTC,
+    REP_MEETING_END_UTC,
+    REP_RUN_ID,
+    REP_EXTRACTED_UTC,
+    REP_NCOLS
+} reports_col;
+
+typedef enum records_col {
+    REC_RECORD_KEY,
+    REC_RECORD_ID,
+    REC_REPORT_ID,
+    REC_ONLINE_MEETING_ID,
+    REC_USER_UPN,
+    REC_EMAIL,
+    REC_DISPLAY_NAME,
+    REC_IDENTITY_ID,
+    REC_IDENTITY_TENANT_ID,
+    REC_ROLE,
+    REC_TOTAL_ATTENDANCE_SECONDS,
+    REC_FIRST_JOIN_UTC,
+    REC_LAST_LEAVE_UTC,
+    REC_INTERVAL_COUNT,
+    REC_RUN_ID,
+    REC_EXTRACTED_UTC,
+    REC_NCOLS
+} records_col;
+
+typedef enum intervals_col {
+    IV_REPORT_ID,
+    IV_RECORD_KEY,
+    IV_IDENTITY_ID,
+    IV_EMAIL,
+    IV_INTERVAL_INDEX,
+    IV_JOIN_UTC,
+    IV_LEAVE_UTC,
+    IV_DURATION_SECONDS,
+    IV_RUN_ID,
+    IV_EXTRACTED_UTC,
+    IV_NCOLS
+} intervals_col;
+
 typedef struct table_def {
     const char *name;      /* "events", "attendance_reports", ... */
     const pq_column *cols; /* in SPEC order */

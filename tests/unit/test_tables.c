@@ -238,6 +238,31 @@ static void test_tables__declarations(void **state)
     assert_null(tables_def(TBL_COUNT));
 }
 
+/* The enums the flattener writes by name point at the columns of that name. */
+static void test_tables__column_enums(void **state)
+{
+    (void)state;
+    assert_int_equal(tables_def(TBL_EVENTS)->ncols, EV_NCOLS);
+    assert_int_equal(tables_def(TBL_REPORTS)->ncols, REP_NCOLS);
+    assert_int_equal(tables_def(TBL_RECORDS)->ncols, REC_NCOLS);
+    assert_int_equal(tables_def(TBL_INTERVALS)->ncols, IV_NCOLS);
+    const pq_column *ev = tables_def(TBL_EVENTS)->cols;
+    assert_string_equal(ev[EV_SUBJECT].name, "subject");
+    assert_string_equal(ev[EV_JOIN_URL].name, "join_url");
+    assert_string_equal(ev[EV_ONLINE_MEETING_ID].name, "online_meeting_id");
+    assert_string_equal(ev[EV_ATTENDANCE_STATUS].name, "attendance_status");
+    assert_string_equal(ev[EV_EXTRACTED_UTC].name, "extracted_utc");
+    const pq_column *rp = tables_def(TBL_REPORTS)->cols;
+    assert_string_equal(rp[REP_EVENT_ID].name, "event_id");
+    assert_string_equal(rp[REP_MEETING_END_UTC].name, "meeting_end_utc");
+    const pq_column *rc = tables_def(TBL_RECORDS)->cols;
+    assert_string_equal(rc[REC_IDENTITY_TENANT_ID].name, "identity_tenant_id");
+    assert_string_equal(rc[REC_INTERVAL_COUNT].name, "interval_count");
+    const pq_column *iv = tables_def(TBL_INTERVALS)->cols;
+    assert_string_equal(iv[IV_INTERVAL_INDEX].name, "interval_index");
+    assert_string_equal(iv[IV_DURATION_SECONDS].name, "duration_seconds");
+}
+
 /* ---- times ---- */
 
 static int64_t pt(const char *s, int *has_zone)
@@ -1104,6 +1129,7 @@ int main(void)
     log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tables__declarations),
+        cmocka_unit_test(test_tables__column_enums),
         cmocka_unit_test(test_tables__parse_time),
         cmocka_unit_test(test_tables__flatten_sample),
         cmocka_unit_test(test_tables__attendance_status),
