@@ -15,6 +15,8 @@ int main(int argc, char **argv)
     config cfg;
     errinfo err = {0};
     status st = config_load(&cfg, argc, argv, &err);
+    if (st == ST_OK && (cfg.cmd == CMD_RUN || cfg.cmd == CMD_CHECK))
+        st = job_check_settings(&cfg, &err);
     if (st != ST_OK) {
         fprintf(stderr, "teams-attendance: %s\n", err.msg);
         if (st == ST_USAGE)

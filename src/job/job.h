@@ -1,11 +1,16 @@
 /* The commands that talk to Graph and storage: `run` (incremental or a backfill
  * window) and `check`. Each returns the process exit status of SPEC section 8
- * (0, 1; configuration errors were caught before, by config_load). */
+ * (0, 1; configuration errors were caught before, by config_load and
+ * job_check_settings). */
 #ifndef TA_JOB_H
 #define TA_JOB_H
 
 #include "config.h"
 
+/* The settings that the modules behind the job own (the storage driver's), checked
+ * after config_load and before any network call: ST_CONFIG names the bad setting
+ * (exit status 2). */
+TA_MUST_USE status job_check_settings(const config *cfg, errinfo *err);
 int job_run(const config *cfg);
 int job_check(const config *cfg);
 

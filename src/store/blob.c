@@ -7,6 +7,7 @@
  * adds none), and the engine always sends Content-Length. Messages name the
  * operation and the blob, and the URL only without its query (a SAS lives there). */
 #include "store/blob.h"
+#include "store/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +255,54 @@ static int http_scheme(const char *url)
     return strncmp(url, "http://", 7) == 0;
 }
 
+/* Plain http only for a loopback emulator: the account key signs every request and
+ * a SAS or a bearer token travels in it. */
+static status check_scheme(const char *setting, const char *endpoint, errinfo *err)
+{
+    if (strncmp(endpoint, "https://", 8) == 0 ||
+        (http_scheme(endpoint) && config_is_loopback_url(endpoint)))
+        return ST_OK;
+    return err_set(
+        err, ST_CONFIG,
+        "%s: the blob endpoint %.200s must use https:// (DefaultEndpointsProtocol=https; "
+        "plain http:// only for a loopback BlobEndpoint such as Azurite)",
+        setting, endpoint);
+}
+
+/* The scrubber learns the SAS and its signature on its own: a server may echo
+ * either. */
+static void add_sas_secret(const char *sas)
+{
+    log_add_secret(sas);
+    const char *sig = strstr(sas, "sig=");
+    if (!sig)
+        return;
+    char tmp[512];
+    size_t n = strcspn(sig + 4, "&");
+    if (n > 0 && n < sizeof tmp) {
+        memcpy(tmp, sig + 4, n);
+        tmp[n] = '\0';
+        log_add_secret(tmp);
+    }
+}
+
+static status check_settings(const config *cfg, errinfo *err)
+{
+    if (cfg->storage != STORAGE_CONNECTION_STRING)
+        return ST_OK; /* the account URL and its SAS are checked as config reads them */
+    store_connstr cs;
+    status st = store_connstr_parse(cfg->connection_string, &cs, err);
+    if (st != ST_OK)
+        return st;
+    if (cs.account_key)
+        log_add_secret(cs.account_key);
+    if (cs.sas)
+        add_sas_secret(cs.sas);
+    st = check_scheme("AZURE_STORAGE_CONNECTION_STRING", cs.blob_endpoint, err);
+    store_connstr_free(&cs);
+    return st;
+}
+
 status blob_open(blob_client **out, const config *cfg, http_engine *eng, errinfo *err)
 {
     *out = NULL;
@@ -317,16 +366,10 @@ status blob_open(blob_client **out, const config *cfg, http_engine *eng, errinfo
         goto out;
     }
     if (b->sas)
-        log_add_secret(b->sas);
+        add_sas_secret(b->sas);
 
-    if (strncmp(b->endpoint, "https://", 8) != 0 &&
-        !(http_scheme(b->endpoint) && config_is_loopback_url(b->endpoint))) {
-        st = err_set(err, ST_CONFIG,
-                     "%s: the blob endpoint must use https:// (plain http:// only for a loopback "
-                     "emulator such as Azurite)",
-                     setting);
+    if ((st = check_scheme(setting, b->endpoint, err)) != ST_OK)
         goto out;
-    }
     size_t dn = strlen(b->endpoint) + strlen(b->container) + 2;
     if (!(b->describe = malloc(dn))) {
         st = err_set(err, ST_NOMEM, "out of memory opening the blob store");
@@ -571,10 +614,6 @@ status blob_put(blob_client *b, const char *name, const void *data, size_t len,
                 const char *content_type, store_cond cond, const char *etag,
                 char etag_out[STORE_ETAG_MAX], errinfo *err)
 {
-    char cond_etag[STORE_ETAG_MAX] = ""; /* etag and etag_out may be the same buffer */
-    if (etag)
-        snprintf(cond_etag, sizeof cond_etag, "%s", etag);
-    etag = etag ? cond_etag : NULL;
     if (etag_out)
         etag_out[0] = '\0';
     status st = check_put_args(content_type, cond, etag, name, err);
@@ -831,3 +870,78 @@ out:
     close(fd);
     return st;
 }
+
+/* ---- the driver ------------------------------------------------------------ */
+
+static status drv_open(void **impl, const config *cfg, http_engine *eng, errinfo *err)
+{
+    blob_client *b = NULL;
+    status st = blob_open(&b, cfg, eng, err);
+    *impl = b;
+    return st;
+}
+
+static void drv_free(void *impl)
+{
+    blob_free(impl);
+}
+
+static const char *drv_describe(const void *impl)
+{
+    return blob_describe(impl);
+}
+
+static status drv_prepare(void *impl, errinfo *err)
+{
+    return blob_prepare(impl, err);
+}
+
+static status drv_check(void *impl, errinfo *err)
+{
+    return blob_check(impl, err);
+}
+
+static status drv_get(void *impl, const char *name, buf *out, char etag_out[STORE_ETAG_MAX],
+                      errinfo *err)
+{
+    return blob_get(impl, name, out, etag_out, err);
+}
+
+static status drv_put(void *impl, const char *name, const void *data, size_t len,
+                      const char *content_type, store_cond cond, const char *etag,
+                      char etag_out[STORE_ETAG_MAX], errinfo *err)
+{
+    return blob_put(impl, name, data, len, content_type, cond, etag, etag_out, err);
+}
+
+static status drv_put_async(void *impl, const char *name, char *data, size_t len,
+                            const char *content_type, store_done_fn done, void *ctx, errinfo *err)
+{
+    return blob_put_async(impl, name, data, len, content_type, done, ctx, err);
+}
+
+static status drv_put_file(void *impl, const char *name, const char *path, const char *content_type,
+                           size_t *bytes_out, errinfo *err)
+{
+    return blob_put_file(impl, name, path, content_type, bytes_out, err);
+}
+
+static void drv_set_upload_sizes(void *impl, size_t single_max, size_t block_size)
+{
+    blob_set_upload_sizes(impl, single_max, block_size);
+}
+
+const store_driver store_blob_driver = {
+    .name = "blob",
+    .check_settings = check_settings,
+    .open = drv_open,
+    .free = drv_free,
+    .describe = drv_describe,
+    .prepare = drv_prepare,
+    .check = drv_check,
+    .get = drv_get,
+    .put = drv_put,
+    .put_async = drv_put_async,
+    .put_file = drv_put_file,
+    .set_upload_sizes = drv_set_upload_sizes,
+};

@@ -163,8 +163,8 @@ status store_connstr_parse(const char *s, store_connstr *out, errinfo *err)
         for (const char *c = val[K_NAME]; *c; c++) {
             if (!isalnum((unsigned char)*c)) {
                 st = err_set(err, ST_CONFIG,
-                             VAR " has an AccountName with characters other than letters and "
-                                 "digits");
+                             VAR ": AccountName may only hold letters and digits (the storage "
+                                 "account's name, not its URL)");
                 goto out;
             }
         }

@@ -1,5 +1,6 @@
 /* Local folder sink: see localdir.h. */
 #include "store/localdir.h"
+#include "store/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -371,10 +372,6 @@ static status check_if_match(const char *target, const char *etag, errinfo *err)
 status localdir_put(localdir *d, const char *name, const void *data, size_t len, store_cond cond,
                     const char *etag, char etag_out[STORE_ETAG_MAX], errinfo *err)
 {
-    char cond_etag[STORE_ETAG_MAX] = ""; /* etag and etag_out may be the same buffer */
-    if (etag)
-        snprintf(cond_etag, sizeof cond_etag, "%s", etag);
-    etag = etag ? cond_etag : NULL;
     if (etag_out)
         etag_out[0] = '\0';
     if (cond == STORE_COND_IF_MATCH && (!etag || !*etag))
@@ -431,3 +428,91 @@ status localdir_put_file(localdir *d, const char *name, const char *path, size_t
         *bytes_out = total;
     return st;
 }
+
+/* ---- the driver ------------------------------------------------------------ */
+
+static status check_settings(const config *cfg, errinfo *err)
+{
+    if (!cfg->output_dir || !*cfg->output_dir)
+        return err_set(err, ST_CONFIG,
+                       "the output folder is empty (ATTENDANCE_OUTPUT_DIR or --output-dir)");
+    return ST_OK;
+}
+
+static status drv_open(void **impl, const config *cfg, http_engine *eng, errinfo *err)
+{
+    (void)eng;
+    localdir *d = NULL;
+    status st = localdir_open(&d, cfg->output_dir, err);
+    *impl = d;
+    return st;
+}
+
+static void drv_free(void *impl)
+{
+    localdir_free(impl);
+}
+
+static const char *drv_describe(const void *impl)
+{
+    return localdir_describe(impl);
+}
+
+static status drv_prepare(void *impl, errinfo *err)
+{
+    return localdir_prepare(impl, err);
+}
+
+static status drv_check(void *impl, errinfo *err)
+{
+    return localdir_check(impl, err);
+}
+
+static status drv_get(void *impl, const char *name, buf *out, char etag_out[STORE_ETAG_MAX],
+                      errinfo *err)
+{
+    return localdir_get(impl, name, out, etag_out, err);
+}
+
+static status drv_put(void *impl, const char *name, const void *data, size_t len,
+                      const char *content_type, store_cond cond, const char *etag,
+                      char etag_out[STORE_ETAG_MAX], errinfo *err)
+{
+    (void)content_type; /* a file has none */
+    return localdir_put(impl, name, data, len, cond, etag, etag_out, err);
+}
+
+/* A folder write is quick and local: done at once, `done` called before returning. */
+static status drv_put_async(void *impl, const char *name, char *data, size_t len,
+                            const char *content_type, store_done_fn done, void *ctx, errinfo *err)
+{
+    (void)content_type;
+    (void)err;
+    errinfo e = {0};
+    status st = localdir_put(impl, name, data, len, STORE_COND_NONE, NULL, NULL, &e);
+    free(data);
+    done(ctx, st, &e);
+    return ST_OK;
+}
+
+static status drv_put_file(void *impl, const char *name, const char *path, const char *content_type,
+                           size_t *bytes_out, errinfo *err)
+{
+    (void)content_type;
+    return localdir_put_file(impl, name, path, bytes_out, err);
+}
+
+const store_driver store_dir_driver = {
+    .name = "folder",
+    .check_settings = check_settings,
+    .open = drv_open,
+    .free = drv_free,
+    .describe = drv_describe,
+    .prepare = drv_prepare,
+    .check = drv_check,
+    .get = drv_get,
+    .put = drv_put,
+    .put_async = drv_put_async,
+    .put_file = drv_put_file,
+    .set_upload_sizes = NULL,
+};

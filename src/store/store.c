@@ -1,42 +1,59 @@
-/* The store: checks names, then hands each call to the sink that cfg->storage
- * chose (blob.c for an account, localdir.c for a folder). See store.h. */
+/* The store: checks names, then hands each call to the driver that cfg->storage
+ * chose (store/driver.h; blob.c for an account, localdir.c for a folder). See
+ * store.h. */
 #include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/blob.h"
-#include "store/localdir.h"
+#include "store/driver.h"
 
 #define NAME_MAX_LEN 1024 /* the service's limit on blob names */
 
 struct store {
-    blob_client *blob; /* exactly one of the two */
-    localdir *dir;
+    const store_driver *drv;
+    void *impl;
 };
+
+static const store_driver *driver_for(storage_kind kind)
+{
+    switch (kind) {
+    case STORAGE_CONNECTION_STRING:
+    case STORAGE_ACCOUNT_URL:
+        return &store_blob_driver;
+    case STORAGE_DIR:
+        return &store_dir_driver;
+    case STORAGE_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static status no_storage(errinfo *err)
+{
+    return err_set(err, ST_CONFIG,
+                   "no storage is configured: set AZURE_STORAGE_CONNECTION_STRING, "
+                   "AZURE_STORAGE_ACCOUNT_URL or ATTENDANCE_OUTPUT_DIR");
+}
+
+status store_check_settings(const config *cfg, errinfo *err)
+{
+    const store_driver *drv = driver_for(cfg->storage);
+    return drv ? drv->check_settings(cfg, err) : no_storage(err);
+}
 
 status store_open(store **out, const config *cfg, http_engine *eng, errinfo *err)
 {
     *out = NULL;
+    const store_driver *drv = driver_for(cfg->storage);
+    if (!drv)
+        return no_storage(err);
     store *s = calloc(1, sizeof *s);
     if (!s)
         return err_set(err, ST_NOMEM, "out of memory opening the store");
-    status st;
-    switch (cfg->storage) {
-    case STORAGE_CONNECTION_STRING:
-    case STORAGE_ACCOUNT_URL:
-        st = blob_open(&s->blob, cfg, eng, err);
-        break;
-    case STORAGE_DIR:
-        st = localdir_open(&s->dir, cfg->output_dir, err);
-        break;
-    default:
-        st = err_set(err, ST_CONFIG,
-                     "no storage is configured: set AZURE_STORAGE_CONNECTION_STRING, "
-                     "AZURE_STORAGE_ACCOUNT_URL or ATTENDANCE_OUTPUT_DIR");
-        break;
-    }
+    s->drv = drv;
+    status st = drv->open(&s->impl, cfg, eng, err);
     if (st != ST_OK) {
         free(s);
         return st;
@@ -49,20 +66,19 @@ void store_free(store *s)
 {
     if (!s)
         return;
-    blob_free(s->blob);
-    localdir_free(s->dir);
+    s->drv->free(s->impl);
     free(s);
 }
 
 const char *store_describe(const store *s)
 {
-    return s->blob ? blob_describe(s->blob) : localdir_describe(s->dir);
+    return s->drv->describe(s->impl);
 }
 
 void store_set_upload_sizes(store *s, size_t single_max, size_t block_size)
 {
-    if (s->blob)
-        blob_set_upload_sizes(s->blob, single_max, block_size);
+    if (s->drv->set_upload_sizes)
+        s->drv->set_upload_sizes(s->impl, single_max, block_size);
 }
 
 /* A name both sinks can hold: not empty, no leading or trailing '/', no empty,
@@ -96,12 +112,12 @@ static status check_name(const char *name, errinfo *err)
 
 status store_prepare(store *s, errinfo *err)
 {
-    return s->blob ? blob_prepare(s->blob, err) : localdir_prepare(s->dir, err);
+    return s->drv->prepare(s->impl, err);
 }
 
 status store_check(store *s, errinfo *err)
 {
-    return s->blob ? blob_check(s->blob, err) : localdir_check(s->dir, err);
+    return s->drv->check(s->impl, err);
 }
 
 status store_get(store *s, const char *name, buf *out, char etag_out[STORE_ETAG_MAX], errinfo *err)
@@ -111,8 +127,7 @@ status store_get(store *s, const char *name, buf *out, char etag_out[STORE_ETAG_
     status st = check_name(name, err);
     if (st != ST_OK)
         return st;
-    return s->blob ? blob_get(s->blob, name, out, etag_out, err)
-                   : localdir_get(s->dir, name, out, etag_out, err);
+    return s->drv->get(s->impl, name, out, etag_out, err);
 }
 
 status store_put(store *s, const char *name, const void *data, size_t len, const char *content_type,
@@ -127,8 +142,7 @@ status store_put(store *s, const char *name, const void *data, size_t len, const
     status st = check_name(name, err);
     if (st != ST_OK)
         return st;
-    return s->blob ? blob_put(s->blob, name, data, len, content_type, cond, etag, etag_out, err)
-                   : localdir_put(s->dir, name, data, len, cond, etag, etag_out, err);
+    return s->drv->put(s->impl, name, data, len, content_type, cond, etag, etag_out, err);
 }
 
 status store_put_async(store *s, const char *name, char *data, size_t len, const char *content_type,
@@ -139,13 +153,7 @@ status store_put_async(store *s, const char *name, char *data, size_t len, const
         free(data);
         return st;
     }
-    if (s->blob)
-        return blob_put_async(s->blob, name, data, len, content_type, done, ctx, err);
-    errinfo e = {0};
-    st = localdir_put(s->dir, name, data, len, STORE_COND_NONE, NULL, NULL, &e);
-    free(data);
-    done(ctx, st, &e);
-    return ST_OK;
+    return s->drv->put_async(s->impl, name, data, len, content_type, done, ctx, err);
 }
 
 status store_put_file(store *s, const char *name, const char *path, const char *content_type,
@@ -156,6 +164,5 @@ status store_put_file(store *s, const char *name, const char *path, const char *
     status st = check_name(name, err);
     if (st != ST_OK)
         return st;
-    return s->blob ? blob_put_file(s->blob, name, path, content_type, bytes_out, err)
-                   : localdir_put_file(s->dir, name, path, bytes_out, err);
+    return s->drv->put_file(s->impl, name, path, content_type, bytes_out, err);
 }

@@ -1,6 +1,6 @@
 /* Where the job's files go: Blob Storage (Blob REST: Shared Key, SAS or a bearer
  * token from managed identity) or a local folder with the same layout. One
- * interface, two sinks behind it.
+ * interface, two drivers behind it (store/driver.h).
  *
  * Names are blob names inside the container, the prefix already applied
  * ("raw/events/date=.../x.json"). ETags are opaque strings, quotes kept.
@@ -30,6 +30,9 @@ typedef enum store_cond {
 
 typedef void (*store_done_fn)(void *ctx, status st, const errinfo *err);
 
+/* Checks the storage settings of cfg with the driver that cfg->storage picks: no
+ * request, nothing created. ST_CONFIG names the bad setting (exit status 2). */
+TA_MUST_USE status store_check_settings(const config *cfg, errinfo *err);
 /* Picks the sink from cfg->storage. Makes no request. */
 TA_MUST_USE status store_open(store **out, const config *cfg, http_engine *eng, errinfo *err);
 void store_free(store *s);

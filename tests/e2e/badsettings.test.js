@@ -63,6 +63,14 @@ describe('bad settings: out of range, malformed, missing parts', () => {
     ['connection string with a key that is not base64', { AZURE_STORAGE_CONNECTION_STRING: () => cs('AccountName=devstoreaccount1;AccountKey=not*base64!;') }, [], /AZURE_STORAGE_CONNECTION_STRING/],
     ['connection string with UseDevelopmentStorage=maybe', { AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=maybe' }, [], /AZURE_STORAGE_CONNECTION_STRING/],
     ['connection string with an http endpoint off loopback', { AZURE_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${DEV_KEY};BlobEndpoint=http://acct.blob.core.windows.net;` }, [], /AZURE_STORAGE_CONNECTION_STRING|BlobEndpoint|http/],
+    // the settings a storage driver owns: these once passed the configuration check and
+    // failed at the first storage call (exit 1, after Graph had been called)
+    ['connection string with a - in AccountName', { AZURE_STORAGE_CONNECTION_STRING: () => cs(`AccountName=my-acct;AccountKey=${DEV_KEY};`) }, [], /AZURE_STORAGE_CONNECTION_STRING.*AccountName/],
+    ['connection string with a / in AccountName', { AZURE_STORAGE_CONNECTION_STRING: () => cs(`AccountName=a/b;AccountKey=${DEV_KEY};`) }, [], /AZURE_STORAGE_CONNECTION_STRING.*AccountName/],
+    ['connection string with DefaultEndpointsProtocol=http to Azure', { AZURE_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${DEV_KEY};` }, [], /AZURE_STORAGE_CONNECTION_STRING.*https/],
+    ['connection string with UseDevelopmentStorage=false and nothing else', { AZURE_STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=false' }, [], /AZURE_STORAGE_CONNECTION_STRING.*UseDevelopmentStorage/],
+    ['connection string with # in its SAS', { AZURE_STORAGE_CONNECTION_STRING: () => cs('SharedAccessSignature=sv=2024-01-01&sig=ab#c;') }, [], /AZURE_STORAGE_CONNECTION_STRING.*SharedAccessSignature/],
+    ['connection string with ? in EndpointSuffix', { AZURE_STORAGE_CONNECTION_STRING: `AccountName=acct;AccountKey=${DEV_KEY};EndpointSuffix=core.windows.net?x=1` }, [], /AZURE_STORAGE_CONNECTION_STRING/],
     ['account URL over http off loopback', { AZURE_STORAGE_CONNECTION_STRING: undefined, AZURE_STORAGE_ACCOUNT_URL: 'http://acct.blob.core.windows.net', AZURE_STORAGE_SAS_TOKEN: 'sv=2024-01-01&sig=abc' }, [], /AZURE_STORAGE_ACCOUNT_URL/],
     ['account URL that is not a URL', { AZURE_STORAGE_CONNECTION_STRING: undefined, AZURE_STORAGE_ACCOUNT_URL: 'not a url', AZURE_STORAGE_SAS_TOKEN: 'sv=2024-01-01&sig=abc' }, [], /AZURE_STORAGE_ACCOUNT_URL/],
     ['SAS token without an account URL', { AZURE_STORAGE_CONNECTION_STRING: undefined, AZURE_STORAGE_SAS_TOKEN: 'sv=2024-01-01&sig=abc' }, [], /AZURE_STORAGE_ACCOUNT_URL|AZURE_STORAGE_SAS_TOKEN/],

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "job/job.h"
 
 extern char **environ;
 
@@ -113,7 +114,11 @@ static status load(config *cfg, errinfo *err, ...)
     va_end(ap);
     argv[argc] = NULL;
     err_clear(err);
+    /* as main does: the settings that drivers own are checked right after */
     status st = config_load(cfg, argc, argv, err);
+    if (st == ST_OK && (cfg->cmd == CMD_RUN || cfg->cmd == CMD_CHECK) &&
+        (st = job_check_settings(cfg, err)) != ST_OK)
+        config_free(cfg);
     if (st != ST_OK) {
         assert_int_equal(err->code, st);
         assert_true(strlen(err->msg) > 0);
@@ -137,6 +142,9 @@ static void expect_fail(status code, const char *needle, ...)
     config cfg;
     errinfo err = {0};
     status st = config_load(&cfg, argc, argv, &err);
+    if (st == ST_OK && (cfg.cmd == CMD_RUN || cfg.cmd == CMD_CHECK) &&
+        (st = job_check_settings(&cfg, &err)) != ST_OK)
+        config_free(&cfg);
     if (st != code)
         fail_msg("expected status %d, got %d (%s)", code, st, err.msg);
     if (!strstr(err.msg, needle))
@@ -459,9 +467,9 @@ static void test_config__no_secret_in_messages(void **state)
     unsetenv("ATTENDANCE_CONTAINER");
     unsetenv("ATTENDANCE_OUTPUT_DIR");
     setenv("AZURE_STORAGE_CONNECTION_STRING", "AccountName=a;AccountKey=" SECRET "!!", 1);
-    expect_fail(ST_CONFIG, "AccountKey is not base64", NULL);
+    expect_fail(ST_CONFIG, "AccountKey that is not valid base64", NULL);
     setenv("AZURE_STORAGE_CONNECTION_STRING", SECRET, 1);
-    expect_fail(ST_CONFIG, "AZURE_STORAGE_CONNECTION_STRING: part 1", NULL);
+    expect_fail(ST_CONFIG, "AZURE_STORAGE_CONNECTION_STRING part 1", NULL);
     unsetenv("AZURE_STORAGE_CONNECTION_STRING");
     setenv("AZURE_STORAGE_ACCOUNT_URL", "https://a.blob.core.windows.net", 1);
     setenv("AZURE_STORAGE_SAS_TOKEN", SECRET, 1);
@@ -530,13 +538,19 @@ static void test_config__connection_strings(void **state)
     static const struct {
         const char *cs, *needle;
     } bad[] = {
-        {"AccountName=acct", "needs AccountKey or SharedAccessSignature"},
-        {"AccountKey=a2V5", "needs AccountName or BlobEndpoint"},
-        {"BlobEndpoint=https://x;AccountKey=a2V5", "AccountKey needs AccountName"},
+        {"AccountName=acct", "no AccountKey or SharedAccessSignature"},
+        {"AccountKey=a2V5", "AccountKey but no AccountName"},
+        {"BlobEndpoint=https://x;AccountKey=a2V5", "AccountKey but no AccountName"},
         {"AccountName=a;AccountKey=a2V5;BlobEndpoint=http://acct.example.com", "BlobEndpoint"},
         {"DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5", "DefaultEndpointsProtocol"},
         {"UseDevelopmentStorage=false", "UseDevelopmentStorage"},
+        {"UseDevelopmentStorage=maybe", "UseDevelopmentStorage"},
         {"AccountName=a;junk;AccountKey=a2V5", "part 2"},
+        /* the two parsers that once disagreed: these passed config and failed later */
+        {"AccountName=my-acct;AccountKey=a2V5", "AccountName"},
+        {"AccountName=a/b;AccountKey=a2V5", "AccountName"},
+        {"AccountName=a;SharedAccessSignature=sv=1&sig=x#y", "SharedAccessSignature"},
+        {"AccountName=a;AccountKey=a2V5;EndpointSuffix=core.windows.net?x=1", "BlobEndpoint"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv("AZURE_STORAGE_CONNECTION_STRING", bad[i].cs, 1);
