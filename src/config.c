@@ -930,6 +930,30 @@ static status load_credentials(config *cfg, errinfo *err)
     return ST_OK;
 }
 
+/* The old job's mailboxes (SGA_UPN, SGA_UPN<n>): its checkpoint's watermark is
+ * theirs, whether or not this run reads them. */
+static status load_legacy_users(config *cfg, errinfo *err)
+{
+    user_set u = {0};
+    status st = ST_OK;
+    const char *v = env("SGA_UPN");
+    if (v)
+        st = users_add_list(&u, v, "SGA_UPN", err);
+    if (st == ST_OK)
+        st = users_add_numbered(&u, err);
+    if (st != ST_OK) {
+        users_free(&u);
+        return st;
+    }
+    for (size_t i = 0; i < u.n; i++)
+        for (char *p = u.v[i]; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    cfg->legacy_users = u.v;
+    cfg->nlegacy_users = u.n;
+    free(u.slots);
+    return ST_OK;
+}
+
 static status load_users(config *cfg, const cli *c, errinfo *err)
 {
     user_set u = {0};
@@ -941,10 +965,12 @@ static status load_users(config *cfg, const cli *c, errinfo *err)
             if (err)
                 err->code = ST_USAGE;
         }
+        cfg->nusers_listed = u.n;
     } else {
         const char *v = env("ATTENDANCE_USERS");
         if (v)
             st = users_add_list(&u, v, "ATTENDANCE_USERS", err);
+        cfg->nusers_listed = u.n;
         v = env("SGA_UPN");
         if (st == ST_OK && v)
             st = users_add_list(&u, v, "SGA_UPN", err);
@@ -964,7 +990,7 @@ static status load_users(config *cfg, const cli *c, errinfo *err)
     cfg->users = u.v;
     cfg->nusers = u.n;
     free(u.slots);
-    return ST_OK;
+    return load_legacy_users(cfg, err);
 }
 
 static status load_storage(config *cfg, const cli *c, errinfo *err)
@@ -1339,6 +1365,9 @@ void config_free(config *cfg)
     for (size_t i = 0; i < cfg->nusers; i++)
         free(cfg->users[i]);
     free(cfg->users);
+    for (size_t i = 0; i < cfg->nlegacy_users; i++)
+        free(cfg->legacy_users[i]);
+    free(cfg->legacy_users);
     for (size_t i = 0; i < cfg->ninputs; i++)
         free(cfg->inputs[i]);
     free(cfg->inputs);

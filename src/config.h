@@ -55,6 +55,11 @@ typedef struct config {
     /* mailboxes, merged, duplicates dropped (case-insensitive), order kept */
     char **users;
     size_t nusers;
+    size_t nusers_listed; /* users[0..n) came from ATTENDANCE_USERS or --users, the rest
+                             from SGA_UPN* */
+    char **legacy_users;  /* SGA_UPN and SGA_UPN<n>, lower-cased, even with --users: the
+                             old job's mailboxes */
+    size_t nlegacy_users;
 
     /* storage */
     storage_kind storage;

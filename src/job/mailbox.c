@@ -151,13 +151,16 @@ void mailbox_start(mailbox *mb)
     advance(mb);
 }
 
-/* Appends a page's "value" items to `into` and follows its nextLink. */
-static void take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int is_calendar)
+/* Appends a page's "value" items to `into` and follows its nextLink. Returns 1 when
+ * the listing is complete with this page: no nextLink, or one that is null or ""
+ * (Graph and proxies write all three), 0 when a next page was asked for or the
+ * mailbox failed. */
+static int take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int is_calendar)
 {
     json_t *value = json_object_get(page, "value");
     if (!json_is_array(value)) {
         fail_msg(mb, ST_JSON, "Graph answered a listing without a \"value\" array");
-        return;
+        return 0;
     }
     json_array_extend(into, value);
     json_t *link = json_object_get(page, "@odata.nextLink");
@@ -166,11 +169,11 @@ static void take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int i
         fail_msg(mb, ST_JSON,
                  "Graph sent an @odata.nextLink that is not a string; the listing "
                  "cannot be completed");
-        return;
+        return 0;
     }
     const char *next = json_string_value(link);
     if (!next || !*next)
-        return;
+        return 1;
     run *r = mb->run;
     if (c->pages >= r->cfg->max_pages) {
         errinfo e = {0};
@@ -179,11 +182,12 @@ static void take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int i
                 "paging loop cannot run forever",
                 mb->upn, r->cfg->max_pages);
         fail(mb, &e);
-        return;
+        return 0;
     }
     errinfo e = {0};
     submit(mb, graph_request_next(&r->gc, next, is_calendar, mb->index, &e), c->kind, c->meeting,
            c->report, c->pages + 1, &e);
+    return 0;
 }
 
 static void start_reports(mailbox *mb, size_t mi)
@@ -248,32 +252,6 @@ static int read_window_events(mailbox *mb)
         const char *type = json_string_value(json_object_get(e, "type"));
         w->single_instance = type && strcmp(type, "singleInstance") == 0;
         w->organizer_teams = organized_join_url(e) != NULL;
-    }
-    return 0;
-}
-
-/* Checks that every event came in UTC (the job asks Graph for it). */
-static int check_zones(mailbox *mb)
-{
-    size_t i;
-    json_t *e;
-    json_array_foreach(mb->events, i, e)
-    {
-        const char *keys[] = {"start", "end"};
-        for (int k = 0; k < 2; k++) {
-            json_t *dtz = json_object_get(e, keys[k]);
-            const char *zone = json_string_value(json_object_get(dtz, "timeZone"));
-            if (zone && !timeutil_zone_is_utc(zone)) {
-                const char *id = json_string_value(json_object_get(e, "id"));
-                errinfo err = {0};
-                err_set(&err, ST_DATA,
-                        "event %s of %s has its %s in time zone \"%s\"; the job asks Graph for "
-                        "UTC (Prefer: outlook.timezone=\"UTC\") and cannot place it",
-                        id ? id : "(no id)", mb->upn, keys[k], zone);
-                fail(mb, &err);
-                return -1;
-            }
-        }
     }
     return 0;
 }
@@ -344,8 +322,6 @@ static void put_json(mailbox *mb, const char *kind, json_t *obj)
 
 static void after_listing(mailbox *mb)
 {
-    if (check_zones(mb) != 0)
-        return;
     mb->n_events = (int64_t)json_array_size(mb->events);
     json_t *snap = snapshot_head(mb);
     json_object_set(snap, "events", mb->events);
@@ -412,17 +388,30 @@ static void tie_reports(mailbox *mb, size_t mi)
     const char *mid = json_string_value(json_object_get(m->meta, "id"));
     for (size_t k = 0; k < nr; k++) {
         json_t *rep = json_array_get(m->reports, k);
-        int64_t rs;
         const char *s = json_string_value(json_object_get(rep, "meetingStartDateTime"));
         const char *rid = json_string_value(json_object_get(rep, "id"));
-        if (!s || timeutil_parse(s, &rs) != 0 || !rid || !*rid) {
+        if (!rid || !*rid) {
             m->tie[k] = TIE_SKIPPED;
             mb->counts.skipped++;
-            log_warn("attendance report without an id or a readable meetingStartDateTime; skipped",
-                     json_pack("{s:s,s:s?}", "upn", mb->upn, "report_id", rid));
+            log_warn("attendance report without an id; skipped",
+                     json_pack("{s:s,s:s?}", "upn", mb->upn, "meeting_id", mid));
             continue;
         }
+        /* A start that is missing or unreadable ties only where no time is needed:
+         * a one-off meeting takes all its reports (window_tie_report). */
+        int64_t rs = WINDOW_NO_TIME;
+        if (s && timeutil_parse(s, &rs) != 0)
+            rs = WINDOW_NO_TIME;
         int t = window_tie_report(rs, mb->ev, json_array_size(mb->events), (int)mi);
+        if (t < 0 && rs == WINDOW_NO_TIME) {
+            m->tie[k] = TIE_SKIPPED;
+            mb->counts.skipped++;
+            log_warn("attendance report of a recurring meeting without a readable "
+                     "meetingStartDateTime cannot be tied to an occurrence; skipped",
+                     json_pack("{s:s,s:s,s:s?}", "upn", mb->upn, "report_id", rid,
+                               "meetingStartDateTime", s));
+            continue;
+        }
         if (t < 0)
             t = (rs >= mb->window_start && rs < mb->window_end) ? TIE_UNMATCHED : TIE_SKIPPED;
         m->tie[k] = t;
@@ -495,8 +484,7 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_REPORTS:
-        take_page(mb, c, j, m->reports, 0);
-        if (mb->state != MB_FAILED && !json_object_get(j, "@odata.nextLink"))
+        if (take_page(mb, c, j, m->reports, 0) == 1 && mb->state != MB_FAILED)
             tie_reports(mb, c->meeting);
         break;
     case K_RECORDS: {
@@ -572,6 +560,7 @@ static void finish_rows(mailbox *mb)
     for (int t = 0; t < TBL_COUNT; t++)
         mb->counts.rows[t] += counts.rows[t];
     mb->counts.skipped += counts.skipped;
+    mb->counts.bad_values += counts.bad_values;
 
     /* a meeting without a readable end has not been seen to end: it holds the
      * watermark like one still running (its reports are tied by now) */

@@ -32,6 +32,7 @@ typedef struct mailbox {
     int index;
     char *upn; /* as configured */
     char *upn_lower;
+    const char *source; /* where it came from, for the manifest ("users", "sga_upn") */
     char *user_id;
     int64_t old_watermark;
     int64_t window_start, window_end;

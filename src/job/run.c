@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "job/run.h"
@@ -147,6 +148,14 @@ static status write_tables(run *r, errinfo *err)
         if (st != ST_OK)
             return st;
     }
+    /* the temporary files only grow until now: their sum is the folder's peak */
+    for (int t = 0; t < TBL_COUNT; t++) {
+        char path[4200];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, tables_def((table_id)t)->name);
+        if (stat(path, &sb) == 0)
+            r->tmp_peak_bytes += (int64_t)sb.st_size;
+    }
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *d = tables_def((table_id)t);
         char path[4200], name[1024];
@@ -159,6 +168,7 @@ static status write_tables(run *r, errinfo *err)
         if (st != ST_OK)
             return st;
         run_file_written(r, name, bytes);
+        r->table_landed[t] = 1;
     }
     return ST_OK;
 }
@@ -263,15 +273,26 @@ static const char *run_status(const run *r, int *ok, int *failed)
         else if (r->mbs[i]->state != MB_SKIPPED)
             (*failed)++;
     }
-    if (r->fatal)
+    if (r->fatal || r->storage_failed)
         return "failed";
-    if (r->storage_failed)
-        return *ok ? "partial" : "failed";
     if (*failed == 0)
         return "succeeded";
     return *ok ? "partial" : "failed";
 }
 
+/* A mailbox's rows that landed: those of the tables whose file was written. */
+static table_counts landed_counts(const run *r, const mailbox *mb)
+{
+    table_counts c = mb->counts;
+    for (int t = 0; t < TBL_COUNT; t++)
+        if (mb->state != MB_SUCCEEDED || !r->table_landed[t])
+            c.rows[t] = 0;
+    return c;
+}
+
+/* The manifest says what landed: after a storage failure the run is failed, a
+ * mailbox whose rows did not all land is failed with the storage's error, and
+ * counts and files hold only what is in the storage. */
 static json_t *manifest(run *r, table_counts *total)
 {
     int ok, failed;
@@ -281,23 +302,27 @@ static json_t *manifest(run *r, table_counts *total)
         mailbox *mb = r->mbs[i];
         if (mb->state == MB_SKIPPED)
             continue;
-        int good = mb->state == MB_SUCCEEDED;
-        json_t *counts = counts_json(&mb->counts);
-        if (good)
-            for (int t = 0; t < TBL_COUNT; t++)
-                total->rows[t] += mb->counts.rows[t];
+        int good = mb->state == MB_SUCCEEDED && !r->storage_failed;
+        const char *error = mb->state != MB_SUCCEEDED ? mb->err.msg
+                            : r->storage_failed       ? r->storage_err.msg
+                                                      : NULL;
+        table_counts landed = landed_counts(r, mb);
+        for (int t = 0; t < TBL_COUNT; t++)
+            total->rows[t] += landed.rows[t];
         json_t *o = json_pack(
-            "{s:s,s:o,s:o,s:s,s:o,s:o,s:I}", "upn", mb->upn_lower, "window_start",
+            "{s:s,s:s,s:o,s:o,s:s,s:o,s:o,s:I,s:I}", "upn", mb->upn_lower, "source",
+            mb->source ? mb->source : "users", "window_start",
             mb->window_start ? time_json(mb->window_start) : json_null(), "window_end",
             mb->window_end ? time_json(mb->window_end) : json_null(), "status",
-            good ? "succeeded" : "failed", "error", good ? json_null() : json_string(mb->err.msg),
-            "counts", counts, "skipped", (json_int_t)mb->counts.skipped);
+            good ? "succeeded" : "failed", "error", error ? json_string(error) : json_null(),
+            "counts", counts_json(&landed), "skipped", (json_int_t)mb->counts.skipped, "bad_values",
+            (json_int_t)mb->counts.bad_values);
         json_array_append_new(mbs, o);
     }
-    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:O,s:o}", "run_id", r->run_id, "status", st,
-                     "started_utc", time_json(r->now_us), "finished_utc",
+    return json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:O,s:o,s:I}", "format_version", 1, "run_id",
+                     r->run_id, "status", st, "started_utc", time_json(r->now_us), "finished_utc",
                      time_json(timeutil_now_us()), "mailboxes", mbs, "files", r->files_written,
-                     "counts", counts_json(total));
+                     "counts", counts_json(total), "tmp_peak_bytes", (json_int_t)r->tmp_peak_bytes);
 }
 
 static void write_manifest(run *r, table_counts *total)
@@ -472,6 +497,7 @@ int job_run(const config *cfg)
             code = fatal(&r, "cannot start", &e);
             goto out;
         }
+        mb->source = i < cfg->nusers_listed ? "users" : "sga_upn";
         r.mbs[r.nmb++] = mb;
     }
     if (open_tables(&r, &e) != ST_OK) {

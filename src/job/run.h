@@ -39,7 +39,9 @@ typedef struct run {
     errinfo fatal_err;
     int storage_failed;
     errinfo storage_err;
-    json_t *files_written; /* [{"path","bytes"}] */
+    json_t *files_written;       /* [{"path","bytes"}] */
+    int table_landed[TBL_COUNT]; /* its Parquet file is in the storage */
+    int64_t tmp_peak_bytes;      /* the most the temporary folder held */
     int64_t bytes_written;
 } run;
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define WINDOW_NO_WATERMARK INT64_MIN
+#define WINDOW_NO_TIME INT64_MIN /* a report start that is missing or unreadable */
 
 /* What the rules need to know of one event of the window. */
 typedef struct window_event {
@@ -31,7 +32,8 @@ int64_t window_new_watermark(int64_t old, const window_event *ev, size_t n, int6
 /* The event a report of `meeting` belongs to, or -1: a singleInstance event of
  * the meeting takes all its reports; otherwise the event whose scheduled time
  * (60 minutes before its start to its end) holds the report's start, the nearest
- * start when several do. */
+ * start when several do. A report_start_us of WINDOW_NO_TIME ties only to a
+ * singleInstance event. */
 int window_tie_report(int64_t report_start_us, const window_event *ev, size_t n, int meeting);
 
 #endif

@@ -152,6 +152,7 @@ int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone)
  * once per snapshot. */
 
 #define WHERE_MAX 400
+#define BAD_WARNED 20
 #define ID_SHOWN 120
 #define NONE JSONTOK_NONE
 
@@ -170,9 +171,8 @@ typedef struct walk {
     size_t run_id_len;
     int64_t extracted;
 
-    table_counts add; /* emit pass: added to the caller's counts on success */
-    size_t bad_types; /* check pass: scalar fields of an unexpected type */
-    char first_bad[WHERE_MAX + 64];
+    table_counts add;  /* emit pass: added to the caller's counts on success */
+    size_t bad_values; /* check pass: values of the wrong shape, written as null */
 
     /* member lookups of the check pass, replayed by the emit pass (see member) */
     struct {
@@ -259,15 +259,25 @@ static void where(const walk *w, char *out, size_t n)
 #undef ADD
 }
 
-static void note_bad_type(walk *w, const char *field)
+/* A value of the wrong shape: the check pass counts it and warns, naming the item
+ * and the field (the first BAD_WARNED of a snapshot one by one, the rest in the
+ * total), and both passes write null. */
+static void note_bad_value(walk *w, const char *field, const char *why)
 {
     if (w->emit)
         return;
-    if (w->bad_types++ == 0) {
-        char at[WHERE_MAX];
-        where(w, at, sizeof at);
-        snprintf(w->first_bad, sizeof w->first_bad, "%s%s%s", at, at[0] ? "." : "", field);
-    }
+    if (w->bad_values++ >= BAD_WARNED)
+        return;
+    char at[WHERE_MAX];
+    where(w, at, sizeof at);
+    log_warn("a value of the wrong shape was written as null",
+             json_pack("{s:s,s:s,s:s,s:s}", "user_upn", w->upn, "item", at[0] ? at : "(snapshot)",
+                       "field", field, "reason", why));
+}
+
+static void note_bad_type(walk *w, const char *field)
+{
+    note_bad_value(w, field, "unexpected JSON type");
 }
 
 static void skip_item(walk *w, const char *what)
@@ -404,13 +414,12 @@ static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int6
     return vint(v);
 }
 
-static status bad_time(walk *w, const char *field, jv j)
+static void bad_time(walk *w, const char *field, jv j)
 {
-    char at[WHERE_MAX];
-    where(w, at, sizeof at);
-    return err_set(w->err, ST_DATA,
-                   "%s%s%s: '%.80s' is not a time (YYYY-MM-DDTHH:MM:SS[.fffffff][Z])", at,
-                   at[0] ? "." : "", field, str_of(w, j));
+    char why[160];
+    snprintf(why, sizeof why, "'%.80s' is not a time (YYYY-MM-DDTHH:MM:SS[.fffffff][Z])",
+             str_of(w, j));
+    note_bad_value(w, field, why);
 }
 
 /* A DateTimeOffset field ("2021-10-05T04:38:23.945Z"). */
@@ -425,8 +434,10 @@ static status time_field(walk *w, jv obj, const char *key, tables_value *out)
         return ST_OK;
     }
     int64_t us;
-    if (tables_parse_time(jsontok_str(w->doc, j), len_of(w, j), &us, NULL) != 0)
-        return bad_time(w, key, j);
+    if (tables_parse_time(jsontok_str(w->doc, j), len_of(w, j), &us, NULL) != 0) {
+        bad_time(w, key, j);
+        return ST_OK;
+    }
     *out = vint(us);
     return ST_OK;
 }
@@ -437,10 +448,12 @@ static int is_utc_zone(const char *z)
 }
 
 /* An event's dateTimeTimeZone ({"dateTime": "...", "timeZone": "UTC"}): the job asks
- * Graph for UTC, so any other zone means the snapshot is not what it should be. */
+ * Graph for UTC, so a time in another zone cannot be placed: a bad value. */
 static status event_time(walk *w, jv ev, const char *key, tables_value *out)
 {
     *out = vnull();
+    char field[24];
+    snprintf(field, sizeof field, "%s.dateTime", key);
     jv o = obj_member(w, ev, key);
     if (o == NONE)
         return ST_OK;
@@ -448,21 +461,24 @@ static status event_time(walk *w, jv ev, const char *key, tables_value *out)
     if (dt == NONE)
         return ST_OK;
     if (!is_string(w, dt)) {
-        note_bad_type(w, strcmp(key, "start") == 0 ? "start.dateTime" : "end.dateTime");
+        note_bad_type(w, field);
         return ST_OK;
     }
     int64_t us;
     int has_zone;
-    if (tables_parse_time(jsontok_str(w->doc, dt), len_of(w, dt), &us, &has_zone) != 0)
-        return bad_time(w, key, dt);
+    if (tables_parse_time(jsontok_str(w->doc, dt), len_of(w, dt), &us, &has_zone) != 0) {
+        bad_time(w, field, dt);
+        return ST_OK;
+    }
     const char *zone = str_of(w, member(w, o, "timeZone"));
     if ((zone && !is_utc_zone(zone)) || (!zone && !has_zone)) {
-        char at[WHERE_MAX];
-        where(w, at, sizeof at);
-        return err_set(w->err, ST_DATA,
-                       "%s: %s.timeZone is '%.80s', not UTC (the job asks Graph for UTC with "
-                       "Prefer: outlook.timezone=\"UTC\"; this snapshot was not made that way)",
-                       at, key, zone ? zone : "(none)");
+        char why[256];
+        snprintf(why, sizeof why,
+                 "%s.timeZone is '%.80s', not UTC (the job asks Graph for UTC with Prefer: "
+                 "outlook.timezone=\"UTC\")",
+                 key, zone ? zone : "(none)");
+        note_bad_value(w, field, why);
+        return ST_OK;
     }
     *out = vint(us);
     return ST_OK;
@@ -807,14 +823,15 @@ status tables_flatten_tokens(const jsontok_doc *doc, tables_row_fn row, void *ct
     w.tape_pos = 0;
     if ((st = walk_snapshot(&w, snap)) != ST_OK)
         goto out;
-    if (w.bad_types > 0)
-        log_warn("values of an unexpected JSON type were written as null",
-                 json_pack("{s:s,s:s,s:I,s:s}", "user_upn", w.upn, "run_id", w.run_id, "count",
-                           (json_int_t)w.bad_types, "first", w.first_bad));
+    if (w.bad_values > BAD_WARNED)
+        log_warn("more values of the wrong shape were written as null",
+                 json_pack("{s:s,s:s,s:I}", "user_upn", w.upn, "run_id", w.run_id, "count",
+                           (json_int_t)w.bad_values));
     if (counts) {
         for (int t = 0; t < TBL_COUNT; t++)
             counts->rows[t] += w.add.rows[t];
         counts->skipped += w.add.skipped;
+        counts->bad_values += (int64_t)w.bad_values;
     }
 out:
     free(w.upn);

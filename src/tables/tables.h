@@ -7,7 +7,10 @@
  * Flattening is all or nothing per snapshot: the snapshot is checked first (an
  * event in a zone other than UTC is an error that names it) and only then are rows
  * appended, so a failed snapshot adds no row. Items without the fields a table
- * needs (an event without id) are skipped with a warning and counted. */
+ * needs (an event without id) are skipped with a warning and counted. A value of
+ * the wrong shape inside valid JSON (a time that does not parse or is not UTC, a
+ * count that is a string) becomes null, with a warning naming the item and field,
+ * and is counted: it never fails the snapshot. */
 #ifndef TA_TABLES_H
 #define TA_TABLES_H
 
@@ -115,7 +118,8 @@ const table_def *tables_def(table_id id);
 
 typedef struct table_counts {
     int64_t rows[TBL_COUNT];
-    int64_t skipped; /* items left out of the tables for missing fields */
+    int64_t skipped;    /* items left out of the tables for missing fields */
+    int64_t bad_values; /* values of the wrong shape, written as null (warned) */
 } table_counts;
 
 /* Appends the rows of one final snapshot (SPEC section 7 shape) to the four

@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pq_writer_open(&ctx.w[t], def->cols, def->ncols, &opts, discard, NULL, &err) != ST_OK)
             abort();
     }
-    table_counts counted = {{0}, 0}, written = {{0}, 0};
+    table_counts counted = {{0}, 0, 0}, written = {{0}, 0, 0};
     errinfo e1 = {0}, e2 = {0};
     status only_count = tables_flatten_rows(snap, NULL, NULL, &counted, &e1);
     status st = tables_flatten_rows(snap, check_row, &ctx, &written, &e2);

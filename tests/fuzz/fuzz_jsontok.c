@@ -107,7 +107,7 @@ static void same_rows(const jsontok_doc *d, const json_t *j)
     buf a, b;
     buf_init(&a, 0);
     buf_init(&b, 0);
-    table_counts ca = {{0}, 0}, cb = {{0}, 0};
+    table_counts ca = {{0}, 0, 0}, cb = {{0}, 0, 0};
     errinfo ea = {0}, eb = {0};
     status sa = tables_flatten_tokens(d, record_row, &a, &ca, &ea);
     status sb = tables_flatten_rows(j, record_row, &b, &cb, &eb);
