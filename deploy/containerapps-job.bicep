@@ -42,10 +42,19 @@ param mailboxes string = ''
 @description('Entra ID groups (object ids or mail addresses) whose members are read (ATTENDANCE_GROUPS). Give this or mailboxes.')
 param groups string = ''
 
+// Schedule: Container Apps starts the executions. Manual: something else does, such as
+// deploy/synapse-pipeline.json (one scheduler, so that runs are not doubled).
+@description('Schedule (Container Apps runs it on cronExpression) or Manual (started by az containerapp job start, the ARM API, a pipeline).')
+@allowed([
+  'Schedule'
+  'Manual'
+])
+param triggerType string = 'Schedule'
+
 // Hourly, at a quarter past: Teams meetings tend to start and end on the hour, so by
 // :15 a run finds them settled, and it stays clear of the top-of-the-hour rush on Graph.
 // Container Apps evaluates the expression in UTC.
-@description('Schedule, 5-field cron, UTC.')
+@description('Schedule, 5-field cron, UTC (triggerType Schedule).')
 param cronExpression string = '15 * * * *'
 
 // An hourly run of 3,000 mailboxes took under two minutes in bench/run; an hour leaves
@@ -203,14 +212,18 @@ resource job 'Microsoft.App/jobs@2024-03-01' = {
   properties: {
     environmentId: managedEnv.id
     configuration: {
-      triggerType: 'Schedule'
+      triggerType: triggerType
       replicaTimeout: replicaTimeoutSeconds
       replicaRetryLimit: replicaRetryLimit
-      scheduleTriggerConfig: {
+      scheduleTriggerConfig: triggerType == 'Schedule' ? {
         cronExpression: cronExpression
         parallelism: parallelism
         replicaCompletionCount: replicaCompletionCount
-      }
+      } : null
+      manualTriggerConfig: triggerType == 'Manual' ? {
+        parallelism: parallelism
+        replicaCompletionCount: replicaCompletionCount
+      } : null
       // The secret stays in Key Vault; Container Apps reads it with the identity.
       secrets: useClientSecret ? [
         {

@@ -197,6 +197,8 @@ export function armEvaluator(template, paramValues) {
         return a[0] == null || (typeof a[0] === 'object' ? Object.keys(a[0]).length === 0 : a[0].length === 0);
       case 'length':
         return Array.isArray(a[0]) || typeof a[0] === 'string' ? a[0].length : Object.keys(a[0]).length;
+      case 'null':
+        return null;
       case 'createArray':
         return a;
       case 'createObject': {

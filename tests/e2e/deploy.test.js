@@ -43,6 +43,7 @@ const REQUIRED = {
 
 const VARIANTS = {
   defaults: { ...REQUIRED, mailboxes: 'room1@contoso.com,room2@contoso.com' },
+  manual: { ...REQUIRED, mailboxes: 'room1@contoso.com', triggerType: 'Manual', parallelism: 2 },
   parallel: { ...REQUIRED, groups: 'attendance-rooms@contoso.com', parallelism: 4, replicaTimeoutSeconds: 5401 },
   secret: {
     ...REQUIRED,
@@ -64,11 +65,20 @@ function jobResource(template, params) {
   return { job: jobs[0], all: rs };
 }
 
+// ARM drops a property whose value is null() (a Bicep `cond ? {...} : null`); the SDK
+// models such a property as absent.
+function dropNulls(v) {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  return v;
+}
+
 // The SDK flattens the resource's `properties` into the model (x-ms-client-flatten)
 // and leaves the deployment envelope (type, apiVersion, name, dependsOn) out.
 function sdkShape(resource) {
   const { type, apiVersion, name, dependsOn, condition, properties, ...top } = resource;
-  return { ...top, ...properties };
+  return dropNulls({ ...top, ...properties });
 }
 
 function containerOf(job) {
@@ -383,7 +393,8 @@ function agreementProblems(bicepText, template) {
     [/var scratchPath = '\/tmp'/, '"scratchPath":"/tmp"', 'scratch path'],
     [/var clientSecretName = 'graph-client-secret'/, '"clientSecretName":"graph-client-secret"', 'secret name'],
     [/storageType: 'EmptyDir'/, '"storageType":"EmptyDir"', 'EmptyDir volume'],
-    [/triggerType: 'Schedule'/, '"triggerType":"Schedule"', 'trigger'],
+    [/scheduleTriggerConfig: triggerType == 'Schedule' \? \{/, "scheduleTriggerConfig\":\"[if(equals(parameters('triggerType'), 'Schedule')", 'schedule trigger'],
+    [/manualTriggerConfig: triggerType == 'Manual' \? \{/, "manualTriggerConfig\":\"[if(equals(parameters('triggerType'), 'Manual')", 'manual trigger'],
     [/ba92f5b4-2d11-453d-a403-e96b0029c9fe/, 'ba92f5b4-2d11-453d-a403-e96b0029c9fe', 'Storage Blob Data Contributor'],
   ];
   for (const [re, armPart, what] of pairs) if (!re.test(bicepText) || !armAll.includes(armPart)) p.push(`${what} differs`);
@@ -399,12 +410,12 @@ const k8sCronDocs = yamlDocs(read('kubernetes-cronjob.yaml'));
 
 before(() => {
   for (const [name, params] of Object.entries(VARIANTS)) tsFiles[`arm-${name}.ts`] = armTs(sdkShape(jobResource(arm, params).job));
-  // A misspelled property in the template's job resource must fail the type check.
-  const typo = clone(arm);
-  const cfg = typo.resources.find((r) => r.type === 'Microsoft.App/jobs').properties.configuration;
-  cfg.scheduleTriggerConfig.cronExpresion = cfg.scheduleTriggerConfig.cronExpression;
-  delete cfg.scheduleTriggerConfig.cronExpression;
+  // A misspelled property in the template's job resource must fail the type check,
+  // whether it is a JSON key or a name inside an expression.
+  const typo = JSON.parse(armText.replace('"mountPath":', '"mountpath":'));
   tsFiles['arm-bad-typo.ts'] = armTs(sdkShape(jobResource(typo, VARIANTS.defaults).job));
+  const exprTypo = JSON.parse(armText.replace("createObject('cronExpression'", "createObject('cronExpresion'"));
+  tsFiles['arm-bad-expr-typo.ts'] = armTs(sdkShape(jobResource(exprTypo, VARIANTS.defaults).job));
   // So must a value of the wrong type (an env list where a string goes) ...
   const wrongType = clone(arm);
   wrongType.resources.find((r) => r.type === 'Microsoft.App/jobs').properties.template.containers[0].image = ['not', 'a', 'string'];
@@ -436,7 +447,8 @@ describe('Container Apps job: ARM template against Microsoft.App/jobs (@azure/ar
   }
 
   test('a misspelled property fails the type check', () => {
-    assert.ok(diags['arm-bad-typo.ts'].some((d) => d.includes('TS2353') && d.includes('cronExpresion')), diags['arm-bad-typo.ts'].join('\n'));
+    assert.ok(diags['arm-bad-typo.ts'].some((d) => d.includes('TS2353') && d.includes('mountpath')), diags['arm-bad-typo.ts'].join('\n'));
+    assert.ok(diags['arm-bad-expr-typo.ts'].some((d) => d.includes('cronExpresion')), diags['arm-bad-expr-typo.ts'].join('\n'));
   });
 
   test('a value of the wrong type fails the type check', () => {
@@ -488,6 +500,15 @@ describe('Container Apps job: ARM template against Microsoft.App/jobs (@azure/ar
     assert.match(role.properties.roleDefinitionId, /ba92f5b4-2d11-453d-a403-e96b0029c9fe/);
     assert.equal(role.scope, 'Microsoft.Storage/storageAccounts/stattendance');
     assert.match(role.properties.principalId, /id-attendance.*\.principalId>$/);
+  });
+
+  test('Manual trigger: no schedule, the same replicas', () => {
+    const { job } = jobResource(arm, VARIANTS.manual);
+    const cfg = job.properties.configuration;
+    assert.equal(cfg.triggerType, 'Manual');
+    assert.equal(cfg.scheduleTriggerConfig, null);
+    assert.deepEqual(cfg.manualTriggerConfig, { parallelism: 2, replicaCompletionCount: 2 });
+    assert.deepEqual(containerOf(job).args, ['run', '--claim']);
   });
 
   test('no role assignment when assignStorageRole is false', () => {
