@@ -57,8 +57,9 @@ param triggerType string = 'Schedule'
 @description('Schedule, 5-field cron, UTC (triggerType Schedule).')
 param cronExpression string = '15 * * * *'
 
-// An hourly run of 3,000 mailboxes took under two minutes in bench/run; an hour leaves
-// room for Graph throttling without letting a stuck replica overlap the next run for long.
+// bench/run did 3,000 mailboxes against a sandbox Graph in under two minutes; an hour
+// leaves room for real latency and throttling, and stops a stuck replica before the
+// next scheduled run is long under way.
 @description('Seconds a replica may run before it is stopped; also the --claim lease.')
 @minValue(300)
 param replicaTimeoutSeconds int = 3600
