@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "job/run.h"
+#include "util/joinurl.h"
 #include "job/window.h"
 #include "log.h"
 #include "util/timeutil.h"
@@ -23,9 +24,10 @@ enum { TIE_UNMATCHED = -1, TIE_SKIPPED = -2 };
 
 typedef struct meeting {
     char *join_url;
-    json_t *meta;    /* the onlineMeeting, or NULL (no_meeting) */
-    json_t *reports; /* the report objects, records filled in */
-    int *tie;        /* per report: event index, TIE_UNMATCHED or TIE_SKIPPED */
+    int found_elsewhere; /* the link came from outside onlineMeeting (pasted, edited) */
+    json_t *meta;        /* the onlineMeeting, or NULL (no_meeting) */
+    json_t *reports;     /* the report objects, records filled in */
+    int *tie;            /* per report: event index, TIE_UNMATCHED or TIE_SKIPPED */
     size_t ntie;
 } meeting;
 
@@ -56,6 +58,7 @@ mailbox *mailbox_new(struct run *r, int index, const char *upn)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
     mb->old_watermark = WINDOW_NO_WATERMARK;
+    buf_init(&mb->scratch, 64u << 10);
     return mb;
 }
 
@@ -74,6 +77,9 @@ static void release_work(mailbox *mb)
     mb->events = NULL;
     free(mb->ev);
     mb->ev = NULL;
+    free(mb->ev_src);
+    mb->ev_src = NULL;
+    buf_free(&mb->scratch);
     json_decref(mb->unmatched);
     mb->unmatched = NULL;
 }
@@ -218,11 +224,65 @@ static const char *teams_join_url(json_t *e)
     return url && *url ? url : NULL;
 }
 
-/* The join URL of an online Teams meeting this mailbox organizes, else NULL: only
- * those are looked up (an attendee gets 403). */
-static const char *organized_join_url(json_t *e)
+/* The string values at a joinurl_fields path ("a", "a.b", "a[].b") of an event,
+ * handed to `fn` in order until it returns nonzero. */
+static int each_field_string(json_t *e, const char *path, int (*fn)(void *, const char *),
+                             void *ctx)
 {
-    return json_is_true(json_object_get(e, "isOrganizer")) ? teams_join_url(e) : NULL;
+    char first[64];
+    const char *dot = strchr(path, '.');
+    size_t n = dot ? (size_t)(dot - path) : strlen(path);
+    int array = n > 2 && path[n - 2] == '[' && path[n - 1] == ']';
+    size_t fn_len = array ? n - 2 : n;
+    if (fn_len >= sizeof first)
+        return 0;
+    memcpy(first, path, fn_len);
+    first[fn_len] = '\0';
+    json_t *v = json_object_get(e, first);
+    if (!array) {
+        if (dot)
+            v = json_object_get(v, dot + 1);
+        return json_is_string(v) ? fn(ctx, json_string_value(v)) : 0;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(v, i, it)
+    {
+        json_t *s = dot ? json_object_get(it, dot + 1) : it;
+        if (json_is_string(s) && fn(ctx, json_string_value(s)))
+            return 1;
+    }
+    return 0;
+}
+
+static int scan_into(void *ctx, const char *text)
+{
+    return joinurl_scan(text, strlen(text), ctx) == 1;
+}
+
+/* The join URL of a Teams meeting this mailbox organizes, else NULL: only those are
+ * looked up (an attendee gets 403). onlineMeeting.joinUrl first; without it, a Teams
+ * link in the fields of joinurl_fields, in that order (*source then names the field;
+ * the link is in scratch). */
+static const char *organized_join_url(json_t *e, buf *scratch, const char **source)
+{
+    *source = NULL;
+    if (!json_is_true(json_object_get(e, "isOrganizer")))
+        return NULL;
+    const char *url = teams_join_url(e);
+    if (url)
+        return url;
+    const char *primary =
+        json_string_value(json_object_get(json_object_get(e, "onlineMeeting"), "joinUrl"));
+    if (primary && *primary)
+        return NULL; /* a join URL of another provider: not Teams */
+    for (size_t f = 0; f < joinurl_nfields; f++) {
+        if (each_field_string(e, joinurl_fields[f], scan_into, scratch)) {
+            *source = joinurl_fields[f];
+            return scratch->data;
+        }
+    }
+    return NULL;
 }
 
 /* Reads each event's times and type once, for the time rules (the meeting of each
@@ -231,7 +291,8 @@ static int read_window_events(mailbox *mb)
 {
     size_t n = json_array_size(mb->events);
     mb->ev = calloc(n ? n : 1, sizeof *mb->ev);
-    if (!mb->ev)
+    mb->ev_src = calloc(n ? n : 1, sizeof *mb->ev_src);
+    if (!mb->ev || !mb->ev_src)
         return -1;
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(mb->events, i);
@@ -251,7 +312,8 @@ static int read_window_events(mailbox *mb)
             w->end_us = t;
         const char *type = json_string_value(json_object_get(e, "type"));
         w->single_instance = type && strcmp(type, "singleInstance") == 0;
-        w->organizer_teams = organized_join_url(e) != NULL;
+        const char *src;
+        w->organizer_teams = organized_join_url(e, &mb->scratch, &src) != NULL;
     }
     return 0;
 }
@@ -339,15 +401,19 @@ static void after_listing(mailbox *mb)
     json_t *e;
     json_array_foreach(mb->events, i, e)
     {
-        const char *url = organized_join_url(e);
+        const char *src;
+        const char *url = organized_join_url(e, &mb->scratch, &src);
         if (!url)
             continue;
+        mb->ev_src[i] = src;
         size_t m = 0;
         while (m < mb->nmeetings && strcmp(mb->meetings[m].join_url, url) != 0)
             m++;
         mb->ev[i].meeting = (int)m;
-        if (m < mb->nmeetings)
+        if (m < mb->nmeetings) {
+            mb->meetings[m].found_elsewhere &= src != NULL;
             continue;
+        }
         meeting *grown = realloc(mb->meetings, (mb->nmeetings + 1) * sizeof *grown);
         if (!grown) {
             fail_msg(mb, ST_NOMEM, "out of memory");
@@ -358,7 +424,8 @@ static void after_listing(mailbox *mb)
         memset(nm, 0, sizeof *nm);
         nm->join_url = strdup(url);
         nm->reports = json_array();
-        if (!nm->join_url) {
+        nm->found_elsewhere = src != NULL;
+        if (!nm->join_url || !nm->reports) {
             fail_msg(mb, ST_NOMEM, "out of memory");
             return;
         }
@@ -449,6 +516,13 @@ static void on_graph(void *ctx, http_result *res)
             m->tie[c->report] = TIE_SKIPPED;
             goto out;
         }
+        if (res->st == ST_FORBIDDEN && c->kind == K_MEETING && m->found_elsewhere) {
+            /* a link pasted into an event may be another organizer's meeting */
+            log_warn("a Teams link found outside onlineMeeting is not a meeting this mailbox "
+                     "may read (403); its events are no_meeting",
+                     json_pack("{s:s,s:s}", "upn", mb->upn, "join_url", m->join_url));
+            goto out;
+        }
         if (res->st == ST_FORBIDDEN && c->kind >= K_MEETING)
             graph_explain_forbidden(res, mb->upn, mb->user_id);
         fail(mb, &res->err);
@@ -480,6 +554,10 @@ static void on_graph(void *ctx, http_result *res)
         if (json_is_object(first)) {
             m->meta = json_incref(first);
             start_reports(mb, c->meeting);
+        } else if (m->found_elsewhere) {
+            log_warn("a Teams link found outside onlineMeeting matches no meeting of this "
+                     "mailbox; its events are no_meeting",
+                     json_pack("{s:s,s:s}", "upn", mb->upn, "join_url", m->join_url));
         }
         break;
     }
@@ -517,6 +595,8 @@ static json_t *build_final(mailbox *mb)
         json_t *copy = json_copy(e);
         json_object_set_new(copy, "onlineMeetingMeta", meta);
         json_object_set_new(copy, "attendance", att);
+        if (mb->ev_src[i])
+            json_object_set_new(copy, "joinUrlSource", json_string(mb->ev_src[i]));
         json_array_append_new(events, copy);
     }
     json_t *unmatched = json_array();

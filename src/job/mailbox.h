@@ -15,6 +15,7 @@
 #include "graph/graph.h"
 #include "job/window.h"
 #include "status.h"
+#include "util/buf.h"
 #include "tables/tables.h"
 
 struct run;
@@ -44,8 +45,11 @@ typedef struct mailbox {
     int64_t n_events, n_meetings, n_reports, n_records;
 
     /* working state, released when done */
-    json_t *events;   /* array, as Graph returned them */
-    window_event *ev; /* per event, what the time rules need; set once the listing is done */
+    json_t *events;      /* array, as Graph returned them */
+    window_event *ev;    /* per event, what the time rules need; set once the listing is done */
+    const char **ev_src; /* per event, the field its join link came from when it was not
+                            onlineMeeting.joinUrl (a joinurl_fields name), else NULL */
+    buf scratch;         /* a join link being read */
     json_t *unmatched;
     struct meeting *meetings;
     size_t nmeetings;

@@ -3,6 +3,7 @@
  * See tables.h. */
 #include "tables/tables.h"
 
+#include "util/joinurl.h"
 #include "log.h"
 #include "util/jsontok.h"
 #include "util/timeutil.h"
@@ -180,6 +181,8 @@ typedef struct walk {
     } * tape;
     size_t tape_len, tape_cap, tape_pos;
     int tape_on;
+
+    buf link; /* a join link read from outside onlineMeeting (joinUrlSource) */
 
     /* where the walk is, for messages */
     const char *section; /* "events" or "unmatched_attendance" */
@@ -655,6 +658,42 @@ static status do_report(walk *w, jv rep, tables_value event_id, tables_value mee
     return ST_OK;
 }
 
+/* The join link of an event whose final snapshot says where the run found it
+ * (joinUrlSource: a joinurl_fields path such as "locations[].locationUri"): read
+ * again from that field, so the run and `convert` give the same rows. */
+static tables_value link_from_source(walk *w, jv ev)
+{
+    const char *src = str_of(w, member(w, ev, "joinUrlSource"));
+    if (!src)
+        return vnull();
+    size_t f = 0;
+    while (f < joinurl_nfields && strcmp(joinurl_fields[f], src) != 0)
+        f++;
+    if (f == joinurl_nfields) {
+        note_bad_value(w, "joinUrlSource", "not a field a join link is read from");
+        return vnull();
+    }
+    char first[64];
+    const char *dot = strchr(src, '.');
+    size_t n = dot ? (size_t)(dot - src) : strlen(src);
+    int array = n > 2 && src[n - 2] == '[';
+    if (array)
+        n -= 2;
+    if (n >= sizeof first)
+        return vnull();
+    memcpy(first, src, n);
+    first[n] = '\0';
+    jv v = member(w, ev, first);
+    size_t count = array ? array_size(w, v) : (v != NONE);
+    jv it = array && count ? jsontok_first(v) : v;
+    for (size_t i = 0; i < count; i++, it = array ? next_of(w, it) : NONE) {
+        jv s = dot ? (is_object(w, it) ? member(w, it, dot + 1) : NONE) : it;
+        if (is_string(w, s) && joinurl_scan(jsontok_str(w->doc, s), len_of(w, s), &w->link) == 1)
+            return vstr(w->link.data, w->link.len);
+    }
+    return vnull();
+}
+
 static int str_is(const tables_value *v, const char *s)
 {
     return !v->null && v->len == strlen(s) && memcmp(v->s, s, v->len) == 0;
@@ -715,9 +754,17 @@ static status do_event(walk *w, jv ev)
     tables_value organizer_flag = bool_field(w, ev, "isOrganizer");
     size_t nrep = array_size(w, attendance);
     const char *status_s;
-    if (!(!v[EV_IS_ONLINE_MEETING].null && v[EV_IS_ONLINE_MEETING].i) ||
-        !str_is(&v[EV_ONLINE_MEETING_PROVIDER], "teamsForBusiness") || v[EV_JOIN_URL].null ||
-        v[EV_JOIN_URL].len == 0)
+    int teams = !v[EV_IS_ONLINE_MEETING].null && v[EV_IS_ONLINE_MEETING].i &&
+                str_is(&v[EV_ONLINE_MEETING_PROVIDER], "teamsForBusiness") &&
+                !v[EV_JOIN_URL].null && v[EV_JOIN_URL].len > 0;
+    if (!teams && (v[EV_JOIN_URL].null || v[EV_JOIN_URL].len == 0)) {
+        tables_value found = link_from_source(w, ev);
+        if (!found.null) {
+            v[EV_JOIN_URL] = found;
+            teams = 1;
+        }
+    }
+    if (!teams)
         status_s = "not_online";
     else if (organizer_flag.null || !organizer_flag.i)
         status_s = "not_organizer";
@@ -815,6 +862,7 @@ status tables_flatten_tokens(const jsontok_doc *doc, tables_row_fn row, void *ct
         if (w.upn[i] >= 'A' && w.upn[i] <= 'Z')
             w.upn[i] = (char)(w.upn[i] - 'A' + 'a');
 
+    buf_init(&w.link, 64u << 10);
     w.tape_on = 1;
     w.tape_len = 0;
     if ((st = walk_snapshot(&w, snap)) != ST_OK)
@@ -836,6 +884,7 @@ status tables_flatten_tokens(const jsontok_doc *doc, tables_row_fn row, void *ct
 out:
     free(w.upn);
     free(w.tape);
+    buf_free(&w.link);
     return st;
 }
 

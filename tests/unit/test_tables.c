@@ -560,6 +560,45 @@ static void test_tables__attendance_status(void **state)
                         "fetched");
 }
 
+/* A join link the run found outside onlineMeeting (joinUrlSource names the field):
+ * the event is a Teams meeting, join_url is the link read again from that field. */
+static void test_tables__join_link_elsewhere(void **state)
+{
+    (void)state;
+    static const char base[] =
+        "\"id\": \"E1\", \"isOrganizer\": true, \"isOnlineMeeting\": false, "
+        "\"onlineMeetingProvider\": \"unknown\", \"onlineMeeting\": null, "
+        "\"location\": {\"displayName\": \"Teams: https://teams.microsoft.com/meet/2469?p=Xk9\"}, "
+        "\"locations\": [{\"displayName\": \"Room 1\"}, "
+        "{\"locationUri\": \"https://teams.microsoft.com/l/meetup-join/19%3am%40thread.v2/0\"}], "
+        "\"onlineMeetingMeta\": {\"id\": \"M1\"}, \"attendance\": []";
+    char ev[1024];
+    collected c;
+    errinfo err = {0};
+
+    snprintf(ev, sizeof ev, "%s, \"joinUrlSource\": \"location.displayName\"", base);
+    collected_init(&c);
+    char *text = snapshot_with_event(ev);
+    assert_int_equal(flatten_text(text, &c, NULL, &err), ST_OK);
+    free(text);
+    assert_cell_str(&c, TBL_EVENTS, 0, "join_url", "https://teams.microsoft.com/meet/2469?p=Xk9");
+    assert_cell_str(&c, TBL_EVENTS, 0, "attendance_status", "no_reports");
+    assert_cell_str(&c, TBL_EVENTS, 0, "online_meeting_id", "M1");
+    collected_free(&c);
+
+    snprintf(ev, sizeof ev, "%s, \"joinUrlSource\": \"locations[].locationUri\"", base);
+    collected_init(&c);
+    text = snapshot_with_event(ev);
+    assert_int_equal(flatten_text(text, &c, NULL, &err), ST_OK);
+    free(text);
+    assert_cell_str(&c, TBL_EVENTS, 0, "join_url",
+                    "https://teams.microsoft.com/l/meetup-join/19%3am%40thread.v2/0");
+    collected_free(&c);
+
+    /* without joinUrlSource the run did not look it up: not online */
+    assert_string_equal(status_of(base), "not_online");
+}
+
 /* A time in a zone other than UTC cannot be placed: null, counted, the row kept. */
 static void test_tables__zone_not_utc_is_bad_value(void **state)
 {
@@ -1137,6 +1176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tables__declarations),
         cmocka_unit_test(test_tables__column_enums),
+        cmocka_unit_test(test_tables__join_link_elsewhere),
         cmocka_unit_test(test_tables__parse_time),
         cmocka_unit_test(test_tables__flatten_sample),
         cmocka_unit_test(test_tables__attendance_status),
