@@ -171,7 +171,7 @@ static const char *refused_fix(const config *cfg, target t, const errinfo *e)
                "Contributor' on the storage account or the container (role assignments take a "
                "few minutes to apply; ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID names a "
                "user-assigned identity)";
-    return "the account key was refused (AuthenticationFailed): copy AccountKey again from the "
+    return "the account key was refused: copy AccountKey again from the "
            "storage account's Access keys into AZURE_STORAGE_CONNECTION_STRING, and check the "
            "machine's clock";
 }
@@ -243,16 +243,25 @@ static void fix_for(const config *cfg, target t, const errinfo *e, char *out, si
 }
 
 /* Prints one failure and its fix. The token source already names the fix for an
- * answer of the login endpoint (by Entra's AADSTS code: token.c keeps that table),
- * so no second fix line follows its message. */
+ * answer of the login endpoint (by Entra's AADSTS code: token.c keeps that table) at
+ * the end of its message, "...; fix: ..."; that fix is printed on the fix line. */
 static void print_failure(const config *cfg, target t, const char *what, const errinfo *e)
 {
     char fix[FIX_MAX];
-    fix_for(cfg, t, e, fix, sizeof fix);
-    printf("FAIL  %s: %s\n", what, e->msg[0] ? e->msg : status_name(e->code));
-    if (t == TARGET_LOGIN && e->http_status && strstr(e->msg, "; fix: "))
-        return;
-    printf("      fix: %s\n", fix);
+    const char *msg = e->msg[0] ? e->msg : status_name(e->code);
+    int len = (int)strlen(msg);
+    const char *named = NULL;
+    if (t == TARGET_LOGIN && e->http_status) {
+        for (const char *p = strstr(msg, "; fix: "); p; p = strstr(p + 1, "; fix: "))
+            named = p;
+    }
+    if (named) {
+        len = (int)(named - msg);
+        snprintf(fix, sizeof fix, "%s", named + strlen("; fix: "));
+    } else {
+        fix_for(cfg, t, e, fix, sizeof fix);
+    }
+    printf("FAIL  %s: %.*s\n      fix: %s\n", what, len, msg, fix);
 }
 
 /* ---- mailboxes ----------------------------------------------------------- */
