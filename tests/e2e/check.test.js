@@ -126,6 +126,24 @@ describe('check: each failure class named with its fix', () => {
     assert.match(g[0].fix, /host name in AZURE_STORAGE_ACCOUNT_URL .* does not resolve/);
   });
 
+  test('DNS: a Graph host that does not resolve names GRAPH_ENDPOINT', T, async () => {
+    // a managed identity hands out a token for any Graph host, so the login succeeds
+    // and the mailbox probes meet the name that does not resolve
+    const graph = 'https://graph.nonexistent.invalid';
+    const mi = await startSandbox({ seed: 31, mailboxes: 2, latencyMs: 0, identityResources: [graph] });
+    try {
+      const r = await runJob(['check'], jobEnv(mi, az, { ...ONE_TRY, AZURE_CLIENT_SECRET: undefined, IDENTITY_ENDPOINT: mi.identityEndpoint, IDENTITY_HEADER: mi.identityHeader, GRAPH_ENDPOINT: graph, ATTENDANCE_CONTAINER: 'checked' }));
+      assert.equal(r.code, 1, describeRun(r));
+      assert.match(r.stdout, /^ok {4}token: got a Microsoft Graph token from the managed identity endpoint/m);
+      const f = failures(r);
+      assert.equal(f.length, mi.tenant.users.length, r.stdout);
+      for (const x of f) assert.match(x.fix, /host name in GRAPH_ENDPOINT \(https:\/\/graph\.nonexistent\.invalid\) does not resolve/);
+      assert.equal(mi.requests.filter((e) => e.kind === 'identity')[0].identity.resource, graph);
+    } finally {
+      await mi.close();
+    }
+  });
+
   test('connection refused and no answer in time name the endpoint', T, async () => {
     const closed = net.createServer();
     const port = await listen(closed);

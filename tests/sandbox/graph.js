@@ -156,6 +156,7 @@ export async function startSandbox(opts = {}) {
     certificates: [], // PEM certificates accepted for client assertions (signature checked)
     identityHeader: `ih-${crypto.randomBytes(12).toString('hex')}`, // X-IDENTITY-HEADER expected by /msi/token
     identityClientIds: null, // user-assigned identities the endpoints know (null: any client_id)
+    identityResources: [], // resources the identity endpoints also issue tokens for (besides this host)
     ...opts,
   };
   const tenant = o.tenant || generateTenant({ seed: o.seed ?? 1, mailboxes: o.mailboxes ?? 3, now: o.now ?? Date.now(), ...(o.tenantOptions || {}) });
@@ -341,7 +342,8 @@ export async function startSandbox(opts = {}) {
       return imds ? bad(400, 'invalid_request', 'Required metadata header not specified') : bad(401, 'invalid_request', 'The X-IDENTITY-HEADER is missing or wrong.');
     if (entry.identity.apiVersion !== (imds ? '2018-02-01' : '2019-08-01')) return bad(400, 'invalid_request', 'Unsupported api-version.');
     if (!entry.identity.resource) return bad(400, 'invalid_request', 'Required query variable \'resource\' is missing');
-    if (entry.identity.resource.replace(/\/+$/, '') !== base)
+    const resource = entry.identity.resource.replace(/\/+$/, '');
+    if (resource !== base && !o.identityResources.includes(resource))
       return bad(400, 'invalid_resource', `AADSTS500011: The resource principal named ${entry.identity.resource} was not found in the tenant named ${tenant.domain}.`);
     if (o.identityClientIds && entry.identity.clientId !== null && !o.identityClientIds.includes(entry.identity.clientId))
       return bad(400, 'invalid_request', 'Identity not found');
