@@ -1046,6 +1046,14 @@ static status load_credentials(config *cfg, errinfo *err)
         if ((st = load_identity_endpoint(cfg, err)) != ST_OK)
             return st;
         mi = identity_endpoint_present(cfg);
+        if (!mi) /* first: with a managed identity, tenant and client id are optional */
+            return err_set(err, ST_CONFIG,
+                           "no Graph credential: set AZURE_CLIENT_SECRET (or client_secret), or "
+                           "AZURE_CLIENT_CERTIFICATE_PATH (PEM with key and certificate), or "
+                           "AZURE_FEDERATED_TOKEN_FILE (workload identity), or run with a "
+                           "managed identity (IDENTITY_ENDPOINT and IDENTITY_HEADER, as Container "
+                           "Apps and App Service set them, or the VM metadata endpoint, moved by "
+                           "AZURE_POD_IDENTITY_AUTHORITY_HOST)");
     }
     const char *v = env_first(tenant_vars, &which);
     if (!v && !mi)
@@ -1098,16 +1106,8 @@ static status load_credentials(config *cfg, errinfo *err)
             return st;
     } else if (cfg->federated_token_file) {
         cfg->cred = CRED_WORKLOAD;
-    } else if (mi) {
-        cfg->cred = CRED_MANAGED_IDENTITY;
     } else {
-        return err_set(err, ST_CONFIG,
-                       "no Graph credential: set AZURE_CLIENT_SECRET (or client_secret), or "
-                       "AZURE_CLIENT_CERTIFICATE_PATH (PEM with key and certificate), or "
-                       "AZURE_FEDERATED_TOKEN_FILE (workload identity), or run with a managed "
-                       "identity (IDENTITY_ENDPOINT and IDENTITY_HEADER, as Container Apps and "
-                       "App Service set them, or the VM metadata endpoint, moved by "
-                       "AZURE_POD_IDENTITY_AUTHORITY_HOST)");
+        cfg->cred = CRED_MANAGED_IDENTITY; /* mi: checked above */
     }
     if (cfg->federated_token_file &&
         (st = readable_file("AZURE_FEDERATED_TOKEN_FILE", cfg->federated_token_file,

@@ -541,6 +541,10 @@ static void test_config__managed_identity_for_graph(void **state)
         expect_fail(ST_CONFIG, "AZURE_FEDERATED_TOKEN_FILE", NULL);
         expect_fail(ST_CONFIG, "IDENTITY_ENDPOINT and IDENTITY_HEADER", NULL);
         expect_fail(ST_CONFIG, "VM metadata endpoint", NULL);
+        /* the credential comes first: with an identity, tenant and client id are optional */
+        unsetenv("AZURE_TENANT_ID");
+        unsetenv("AZURE_CLIENT_ID");
+        expect_fail(ST_CONFIG, "no Graph credential", NULL);
     }
 }
 
