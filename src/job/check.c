@@ -3,7 +3,7 @@
  * calendar can be read, and (when the calendar shows a Teams meeting the mailbox
  * organizes) that meeting can be looked up. Each failure is printed with its fix.
  *
- * The fix comes from one place, fix_for(): the failure's class (from the libcurl
+ * The fix comes from one place, check_fix_for() (check.h): the failure's class (from the libcurl
  * code for network failures, else the HTTP status) and what was being reached (the
  * login endpoint, a Graph call, storage) pick the text, which names the setting or
  * the permission to change. */
@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "job/check.h"
 #include "job/job.h"
 #include "job/run.h"
 #include "log.h"
@@ -33,14 +34,6 @@ typedef enum fail_class {
     FC_REFUSED,   /* 401 or 403: the credential or a permission */
     FC_NOT_FOUND, /* 404 */
 } fail_class;
-
-typedef enum target {
-    TARGET_LOGIN,    /* the Graph token: Entra ID or the managed identity endpoint */
-    TARGET_USER,     /* GET /users/{upn} */
-    TARGET_CALENDAR, /* GET /users/{upn}/calendarView */
-    TARGET_MEETING,  /* GET /users/{id}/onlineMeetings?$filter=JoinWebUrl eq ... */
-    TARGET_STORAGE
-} target;
 
 static fail_class classify(const errinfo *e)
 {
@@ -73,10 +66,10 @@ static fail_class classify(const errinfo *e)
 }
 
 /* The setting that holds the host a target reaches, and its value. */
-static void host_setting(const config *cfg, target t, const char **name, const char **value)
+static void host_setting(const config *cfg, check_target t, const char **name, const char **value)
 {
     switch (t) {
-    case TARGET_LOGIN:
+    case CHECK_LOGIN:
         if (cfg->cred != CRED_MANAGED_IDENTITY) {
             *name = "AZURE_AUTHORITY_HOST";
             *value = cfg->authority_host;
@@ -88,7 +81,7 @@ static void host_setting(const config *cfg, target t, const char **name, const c
             *value = cfg->imds_endpoint;
         }
         return;
-    case TARGET_STORAGE:
+    case CHECK_STORAGE:
         if (cfg->storage == STORAGE_CONNECTION_STRING) {
             *name = "AZURE_STORAGE_CONNECTION_STRING (BlobEndpoint, or AccountName and "
                     "EndpointSuffix)";
@@ -122,10 +115,10 @@ static const char *storage_credential(const config *cfg)
     return kind;
 }
 
-static const char *refused_fix(const config *cfg, target t, const errinfo *e)
+static const char *refused_fix(const config *cfg, check_target t, const errinfo *e)
 {
     switch (t) {
-    case TARGET_LOGIN:
+    case CHECK_LOGIN:
         if (cfg->cred == CRED_MANAGED_IDENTITY)
             return "the managed identity endpoint refused: check that the app has a managed "
                    "identity (a user-assigned one is named by AZURE_CLIENT_ID) and, for "
@@ -133,26 +126,26 @@ static const char *refused_fix(const config *cfg, target t, const errinfo *e)
         return "Entra ID refused the credential: check AZURE_TENANT_ID, AZURE_CLIENT_ID and "
                "the credential (AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or "
                "AZURE_FEDERATED_TOKEN_FILE)";
-    case TARGET_USER:
-    case TARGET_CALENDAR:
-    case TARGET_MEETING:
+    case CHECK_USER:
+    case CHECK_CALENDAR:
+    case CHECK_MEETING:
         if (e->http_status == 401)
             return "Graph did not accept the token, even a new one: GRAPH_ENDPOINT and "
                    "AZURE_AUTHORITY_HOST must belong to the same cloud (with a managed identity, "
                    "the token is asked for GRAPH_ENDPOINT)";
         break;
-    case TARGET_STORAGE:
+    case CHECK_STORAGE:
         break;
     }
     switch (t) {
-    case TARGET_USER:
+    case CHECK_USER:
         return "grant the application permission User.Read.All (Microsoft Graph, application "
                "permission) and give it admin consent";
-    case TARGET_CALENDAR:
+    case CHECK_CALENDAR:
         return "grant the application permission Calendars.Read (Microsoft Graph, application "
                "permission) with admin consent, and check that no Exchange application access "
                "policy leaves this mailbox out";
-    case TARGET_MEETING:
+    case CHECK_MEETING:
         return "the mailbox organizes this meeting, so the application access policy is "
                "missing: New-CsApplicationAccessPolicy -AppIds <AZURE_CLIENT_ID> and "
                "Grant-CsApplicationAccessPolicy to this user (or -Global), in Teams PowerShell; "
@@ -176,8 +169,7 @@ static const char *refused_fix(const config *cfg, target t, const errinfo *e)
            "machine's clock";
 }
 
-/* Writes the fix for failure e while reaching target t into out. */
-static void fix_for(const config *cfg, target t, const errinfo *e, char *out, size_t n)
+void check_fix_for(const config *cfg, check_target t, const errinfo *e, char *out, size_t n)
 {
     const char *name, *value;
     host_setting(cfg, t, &name, &value);
@@ -217,15 +209,15 @@ static void fix_for(const config *cfg, target t, const errinfo *e, char *out, si
         snprintf(out, n, "%s", refused_fix(cfg, t, e));
         return;
     case FC_NOT_FOUND:
-        if (t == TARGET_USER) {
+        if (t == CHECK_USER) {
             snprintf(out, n, "the UPN does not exist in this tenant: fix ATTENDANCE_USERS");
             return;
         }
-        if (t == TARGET_CALENDAR) {
+        if (t == CHECK_CALENDAR) {
             snprintf(out, n, "the user has no Exchange Online mailbox (or it is not licensed)");
             return;
         }
-        if (t == TARGET_LOGIN) {
+        if (t == CHECK_LOGIN) {
             snprintf(out, n, "no token endpoint at %s: check the setting", where);
             return;
         }
@@ -233,7 +225,7 @@ static void fix_for(const config *cfg, target t, const errinfo *e, char *out, si
     case FC_OTHER:
         break;
     }
-    if (t == TARGET_STORAGE && cfg->storage == STORAGE_DIR)
+    if (t == CHECK_STORAGE && cfg->storage == STORAGE_DIR)
         snprintf(out, n, "check that ATTENDANCE_OUTPUT_DIR (or --output-dir) is a writable folder");
     else
         snprintf(out, n,
@@ -245,13 +237,13 @@ static void fix_for(const config *cfg, target t, const errinfo *e, char *out, si
 /* Prints one failure and its fix. The token source already names the fix for an
  * answer of the login endpoint (by Entra's AADSTS code: token.c keeps that table) at
  * the end of its message, "...; fix: ..."; that fix is printed on the fix line. */
-static void print_failure(const config *cfg, target t, const char *what, const errinfo *e)
+static void print_failure(const config *cfg, check_target t, const char *what, const errinfo *e)
 {
     char fix[FIX_MAX];
     const char *msg = e->msg[0] ? e->msg : status_name(e->code);
     int len = (int)strlen(msg);
     const char *named = NULL;
-    if (t == TARGET_LOGIN && e->http_status) {
+    if (t == CHECK_LOGIN && e->http_status) {
         for (const char *p = strstr(msg, "; fix: "); p; p = strstr(p + 1, "; fix: "))
             named = p;
     }
@@ -259,7 +251,7 @@ static void print_failure(const config *cfg, target t, const char *what, const e
         len = (int)(named - msg);
         snprintf(fix, sizeof fix, "%s", named + strlen("; fix: "));
     } else {
-        fix_for(cfg, t, e, fix, sizeof fix);
+        check_fix_for(cfg, t, e, fix, sizeof fix);
     }
     printf("FAIL  %s: %.*s\n      fix: %s\n", what, len, msg, fix);
 }
@@ -374,21 +366,21 @@ static int check_mailboxes(const config *cfg, http_engine *eng, token_source *ts
     for (size_t i = 0; i < cfg->nusers; i++) {
         if (p[i].user_status != 200) {
             snprintf(what, sizeof what, "mailbox %s", p[i].upn);
-            print_failure(cfg, TARGET_USER, what, &p[i].user_err);
+            print_failure(cfg, CHECK_USER, what, &p[i].user_err);
             failures++;
         } else if (p[i].calendar_status != 200) {
             snprintf(what, sizeof what, "mailbox %s: calendar", p[i].upn);
-            print_failure(cfg, TARGET_CALENDAR, what, &p[i].calendar_err);
+            print_failure(cfg, CHECK_CALENDAR, what, &p[i].calendar_err);
             failures++;
         } else if (p[i].meeting_status > 0 && p[i].meeting_status != 200 &&
                    p[i].meeting_status != 404) {
             /* 404: the meeting was deleted meanwhile, which says nothing of access */
             snprintf(what, sizeof what, "mailbox %s: online meeting lookup", p[i].upn);
-            print_failure(cfg, TARGET_MEETING, what, &p[i].meeting_err);
+            print_failure(cfg, CHECK_MEETING, what, &p[i].meeting_err);
             failures++;
         } else if (p[i].meeting_status == 0 && p[i].meeting_err.code != ST_OK) {
             snprintf(what, sizeof what, "mailbox %s: online meeting lookup", p[i].upn);
-            print_failure(cfg, TARGET_MEETING, what, &p[i].meeting_err);
+            print_failure(cfg, CHECK_MEETING, what, &p[i].meeting_err);
             failures++;
         } else {
             printf("ok    mailbox %s: found, calendar readable%s\n", p[i].upn,
@@ -430,7 +422,7 @@ int job_check(const config *cfg)
     const char *tok;
     int have_token = 0;
     if (token_source_graph(&ts, cfg, &e) != ST_OK || token_get(ts, 0, &tok, &e) != ST_OK) {
-        print_failure(cfg, TARGET_LOGIN, "token", &e);
+        print_failure(cfg, CHECK_LOGIN, "token", &e);
         failures++;
     } else {
         printf("ok    token: got a Microsoft Graph token from %s\n", token_origin(cfg));
@@ -444,7 +436,7 @@ int job_check(const config *cfg)
         /* the account answered and the credential works; the first run creates the container */
         printf("ok    storage: reached %s; %s\n", store_describe(s), e.msg);
     } else if (sst != ST_OK) {
-        print_failure(cfg, TARGET_STORAGE, "storage", &e);
+        print_failure(cfg, CHECK_STORAGE, "storage", &e);
         failures++;
     } else {
         printf("ok    storage: reached %s\n", store_describe(s));
