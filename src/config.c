@@ -18,7 +18,15 @@
  * - A user-assigned managed identity for storage is named by
  *   ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID (AZURE_CLIENT_ID is the Graph app); the
  *   VM metadata host can be moved with AZURE_POD_IDENTITY_AUTHORITY_HOST, as in
- *   Azure's own libraries. */
+ *   Azure's own libraries.
+ * - Managed identity for Graph: when no secret, certificate or federated token file
+ *   is set and an identity endpoint is present (IDENTITY_ENDPOINT with
+ *   IDENTITY_HEADER; or the VM metadata endpoint, which counts as present when
+ *   AZURE_POD_IDENTITY_AUTHORITY_HOST names it or the machine's DMI chassis asset tag
+ *   says Azure VM: no network call is made to find out). AZURE_CLIENT_ID then names
+ *   a user-assigned identity (unset: the system-assigned one) and serves storage
+ *   too unless ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID names another; AZURE_TENANT_ID
+ *   is not needed. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -81,7 +89,9 @@ static const char usage_text[] =
     "  one credential: AZURE_CLIENT_SECRET (client_secret, client_screte),\n"
     "    AZURE_CLIENT_CERTIFICATE_PATH (PEM with key and certificate), or\n"
     "    AZURE_FEDERATED_TOKEN_FILE; when several are set: secret, then certificate,\n"
-    "    then federated token\n"
+    "    then federated token; with none, a managed identity (IDENTITY_ENDPOINT +\n"
+    "    IDENTITY_HEADER, or the VM metadata endpoint): AZURE_CLIENT_ID then names a\n"
+    "    user-assigned identity (unset: system-assigned) and AZURE_TENANT_ID is optional\n"
     "  ATTENDANCE_USERS, SGA_UPN, SGA_UPN<n>   mailboxes, merged, duplicates dropped\n"
     "  storage, exactly one of: AZURE_STORAGE_CONNECTION_STRING;\n"
     "    AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN or a managed identity\n"
@@ -841,43 +851,126 @@ static status readable_file(const char *name, const char *path, const char *what
     return ST_OK;
 }
 
+/* The managed identity endpoint the platform gives: IDENTITY_ENDPOINT with
+ * IDENTITY_HEADER (Container Apps, App Service), else the VM metadata endpoint (moved
+ * by AZURE_POD_IDENTITY_AUTHORITY_HOST). Safe to call more than once. */
+static status load_identity_endpoint(config *cfg, errinfo *err)
+{
+    status st;
+    const char *ie = env("IDENTITY_ENDPOINT");
+    if (ie) {
+        if ((st = check_url("IDENTITY_ENDPOINT", ie, URL_HTTP_ANY, 0, &cfg->identity_endpoint,
+                            err)) != ST_OK)
+            return st;
+        const char *ih = env("IDENTITY_HEADER");
+        if (!ih)
+            return err_set(err, ST_CONFIG,
+                           "IDENTITY_HEADER: not set while IDENTITY_ENDPOINT is; the platform "
+                           "sets both when the app has a managed identity");
+        if ((st = set_str(&cfg->identity_header, ih, err)) != ST_OK)
+            return st;
+        log_add_secret(cfg->identity_header);
+    }
+    const char *pod = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+    if (pod) {
+        char *host = NULL;
+        st = check_url("AZURE_POD_IDENTITY_AUTHORITY_HOST", pod, URL_HTTP_ANY, 0, &host, err);
+        if (st == ST_OK && scheme_is(host, "http") && !config_is_loopback_url(host) &&
+            strncmp(host, "http://169.254.169.254", 22) != 0)
+            st = err_set(err, ST_CONFIG,
+                         "AZURE_POD_IDENTITY_AUTHORITY_HOST: plain http:// only for the metadata "
+                         "address 169.254.169.254 or a loopback host");
+        if (st == ST_OK) {
+            size_t need = strlen(host) + sizeof "/metadata/identity/oauth2/token";
+            char *u = malloc(need);
+            if (!u) {
+                st = nomem(err);
+            } else {
+                snprintf(u, need, "%s/metadata/identity/oauth2/token", host);
+                free(cfg->imds_endpoint);
+                cfg->imds_endpoint = u;
+            }
+        }
+        free(host);
+        if (st != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+/* 1 when this machine says it is an Azure VM (the chassis asset tag Azure sets, as
+ * cloud-init reads it): its metadata endpoint is then there, without a network call. */
+static int azure_vm(void)
+{
+    char tag[64] = "";
+    FILE *f = fopen("/sys/class/dmi/id/chassis_asset_tag", "r");
+    if (!f)
+        return 0;
+    int ok = fgets(tag, sizeof tag, f) != NULL;
+    fclose(f);
+    return ok && strncmp(tag, "7783-7084-3265-9085-8269-3286-77", 32) == 0;
+}
+
+/* 1 when a managed identity endpoint is present: IDENTITY_ENDPOINT, or the VM metadata
+ * endpoint (named by AZURE_POD_IDENTITY_AUTHORITY_HOST, or this is an Azure VM). */
+static int identity_endpoint_present(const config *cfg)
+{
+    return cfg->identity_endpoint || env("AZURE_POD_IDENTITY_AUTHORITY_HOST") || azure_vm();
+}
+
 static status load_credentials(config *cfg, errinfo *err)
 {
     static const char *const tenant_vars[] = {"AZURE_TENANT_ID", "tenant", NULL};
     static const char *const client_vars[] = {"AZURE_CLIENT_ID", "client_id", NULL};
     static const char *const secret_vars[] = {"AZURE_CLIENT_SECRET", "client_secret",
                                               "client_screte", NULL};
-    const char *which = NULL;
+    const char *which = NULL, *secret_var = NULL;
     status st;
+    const char *secret = env_first(secret_vars, &secret_var);
+    const char *cert = env("AZURE_CLIENT_CERTIFICATE_PATH");
+    const char *fed = env("AZURE_FEDERATED_TOKEN_FILE");
+    /* With none of the three, a managed identity endpoint logs in to Graph; tenant
+     * and client id are then optional (the client id names a user-assigned identity). */
+    int mi = 0;
+    if (!secret && !cert && !fed) {
+        if ((st = load_identity_endpoint(cfg, err)) != ST_OK)
+            return st;
+        mi = identity_endpoint_present(cfg);
+        if (!mi) /* first: with a managed identity, tenant and client id are optional */
+            return err_set(err, ST_CONFIG,
+                           "no Graph credential: set AZURE_CLIENT_SECRET (or client_secret), or "
+                           "AZURE_CLIENT_CERTIFICATE_PATH (PEM with key and certificate), or "
+                           "AZURE_FEDERATED_TOKEN_FILE (workload identity), or run with a "
+                           "managed identity (IDENTITY_ENDPOINT and IDENTITY_HEADER, as Container "
+                           "Apps and App Service set them, or the VM metadata endpoint, moved by "
+                           "AZURE_POD_IDENTITY_AUTHORITY_HOST)");
+    }
     const char *v = env_first(tenant_vars, &which);
-    if (!v)
+    if (!v && !mi)
         return err_set(err, ST_CONFIG,
                        "AZURE_TENANT_ID: not set; set it to the directory (tenant) id of the app "
                        "registration");
-    if ((st = set_str(&cfg->tenant, v, err)) != ST_OK)
+    if (v && (st = set_str(&cfg->tenant, v, err)) != ST_OK)
         return st;
-    if (strlen(cfg->tenant) > 253 || !valid_ident(cfg->tenant, ".-"))
+    if (v && (strlen(cfg->tenant) > 253 || !valid_ident(cfg->tenant, ".-")))
         return err_set(err, ST_CONFIG,
                        "%s: expected a tenant id (GUID) or domain name (letters, digits, dots, "
                        "hyphens)",
                        which);
     v = env_first(client_vars, &which);
-    if (!v)
+    if (!v && !mi)
         return err_set(err, ST_CONFIG,
                        "AZURE_CLIENT_ID: not set; set it to the application (client) id of the "
                        "app registration");
-    if ((st = set_str(&cfg->client_id, v, err)) != ST_OK)
+    if (v && (st = set_str(&cfg->client_id, v, err)) != ST_OK)
         return st;
-    if (strlen(cfg->client_id) > 128 || !valid_ident(cfg->client_id, ".-_"))
+    if (v && (strlen(cfg->client_id) > 128 || !valid_ident(cfg->client_id, ".-_")))
         return err_set(err, ST_CONFIG,
                        "%s: expected an application (client) id (a GUID: letters, digits, hyphens)",
                        which);
 
-    const char *fed = env("AZURE_FEDERATED_TOKEN_FILE");
     if (fed && (st = set_str(&cfg->federated_token_file, fed, err)) != ST_OK)
         return st;
-    const char *secret = env_first(secret_vars, &which);
-    const char *cert = env("AZURE_CLIENT_CERTIFICATE_PATH");
     if (secret) {
         cfg->cred = CRED_SECRET;
         if ((st = set_str(&cfg->client_secret, secret, err)) != ST_OK)
@@ -885,7 +978,8 @@ static status load_credentials(config *cfg, errinfo *err)
         log_add_secret(cfg->client_secret);
         if (has_ctl(cfg->client_secret))
             return err_set(err, ST_CONFIG,
-                           "%s: holds a control character; copy the secret's Value again", which);
+                           "%s: holds a control character; copy the secret's Value again",
+                           secret_var);
     } else if (cert) {
         cfg->cred = CRED_CERTIFICATE;
         if ((st = set_str(&cfg->cert_path, cert, err)) != ST_OK)
@@ -903,10 +997,7 @@ static status load_credentials(config *cfg, errinfo *err)
     } else if (cfg->federated_token_file) {
         cfg->cred = CRED_WORKLOAD;
     } else {
-        return err_set(err, ST_CONFIG,
-                       "no Graph credential: set AZURE_CLIENT_SECRET, or "
-                       "AZURE_CLIENT_CERTIFICATE_PATH (PEM with key and certificate), or "
-                       "AZURE_FEDERATED_TOKEN_FILE");
+        cfg->cred = CRED_MANAGED_IDENTITY; /* mi: checked above */
     }
     if (cfg->federated_token_file &&
         (st = readable_file("AZURE_FEDERATED_TOKEN_FILE", cfg->federated_token_file,
@@ -1073,45 +1164,11 @@ static status load_storage(config *cfg, const cli *c, errinfo *err)
         return ST_OK;
 
     /* No SAS: a bearer token from a managed (or workload) identity. */
-    const char *ie = env("IDENTITY_ENDPOINT");
-    if (ie) {
-        if ((st = check_url("IDENTITY_ENDPOINT", ie, URL_HTTP_ANY, 0, &cfg->identity_endpoint,
-                            err)) != ST_OK)
-            return st;
-        const char *ih = env("IDENTITY_HEADER");
-        if (!ih)
-            return err_set(err, ST_CONFIG,
-                           "IDENTITY_HEADER: not set while IDENTITY_ENDPOINT is; the platform "
-                           "sets both when the app has a managed identity");
-        if ((st = set_str(&cfg->identity_header, ih, err)) != ST_OK)
-            return st;
-        log_add_secret(cfg->identity_header);
-    }
-    const char *pod = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
-    if (pod) {
-        char *host = NULL;
-        st = check_url("AZURE_POD_IDENTITY_AUTHORITY_HOST", pod, URL_HTTP_ANY, 0, &host, err);
-        if (st == ST_OK && scheme_is(host, "http") && !config_is_loopback_url(host) &&
-            strncmp(host, "http://169.254.169.254", 22) != 0)
-            st = err_set(err, ST_CONFIG,
-                         "AZURE_POD_IDENTITY_AUTHORITY_HOST: plain http:// only for the metadata "
-                         "address 169.254.169.254 or a loopback host");
-        if (st == ST_OK) {
-            size_t need = strlen(host) + sizeof "/metadata/identity/oauth2/token";
-            char *u = malloc(need);
-            if (!u) {
-                st = nomem(err);
-            } else {
-                snprintf(u, need, "%s/metadata/identity/oauth2/token", host);
-                free(cfg->imds_endpoint);
-                cfg->imds_endpoint = u;
-            }
-        }
-        free(host);
-        if (st != ST_OK)
-            return st;
-    }
+    if ((st = load_identity_endpoint(cfg, err)) != ST_OK)
+        return st;
     const char *mi = env("ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID");
+    if (!mi && cfg->cred == CRED_MANAGED_IDENTITY && cfg->client_id)
+        return set_str(&cfg->managed_identity_client_id, cfg->client_id, err);
     if (mi) {
         if ((st = set_str(&cfg->managed_identity_client_id, mi, err)) != ST_OK)
             return st;

@@ -34,17 +34,18 @@ typedef enum storage_kind {
 
 typedef enum credential_kind {
     CRED_NONE = 0,
-    CRED_SECRET,      /* client secret */
-    CRED_CERTIFICATE, /* PEM with key and certificate: signed client assertion */
-    CRED_WORKLOAD     /* federated token file as the client assertion */
+    CRED_SECRET,          /* client secret */
+    CRED_CERTIFICATE,     /* PEM with key and certificate: signed client assertion */
+    CRED_WORKLOAD,        /* federated token file as the client assertion */
+    CRED_MANAGED_IDENTITY /* none of the above: a token from the managed identity endpoint */
 } credential_kind;
 
 typedef struct config {
     command cmd;
 
     /* Graph credentials */
-    char *tenant;
-    char *client_id;
+    char *tenant;    /* NULL only with CRED_MANAGED_IDENTITY */
+    char *client_id; /* the app; with CRED_MANAGED_IDENTITY a user-assigned identity, or NULL */
     credential_kind cred;
     char *client_secret;
     char *cert_path;
@@ -72,7 +73,7 @@ typedef struct config {
     char *identity_endpoint;          /* IDENTITY_ENDPOINT (Container Apps managed identity) */
     char *identity_header;            /* IDENTITY_HEADER */
     char *imds_endpoint;              /* VM metadata token URL (default the well-known address) */
-    char *managed_identity_client_id; /* AZURE_CLIENT_ID for a user-assigned identity, or NULL */
+    char *managed_identity_client_id; /* storage's user-assigned identity, or NULL */
 
     /* window */
     int first_run_days;  /* 30 */

@@ -46,6 +46,7 @@ void err_clear(errinfo *err)
         return;
     err->code = ST_OK;
     err->http_status = 0;
+    err->curl_code = 0;
     err->msg[0] = '\0';
 }
 

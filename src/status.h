@@ -36,6 +36,7 @@ typedef enum status {
 typedef struct errinfo {
     status code;
     int http_status; /* the HTTP status behind the error, 0 when none */
+    int curl_code;   /* the libcurl error (CURLcode) behind a network failure, 0 when none */
     char msg[ERR_MSG_MAX];
 } errinfo;
 

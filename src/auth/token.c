@@ -54,8 +54,10 @@ struct token_source {
     src_kind kind;
     credential_kind cred; /* SRC_ENTRA: which client credential */
     const char *what;     /* "Microsoft Graph" or "Blob Storage", for messages */
+    int graph;            /* 1: a token for Microsoft Graph; 0: for Blob Storage */
     char *url;            /* token endpoint, without query */
     char *scope;          /* SRC_ENTRA */
+    char *resource;       /* managed identity: the resource asked for */
     char *client_id;      /* SRC_ENTRA: the app; else a user-assigned identity or NULL */
     char *secret;
     char *fed_file;
@@ -100,6 +102,7 @@ void token_source_free(token_source *ts)
         return;
     free(ts->url);
     free(ts->scope);
+    free(ts->resource);
     free(ts->client_id);
     wipe_free(ts->secret);
     free(ts->fed_file);
@@ -121,6 +124,7 @@ static token_source *source_new(const config *cfg, src_kind kind, const char *wh
         return NULL;
     ts->kind = kind;
     ts->what = what;
+    ts->graph = strcmp(what, "Microsoft Graph") == 0;
     ts->timeout_ms = (cfg->http_timeout_s > 0 ? cfg->http_timeout_s : 60) * 1000L;
     ts->max_retries = cfg->max_retries >= 0 ? cfg->max_retries : 0;
     ts->max_wait_ms = (cfg->max_retry_wait_s > 0 ? cfg->max_retry_wait_s : 300) * 1000L;
@@ -148,9 +152,49 @@ static status entra_common(token_source *ts, const config *cfg, const char *scop
     return ST_OK;
 }
 
+/* A managed identity: the Container Apps / App Service endpoint when IDENTITY_ENDPOINT
+ * is set, else the VM metadata endpoint. client_id names a user-assigned identity
+ * (NULL: the system-assigned one). */
+static status mi_source(token_source **out, const config *cfg, const char *what,
+                        const char *resource, const char *client_id, errinfo *err)
+{
+    token_source *ts = source_new(cfg, cfg->identity_endpoint ? SRC_APP_SERVICE : SRC_IMDS, what);
+    if (!ts)
+        return nomem(err);
+    status st = ST_OK;
+    if (ts->kind == SRC_APP_SERVICE) {
+        if (!cfg->identity_header)
+            st = err_set(err, ST_CONFIG, "IDENTITY_HEADER: not set while IDENTITY_ENDPOINT is");
+        else if (!(ts->url = strdup(cfg->identity_endpoint)) ||
+                 !(ts->identity_header = strdup(cfg->identity_header)))
+            st = nomem(err);
+        if (st == ST_OK)
+            log_add_secret(ts->identity_header);
+    } else {
+        const char *u = cfg->imds_endpoint
+                            ? cfg->imds_endpoint
+                            : "http://169.254.169.254/metadata/identity/oauth2/token";
+        if (!(ts->url = strdup(u)))
+            st = nomem(err);
+    }
+    if (st == ST_OK &&
+        (!(ts->resource = strdup(resource)) || (client_id && !(ts->client_id = strdup(client_id)))))
+        st = nomem(err);
+    if (st != ST_OK)
+        token_source_free(ts);
+    else
+        *out = ts;
+    return st;
+}
+
 status token_source_graph(token_source **out, const config *cfg, errinfo *err)
 {
     *out = NULL;
+    if (cfg->cred == CRED_MANAGED_IDENTITY) {
+        if (!cfg->graph_host)
+            return err_set(err, ST_CONFIG, "GRAPH_ENDPOINT: no Graph host");
+        return mi_source(out, cfg, "Microsoft Graph", cfg->graph_host, cfg->client_id, err);
+    }
     token_source *ts = source_new(cfg, SRC_ENTRA, "Microsoft Graph");
     if (!ts)
         return nomem(err);
@@ -200,7 +244,8 @@ status token_source_graph(token_source **out, const config *cfg, errinfo *err)
     default:
         st = err_set(err, ST_CONFIG,
                      "no Graph credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH "
-                     "or AZURE_FEDERATED_TOKEN_FILE");
+                     "or AZURE_FEDERATED_TOKEN_FILE, or give the app a managed identity "
+                     "(IDENTITY_ENDPOINT and IDENTITY_HEADER, or the VM metadata endpoint)");
         goto out;
     }
 out:
@@ -214,40 +259,16 @@ out:
 status token_source_storage(token_source **out, const config *cfg, errinfo *err)
 {
     *out = NULL;
-    token_source *ts = NULL;
-    status st = ST_OK;
-    if (cfg->federated_token_file) {
-        ts = source_new(cfg, SRC_ENTRA, "Blob Storage");
-        if (!ts)
-            return nomem(err);
-        ts->cred = CRED_WORKLOAD;
-        st = entra_common(ts, cfg, STORAGE_RESOURCE ".default", err);
-        if (st == ST_OK && !(ts->fed_file = strdup(cfg->federated_token_file)))
-            st = nomem(err);
-    } else if (cfg->identity_endpoint) {
-        ts = source_new(cfg, SRC_APP_SERVICE, "Blob Storage");
-        if (!ts)
-            return nomem(err);
-        if (!cfg->identity_header)
-            st = err_set(err, ST_CONFIG, "IDENTITY_HEADER: not set while IDENTITY_ENDPOINT is");
-        else if (!(ts->url = strdup(cfg->identity_endpoint)) ||
-                 !(ts->identity_header = strdup(cfg->identity_header)) ||
-                 (cfg->managed_identity_client_id &&
-                  !(ts->client_id = strdup(cfg->managed_identity_client_id))))
-            st = nomem(err);
-        if (st == ST_OK)
-            log_add_secret(ts->identity_header);
-    } else {
-        ts = source_new(cfg, SRC_IMDS, "Blob Storage");
-        if (!ts)
-            return nomem(err);
-        const char *u = cfg->imds_endpoint
-                            ? cfg->imds_endpoint
-                            : "http://169.254.169.254/metadata/identity/oauth2/token";
-        if (!(ts->url = strdup(u)) || (cfg->managed_identity_client_id &&
-                                       !(ts->client_id = strdup(cfg->managed_identity_client_id))))
-            st = nomem(err);
-    }
+    if (!cfg->federated_token_file)
+        return mi_source(out, cfg, "Blob Storage", STORAGE_RESOURCE,
+                         cfg->managed_identity_client_id, err);
+    token_source *ts = source_new(cfg, SRC_ENTRA, "Blob Storage");
+    if (!ts)
+        return nomem(err);
+    ts->cred = CRED_WORKLOAD;
+    status st = entra_common(ts, cfg, STORAGE_RESOURCE ".default", err);
+    if (st == ST_OK && !(ts->fed_file = strdup(cfg->federated_token_file)))
+        st = nomem(err);
     if (st != ST_OK)
         token_source_free(ts);
     else
@@ -317,6 +338,7 @@ static void perform(const token_source *ts, const char *url, struct curl_slist *
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
+    http_set_ca(e);
     if (ts->kind != SRC_ENTRA) /* platform endpoints are local: never through a proxy */
         curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     if (body) {
@@ -407,7 +429,7 @@ static status mi_url(const token_source *ts, buf *url, errinfo *err)
     if (st == ST_OK)
         st = buf_appends(url, "?resource=", err);
     if (st == ST_OK)
-        st = urlenc_query(url, STORAGE_RESOURCE, err);
+        st = urlenc_query(url, ts->resource, err);
     if (st == ST_OK)
         st = buf_appends(
             url, ts->kind == SRC_IMDS ? "&api-version=2018-02-01" : "&api-version=2019-08-01", err);
@@ -570,10 +592,18 @@ static status http_error(const token_source *ts, const reply *r, errinfo *err)
         code = ST_HTTP;
     const char *fix;
     if (ts->kind == SRC_ENTRA)
-        fix = ts->cred == CRED_WORKLOAD && strcmp(ts->what, "Blob Storage") == 0
+        fix = ts->cred == CRED_WORKLOAD && !ts->graph
                   ? "check the workload identity's federated credential and its Storage Blob "
                     "Data Contributor role on the account"
                   : entra_fix(ts, desc);
+    else if (ts->graph && ts->kind == SRC_IMDS && (r->status == 400 || r->status == 404))
+        fix = "the VM has no managed identity (or not the user-assigned one AZURE_CLIENT_ID "
+              "names); assign one, or set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH";
+    else if (ts->graph)
+        fix = "give the app a managed identity (a user-assigned one is named by AZURE_CLIENT_ID) "
+              "and grant it the Graph application permissions User.Read.All, Calendars.Read, "
+              "OnlineMeetings.Read.All and OnlineMeetingArtifact.Read.All (admin consent); or set "
+              "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH";
     else if (ts->kind == SRC_IMDS && (r->status == 400 || r->status == 404))
         fix = "the VM has no managed identity (or not the one named by "
               "ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID); assign one, or set AZURE_STORAGE_SAS_TOKEN";
@@ -667,7 +697,10 @@ static status fetch(token_source *ts, errinfo *err)
         perform(ts, url.data, headers, ts->kind == SRC_ENTRA ? body.data : NULL, &r);
         int again = 0;
         if (r.cc != CURLE_OK) {
-            again = !r.too_large;
+            /* a certificate that fails verification, or a bad URL, fails the same way again */
+            again = !r.too_large && r.cc != CURLE_PEER_FAILED_VERIFICATION &&
+                    r.cc != CURLE_SSL_CACERT_BADFILE && r.cc != CURLE_SSL_CERTPROBLEM &&
+                    r.cc != CURLE_URL_MALFORMAT && r.cc != CURLE_UNSUPPORTED_PROTOCOL;
         } else if (r.status == 200) {
             if (take_token(ts, &r, sent_us) == 0)
                 goto out;
@@ -688,6 +721,7 @@ static status fetch(token_source *ts, errinfo *err)
             sleep_ms(wait);
             continue;
         }
+        int fresh = err && err->code == ST_OK;
         if (r.too_large)
             st = err_set(err, ST_TOO_LARGE, "%s token request to %s: the answer is over %zu bytes",
                          ts->what, ts->url, MAX_TOKEN_BODY);
@@ -699,16 +733,21 @@ static status fetch(token_source *ts, errinfo *err)
         else if (r.cc != CURLE_OK)
             st = err_set(err, ST_NET, "%s token request to %s failed after %d attempt(s): %s%s",
                          ts->what, ts->url, attempt + 1, r.curl_err,
-                         ts->kind == SRC_IMDS
-                             ? "; no VM metadata endpoint here: give the app a managed identity, "
-                               "or set AZURE_STORAGE_SAS_TOKEN or a connection string"
-                             : "");
+                         ts->kind != SRC_IMDS ? ""
+                         : ts->graph
+                             ? "; no VM metadata endpoint here: set AZURE_CLIENT_SECRET, "
+                               "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or "
+                               "IDENTITY_ENDPOINT and IDENTITY_HEADER"
+                             : "; no VM metadata endpoint here: give the app a managed identity, "
+                               "or set AZURE_STORAGE_SAS_TOKEN or a connection string");
         else if (r.status == 200)
             st = err_set(err, ST_AUTH,
                          "%s token request to %s: the answer holds no bearer access_token",
                          ts->what, ts->url);
         else
             st = http_error(ts, &r, err);
+        if (fresh && r.cc != CURLE_OK && !r.too_large)
+            err->curl_code = (int)r.cc;
         goto out;
     }
 out:

@@ -20,10 +20,13 @@
 
 typedef struct token_source token_source;
 
-/* For Microsoft Graph: scope {graph_host}/.default, credentials from cfg->cred. */
+/* For Microsoft Graph: scope {graph_host}/.default, credentials from cfg->cred; with
+ * CRED_MANAGED_IDENTITY a token for resource {graph_host} from the managed identity
+ * endpoint (user-assigned: cfg->client_id, else the system-assigned identity). */
 TA_MUST_USE status token_source_graph(token_source **out, const config *cfg, errinfo *err);
-/* For Blob Storage without key or SAS: managed identity (or workload identity),
- * resource https://storage.azure.com/. */
+/* For Blob Storage without key or SAS: managed identity (user-assigned:
+ * cfg->managed_identity_client_id) or workload identity, resource
+ * https://storage.azure.com/. */
 TA_MUST_USE status token_source_storage(token_source **out, const config *cfg, errinfo *err);
 /* Returns a valid token, fetching one when there is none, it expires within 5
  * minutes, or force_renew is set. */

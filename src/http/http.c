@@ -318,6 +318,21 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+void http_set_ca(CURL *easy)
+{
+    static const char *const file_vars[] = {"CURL_CA_BUNDLE", "SSL_CERT_FILE"};
+    for (size_t i = 0; i < sizeof file_vars / sizeof file_vars[0]; i++) {
+        const char *v = getenv(file_vars[i]);
+        if (v && *v) {
+            curl_easy_setopt(easy, CURLOPT_CAINFO, v);
+            break;
+        }
+    }
+    const char *dir = getenv("SSL_CERT_DIR");
+    if (dir && *dir)
+        curl_easy_setopt(easy, CURLOPT_CAPATH, dir);
+}
+
 /* ---- scheduling ----------------------------------------------------------- */
 
 static group_state *group_of(http_engine *eng, int group)
@@ -441,6 +456,7 @@ static void start_attempt(http_engine *eng, http_request *req)
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    http_set_ca(e);
     if (strcmp(req->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(req->method, "HEAD") == 0) {
@@ -588,12 +604,14 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
             st = err_set(&res->err, ST_TIMEOUT, "%s %s: no complete answer within %ld s",
                          req->method, url, eng->lim.timeout_ms / 1000);
             retry = 1;
+            res->err.curl_code = (int)cc;
         } else {
             int fatal = cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ||
                         cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
                         cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_OUT_OF_MEMORY;
             st = err_set(&res->err, ST_NET, "%s %s: %s", req->method, url,
                          req->errbuf[0] ? req->errbuf : curl_easy_strerror(cc));
+            res->err.curl_code = (int)cc;
             retry = !fatal;
         }
     } else if (code >= 200 && code < 300) {

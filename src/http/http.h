@@ -118,6 +118,11 @@ TA_MUST_USE status http_run(http_engine *eng, errinfo *err);
 TA_MUST_USE status http_perform(http_engine *eng, http_request *req, http_result *res);
 void http_result_free(http_result *res);
 
+/* Points easy at the CA certificates named by CURL_CA_BUNDLE, else SSL_CERT_FILE (a PEM
+ * bundle), and SSL_CERT_DIR (a hashed folder), when set; otherwise libcurl's default
+ * (the system CA certificates). Verification itself is never turned off. */
+void http_set_ca(CURL *easy);
+
 /* Exposed for tests: parses a Retry-After value (delta seconds, fractional, or an
  * HTTP date) relative to now_ms (epoch ms); returns -1 when it cannot be read. */
 long http_parse_retry_after(const char *value, int64_t now_ms);

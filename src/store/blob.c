@@ -244,6 +244,7 @@ static status failed(const blob_client *b, const http_result *res, errinfo *err,
         err_set(err, st, "%s: %s%s", what, res->err.msg[0] ? res->err.msg : status_name(st),
                 auth_hint(b, res->http_status));
         err->http_status = (int)res->http_status;
+        err->curl_code = res->err.curl_code;
     }
     return st;
 }

@@ -6,7 +6,11 @@
 // documented responses. It also reproduces what production does to a client:
 // Outlook's per-mailbox concurrency limit, token expiry, paging, and, on demand,
 // faults (throttling, 5xx, slow answers, resets, truncated or broken bodies,
-// nextLinks that leave the host or loop).
+// nextLinks that leave the host or loop). It is also the platform's managed identity
+// endpoints, issuing Graph tokens its Graph routes accept: Container Apps / App Service
+// (GET /msi/token?api-version=2019-08-01&resource=..., X-IDENTITY-HEADER) and the VM
+// metadata endpoint (GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=...,
+// Metadata: true).
 //
 //   import { startSandbox } from './graph.js';
 //   const sb = await startSandbox({ seed: 7, mailboxes: 3 });
@@ -150,6 +154,9 @@ export async function startSandbox(opts = {}) {
     calendarViewMaxTop: null, // serve at most this many events per page (paging in tests)
     policyMissing: [], // UPNs or ids whose onlineMeetings calls get the policy 403
     certificates: [], // PEM certificates accepted for client assertions (signature checked)
+    identityHeader: `ih-${crypto.randomBytes(12).toString('hex')}`, // X-IDENTITY-HEADER expected by /msi/token
+    identityClientIds: null, // user-assigned identities the endpoints know (null: any client_id)
+    identityResources: [], // resources the identity endpoints also issue tokens for (besides this host)
     ...opts,
   };
   const tenant = o.tenant || generateTenant({ seed: o.seed ?? 1, mailboxes: o.mailboxes ?? 3, now: o.now ?? Date.now(), ...(o.tenantOptions || {}) });
@@ -316,6 +323,36 @@ export async function startSandbox(opts = {}) {
       aad: true,
       body: { token_type: 'Bearer', expires_in: o.tokenLifetimeSeconds, ext_expires_in: o.tokenLifetimeSeconds, access_token: tok.value },
     };
+  }
+
+  // The managed identity endpoints: a token for the resource asked for, which must be
+  // this Graph host. The header value is never recorded, only whether it matched.
+  function identityEndpoint(ctx, entry, req, q) {
+    const imds = entry.kind === 'imds';
+    const bad = (status, error, description) => ({ status, json: true, aad: true, body: { error, error_description: description } });
+    const header = imds ? req.headers.metadata : req.headers['x-identity-header'];
+    entry.identity = {
+      apiVersion: q['api-version'] ?? null,
+      resource: q.resource ?? null,
+      clientId: q.client_id ?? null,
+      header: header === undefined ? 'missing' : imds ? (header === 'true' ? 'ok' : 'wrong') : header === o.identityHeader ? 'ok' : 'wrong',
+    };
+    if (req.method !== 'GET') return bad(405, 'invalid_request', 'Use GET.');
+    if (entry.identity.header !== 'ok')
+      return imds ? bad(400, 'invalid_request', 'Required metadata header not specified') : bad(401, 'invalid_request', 'The X-IDENTITY-HEADER is missing or wrong.');
+    if (entry.identity.apiVersion !== (imds ? '2018-02-01' : '2019-08-01')) return bad(400, 'invalid_request', 'Unsupported api-version.');
+    if (!entry.identity.resource) return bad(400, 'invalid_request', 'Required query variable \'resource\' is missing');
+    const resource = entry.identity.resource.replace(/\/+$/, '');
+    if (resource !== base && !o.identityResources.includes(resource))
+      return bad(400, 'invalid_resource', `AADSTS500011: The resource principal named ${entry.identity.resource} was not found in the tenant named ${tenant.domain}.`);
+    if (o.identityClientIds && entry.identity.clientId !== null && !o.identityClientIds.includes(entry.identity.clientId))
+      return bad(400, 'invalid_request', 'Identity not found');
+    const tok = issueToken();
+    entry.issuedTokenId = tok.id;
+    const exp = Math.floor(Date.now() / 1000) + o.tokenLifetimeSeconds;
+    const body = { access_token: tok.value, expires_on: String(exp), resource: entry.identity.resource, token_type: 'Bearer', client_id: entry.identity.clientId || tenant.clientId };
+    if (imds) Object.assign(body, { expires_in: String(o.tokenLifetimeSeconds), ext_expires_in: String(o.tokenLifetimeSeconds), not_before: String(exp - o.tokenLifetimeSeconds) });
+    return { status: 200, json: true, aad: true, body };
   }
 
   function renderEvent(ev, prefs, select) {
@@ -486,6 +523,8 @@ export async function startSandbox(opts = {}) {
 
   function classify(method, segs) {
     if (segs.length === 4 && segs[1] === 'oauth2' && segs[2] === 'v2.0' && segs[3] === 'token') return 'token';
+    if (segs.join('/') === 'msi/token') return 'identity';
+    if (segs.join('/') === 'metadata/identity/oauth2/token') return 'imds';
     if (segs[0] !== 'v1.0' || segs[1] !== 'users' || segs.length < 3) return 'unknown';
     const rest = segs.slice(3).map((s) => s.toLowerCase());
     if (rest.length === 0) return 'user';
@@ -608,7 +647,7 @@ export async function startSandbox(opts = {}) {
       req.on('error', () => resolve(''));
     });
 
-    const isToken = entry.kind === 'token';
+    const isToken = entry.kind === 'token' || entry.kind === 'identity' || entry.kind === 'imds';
     const reply = (status, obj, extraHeaders = {}, aad = false) => {
       entry.status = status;
       const payload = typeof obj === 'string' ? obj : JSON.stringify(obj);
@@ -671,7 +710,8 @@ export async function startSandbox(opts = {}) {
     let out;
     try {
       if (isToken) {
-        if (req.method !== 'POST') out = { status: 405, body: graphError('MethodNotAllowed', 'Use POST.', ctx) };
+        if (entry.kind !== 'token') out = identityEndpoint(ctx, entry, req, q);
+        else if (req.method !== 'POST') out = { status: 405, body: graphError('MethodNotAllowed', 'Use POST.', ctx) };
         else out = tokenEndpoint(ctx, segs[0], body, entry);
       } else if (entry.kind === 'unknown') {
         out = { status: 400, body: graphError('BadRequest', `Resource not found for the segment '${segs[segs.length - 1] || ''}'.`, ctx) };
@@ -847,9 +887,14 @@ export async function startSandbox(opts = {}) {
       if (missing) state.policyMissing.add(u.id);
       else state.policyMissing.delete(u.id);
     },
-    // every secret value the sandbox knows: the client secret and every token issued
+    // the managed identity endpoints (set IDENTITY_ENDPOINT to identityEndpoint, IDENTITY_HEADER
+    // to identityHeader; AZURE_POD_IDENTITY_AUTHORITY_HOST to url for the VM one)
+    identityEndpoint: `${base}/msi/token`,
+    identityHeader: o.identityHeader,
+    // every secret value the sandbox knows: the client secret, the identity header and
+    // every token issued
     secrets() {
-      return [tenant.clientSecret, ...[...state.tokens.keys()]];
+      return [tenant.clientSecret, o.identityHeader, ...[...state.tokens.keys()]];
     },
     stats,
     resetLog() {

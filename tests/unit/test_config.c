@@ -459,6 +459,103 @@ static void test_config__credentials(void **state)
 }
 
 /* Every failing setting after the secret is read must not leak it. */
+/* 1 when this machine is an Azure VM: its metadata endpoint then counts as present. */
+static int on_azure_vm(void)
+{
+    char tag[64] = "";
+    FILE *f = fopen("/sys/class/dmi/id/chassis_asset_tag", "r");
+    if (!f)
+        return 0;
+    int ok = fgets(tag, sizeof tag, f) != NULL;
+    fclose(f);
+    return ok && strncmp(tag, "7783-7084-3265-9085-8269-3286-77", 32) == 0;
+}
+
+static void test_config__managed_identity_for_graph(void **state)
+{
+    (void)state;
+    config cfg;
+    errinfo err;
+    const char *app = "535fb089-9ff3-47b6-9bfb-4f1264799865";
+
+    /* IDENTITY_ENDPOINT + IDENTITY_HEADER and no secret: the identity logs in */
+    unsetenv("AZURE_CLIENT_SECRET");
+    setenv("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token", 1);
+    setenv("IDENTITY_HEADER", "ih-0123456789abcdef", 1);
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.cred, CRED_MANAGED_IDENTITY);
+    assert_string_equal(cfg.identity_endpoint, "http://localhost:42356/msi/token");
+    assert_string_equal(cfg.identity_header, "ih-0123456789abcdef");
+    assert_string_equal(cfg.client_id, app); /* names a user-assigned identity */
+    assert_null(cfg.client_secret);
+    config_free(&cfg);
+
+    /* storage by the same identity, unless ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID names another */
+    unsetenv("ATTENDANCE_OUTPUT_DIR");
+    setenv("AZURE_STORAGE_ACCOUNT_URL", "https://acct.blob.core.windows.net", 1);
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_string_equal(cfg.managed_identity_client_id, app);
+    config_free(&cfg);
+    setenv("ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID", "0c1d2e3f-0000-4000-8000-000000000002", 1);
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_string_equal(cfg.managed_identity_client_id, "0c1d2e3f-0000-4000-8000-000000000002");
+    config_free(&cfg);
+    unsetenv("ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID");
+    unsetenv("AZURE_STORAGE_ACCOUNT_URL");
+    setenv("ATTENDANCE_OUTPUT_DIR", "/tmp/out", 1);
+
+    /* no tenant, no client id: the system-assigned identity */
+    unsetenv("AZURE_TENANT_ID");
+    unsetenv("AZURE_CLIENT_ID");
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.cred, CRED_MANAGED_IDENTITY);
+    assert_null(cfg.tenant);
+    assert_null(cfg.client_id);
+    config_free(&cfg);
+    setenv("AZURE_CLIENT_ID", "not a guid", 1);
+    expect_fail(ST_CONFIG, "AZURE_CLIENT_ID", NULL);
+    setenv("AZURE_CLIENT_ID", app, 1);
+    setenv("AZURE_TENANT_ID", "t", 1);
+
+    /* the endpoint without its header */
+    unsetenv("IDENTITY_HEADER");
+    expect_fail(ST_CONFIG, "IDENTITY_HEADER", NULL);
+
+    /* the VM metadata endpoint, named by AZURE_POD_IDENTITY_AUTHORITY_HOST */
+    unsetenv("IDENTITY_ENDPOINT");
+    setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9", 1);
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.cred, CRED_MANAGED_IDENTITY);
+    assert_null(cfg.identity_endpoint);
+    assert_string_equal(cfg.imds_endpoint, "http://127.0.0.1:9/metadata/identity/oauth2/token");
+    config_free(&cfg);
+    unsetenv("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+
+    /* a secret wins over an identity endpoint */
+    setenv("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token", 1);
+    setenv("IDENTITY_HEADER", "ih-0123456789abcdef", 1);
+    setenv("AZURE_CLIENT_SECRET", SECRET, 1);
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.cred, CRED_SECRET);
+    config_free(&cfg);
+    unsetenv("AZURE_CLIENT_SECRET");
+    unsetenv("IDENTITY_ENDPOINT");
+    unsetenv("IDENTITY_HEADER");
+
+    /* none at all: the message names every way to log in */
+    if (!on_azure_vm()) {
+        expect_fail(ST_CONFIG, "AZURE_CLIENT_SECRET", NULL);
+        expect_fail(ST_CONFIG, "AZURE_CLIENT_CERTIFICATE_PATH", NULL);
+        expect_fail(ST_CONFIG, "AZURE_FEDERATED_TOKEN_FILE", NULL);
+        expect_fail(ST_CONFIG, "IDENTITY_ENDPOINT and IDENTITY_HEADER", NULL);
+        expect_fail(ST_CONFIG, "VM metadata endpoint", NULL);
+        /* the credential comes first: with an identity, tenant and client id are optional */
+        unsetenv("AZURE_TENANT_ID");
+        unsetenv("AZURE_CLIENT_ID");
+        expect_fail(ST_CONFIG, "no Graph credential", NULL);
+    }
+}
+
 static void test_config__no_secret_in_messages(void **state)
 {
     (void)state;
@@ -914,6 +1011,7 @@ int main(void)
         T(test_config__mailbox_merge),
         T(test_config__many_mailboxes),
         T(test_config__credentials),
+        T(test_config__managed_identity_for_graph),
         T(test_config__no_secret_in_messages),
         T(test_config__storage_rule),
         T(test_config__connection_strings),

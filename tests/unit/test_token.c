@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -872,6 +873,87 @@ static void test_token__imds(void **state)
     token_source_free(ts);
 }
 
+/* A managed identity for Graph: resource = the Graph host, the app's client id names a
+ * user-assigned identity, renewed on demand; errors name Graph's fixes, not storage's. */
+static void test_token__graph_managed_identity(void **state)
+{
+    (void)state;
+    config cfg;
+    base_config(&cfg);
+    cfg.cred = CRED_MANAGED_IDENTITY;
+    cfg.client_secret = NULL;
+    cfg.tenant = NULL;
+    char ep[96];
+    snprintf(ep, sizeof ep, "http://127.0.0.1:%d/msi/token", srv.port);
+    cfg.identity_endpoint = ep;
+    cfg.identity_header = "hdr-graph-0123456";
+    char b[256];
+    snprintf(b, sizeof b,
+             "{\"access_token\":\"tok-g1\",\"expires_on\":\"%lld\",\"token_type\":\"Bearer\"}",
+             (long long)(timeutil_now_us() / 1000000 + 3600));
+    reply(200, NULL, b);
+    b[strstr(b, "tok-g1") - b + 5] = '2';
+    reply(200, NULL, b);
+    token_source *ts;
+    errinfo err = {0};
+    assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
+    const char *tok;
+    assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+    assert_string_equal(tok, "tok-g1");
+    assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+    assert_int_equal(token_source_fetches(ts), 1);
+    assert_int_equal(token_get(ts, 1, &tok, &err), ST_OK); /* after a 401 */
+    assert_string_equal(tok, "tok-g2");
+    assert_int_equal(token_source_fetches(ts), 2);
+    char want[256];
+    snprintf(want, sizeof want,
+             "GET /msi/token?resource=http%%3A%%2F%%2F127.0.0.1%%3A%d&api-version=2019-08-01"
+             "&client_id=11111111-2222-3333-4444-555555555555 HTTP/1.1\r\n",
+             srv.port);
+    for (int i = 0; i < 2; i++) {
+        const char *r = request(i);
+        assert_starts(r, want);
+        assert_non_null(strcasestr(r, "\r\nX-IDENTITY-HEADER: hdr-graph-0123456\r\n"));
+    }
+    token_source_free(ts);
+
+    /* refused: the fix is Graph's (permissions), and the header never shows */
+    reply(400, NULL, "{\"statusCode\":400,\"message\":\"No managed identity found\"}");
+    cfg.max_retries = 0;
+    cfg.client_id = NULL; /* the system-assigned identity: no client_id */
+    err_clear(&err);
+    assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
+    assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
+    assert_non_null(strstr(err.msg, "Microsoft Graph token request"));
+    assert_non_null(strstr(err.msg, "Calendars.Read"));
+    assert_null(strstr(err.msg, "AZURE_STORAGE_SAS_TOKEN"));
+    assert_null(strstr(err.msg, "hdr-graph-0123456"));
+    assert_null(strstr(request(2), "client_id="));
+    token_source_free(ts);
+
+    /* no VM metadata endpoint: a network error with its libcurl code, naming the options */
+    cfg.identity_endpoint = NULL;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(s, (struct sockaddr *)&a, &al);
+    char imds[128];
+    snprintf(imds, sizeof imds, "http://127.0.0.1:%d/metadata/identity/oauth2/token",
+             ntohs(a.sin_port));
+    close(s);
+    cfg.imds_endpoint = imds;
+    err_clear(&err);
+    assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
+    assert_int_equal(token_get(ts, 0, &tok, &err), ST_NET);
+    assert_int_equal(err.curl_code, CURLE_COULDNT_CONNECT);
+    assert_non_null(strstr(err.msg, "AZURE_CLIENT_SECRET"));
+    assert_non_null(strstr(err.msg, "IDENTITY_ENDPOINT"));
+    token_source_free(ts);
+}
+
 static void test_token__jwt_guid(void **state)
 {
     (void)state;
@@ -904,6 +986,7 @@ int main(void)
         T(test_token__workload_identity),
         T(test_token__app_service_identity),
         T(test_token__imds),
+        T(test_token__graph_managed_identity),
         T(test_token__jwt_guid),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
