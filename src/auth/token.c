@@ -41,7 +41,9 @@
 #endif
 
 #define RENEW_MARGIN_US (INT64_C(300) * TIMEUTIL_US_PER_SEC)
-#define UNKNOWN_LIFETIME_S 600 /* when a response gives no expiry */
+#define UNKNOWN_LIFETIME_S 300 /* when a response gives no usable expiry */
+#define MAX_LIFETIME_S 86400   /* no token lives longer than a day */
+#define SECONDS_MAX ((int64_t)1 << 40)
 #define MAX_TOKEN_BODY ((size_t)1 << 20)
 #define MAX_FEDERATED_TOKEN ((size_t)64 << 10)
 #define BASE_BACKOFF_MS 500L
@@ -115,6 +117,11 @@ void token_source_free(token_source *ts)
 unsigned token_source_fetches(const token_source *ts)
 {
     return ts ? ts->fetches : 0;
+}
+
+int64_t token_source_expires_us(const token_source *ts)
+{
+    return ts && ts->token ? ts->expires_us : 0;
 }
 
 static token_source *source_new(const config *cfg, src_kind kind, const char *what)
@@ -444,21 +451,51 @@ static status mi_url(const token_source *ts, buf *url, errinfo *err)
 /* ---- reading the answer ---- */
 
 /* A number or a string of digits; -1 otherwise. */
+/* A whole number of seconds as the token endpoints write it (a number, or a string
+ * of digits); -1 when it is not one, or too large to compute with. */
 static int64_t json_seconds(const json_t *v)
 {
-    if (json_is_integer(v))
-        return (int64_t)json_integer_value(v);
-    if (json_is_real(v))
-        return (int64_t)json_real_value(v);
+    if (json_is_integer(v)) {
+        json_int_t x = json_integer_value(v);
+        return x >= 0 && x <= SECONDS_MAX ? (int64_t)x : -1;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        return d >= 0 && d <= (double)SECONDS_MAX ? (int64_t)d : -1;
+    }
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end;
         errno = 0;
         long long x = strtoll(s, &end, 10);
-        if (end != s && *end == '\0' && errno == 0)
+        if (end != s && *end == '\0' && errno == 0 && x >= 0 && x <= SECONDS_MAX)
             return (int64_t)x;
     }
     return -1;
+}
+
+/* The token's lifetime in seconds from expires_in (or expires_on, the managed
+ * identity's absolute time): one outside 1 s to a day, or none at all, is taken as
+ * UNKNOWN_LIFETIME_S and logged, so a bad answer can neither overflow the clock nor
+ * make the job fetch a token before every request. */
+static int64_t token_lifetime_s(const json_t *j, int64_t now_us)
+{
+    int64_t in = json_seconds(json_object_get(j, "expires_in"));
+    int64_t on = json_seconds(json_object_get(j, "expires_on"));
+    int64_t life = -1;
+    if (in >= 0)
+        life = in;
+    else if (on >= 0)
+        life = on - now_us / TIMEUTIL_US_PER_SEC;
+    if (life >= 1 && life <= MAX_LIFETIME_S)
+        return life;
+    log_warn("the token answer has no usable lifetime; taken as 5 minutes",
+             json_pack("{s:s,s:I}", "expires_in",
+                       json_is_string(json_object_get(j, "expires_in"))
+                           ? "(a string)"
+                           : (json_object_get(j, "expires_in") ? "(out of range)" : "(missing)"),
+                       "assumed_seconds", (json_int_t)UNKNOWN_LIFETIME_S));
+    return UNKNOWN_LIFETIME_S;
 }
 
 /* 0 with the token and expiry taken; -1 when the body is not a token answer. */
@@ -481,15 +518,7 @@ static int take_token(token_source *ts, const reply *r, int64_t now_us)
         json_decref(j);
         return -1;
     }
-    int64_t in = json_seconds(json_object_get(j, "expires_in"));
-    int64_t on = json_seconds(json_object_get(j, "expires_on"));
-    int64_t exp;
-    if (in >= 0)
-        exp = now_us + in * TIMEUTIL_US_PER_SEC;
-    else if (on > 0)
-        exp = on * TIMEUTIL_US_PER_SEC;
-    else
-        exp = now_us + UNKNOWN_LIFETIME_S * TIMEUTIL_US_PER_SEC;
+    int64_t exp = now_us + token_lifetime_s(j, now_us) * TIMEUTIL_US_PER_SEC;
     json_decref(j);
     wipe_free(ts->token);
     ts->token = copy;

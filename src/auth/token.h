@@ -16,6 +16,8 @@
 #define TA_TOKEN_H
 
 #include "config.h"
+#include <stdint.h>
+
 #include "status.h"
 
 typedef struct token_source token_source;
@@ -34,5 +36,7 @@ TA_MUST_USE status token_get(token_source *ts, int force_renew, const char **tok
 void token_source_free(token_source *ts);
 /* Number of token requests made (for the summary line and tests). */
 unsigned token_source_fetches(const token_source *ts);
+/* When the token held expires, in microseconds since the epoch (0: none held). */
+int64_t token_source_expires_us(const token_source *ts);
 
 #endif

@@ -303,13 +303,44 @@ static void test_token__secret_request(void **state)
     token_source_free(NULL);
 }
 
+/* expires_in is read from the network: 10^13, 1e300, 0, -5 or text are no lifetime
+ * (taken as 5 minutes, never an overflow, never a fetch per request); a few seconds
+ * is honoured. */
+static void test_token__lifetime_out_of_range(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"10000000000000", "1e300", "0",   "-5",
+                                      "\"soon\"",       "86401", "null"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config cfg;
+        base_config(&cfg);
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"token_type\":\"Bearer\",\"expires_in\":%s,\"access_token\":\"tok-%zu\"}",
+                 bad[i], i);
+        reply(200, NULL, body);
+        token_source *ts;
+        errinfo err = {0};
+        assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
+        const char *tok;
+        assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+        int64_t now = timeutil_now_us();
+        int64_t life = token_source_expires_us(ts) - now;
+        if (life < 295 * TIMEUTIL_US_PER_SEC || life > 301 * TIMEUTIL_US_PER_SEC)
+            fail_msg("expires_in %s: lifetime %lld us, want 300 s", bad[i], (long long)life);
+        assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+        assert_int_equal(token_source_fetches(ts), 1);
+        token_source_free(ts);
+    }
+}
+
 static void test_token__renewal(void **state)
 {
     (void)state;
     config cfg;
     base_config(&cfg);
     reply_token("tok-first-1", 3599);
-    reply_token("tok-second-2", 0); /* expires at once */
+    reply_token("tok-second-2", 1); /* renewed at half its life */
     reply_token("tok-third-3", 3599);
     token_source *ts;
     errinfo err = {0};
@@ -321,6 +352,7 @@ static void test_token__renewal(void **state)
     assert_int_equal(token_get(ts, 1, &tok, &err), ST_OK);
     assert_string_equal(tok, "tok-second-2");
     /* a token at its renewal time is renewed before use */
+    usleep(600000);
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
     assert_string_equal(tok, "tok-third-3");
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
@@ -815,13 +847,17 @@ static void test_token__app_service_identity(void **state)
     assert_non_null(strcasestr(r, "\r\nX-IDENTITY-HEADER: hdr-abcdef-123\r\n"));
     token_source_free(ts);
 
-    /* an expires_on in the past: fetched again each time */
+    /* an expires_on in the past is no lifetime: taken as 5 minutes, not a fetch before
+     * every request; a renewal the caller asks for (a 401) still fetches */
     reply(200, NULL, "{\"access_token\":\"tok-old\",\"expires_on\":\"1000\"}");
     reply(400, NULL, "{\"statusCode\":400,\"message\":\"No managed identity found\"}");
     cfg.max_retries = 0;
     assert_int_equal(token_source_storage(&ts, &cfg, &err), ST_OK);
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
-    assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
+    assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+    assert_string_equal(tok, "tok-old");
+    assert_int_equal(token_source_fetches(ts), 1);
+    assert_int_equal(token_get(ts, 1, &tok, &err), ST_AUTH);
     assert_non_null(strstr(err.msg, "No managed identity found"));
     assert_non_null(strstr(err.msg, "AZURE_STORAGE_SAS_TOKEN"));
     assert_null(strstr(err.msg, "hdr-abcdef-123"));
@@ -972,6 +1008,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_token__secret_request),
+        T(test_token__lifetime_out_of_range),
         T(test_token__renewal),
         T(test_token__short_lifetime_kept_half_its_life),
         T(test_token__keeps_valid_token_when_renewal_fails),
