@@ -5,6 +5,51 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Length of the valid UTF-8 sequence at s (up to n bytes), 0 when none starts there. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    unsigned cp = c & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+void err_utf8_repair(char *s)
+{
+    size_t n = strlen(s), w = 0;
+    for (size_t r = 0; r < n;) {
+        size_t k = utf8_seq((const unsigned char *)s + r, n - r);
+        if (k == 0) {
+            r++; /* a byte of a cut or broken character: dropped */
+            continue;
+        }
+        memmove(s + w, s + r, k);
+        w += k;
+        r += k;
+    }
+    s[w] = '\0';
+}
+
 status err_set(errinfo *err, status code, const char *fmt, ...)
 {
     if (!err || err->code != ST_OK)
@@ -14,6 +59,8 @@ status err_set(errinfo *err, status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    /* a %.200s or the size of msg can cut a character; JSON would refuse the text */
+    err_utf8_repair(err->msg);
     return code;
 }
 
@@ -38,6 +85,7 @@ void err_prefix(errinfo *err, const char *fmt, ...)
         olen = room;
     memcpy(err->msg + used, old, olen);
     err->msg[used + olen] = '\0';
+    err_utf8_repair(err->msg);
 }
 
 void err_clear(errinfo *err)

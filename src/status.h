@@ -46,6 +46,10 @@ status err_set(errinfo *err, status code, const char *fmt, ...)
 /* Puts context in front of the message already there ("context: old message"). */
 void err_prefix(errinfo *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_clear(errinfo *err);
+/* Drops, in place, every byte of s that is not part of a whole, valid UTF-8
+ * character: what a cut at a byte count leaves. err_set and err_prefix apply it, so
+ * an error text can always go into JSON (a log line, the manifest). */
+void err_utf8_repair(char *s);
 /* A short stable name of a status ("timeout", "not_found", ...). */
 const char *status_name(status code);
 
