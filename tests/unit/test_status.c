@@ -14,9 +14,6 @@
 static void test_status__cut_inside_a_character(void **state)
 {
     (void)state;
-    const char *two = "ab\xc3\xa9"
-                      "cd";                  /* a b é c d */
-    const char *four = "x\xf0\x9f\x98\x80y"; /* x 😀 y */
     static const struct {
         const char *s;
         int prec;
