@@ -287,7 +287,8 @@ int config_is_loopback_url(const char *url)
     char host[64];
     memcpy(host, h, hn);
     host[hn] = '\0';
-    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+    /* "localhost." would go to DNS as a fully qualified name: not known to be loopback */
+    if (strcasecmp(host, "localhost") == 0)
         return 1;
     unsigned char a[16];
     if (host[0] == '[') {
@@ -301,6 +302,15 @@ int config_is_loopback_url(const char *url)
     if (inet_pton(AF_INET, host, a) == 1)
         return a[0] == 127;
     return 0;
+}
+
+/* 1 when the URL's host is exactly the VM metadata address (a prefix test would take
+ * "http://169.254.169.254.example.net"). */
+static int is_metadata_host(const char *url)
+{
+    const char *h;
+    size_t hn;
+    return url_host(url, &h, &hn, NULL) == 0 && hn == 15 && memcmp(h, "169.254.169.254", 15) == 0;
 }
 
 static int scheme_is(const char *url, const char *scheme)
@@ -428,6 +438,9 @@ static status users_add(user_set *u, const char *s, size_t n, const char *from, 
                            "? or #)",
                            from, u->n + 1);
     }
+    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return err_set(err, ST_CONFIG, "%s: mailbox %zu is \"%.*s\", not a user principal name",
+                       from, u->n + 1, (int)n, s);
     char *p = malloc(n + 1);
     if (!p)
         return nomem(err);
@@ -876,7 +889,7 @@ static status load_identity_endpoint(config *cfg, errinfo *err)
         char *host = NULL;
         st = check_url("AZURE_POD_IDENTITY_AUTHORITY_HOST", pod, URL_HTTP_ANY, 0, &host, err);
         if (st == ST_OK && scheme_is(host, "http") && !config_is_loopback_url(host) &&
-            strncmp(host, "http://169.254.169.254", 22) != 0)
+            !is_metadata_host(host))
             st = err_set(err, ST_CONFIG,
                          "AZURE_POD_IDENTITY_AUTHORITY_HOST: plain http:// only for the metadata "
                          "address 169.254.169.254 or a loopback host");

@@ -196,12 +196,23 @@ static int take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int is
     return 0;
 }
 
+/* A Graph id to put in a request path: a non-empty string without NUL (a NUL would
+ * cut the id short, and the request would name another object); NULL otherwise. */
+static const char *graph_id(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (!s || !*s || strlen(s) != json_string_length(v))
+        return NULL;
+    return s;
+}
+
 static void start_reports(mailbox *mb, size_t mi)
 {
     meeting *m = &mb->meetings[mi];
-    const char *id = json_string_value(json_object_get(m->meta, "id"));
-    if (!id || !*id) {
-        log_warn("online meeting without an id; treated as no meeting",
+    const char *id = graph_id(json_object_get(m->meta, "id"));
+    if (!id) {
+        log_warn("online meeting without a usable id (missing, empty or holding NUL); treated "
+                 "as no meeting",
                  json_pack("{s:s}", "upn", mb->upn));
         json_decref(m->meta);
         m->meta = NULL;
@@ -456,11 +467,12 @@ static void tie_reports(mailbox *mb, size_t mi)
     for (size_t k = 0; k < nr; k++) {
         json_t *rep = json_array_get(m->reports, k);
         const char *s = json_string_value(json_object_get(rep, "meetingStartDateTime"));
-        const char *rid = json_string_value(json_object_get(rep, "id"));
-        if (!rid || !*rid) {
+        const char *rid = graph_id(json_object_get(rep, "id"));
+        if (!rid) {
             m->tie[k] = TIE_SKIPPED;
             mb->counts.skipped++;
-            log_warn("attendance report without an id; skipped",
+            log_warn("attendance report without a usable id (missing, empty or holding NUL); "
+                     "skipped",
                      json_pack("{s:s,s:s?}", "upn", mb->upn, "meeting_id", mid));
             continue;
         }
@@ -531,9 +543,11 @@ static void on_graph(void *ctx, http_result *res)
     json_t *j = res->json;
     switch (c->kind) {
     case K_USER: {
-        const char *id = json_string_value(json_object_get(j, "id"));
-        if (!id || !*id) {
-            fail_msg(mb, ST_JSON, "Graph returned the user without an id");
+        const char *id = graph_id(json_object_get(j, "id"));
+        if (!id) {
+            fail_msg(mb, ST_JSON,
+                     "Graph returned the user without a usable id (missing, empty or holding "
+                     "NUL)");
             break;
         }
         mb->user_id = strdup(id);

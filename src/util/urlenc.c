@@ -54,6 +54,12 @@ static int path_keep(unsigned char c)
 
 status urlenc_path_segment(buf *out, const char *s, errinfo *err)
 {
+    /* "." and ".." would be dot segments that curl and servers collapse, changing the
+     * path: their dots are encoded */
+    if (strcmp(s, ".") == 0)
+        return buf_appends(out, "%2E", err);
+    if (strcmp(s, "..") == 0)
+        return buf_appends(out, "%2E%2E", err);
     return encode(out, s, strlen(s), path_keep, err);
 }
 

@@ -18,7 +18,8 @@
 TA_MUST_USE status urlenc_query(buf *out, const char *s, errinfo *err);
 /* The same over s[0..n). */
 TA_MUST_USE status urlenc_query_n(buf *out, const char *s, size_t n, errinfo *err);
-/* A path segment: like urlenc_query but '@' is kept ("/users/a@b.com"). */
+/* A path segment: like urlenc_query but '@' is kept ("/users/a@b.com"); a segment
+ * that is "." or ".." has its dots encoded, so no dot segment can form. */
 TA_MUST_USE status urlenc_path_segment(buf *out, const char *s, errinfo *err);
 /* An OData string literal for $filter, as a query value: a ' inside is doubled,
  * then the whole value is encoded with urlenc_query and wrapped in quotes:

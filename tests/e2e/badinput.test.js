@@ -133,6 +133,13 @@ describe('bad input from Graph', () => {
     skipped: 1,
   });
 
+  badInput('a report id holding NUL: skipped, counted, warned (never sent cut short)', {
+    faults: [{ kind: 'attendanceReports', count: 1, corrupt: 'idNul', index: 0 }],
+    exit: 0,
+    skipped: 1,
+    check: ({ sb }) => assert.ok(!sb.requests.some((e) => e.path.includes('tail') || /%00/.test(e.path)), 'no request names the cut id'),
+  });
+
   badInput('an event without start and end', {
     faults: [{ kind: 'calendarView', count: 1, corrupt: 'missingStartEnd', index: 1 }],
     exit: [0, 1],

@@ -979,6 +979,8 @@ export const CORRUPTIONS = {
   startNumber: eachItem((e) => (e.start = { dateTime: 1795000000, timeZone: 'UTC' })),
   attendeesObject: eachItem((e) => (e.attendees = { count: 3 })),
   idNumber: eachItem((e) => (e.id = 42)),
+  // an id holding NUL: cut there, it would name another object in a request path
+  idNul: eachItem((e) => (e.id = `${e.id}\u0000tail`)),
   joinUrlNumber: eachItem((e) => {
     if (e.onlineMeeting) e.onlineMeeting.joinUrl = 7;
   }),

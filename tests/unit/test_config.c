@@ -853,6 +853,8 @@ static void test_config__loopback(void **state)
     static const char *const no[] = {"http://128.0.0.1",
                                      "http://127.0.0.1.nip.io",
                                      "http://localhost.com",
+                                     "http://localhost.",
+                                     "http://localhost.:8080/",
                                      "http://10.0.0.1",
                                      "http://[::2]",
                                      "http://127.1",

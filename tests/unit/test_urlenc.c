@@ -36,6 +36,11 @@ static void test_urlenc__query(void **state)
     check_enc(urlenc_query, "\xc3\xa9\x01\xff", "%C3%A9%01%FF");
     check_enc(urlenc_path_segment, "Ann.Lee@contoso.com", "Ann.Lee@contoso.com");
     check_enc(urlenc_path_segment, "a/b c'd#e?f", "a%2Fb%20c%27d%23e%3Ff");
+    /* no dot segment can form from an id or a UPN */
+    check_enc(urlenc_path_segment, ".", "%2E");
+    check_enc(urlenc_path_segment, "..", "%2E%2E");
+    check_enc(urlenc_path_segment, "...", "...");
+    check_enc(urlenc_path_segment, "a..b", "a..b");
 
     /* appends to what is there */
     buf b;
