@@ -93,9 +93,22 @@ void run_mailbox_done(run *r, mailbox *mb)
                            "records", (json_int_t)mb->n_records, "skipped",
                            (json_int_t)mb->counts.skipped, "seconds", secs));
     } else {
-        log_error("mailbox failed; its watermark is kept and it adds no rows",
-                  json_pack("{s:s,s:s,s:s,s:f}", "upn", mb->upn_lower, "status", "failed", "error",
-                            mb->err.msg, "seconds", secs));
+        json_t *f = json_pack("{s:s,s:s,s:s,s:f}", "upn", mb->upn_lower, "status", "failed",
+                              "error", mb->err.msg, "seconds", secs);
+        if (!r->backfill) {
+            /* the streak this failure makes, as the checkpoint will hold it: one line
+               an alert rule can match ("failing since T, N runs") */
+            checkpoint_streak s = checkpoint_failing_next(&r->cp, mb->upn, r->now_us);
+            mb->failing_since = s.since_us;
+            mb->failed_runs = s.runs;
+            char since[TIMEUTIL_FMT_MAX], text[TIMEUTIL_FMT_MAX + 64];
+            timeutil_format(s.since_us, since);
+            snprintf(text, sizeof text, "failing since %s, %lld runs", since, (long long)s.runs);
+            json_object_set_new(f, "failing_since", json_string(since));
+            json_object_set_new(f, "failed_runs", json_integer((json_int_t)s.runs));
+            json_object_set_new(f, "streak", json_string(text));
+        }
+        log_error("mailbox failed; its watermark is kept and it adds no rows", f);
     }
 }
 
@@ -292,6 +305,13 @@ static json_t *manifest(run *r, table_counts *total)
             mb->window_end ? time_json(mb->window_end) : json_null(), "status",
             good ? "succeeded" : "failed", "error", good ? json_null() : json_string(mb->err.msg),
             "counts", counts, "skipped", (json_int_t)mb->counts.skipped);
+        /* failed runs in a row (null in a backfill, which reads no checkpoint) */
+        int known = !r->backfill && (good || mb->failed_runs > 0);
+        json_object_set_new(o, "failing_since",
+                            !good && known ? time_json(mb->failing_since) : json_null());
+        json_object_set_new(o, "failed_runs",
+                            known ? json_integer(good ? 0 : (json_int_t)mb->failed_runs)
+                                  : json_null());
         json_array_append_new(mbs, o);
     }
     return json_pack("{s:s,s:s,s:o,s:o,s:o,s:O,s:o}", "run_id", r->run_id, "status", st,
@@ -328,8 +348,9 @@ static status save_checkpoint(run *r, errinfo *err)
         mailbox *mb = r->mbs[i];
         int64_t wm = mb->state == MB_SUCCEEDED ? mb->new_watermark : mb->old_watermark;
         /* a failed mailbox keeps its old watermark (which an old job's single
-         * value supplies until the mailbox has its own entry) */
-        if (mb->state == MB_SKIPPED || wm == WINDOW_NO_WATERMARK)
+         * value supplies until the mailbox has its own entry), and one without a
+         * watermark still counts its failed runs */
+        if (mb->state == MB_SKIPPED || (wm == WINDOW_NO_WATERMARK && mb->state == MB_SUCCEEDED))
             continue;
         up[n].upn_lower = mb->upn_lower;
         up[n].watermark = wm;
@@ -343,7 +364,8 @@ static status save_checkpoint(run *r, errinfo *err)
     }
     char name[1024];
     snprintf(name, sizeof name, "%sregistry/checkpoint.json", r->cfg->prefix);
-    status st = checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, timeutil_now_us(), err);
+    status st = checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, r->now_us,
+                                timeutil_now_us(), err);
     free(up);
     return st;
 }

@@ -22,8 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     checkpoint_update up[] = {{"a@x.com", INT64_C(1795000000000000), 1},
                               {"b@x.com", INT64_C(1000000), 0}};
-    json_t *doc =
-        checkpoint_merge(&cp, up, 2, "20261128T000000Z-000000", INT64_C(1795000000000000));
+    json_t *doc = checkpoint_merge(&cp, up, 2, "20261128T000000Z-000000", INT64_C(1795000000000000),
+                                   INT64_C(1795000000000000));
+    if (!doc)
+        abort();
     char *text = json_dumps(doc, 0);
     json_decref(doc);
     if (!text)
