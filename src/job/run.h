@@ -10,6 +10,7 @@
 #include "http/http.h"
 #include "job/checkpoint.h"
 #include "job/mailbox.h"
+#include "job/progress.h"
 #include "parquet/pq.h"
 #include "store/store.h"
 #include "tables/tables.h"
@@ -41,6 +42,9 @@ typedef struct run {
     errinfo storage_err;
     json_t *files_written; /* [{"path","bytes"}] */
     int64_t bytes_written;
+
+    progress prog;                        /* the line on a terminal */
+    int64_t mb_finished, mb_failed, rows; /* mailboxes over (skipped included), rows landed */
 } run;
 
 /* "{prefix}raw/{kind}/date={date}/user={upn folder}/{run_id}.json" (malloc'd). */

@@ -1,7 +1,12 @@
-// What an operator sees: a mailbox that fails run after run says so in its checkpoint
-// entry, its manifest entry and one log line (SPEC 6, 7, 8).
+// What an operator sees: the progress line and summary table of a run on a terminal
+// (and none anywhere else), and a mailbox that fails run after run saying so in its
+// checkpoint entry, its manifest entry and one log line (SPEC 6, 7, 8).
+//
+// A terminal is a pseudo-terminal from util-linux `script` (Debian: bsdutils).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import os from 'node:os';
 import {
   startAzurite,
   startSandbox,
@@ -13,9 +18,109 @@ import {
   loadRun,
   assertUtcZ,
   parseTimeMs,
+  TA_BIN,
 } from './harness.js';
 
 const T = { timeout: 180000 };
+
+const HAVE_SCRIPT = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+const ERASE = '\r\x1b[K';
+const LOG_LINE = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info|warn|error) /;
+
+// Runs the job under a pseudo-terminal (its stdout and stderr both the pty);
+// returns what the terminal received.
+async function runOnPty(args, env, { timeoutMs = 60000 } = {}) {
+  // a wide terminal, so that the line is not cut to its width
+  const cmd = `stty cols 200 2>/dev/null; exec ${[TA_BIN, ...args].map(shq).join(' ')}`;
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+    env: { PATH: process.env.PATH || '/usr/bin:/bin', TERM: 'xterm', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: os.tmpdir(),
+  });
+  const out = [];
+  child.stdout.on('data', (d) => out.push(d));
+  child.stderr.on('data', (d) => out.push(d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise((resolve) => child.once('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, text: Buffer.concat(out).toString('utf8') };
+}
+
+describe('progress on a terminal', { skip: HAVE_SCRIPT ? false : 'util-linux script is not installed' }, () => {
+  let az, sb;
+  before(async () => {
+    az = await startAzurite();
+    sb = await startSandbox({ seed: 72, mailboxes: 6, calendarViewMaxTop: 4, latencyMs: [40, 80] });
+  });
+  after(async () => {
+    await sb?.close();
+    await az?.stop();
+  });
+
+  test('text logs on a pty: a progress line redrawn in place, clean log lines, a summary table', T, async () => {
+    const bad = sb.tenant.users[0].userPrincipalName;
+    sb.setFaults([{ mailbox: bad, kind: 'calendarView', status: 400 }]);
+    // LOG_FORMAT unset: text, since stderr is a terminal (SPEC 3)
+    const env = jobEnv(sb, az, { ATTENDANCE_CONTAINER: 'pty1', LOG_FORMAT: undefined, ATTENDANCE_CONCURRENCY: '4' });
+    const r = await runOnPty(['run'], env);
+    const text = r.text;
+    assert.equal(r.code, 1, text);
+    const draws = text.split(ERASE).filter((s) => /^mailboxes \d+\/6/.test(s));
+    assert.ok(draws.length >= 2, `the progress line is drawn more than once (${draws.length})\n${text}`);
+    const first = draws[0];
+    assert.match(first, /^mailboxes \d+\/6( \(\d+ failed\))?  requests \d+  throttled \d+  rows \d+  elapsed \d+s  left (\?|\d+[smh])$/);
+    assert.ok(draws.some((d) => /left \?/.test(d)), 'no estimate before a mailbox is done');
+    const last = draws[draws.length - 1];
+    assert.match(last, /^mailboxes 6\/6 \(1 failed\) /, `the last drawing counts every mailbox\n${text}`);
+    assert.match(last, /left 0s/);
+    // every log line starts on a clean line: at the start, or right after an erase
+    const lines = text.split('\n');
+    let logLines = 0;
+    for (const l of lines) {
+      const m = LOG_LINE.exec(l);
+      if (!m) continue;
+      logLines++;
+      const before = l.slice(0, m.index);
+      assert.ok(before === '' || before.endsWith(ERASE), `a log line garbled by the progress line: ${JSON.stringify(l)}`);
+      assert.ok(!/mailboxes \d+\//.test(l.slice(m.index)), `progress text inside a log line: ${JSON.stringify(l)}`);
+    }
+    assert.ok(logLines >= 3, text);
+    // the summary table, then the run's last log line
+    const plain = text.replace(/\r/g, '');
+    assert.match(plain, /\nRun \d{8}T\d{6}Z-[0-9a-f]{6}: partial\n/);
+    for (const row of ['table', 'events', 'attendance_reports', 'attendance_records', 'attendance_intervals', 'mailboxes ok', 'mailboxes failed', 'requests', 'retries', 'throttled', 'duration'])
+      assert.match(plain, new RegExp(`\\n  ${row} +\\S+\\n`), `summary row ${row}`);
+    assert.match(plain, /\n  mailboxes ok +5\n  mailboxes failed +1\n/);
+    assert.match(plain, new RegExp(`\\nFailed mailboxes:\\n  ${bad.toLowerCase().replace(/[.]/g, '\\.')}: .*400.*\\(failing since \\S+Z, 1 runs\\)\\n`));
+    // the rows in the table are what the manifest says landed
+    const runId = /\nRun (\S+): /.exec(plain)[1];
+    const run = await loadRun(blobReader(az.service, 'pty1'), runId);
+    for (const t of ['events', 'attendance_reports', 'attendance_records', 'attendance_intervals'])
+      assert.match(plain, new RegExp(`\\n  ${t} +${run.manifest.counts[t]}\\n`), `rows of ${t}`);
+    const tail = plain.trimEnd().split('\n').pop();
+    assert.match(tail, /error +run finished /, 'the last line still sums the run up');
+  });
+
+  test('no progress line with JSON logs on a pty, nor with stderr not a terminal', T, async () => {
+    sb.setFaults([]);
+    const json = await runOnPty(['run'], jobEnv(sb, az, { ATTENDANCE_CONTAINER: 'pty2', LOG_FORMAT: 'json' }));
+    assert.equal(json.code, 0, json.text);
+    assert.ok(!json.text.includes('\x1b['), `no escape sequence in JSON mode\n${json.text}`);
+    assert.ok(!/mailboxes \d+\//.test(json.text) && !/\nRun \S+: /.test(json.text), 'no progress, no table');
+    const lines = json.text.split(/\r?\n/).filter((l) => l.trim());
+    for (const l of lines) assert.doesNotThrow(() => JSON.parse(l), `a JSON log line: ${JSON.stringify(l)}`);
+
+    for (const fmt of ['text', undefined]) {
+      const r = await runJob(['run'], jobEnv(sb, az, { ATTENDANCE_CONTAINER: 'pty3', LOG_FORMAT: fmt }));
+      assert.equal(r.code, 0, describeRun(r));
+      assert.ok(!r.stderr.includes('\x1b[') && !r.stderr.includes('\r'), `no progress on a pipe (LOG_FORMAT=${fmt})\n${r.stderr}`);
+      assert.ok(!/mailboxes \d+\//.test(r.stderr) && !/\nRun \S+: /.test(r.stderr), 'no progress, no table');
+      if (fmt === undefined) assert.deepEqual(r.otherLines, [], 'JSON by default when stderr is not a terminal');
+      else assert.ok(r.stderr.split('\n').filter(Boolean).every((l) => LOG_LINE.test(l)), 'text log lines only');
+    }
+  });
+});
 
 describe('failing streak', () => {
   let az;
