@@ -48,59 +48,11 @@ extern char **environ;
 #define MAX_PREFIX_LEN 512
 #define MAX_SHARDS 100000
 
+/* The --help text, generated from docs/teams-attendance.1.txt (the man page's
+ * source too) by scripts/cli-doc.awk: edit it there. */
 static const char usage_text[] =
-    "Usage:\n"
-    "  teams-attendance [run]                       incremental run (the default command)\n"
-    "  teams-attendance run --since T [--until T]   backfill a window; the checkpoint is left\n"
-    "                                               alone\n"
-    "  teams-attendance convert FILE... --output-dir DIR\n"
-    "                                               rebuild the Parquet tables from final JSON\n"
-    "                                               snapshots, offline\n"
-    "  teams-attendance check                       validate settings, get a token, reach\n"
-    "                                               storage; writes nothing\n"
-    "  teams-attendance schema [--sql]              print the table schemas, or Synapse DDL\n"
-    "  teams-attendance --help | --version\n"
-    "\n"
-    "Options (--opt VALUE or --opt=VALUE; a flag beats the environment):\n"
-    "  --since T, --until T   window for run; T is RFC 3339 (2026-11-01T00:00:00Z) or a date\n"
-    "                         (2026-11-01, midnight UTC); --until defaults to now\n"
-    "  --users LIST           mailboxes (UPNs separated by commas, spaces or newlines);\n"
-    "                         replaces ATTENDANCE_USERS and SGA_UPN*\n"
-    "  --output-dir DIR       write to a local folder (same layout) instead of Blob Storage\n"
-    "  --concurrency N        requests in flight in all (ATTENDANCE_CONCURRENCY, 256)\n"
-    "  --log-format json|text (LOG_FORMAT; json unless stderr is a terminal)\n"
-    "  --log-level LEVEL      debug, info, warn or error (LOG_LEVEL, info)\n"
-    "  --shard I/N            do only the mailboxes of shard I of N (0 <= I < N)\n"
-    "  --shard-count N        with JOB_COMPLETION_INDEX as I (Kubernetes indexed jobs)\n"
-    "  --claim                share mailboxes between replicas of one Container Apps job\n"
-    "                         execution (CONTAINER_APP_JOB_EXECUTION_NAME)\n"
-    "  --sql                  schema: print Synapse DDL\n"
-    "\n"
-    "Environment (the first variable set wins; an empty value counts as unset):\n"
-    "  AZURE_TENANT_ID (tenant), AZURE_CLIENT_ID (client_id)       required for run/check\n"
-    "  one credential: AZURE_CLIENT_SECRET (client_secret, client_screte),\n"
-    "    AZURE_CLIENT_CERTIFICATE_PATH (PEM with key and certificate), or\n"
-    "    AZURE_FEDERATED_TOKEN_FILE; when several are set: secret, then certificate,\n"
-    "    then federated token\n"
-    "  ATTENDANCE_USERS, SGA_UPN, SGA_UPN<n>   mailboxes, merged, duplicates dropped\n"
-    "  storage, exactly one of: AZURE_STORAGE_CONNECTION_STRING;\n"
-    "    AZURE_STORAGE_ACCOUNT_URL with AZURE_STORAGE_SAS_TOKEN or a managed identity\n"
-    "    (IDENTITY_ENDPOINT + IDENTITY_HEADER, the federated token, or the VM metadata\n"
-    "    endpoint; ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID for a user-assigned one);\n"
-    "    ATTENDANCE_OUTPUT_DIR\n"
-    "  ATTENDANCE_CONTAINER (teams-attendance), ATTENDANCE_PREFIX (empty)\n"
-    "  AZURE_AUTHORITY_HOST (https://login.microsoftonline.com),\n"
-    "  GRAPH_ENDPOINT (https://graph.microsoft.com)\n"
-    "  ATTENDANCE_FIRST_RUN_DAYS (30), ATTENDANCE_OVERLAP_MINUTES (5),\n"
-    "  ATTENDANCE_SETTLE_MINUTES (60)\n"
-    "  ATTENDANCE_HTTP_TIMEOUT_SECONDS (60), ATTENDANCE_MAX_RETRIES (6),\n"
-    "  ATTENDANCE_MAX_RETRY_WAIT_SECONDS (300), ATTENDANCE_MAX_PAGES (10000)\n"
-    "  ATTENDANCE_PARQUET_COMPRESSION snappy|zstd|none (snappy),\n"
-    "  ATTENDANCE_PARQUET_TIMESTAMPS micros|int96 (micros)\n"
-    "  LOG_FORMAT json|text, LOG_LEVEL debug|info|warn|error\n"
-    "\n"
-    "Exit status: 0 success, 1 a mailbox, a check, an input or storage failed,\n"
-    "2 usage or configuration error.\n";
+#include "usage.inc"
+    ;
 
 const char *config_usage(void)
 {
