@@ -66,6 +66,7 @@ describe('progress on a terminal', { skip: HAVE_SCRIPT ? false : 'util-linux scr
     const r = await runOnPty(['run'], env);
     const text = r.text;
     assert.equal(r.code, 1, text);
+    assert.doesNotMatch(text, /AddressSanitizer|LeakSanitizer|runtime error:/);
     const draws = text.split(ERASE).filter((s) => /^mailboxes \d+\/6/.test(s));
     assert.ok(draws.length >= 2, `the progress line is drawn more than once (${draws.length})\n${text}`);
     const first = draws[0];
@@ -146,6 +147,7 @@ describe('failing streak', () => {
       fail(failing);
       const r = await runJob(['run'], env, { timeoutMs: 60000 });
       assert.equal(r.code, failing.length ? 1 : 0, `${label}\n${describeRun(r)}`);
+      assert.doesNotMatch(r.stderr, /AddressSanitizer|LeakSanitizer|runtime error:/, label);
       // runs in the same second do not sort by time: take the id the log names
       const runId = r.logLines.find((l) => l.msg === 'run started')?.run_id;
       assert.ok((await runIds(reader)).includes(runId), `${label}: the manifest of ${runId}\n${describeRun(r)}`);
