@@ -8,6 +8,8 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY src ./src
+COPY docs/teams-attendance.1.txt ./docs/
+COPY scripts/cli-doc.awk ./scripts/
 COPY tests/fuzz/replay_main.c ./tests/fuzz/replay_main.c
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTA_TESTS=OFF && cmake --build build -j"$(nproc)" --target teams-attendance
 

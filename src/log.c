@@ -13,6 +13,14 @@ static log_format g_format = LOG_FORMAT_JSON;
 static log_level g_level = LOG_INFO;
 static char *g_secrets[MAX_SECRETS];
 static size_t g_nsecrets;
+static log_hook_fn g_hook;
+static void *g_hook_ctx;
+
+void log_set_hook(log_hook_fn fn, void *ctx)
+{
+    g_hook = fn;
+    g_hook_ctx = ctx;
+}
 
 void log_setup(log_format format, log_level level)
 {
@@ -184,7 +192,11 @@ void log_write(log_level level, const char *msg, json_t *fields)
     if (!line)
         return;
     log_scrub(line);
+    if (g_hook)
+        g_hook(g_hook_ctx, 1);
     fprintf(stderr, "%s\n", line);
     fflush(stderr);
+    if (g_hook)
+        g_hook(g_hook_ctx, 0);
     free(line);
 }

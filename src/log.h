@@ -21,6 +21,10 @@ void log_write(log_level level, const char *msg, json_t *fields);
 /* Replaces every registered secret in s (in place, same length or shorter). */
 void log_scrub(char *s);
 int log_enabled(log_level level);
+/* Called around every line written to stderr: before = 1 just before it, 0 just
+ * after (the progress line on a terminal clears and redraws itself). NULL removes. */
+typedef void (*log_hook_fn)(void *ctx, int before);
+void log_set_hook(log_hook_fn fn, void *ctx);
 
 #define log_debug(msg, f) log_write(LOG_DEBUG, (msg), (f))
 #define log_info(msg, f) log_write(LOG_INFO, (msg), (f))

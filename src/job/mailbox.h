@@ -43,6 +43,9 @@ typedef struct mailbox {
     int64_t started_us, finished_us;
     table_counts counts;
     int64_t n_events, n_meetings, n_reports, n_records;
+    /* when it failed an incremental run: its failed runs in a row, this one included
+       (SPEC section 6 checkpoint); runs 0 otherwise */
+    int64_t failing_since, failed_runs;
 
     /* working state, released when done */
     json_t *events;      /* array, as Graph returned them */

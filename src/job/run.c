@@ -85,6 +85,12 @@ static json_t *counts_json(const table_counts *c)
 void run_mailbox_done(run *r, mailbox *mb)
 {
     r->active--;
+    r->mb_finished++;
+    if (mb->state == MB_SUCCEEDED)
+        for (int t = 0; t < TBL_COUNT; t++)
+            r->rows += mb->counts.rows[t];
+    else
+        r->mb_failed++;
     double secs = (double)(mb->finished_us - mb->started_us) / 1e6;
     if (mb->state == MB_SUCCEEDED) {
         log_info("mailbox done",
@@ -94,9 +100,22 @@ void run_mailbox_done(run *r, mailbox *mb)
                            "records", (json_int_t)mb->n_records, "skipped",
                            (json_int_t)mb->counts.skipped, "seconds", secs));
     } else {
-        log_error("mailbox failed; its watermark is kept and it adds no rows",
-                  json_pack("{s:s,s:s,s:s,s:f}", "upn", mb->upn_lower, "status", "failed", "error",
-                            mb->err.msg, "seconds", secs));
+        json_t *f = json_pack("{s:s,s:s,s:s,s:f}", "upn", mb->upn_lower, "status", "failed",
+                              "error", mb->err.msg, "seconds", secs);
+        if (!r->backfill) {
+            /* the streak this failure makes, as the checkpoint will hold it: one line
+               an alert rule can match ("failing since T, N runs") */
+            checkpoint_streak s = checkpoint_failing_next(&r->cp, mb->upn, r->now_us);
+            mb->failing_since = s.since_us;
+            mb->failed_runs = s.runs;
+            char since[TIMEUTIL_FMT_MAX], text[TIMEUTIL_FMT_MAX + 64];
+            timeutil_format(s.since_us, since);
+            snprintf(text, sizeof text, "failing since %s, %lld runs", since, (long long)s.runs);
+            json_object_set_new(f, "failing_since", json_string(since));
+            json_object_set_new(f, "failed_runs", json_integer((json_int_t)s.runs));
+            json_object_set_new(f, "streak", json_string(text));
+        }
+        log_error("mailbox failed; its watermark is kept and it adds no rows", f);
     }
 }
 
@@ -240,10 +259,13 @@ static void start_next(run *r)
                 run_storage_failed(r, &e);
                 mb->state = MB_FAILED;
                 mb->err = e;
+                r->mb_finished++;
+                r->mb_failed++;
                 continue;
             }
             if (!got) {
                 mb->state = MB_SKIPPED;
+                r->mb_finished++;
                 log_info("mailbox claimed by another replica",
                          json_pack("{s:s}", "upn", mb->upn_lower));
                 continue;
@@ -317,6 +339,14 @@ static json_t *manifest(run *r, table_counts *total)
             good ? "succeeded" : "failed", "error", error ? json_string(error) : json_null(),
             "counts", counts_json(&landed), "skipped", (json_int_t)mb->counts.skipped, "bad_values",
             (json_int_t)mb->counts.bad_values);
+        int done = mb->state == MB_SUCCEEDED;
+        /* failed runs in a row (null in a backfill, which reads no checkpoint) */
+        int known = !r->backfill && (done || mb->failed_runs > 0);
+        json_object_set_new(o, "failing_since",
+                            !done && known ? time_json(mb->failing_since) : json_null());
+        json_object_set_new(o, "failed_runs",
+                            known ? json_integer(done ? 0 : (json_int_t)mb->failed_runs)
+                                  : json_null());
         json_array_append_new(mbs, o);
     }
     return json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:O,s:o,s:I}", "format_version", 1, "run_id",
@@ -353,8 +383,9 @@ static status save_checkpoint(run *r, errinfo *err)
         mailbox *mb = r->mbs[i];
         int64_t wm = mb->state == MB_SUCCEEDED ? mb->new_watermark : mb->old_watermark;
         /* a failed mailbox keeps its old watermark (which an old job's single
-         * value supplies until the mailbox has its own entry) */
-        if (mb->state == MB_SKIPPED || wm == WINDOW_NO_WATERMARK)
+         * value supplies until the mailbox has its own entry), and one without a
+         * watermark still counts its failed runs */
+        if (mb->state == MB_SKIPPED || (wm == WINDOW_NO_WATERMARK && mb->state == MB_SUCCEEDED))
             continue;
         up[n].upn_lower = mb->upn_lower;
         up[n].watermark = wm;
@@ -368,7 +399,8 @@ static status save_checkpoint(run *r, errinfo *err)
     }
     char name[1024];
     snprintf(name, sizeof name, "%sregistry/checkpoint.json", r->cfg->prefix);
-    status st = checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, timeutil_now_us(), err);
+    status st = checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, r->now_us,
+                                timeutil_now_us(), err);
     free(up);
     return st;
 }
@@ -385,6 +417,60 @@ void run_http_limits(const config *cfg, http_limits *l)
         l->base_backoff_ms = l->max_retry_wait_ms;
     l->max_in_flight = cfg->concurrency;
     l->group_cap = 4;
+}
+
+/* Redraws the progress line on a terminal (at most a few times a second). */
+static void tick(run *r, int force)
+{
+    if (!r->prog.enabled)
+        return;
+    http_stats hs = {0};
+    if (r->eng)
+        http_engine_stats(r->eng, &hs);
+    progress_counts c = {0};
+    c.mailboxes_done = r->mb_finished;
+    c.mailboxes_failed = r->mb_failed;
+    c.mailboxes_total = (int64_t)r->nmb;
+    c.requests = (int64_t)hs.requests;
+    c.retries = (int64_t)hs.retries;
+    c.throttled = (int64_t)hs.throttled;
+    c.rows = r->rows;
+    progress_update(&r->prog, &c, timeutil_now_us(), force);
+}
+
+/* The summary table on a terminal: rows per table, mailboxes, requests, and the
+ * failed mailboxes with their errors. */
+static void summary_table(run *r, const char *st, int ok, int failed, const http_stats *hs,
+                          const table_counts *total, int64_t duration_us)
+{
+    if (!r->prog.enabled)
+        return;
+    progress_totals t = {0};
+    t.run_id = r->run_id;
+    t.status = st;
+    for (int i = 0; i < TBL_COUNT; i++)
+        t.rows[i] = total->rows[i];
+    t.mailboxes_ok = ok;
+    t.mailboxes_failed = failed;
+    t.requests = (int64_t)hs->requests;
+    t.retries = (int64_t)hs->retries;
+    t.throttled = (int64_t)hs->throttled;
+    t.duration_us = duration_us;
+    progress_failure *f = calloc(r->nmb ? r->nmb : 1, sizeof *f);
+    size_t nf = 0;
+    for (size_t i = 0; f && i < r->nmb; i++) {
+        mailbox *mb = r->mbs[i];
+        if (mb->state == MB_SUCCEEDED || mb->state == MB_SKIPPED)
+            continue;
+        f[nf].upn = mb->upn_lower;
+        f[nf].error = mb->err.msg[0] ? mb->err.msg : "not finished";
+        f[nf].failing_since = mb->failed_runs > 0 ? mb->failing_since : INT64_MIN;
+        f[nf].failed_runs = mb->failed_runs;
+        nf++;
+    }
+    /* out of memory: the table without the list */
+    progress_summary(&r->prog, &t, f, nf);
+    free(f);
 }
 
 static void summary(run *r, int64_t started_us, const table_counts *total)
@@ -415,6 +501,7 @@ static void summary(run *r, int64_t started_us, const table_counts *total)
         json_object_set_new(f, "storage_error", json_string(r->storage_err.msg));
     if (r->fatal)
         json_object_set_new(f, "error", json_string(r->fatal_err.msg));
+    summary_table(r, st, ok, failed, &hs, total, timeutil_now_us() - started_us);
     log_write(strcmp(st, "succeeded") == 0 ? LOG_INFO : LOG_ERROR, "run finished", f);
 }
 
@@ -441,6 +528,7 @@ int job_run(const config *cfg)
     r.files_written = json_array();
     make_run_id(&r);
     int64_t started = r.now_us;
+    progress_init(&r.prog, stderr, cfg->log_format, started);
     int code = 1;
     errinfo e = {0};
     table_counts total = {0};
@@ -515,6 +603,7 @@ int job_run(const config *cfg)
             goto out;
         }
         start_next(&r);
+        tick(&r, 0);
         if (r.active > 0 && r.next >= r.nmb && http_idle(r.eng)) {
             /* nothing in flight can finish the active mailboxes: never spin */
             err_set(&e, ST_INTERNAL, "%d mailbox(es) waiting with nothing in flight", r.active);
@@ -523,6 +612,7 @@ int job_run(const config *cfg)
         }
     }
 
+    tick(&r, 1);
     if (!r.storage_failed && write_tables(&r, &e) != ST_OK)
         run_storage_failed(&r, &e);
     write_manifest(&r, &total);
@@ -541,6 +631,7 @@ int job_run(const config *cfg)
 
 out:
     summary(&r, started, &total);
+    progress_finish(&r.prog);
     close_tables(&r);
     for (size_t i = 0; i < r.nmb; i++)
         mailbox_free(r.mbs[i]);

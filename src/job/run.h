@@ -10,6 +10,7 @@
 #include "http/http.h"
 #include "job/checkpoint.h"
 #include "job/mailbox.h"
+#include "job/progress.h"
 #include "parquet/pq.h"
 #include "store/store.h"
 #include "tables/tables.h"
@@ -43,6 +44,9 @@ typedef struct run {
     int table_landed[TBL_COUNT]; /* its Parquet file is in the storage */
     int64_t tmp_peak_bytes;      /* the most the temporary folder held */
     int64_t bytes_written;
+
+    progress prog;                        /* the line on a terminal */
+    int64_t mb_finished, mb_failed, rows; /* mailboxes over (skipped included), rows landed */
 } run;
 
 /* "{prefix}raw/{kind}/date={date}/user={upn folder}/{run_id}.json" (malloc'd). */

@@ -346,8 +346,9 @@ export function assertManifest(run, exps, { status, failed = [], runStartMs }) {
   }
 }
 
-// checkpoint against expected watermarks {upnLower: ms}; `kept` are those that must
-// equal a previous checkpoint's value.
+// checkpoint against expected watermarks {upnLower: ms}; `kept` are mailboxes that
+// failed this run: their entry keeps a previous checkpoint's watermark, run id and
+// other fields, and counts one more failed run (SPEC 6).
 export function assertCheckpoint(cp, run, watermarks, { prev = null, kept = [] } = {}) {
   assert.ok(cp, 'no registry/checkpoint.json');
   assert.equal(cp.version, 1, 'checkpoint version');
@@ -364,7 +365,12 @@ export function assertCheckpoint(cp, run, watermarks, { prev = null, kept = [] }
   for (const upn of kept) {
     const before = prev && prev.mailboxes[upn.toLowerCase()];
     const now = cp.mailboxes[upn.toLowerCase()];
-    assert.deepEqual(now, before, `watermark of ${upn} must be kept`);
+    const { failing_since: since, failed_runs: runs, ...rest } = now || {};
+    const { failing_since: sinceBefore, failed_runs: runsBefore, ...restBefore } = before || {};
+    assert.deepEqual(rest, restBefore, `watermark of ${upn} must be kept`);
+    assert.equal(runs, (runsBefore || 0) + 1, `failed_runs of ${upn}`);
+    if (sinceBefore) assert.equal(since, sinceBefore, `failing_since of ${upn}`);
+    else sameTime(since, parseTimeMs(run.manifest.started_utc), 1000, `failing_since of ${upn} is this run's start`);
   }
   const all = Object.values(cp.mailboxes).map((e) => parseTimeMs(e.watermark));
   sameTime(cp.last_meeting_start, Math.max(...all), 1000, 'last_meeting_start is the latest watermark');

@@ -21,9 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     checkpoint_update up[] = {{"a@x.com", INT64_C(1795000000000000), 1},
-                              {"b@x.com", INT64_C(1000000), 0}};
-    json_t *doc =
-        checkpoint_merge(&cp, up, 2, "20261128T000000Z-000000", INT64_C(1795000000000000));
+                              {"b@x.com", INT64_C(1000000), 0},
+                              {"c@x.com", INT64_MIN, 0}};
+    json_t *doc = checkpoint_merge(&cp, up, 3, "20261128T000000Z-000000", INT64_C(1795000000000000),
+                                   INT64_C(1795000000000000));
+    if (!doc)
+        abort();
     char *text = json_dumps(doc, 0);
     json_decref(doc);
     if (!text)
@@ -34,6 +37,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (checkpoint_parse(text, strlen(text), &again, &err2) != ST_OK)
         abort();
     if (checkpoint_watermark(&again, "A@X.COM") < INT64_C(1795000000000000))
+        abort();
+    /* a failed mailbox without an entry always leaves with a streak of one run or more */
+    if (checkpoint_watermark(&cp, "b@x.com") == INT64_MIN &&
+        checkpoint_failing(&again, "b@x.com").runs < 1)
+        abort();
+    if (checkpoint_watermark(&cp, "c@x.com") == INT64_MIN &&
+        checkpoint_failing(&again, "c@x.com").runs < 1)
         abort();
     int64_t before = checkpoint_watermark(&cp, "zz@x.com");
     if (before != INT64_MIN && checkpoint_watermark(&again, "zz@x.com") < before &&

@@ -96,12 +96,44 @@ static void test_log__levels(void **state)
     assert_int_not_equal(log_level_parse("verbose", &l), 0);
 }
 
+/* The hook runs around every line written (the terminal progress line clears and
+ * redraws itself there), and not for a line below the level. */
+static void hook(void *ctx, int before)
+{
+    (void)ctx;
+    fputs(before ? "<" : ">", stderr);
+}
+
+static void write_hooked(void)
+{
+    log_setup(LOG_FORMAT_TEXT, LOG_INFO);
+    log_set_hook(hook, NULL);
+    log_info("one", NULL);
+    log_debug("hidden", NULL);
+    log_set_hook(NULL, NULL);
+    log_info("two", NULL);
+}
+
+static void test_log__hook(void **state)
+{
+    (void)state;
+    char *out = capture(write_hooked);
+    assert_int_equal(out[0], '<');
+    char *one = strstr(out, " one\n>");
+    assert_non_null(one);
+    assert_null(strstr(out, "hidden"));
+    assert_non_null(strstr(one, " two\n"));
+    assert_null(strchr(one + 6, '<'));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log__json_lines),
         cmocka_unit_test(test_log__secrets_scrubbed),
         cmocka_unit_test(test_log__levels),
+        cmocka_unit_test(test_log__hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
