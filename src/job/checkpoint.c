@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "util/timeutil.h"
@@ -17,14 +18,46 @@ void checkpoint_free(checkpoint *cp)
         return;
     json_decref(cp->doc);
     cp->doc = NULL;
+    json_decref(cp->legacy_set);
+    cp->legacy_set = NULL;
     cp->etag[0] = '\0';
     cp->legacy_watermark = INT64_MIN;
+}
+
+static void lower(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < n; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
 }
 
 static int read_time(json_t *v, int64_t *out)
 {
     const char *s = json_string_value(v);
     return s && timeutil_parse(s, out) == 0;
+}
+
+/* The old job's mailboxes that have no entry of their own yet, as the new file
+ * records them (legacy_mailboxes), lower-cased; NULL when there are none. */
+static json_t *read_legacy_set(json_t *doc)
+{
+    json_t *arr = json_object_get(doc, "legacy_mailboxes");
+    if (!json_is_array(arr))
+        return NULL;
+    json_t *out = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *u = json_string_value(v);
+        if (!u || !*u || strlen(u) >= 512)
+            continue;
+        char key[512];
+        lower(key, u, sizeof key);
+        json_array_append_new(out, json_string(key));
+    }
+    return out;
 }
 
 status checkpoint_parse(const char *text, size_t len, checkpoint *cp, errinfo *err)
@@ -46,28 +79,73 @@ status checkpoint_parse(const char *text, size_t len, checkpoint *cp, errinfo *e
     const char *key;
     json_t *v;
     if (json_is_object(mb)) {
+        /* one bad entry must not stop every mailbox: it is ignored (and kept as it is) */
         json_object_foreach(mb, key, v)
         {
             int64_t t;
-            if (!json_is_object(v) || !read_time(json_object_get(v, "watermark"), &t)) {
-                err_set(err, ST_JSON,
-                        "the checkpoint's watermark of mailbox %s is missing or not a time", key);
-                json_decref(doc);
-                return ST_JSON;
-            }
+            if (!json_is_object(v) || !read_time(json_object_get(v, "watermark"), &t))
+                log_warn("a checkpoint entry cannot be read (its watermark is missing or not a "
+                         "time); ignored and kept as it is",
+                         json_pack("{s:s}", "mailbox", key));
         }
     }
-    json_t *lms = json_object_get(doc, "last_meeting_start");
     int64_t legacy = INT64_MIN;
-    if (lms && !json_is_null(lms) && !read_time(lms, &legacy)) {
-        json_decref(doc);
-        return err_set(err, ST_JSON, "the checkpoint's last_meeting_start is not a time");
+    json_t *legacy_set = NULL;
+    if (!json_is_object(mb)) {
+        /* the old job's file: its single value is the watermark of its mailboxes */
+        json_t *lms = json_object_get(doc, "last_meeting_start");
+        if (lms && !json_is_null(lms) && !read_time(lms, &legacy)) {
+            json_decref(doc);
+            return err_set(err, ST_JSON, "the checkpoint's last_meeting_start is not a time");
+        }
+    } else {
+        json_t *lms = json_object_get(doc, "legacy_last_meeting_start");
+        if (lms && !json_is_null(lms) && !read_time(lms, &legacy)) {
+            log_warn("the checkpoint's legacy_last_meeting_start is not a time; ignored", NULL);
+            legacy = INT64_MIN;
+        }
+        if (legacy != INT64_MIN)
+            legacy_set = read_legacy_set(doc);
+        if (!legacy_set)
+            legacy = INT64_MIN;
     }
-    json_decref(cp->doc);
+    checkpoint_free(cp);
     cp->doc = doc;
-    /* the old job's file has no mailboxes: its single value is every mailbox's watermark */
-    cp->legacy_watermark = json_is_object(mb) ? INT64_MIN : legacy;
+    cp->legacy_watermark = legacy;
+    cp->legacy_set = legacy_set;
     return ST_OK;
+}
+
+void checkpoint_set_legacy_mailboxes(checkpoint *cp, char *const *upns, size_t n)
+{
+    if (cp->legacy_watermark == INT64_MIN || cp->legacy_set)
+        return;
+    cp->legacy_set = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char key[512];
+        lower(key, upns[i], sizeof key);
+        json_array_append_new(cp->legacy_set, json_string(key));
+    }
+}
+
+/* 1 when upn (lower-cased) is one of the old job's mailboxes still on its value. */
+static int in_legacy_set(const checkpoint *cp, const char *key)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(cp->legacy_set, i, v)
+    {
+        if (strcmp(json_string_value(v), key) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int checkpoint_legacy_applies(const checkpoint *cp, const char *upn)
+{
+    char key[512];
+    lower(key, upn, sizeof key);
+    return cp->legacy_watermark != INT64_MIN && in_legacy_set(cp, key);
 }
 
 status checkpoint_load(store *s, const char *name, checkpoint *cp, errinfo *err)
@@ -75,6 +153,7 @@ status checkpoint_load(store *s, const char *name, checkpoint *cp, errinfo *err)
     buf b;
     buf_init(&b, CHECKPOINT_MAX);
     cp->doc = NULL;
+    cp->legacy_set = NULL;
     cp->etag[0] = '\0';
     cp->legacy_watermark = INT64_MIN;
     status st = store_get(s, name, &b, cp->etag, err);
@@ -85,7 +164,10 @@ status checkpoint_load(store *s, const char *name, checkpoint *cp, errinfo *err)
         return ST_OK;
     }
     if (st == ST_OK) {
+        char etag[STORE_ETAG_MAX];
+        memcpy(etag, cp->etag, sizeof etag);
         st = checkpoint_parse(b.data ? b.data : "", b.len, cp, err);
+        memcpy(cp->etag, etag, sizeof etag);
         if (st != ST_OK)
             err_prefix(err, "reading %s", name);
     }
@@ -93,24 +175,34 @@ status checkpoint_load(store *s, const char *name, checkpoint *cp, errinfo *err)
     return st;
 }
 
-static void lower(char *dst, const char *src, size_t n)
+/* The entry of a mailbox under an object of entries: its lower-cased key, else a
+ * key that differs only in case (written by hand, or by an older version). */
+static json_t *entry_in(json_t *entries, const char *key)
 {
-    size_t i = 0;
-    for (; src[i] && i + 1 < n; i++)
-        dst[i] = (char)tolower((unsigned char)src[i]);
-    dst[i] = '\0';
+    if (!json_is_object(entries))
+        return NULL;
+    json_t *e = json_object_get(entries, key);
+    if (e)
+        return e;
+    const char *k;
+    json_t *v;
+    json_object_foreach(entries, k, v)
+    {
+        if (strcasecmp(k, key) == 0)
+            return v;
+    }
+    return NULL;
 }
 
 int64_t checkpoint_watermark(const checkpoint *cp, const char *upn)
 {
     char key[512];
     lower(key, upn, sizeof key);
-    json_t *mb = cp->doc ? json_object_get(cp->doc, "mailboxes") : NULL;
-    json_t *e = json_is_object(mb) ? json_object_get(mb, key) : NULL;
+    json_t *e = entry_in(cp->doc ? json_object_get(cp->doc, "mailboxes") : NULL, key);
     int64_t t;
     if (e && read_time(json_object_get(e, "watermark"), &t))
         return t;
-    return cp->legacy_watermark;
+    return checkpoint_legacy_applies(cp, key) ? cp->legacy_watermark : INT64_MIN;
 }
 
 static json_t *time_json(int64_t us)
@@ -144,8 +236,8 @@ static void entries_of(json_t *doc, const char *upn, json_t **entry, json_t **fa
     lower(key, upn, sizeof key);
     json_t *mb = doc ? json_object_get(doc, "mailboxes") : NULL;
     json_t *fl = doc ? json_object_get(doc, "failing") : NULL;
-    *entry = json_is_object(mb) ? json_object_get(mb, key) : NULL;
-    *failing = json_is_object(fl) ? json_object_get(fl, key) : NULL;
+    *entry = entry_in(mb, key);
+    *failing = entry_in(fl, key);
     if (!json_is_object(*entry))
         *entry = NULL;
     if (!json_is_object(*failing))
@@ -231,7 +323,7 @@ static int merge_one(const checkpoint *cp, json_t *mailboxes, json_t *failing,
     int64_t have = INT64_MIN;
     if (e)
         read_time(json_object_get(e, "watermark"), &have);
-    else if (cp->legacy_watermark != INT64_MIN)
+    else if (checkpoint_legacy_applies(cp, u->upn_lower))
         have = cp->legacy_watermark;
     checkpoint_streak prev = streak_in(e, f);
 
@@ -273,8 +365,9 @@ static int merge_one(const checkpoint *cp, json_t *mailboxes, json_t *failing,
         return 0;
     checkpoint_streak s = streak_next(prev, run_start_us);
     int64_t wm = u->watermark > have ? u->watermark : have;
-    if (!e && wm == INT64_MIN) {
-        /* no watermark yet: the streak waits under "failing" */
+    if (!e) {
+        /* no entry yet (its watermark, if any, is still the old job's value, kept by
+         * legacy_last_meeting_start): the streak waits under "failing" */
         json_t *n = entry_copy(f);
         if (!n || set_streak(n, s) != 0) {
             json_decref(n);
@@ -285,14 +378,6 @@ static int merge_one(const checkpoint *cp, json_t *mailboxes, json_t *failing,
     json_t *n = entry_copy(e);
     if (!n)
         return -1;
-    if (!e) {
-        /* a failed mailbox under an old job's file keeps that watermark as its own */
-        if (json_object_set_new(n, "watermark", time_json(wm)) != 0 ||
-            json_object_set_new(n, "run_id", json_string(run_id)) != 0) {
-            json_decref(n);
-            return -1;
-        }
-    }
     if (set_streak(n, s) != 0) {
         json_decref(n);
         return -1;
@@ -303,6 +388,64 @@ static int merge_one(const checkpoint *cp, json_t *mailboxes, json_t *failing,
     if (wm > *latest)
         *latest = wm;
     return 0;
+}
+
+/* Copies the entries of src into dst under lower-cased keys (written so from now
+ * on); two keys that differ only in case keep the entry with the later watermark.
+ * latest (may be NULL) gets the latest readable watermark. 0 on success. */
+static int copy_lowered(json_t *dst, json_t *src, int64_t *latest)
+{
+    if (!json_is_object(src))
+        return 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(src, key, v)
+    {
+        char k[512];
+        if (strlen(key) >= sizeof k)
+            continue;
+        lower(k, key, sizeof k);
+        int64_t t = INT64_MIN, have = INT64_MIN;
+        read_time(json_object_get(v, "watermark"), &t);
+        json_t *cur = json_object_get(dst, k);
+        if (cur && read_time(json_object_get(cur, "watermark"), &have) && have >= t)
+            continue;
+        if (json_object_set(dst, k, v) != 0)
+            return -1;
+        if (latest && t > *latest)
+            *latest = t;
+    }
+    return 0;
+}
+
+/* The old job's value stays in the file, with the mailboxes it still holds for,
+ * until each of them has an entry of its own (so one skipped by the first new run
+ * still starts from it later); 0 on success. */
+static int put_legacy(json_t *doc, const checkpoint *cp, json_t *mailboxes, int64_t *latest)
+{
+    json_t *left = json_array();
+    if (!left)
+        return -1;
+    size_t i;
+    json_t *v;
+    if (cp->legacy_watermark != INT64_MIN) {
+        json_array_foreach(cp->legacy_set, i, v)
+        {
+            if (!json_object_get(mailboxes, json_string_value(v)))
+                json_array_append(left, v);
+        }
+    }
+    if (json_array_size(left) == 0) {
+        json_decref(left);
+        json_object_del(doc, "legacy_last_meeting_start");
+        json_object_del(doc, "legacy_mailboxes");
+        return 0;
+    }
+    if (cp->legacy_watermark > *latest)
+        *latest = cp->legacy_watermark;
+    if (put(doc, "legacy_last_meeting_start", time_json(cp->legacy_watermark)) != 0)
+        return json_decref(left), -1;
+    return put(doc, "legacy_mailboxes", left);
 }
 
 json_t *checkpoint_merge(const checkpoint *cp, const checkpoint_update *up, size_t n,
@@ -318,28 +461,11 @@ json_t *checkpoint_merge(const checkpoint *cp, const checkpoint_update *up, size
     int64_t latest = INT64_MIN;
     const char *key;
     json_t *v;
-    if (json_is_object(old)) {
-        json_object_foreach(old, key, v)
-        {
-            if (json_object_set(mailboxes, key, v) != 0)
-                goto fail;
-            int64_t t;
-            if (read_time(json_object_get(v, "watermark"), &t) && t > latest)
-                latest = t;
-        }
-    }
-    if (json_is_object(old_failing)) {
-        json_object_foreach(old_failing, key, v)
-        {
-            if (json_object_set(failing, key, v) != 0)
-                goto fail;
-        }
-    }
+    if (copy_lowered(mailboxes, old, &latest) != 0 || copy_lowered(failing, old_failing, NULL) != 0)
+        goto fail;
     for (size_t i = 0; i < n; i++)
         if (merge_one(cp, mailboxes, failing, &up[i], run_id, run_start_us, &latest) != 0)
             goto fail;
-    if (latest == INT64_MIN)
-        latest = cp->legacy_watermark;
     /* unknown top-level fields are kept; the known ones are written below */
     if (cp->doc) {
         json_object_foreach(cp->doc, key, v)
@@ -348,6 +474,8 @@ json_t *checkpoint_merge(const checkpoint *cp, const checkpoint_update *up, size
                 goto fail;
         }
     }
+    if (put_legacy(doc, cp, mailboxes, &latest) != 0)
+        goto fail;
     if (put(doc, "version", json_integer(1)) != 0 ||
         put(doc, "last_meeting_start", latest == INT64_MIN ? json_null() : time_json(latest)) !=
             0 ||

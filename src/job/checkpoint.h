@@ -23,13 +23,25 @@ typedef struct checkpoint {
     json_t *doc;               /* the document as read (NULL when none) */
     char etag[STORE_ETAG_MAX]; /* "" when the blob does not exist */
     int64_t legacy_watermark;  /* the old job's last_meeting_start, or INT64_MIN */
+    json_t *legacy_set;        /* the old job's mailboxes (lower-cased) without an entry of
+                                  their own yet, for which legacy_watermark holds; NULL: none */
 } checkpoint;
 
-/* Parses a checkpoint document; the old job's {"last_meeting_start": T} is accepted. */
+/* Parses a checkpoint document; the old job's {"last_meeting_start": T} is accepted
+ * (its mailboxes come from checkpoint_set_legacy_mailboxes), and a new file's
+ * legacy_last_meeting_start with legacy_mailboxes. An entry that cannot be read is
+ * ignored with a warning (and kept as it is when the file is written). */
 TA_MUST_USE status checkpoint_parse(const char *text, size_t len, checkpoint *cp, errinfo *err);
 /* Reads the blob; a missing blob is an empty checkpoint. */
 TA_MUST_USE status checkpoint_load(store *s, const char *name, checkpoint *cp, errinfo *err);
-/* The watermark of a mailbox (its UPN, any case), or INT64_MIN when it has none. */
+/* The old job's file names no mailboxes: its value is the watermark of the old job's
+ * (SGA_UPN, SGA_UPN<n>), whether or not this run reads them. Does nothing for a file
+ * of this job (it records them as legacy_mailboxes). */
+void checkpoint_set_legacy_mailboxes(checkpoint *cp, char *const *upns, size_t n);
+/* 1 when the mailbox has no entry of its own but the old job's value holds for it. */
+int checkpoint_legacy_applies(const checkpoint *cp, const char *upn);
+/* The watermark of a mailbox (its UPN, any case; keys that differ in case match), the
+ * old job's value when that holds for it, or INT64_MIN when it has none. */
 int64_t checkpoint_watermark(const checkpoint *cp, const char *upn);
 
 /* A mailbox's failed runs in a row. */

@@ -39,6 +39,8 @@ typedef struct mailbox {
     int64_t window_start, window_end;
     int64_t new_watermark;
     mailbox_state state;
+    int keep_entry; /* failed before it started (a poisoned checkpoint entry): the
+                       checkpoint keeps its entry exactly as it was */
     errinfo err;
     int64_t started_us, finished_us;
     table_counts counts;

@@ -102,7 +102,7 @@ void run_mailbox_done(run *r, mailbox *mb)
     } else {
         json_t *f = json_pack("{s:s,s:s,s:s,s:f}", "upn", mb->upn_lower, "status", "failed",
                               "error", mb->err.msg, "seconds", secs);
-        if (!r->backfill) {
+        if (!r->backfill && !mb->keep_entry) {
             /* the streak this failure makes, as the checkpoint will hold it: one line
                an alert rule can match ("failing since T, N runs") */
             checkpoint_streak s = checkpoint_failing_next(&r->cp, mb->upn, r->now_us);
@@ -212,6 +212,8 @@ static void close_tables(run *r)
 
 /* ---- mailbox selection ---------------------------------------------------- */
 
+#define CLOCK_SKEW_US (5 * 60 * TIMEUTIL_US_PER_SEC)
+
 static uint32_t upn_hash(const char *upn)
 {
     /* FNV-1a over the lower-cased UPN: stable across replicas and versions */
@@ -248,6 +250,48 @@ static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
     return st == ST_OK ? 1 : -1;
 }
 
+/* The old job's value holds for its mailboxes (SGA_UPN*) only: say so when none of
+ * them is configured, since the value then moves no window. */
+static void warn_unused_legacy(const run *r)
+{
+    if (r->cp.legacy_watermark == INT64_MIN)
+        return;
+    for (size_t i = 0; i < r->cfg->nusers; i++)
+        if (checkpoint_legacy_applies(&r->cp, r->cfg->users[i]))
+            return;
+    char t[TIMEUTIL_FMT_MAX];
+    timeutil_format(r->cp.legacy_watermark, t);
+    log_warn("the old job's last_meeting_start applies to no configured mailbox: it belongs to "
+             "the SGA_UPN and SGA_UPN<n> mailboxes; others get their own first-run window",
+             json_pack("{s:s}", "last_meeting_start", t));
+}
+
+/* A watermark later than now (plus clock skew) would give an empty window and be
+ * written back run after run: that mailbox alone fails, its entry left as it is. */
+static int watermark_in_future(run *r, mailbox *mb)
+{
+    if (mb->old_watermark == WINDOW_NO_WATERMARK || mb->old_watermark <= r->now_us + CLOCK_SKEW_US)
+        return 0;
+    char wm[TIMEUTIL_FMT_MAX], now[TIMEUTIL_FMT_MAX];
+    timeutil_format(mb->old_watermark, wm);
+    timeutil_format(r->now_us, now);
+    mb->state = MB_FAILED;
+    mb->keep_entry = 1;
+    err_set(&mb->err, ST_DATA,
+            "the checkpoint's watermark of %s is %s, later than now (%s): the mailbox is not "
+            "processed and its entry is left as it is. Repair: in %sregistry/checkpoint.json set "
+            "mailboxes[\"%s\"].watermark to the start of the last meeting that landed (or delete "
+            "the entry for a first-run window)%s",
+            mb->upn_lower, wm, now, r->cfg->prefix, mb->upn_lower,
+            checkpoint_legacy_applies(&r->cp, mb->upn)
+                ? "; the value is the old job's legacy_last_meeting_start / last_meeting_start"
+                : "");
+    mb->started_us = mb->finished_us = timeutil_now_us();
+    r->active++;
+    run_mailbox_done(r, mb);
+    return 1;
+}
+
 static void start_next(run *r)
 {
     while (r->active < r->active_max && r->next < r->nmb) {
@@ -276,6 +320,8 @@ static void start_next(run *r)
             mb->window_end = r->cfg->has_until ? r->cfg->until_us : r->now_us;
         } else {
             mb->old_watermark = checkpoint_watermark(&r->cp, mb->upn);
+            if (watermark_in_future(r, mb))
+                continue;
             window_for_mailbox(mb->old_watermark, r->now_us, r->cfg->first_run_days,
                                r->cfg->overlap_minutes, &mb->window_start, &mb->window_end);
         }
@@ -385,7 +431,8 @@ static status save_checkpoint(run *r, errinfo *err)
         /* a failed mailbox keeps its old watermark (which an old job's single
          * value supplies until the mailbox has its own entry), and one without a
          * watermark still counts its failed runs */
-        if (mb->state == MB_SKIPPED || (wm == WINDOW_NO_WATERMARK && mb->state == MB_SUCCEEDED))
+        if (mb->state == MB_SKIPPED || mb->keep_entry ||
+            (wm == WINDOW_NO_WATERMARK && mb->state == MB_SUCCEEDED))
             continue;
         up[n].upn_lower = mb->upn_lower;
         up[n].watermark = wm;
@@ -567,6 +614,8 @@ int job_run(const config *cfg)
             code = fatal(&r, "cannot read the checkpoint", &e);
             goto out;
         }
+        checkpoint_set_legacy_mailboxes(&r.cp, cfg->legacy_users, cfg->nlegacy_users);
+        warn_unused_legacy(&r);
     }
 
     r.mbs = calloc(cfg->nusers ? cfg->nusers : 1, sizeof *r.mbs);

@@ -83,25 +83,82 @@ describe('run modes', () => {
     assert.equal(afterCp.etag, before.etag, 'the checkpoint was not written');
   });
 
-  test("the old job's checkpoint (only last_meeting_start) is every mailbox's watermark", T, async () => {
+  // The old job's value T belongs to its mailboxes (SGA_UPN*) only, and survives the
+  // first new run for those that run did not process.
+  test("the old job's checkpoint: T for SGA_UPN* mailboxes, kept for those a run skips; others get their own first-run window", T, async () => {
     const container = 'oldcheckpoint';
-    const old = Date.now() - 3 * DAY;
+    const old = Date.now() - 40 * DAY; // older than the first-run window: a gap if lost
+    const [u0, u1, u2] = sb.tenant.users.map((u) => u.userPrincipalName);
     await writeJsonBlob(az.service, container, 'registry/checkpoint.json', { last_meeting_start: new Date(old).toISOString() });
+    const env = jobEnv(sb, az, { ATTENDANCE_CONTAINER: container, ATTENDANCE_USERS: u2, SGA_UPN: u0, SGA_UPN2: u1 });
+
+    // first run: only u0 (as another shard or --users would)
+    let from = sb.requests.length;
+    let r = await runJob(['run', '--users', u0], env);
+    assert.equal(r.code, 0, describeRun(r));
+    let w = requestedWindow(sb, u0, from);
+    assert.ok(Math.abs(w.start - (old - 5 * MIN)) <= 1000, `${u0}: window starts at last_meeting_start - overlap`);
+    const reader = blobReader(az.service, container);
+    let run = await loadRun(reader, (await runIds(reader)).at(-1));
+    const cp1 = run.checkpoint;
+    assert.ok(cp1.mailboxes[u0.toLowerCase()], 'u0 has its own entry');
+    assert.ok(!cp1.mailboxes[u1.toLowerCase()], 'u1 was not processed');
+    assert.ok(Math.abs(parseTimeMs(cp1.legacy_last_meeting_start) - old) <= 1000, 'T is kept');
+    assert.deepEqual(cp1.legacy_mailboxes, [u1.toLowerCase()], 'for the old mailboxes still on it');
+
+    // second run, without SGA_UPN* now: u1 still starts from T, u2 (never read by the
+    // old job) from its own first-run window
+    const env2 = jobEnv(sb, az, { ATTENDANCE_CONTAINER: container, ATTENDANCE_USERS: [u0, u1, u2].join(',') });
+    from = sb.requests.length;
+    r = await runJob(['run'], env2);
+    assert.equal(r.code, 0, describeRun(r));
+    w = requestedWindow(sb, u1, from);
+    assert.ok(Math.abs(w.start - (old - 5 * MIN)) <= 1000, `${u1}: window starts at the old job's T - overlap`);
+    w = requestedWindow(sb, u2, from);
+    assert.ok(Math.abs(w.end - w.start - 30 * DAY) <= 1000, `${u2}: a 30-day first-run window`);
+    run = await loadRun(reader, (await runIds(reader)).at(-1));
+    const cp2 = run.checkpoint;
+    for (const u of [u0, u1, u2]) assert.ok(cp2.mailboxes[u.toLowerCase()], `${u} has its own entry`);
+    assert.ok(!('legacy_last_meeting_start' in cp2) && !('legacy_mailboxes' in cp2), 'T is dropped once every old mailbox has its entry');
+  });
+
+  // A checkpoint edited by hand or by a broken clock: one mailbox's future watermark
+  // fails that mailbox alone and leaves its entry as it was; a key in another case is
+  // found; a bad entry of a mailbox not configured stops nothing and is kept.
+  test('a poisoned checkpoint: future watermark, mixed-case key, unreadable entry', T, async () => {
+    const container = 'poisoned';
+    const [u0, u1, u2] = sb.tenant.users.map((u) => u.userPrincipalName);
+    const wm0 = new Date(Date.now() - 2 * DAY).toISOString();
+    const future = { watermark: '2099-01-01T00:00:00Z', run_id: '20260101T000000Z-abcdef', note: 'by hand' };
+    const gone = { watermark: 'not a time', run_id: 'x' };
+    await writeJsonBlob(az.service, container, 'registry/checkpoint.json', {
+      version: 1,
+      last_meeting_start: wm0,
+      updated_utc: wm0,
+      run_id: 'x',
+      mailboxes: { [u0.toUpperCase()]: { watermark: wm0, run_id: 'x' }, [u1.toLowerCase()]: future, 'gone@contoso.com': gone },
+    });
     const from = sb.requests.length;
     const r = await runJob(['run'], jobEnv(sb, az, { ATTENDANCE_CONTAINER: container }));
-    assert.equal(r.code, 0, describeRun(r));
-    const users = sb.tenant.users.map((u) => u.userPrincipalName);
-    for (const upn of users) {
-      const w = requestedWindow(sb, upn, from);
-      assert.ok(Math.abs(w.start - (old - 5 * MIN)) <= 1000, `${upn}: window starts at last_meeting_start - overlap`);
-    }
+    assert.equal(r.code, 1, describeRun(r));
+    const w0 = requestedWindow(sb, u0, from);
+    assert.ok(Math.abs(w0.start - (parseTimeMs(wm0) - 5 * MIN)) <= 1000, `${u0}: found under its upper-case key`);
+    assert.equal(requestedWindow(sb, u1, from), null, `${u1}: not processed`);
+    const w2 = requestedWindow(sb, u2, from);
+    assert.ok(Math.abs(w2.end - w2.start - 30 * DAY) <= 1000, `${u2}: first-run window`);
     const reader = blobReader(az.service, container);
-    const run = await loadRun(reader, (await runIds(reader))[0]);
-    const exps = users.map((upn) => {
-      const w = requestedWindow(sb, upn, from);
-      return expectedMailbox(sb, upn, { windowStart: w.start, windowEnd: w.end, oldWatermark: old });
-    });
-    assertCheckpoint(run.checkpoint, run, Object.fromEntries(exps.map((e) => [e.upn, e.watermark])));
+    const run = await loadRun(reader, (await runIds(reader)).at(-1));
+    const m1 = run.manifest.mailboxes.find((m) => m.upn === u1.toLowerCase());
+    assert.equal(m1.status, 'failed');
+    assert.match(m1.error, /2099-01-01/);
+    assert.match(m1.error, /Repair/);
+    assert.ok(r.logLines.some((l) => l.level === 'warn' && /cannot be read/.test(l.msg) && l.mailbox === 'gone@contoso.com'), 'the bad entry is warned about');
+    const cp = run.checkpoint;
+    assert.deepEqual(cp.mailboxes[u1.toLowerCase()], future, 'the poisoned entry stays exactly as it was');
+    assert.deepEqual(cp.mailboxes['gone@contoso.com'], gone, 'the unreadable entry of a mailbox not configured is kept');
+    assert.ok(cp.mailboxes[u0.toLowerCase()], 'written lower-cased');
+    assert.ok(!(u0.toUpperCase() in cp.mailboxes), 'the upper-case key is gone');
+    assert.ok(parseTimeMs(cp.mailboxes[u0.toLowerCase()].watermark) >= parseTimeMs(wm0));
   });
 
   test('ATTENDANCE_PREFIX puts everything under the folder', T, async () => {

@@ -25,6 +25,8 @@ static const char *wm_of(json_t *doc, const char *upn)
         json_object_get(json_object_get(json_object_get(doc, "mailboxes"), upn), "watermark"));
 }
 
+/* The old job's file: its value is the watermark of its mailboxes (SGA_UPN*) only;
+ * the new file keeps it, with the mailboxes still on it, until each has an entry. */
 static void test_checkpoint__legacy_file(void **state)
 {
     (void)state;
@@ -32,7 +34,95 @@ static void test_checkpoint__legacy_file(void **state)
     checkpoint cp = {0};
     errinfo e = {0};
     assert_int_equal(checkpoint_parse(old, strlen(old), &cp, &e), ST_OK);
-    assert_true(checkpoint_watermark(&cp, "Anyone@Contoso.com") == t("2026-11-01T09:00:00Z"));
+    char *sga[] = {"ann@contoso.com", "bob@contoso.com"};
+    checkpoint_set_legacy_mailboxes(&cp, sga, 2);
+    assert_true(checkpoint_watermark(&cp, "Ann@Contoso.com") == t("2026-11-01T09:00:00Z"));
+    assert_true(checkpoint_watermark(&cp, "bob@contoso.com") == t("2026-11-01T09:00:00Z"));
+    /* a mailbox the old job never read gets its own first-run window */
+    assert_true(checkpoint_watermark(&cp, "new@contoso.com") == INT64_MIN);
+
+    /* the first new run processed ann only (bob: another shard); new@ failed */
+    checkpoint_update up[] = {{"ann@contoso.com", t("2026-11-20T00:00:00Z"), 1},
+                              {"new@contoso.com", INT64_MIN, 0}};
+    json_t *m =
+        checkpoint_merge(&cp, up, 2, "r2", t("2026-11-28T00:00:00Z"), t("2026-11-28T00:00:00Z"));
+    assert_string_equal(wm_of(m, "ann@contoso.com"), "2026-11-20T00:00:00Z");
+    assert_null(wm_of(m, "bob@contoso.com"));
+    assert_string_equal(json_string_value(json_object_get(m, "legacy_last_meeting_start")),
+                        "2026-11-01T09:00:00Z");
+    json_t *left = json_object_get(m, "legacy_mailboxes");
+    assert_int_equal(json_array_size(left), 1);
+    assert_string_equal(json_string_value(json_array_get(left, 0)), "bob@contoso.com");
+    checkpoint_free(&cp);
+
+    /* read back (SGA_UPN* gone from the settings by now): bob still starts from T */
+    char *text = json_dumps(m, 0);
+    json_decref(m);
+    assert_int_equal(checkpoint_parse(text, strlen(text), &cp, &e), ST_OK);
+    free(text);
+    checkpoint_set_legacy_mailboxes(&cp, NULL, 0);
+    assert_true(checkpoint_watermark(&cp, "bob@contoso.com") == t("2026-11-01T09:00:00Z"));
+    assert_true(checkpoint_watermark(&cp, "ann@contoso.com") == t("2026-11-20T00:00:00Z"));
+    assert_true(checkpoint_watermark(&cp, "new@contoso.com") == INT64_MIN);
+    /* bob fails: he keeps T (no entry of his own), his streak waits under "failing" */
+    checkpoint_update up2[] = {{"bob@contoso.com", t("2026-11-01T09:00:00Z"), 0}};
+    m = checkpoint_merge(&cp, up2, 1, "r3", t("2026-11-29T00:00:00Z"), t("2026-11-29T00:00:00Z"));
+    assert_null(wm_of(m, "bob@contoso.com"));
+    assert_non_null(json_object_get(json_object_get(m, "failing"), "bob@contoso.com"));
+    assert_int_equal(json_array_size(json_object_get(m, "legacy_mailboxes")), 1);
+    json_decref(m);
+    /* then succeeds: the legacy fields are gone */
+    checkpoint_update up3[] = {{"bob@contoso.com", t("2026-11-25T00:00:00Z"), 1}};
+    m = checkpoint_merge(&cp, up3, 1, "r4", t("2026-11-30T00:00:00Z"), t("2026-11-30T00:00:00Z"));
+    assert_string_equal(wm_of(m, "bob@contoso.com"), "2026-11-25T00:00:00Z");
+    assert_null(json_object_get(m, "legacy_last_meeting_start"));
+    assert_null(json_object_get(m, "legacy_mailboxes"));
+    json_decref(m);
+    checkpoint_free(&cp);
+}
+
+/* Keys written by hand in another case are found, and written back lower-cased. */
+static void test_checkpoint__mixed_case_keys(void **state)
+{
+    (void)state;
+    const char *doc = "{\"version\":1,\"mailboxes\":{"
+                      "\"Alice@Contoso.com\":{\"watermark\":\"2026-11-05T00:00:00Z\"},"
+                      "\"BOB@x.com\":{\"watermark\":\"2026-11-01T00:00:00Z\"},"
+                      "\"bob@x.com\":{\"watermark\":\"2026-11-03T00:00:00Z\"}}}";
+    checkpoint cp = {0};
+    errinfo e = {0};
+    assert_int_equal(checkpoint_parse(doc, strlen(doc), &cp, &e), ST_OK);
+    assert_true(checkpoint_watermark(&cp, "alice@contoso.com") == t("2026-11-05T00:00:00Z"));
+    assert_true(checkpoint_watermark(&cp, "bob@x.com") == t("2026-11-03T00:00:00Z"));
+    checkpoint_update up[] = {{"alice@contoso.com", t("2026-11-06T00:00:00Z"), 1}};
+    json_t *m =
+        checkpoint_merge(&cp, up, 1, "r2", t("2026-11-28T00:00:00Z"), t("2026-11-28T00:00:00Z"));
+    json_t *mbs = json_object_get(m, "mailboxes");
+    assert_int_equal(json_object_size(mbs), 2);
+    assert_string_equal(wm_of(m, "alice@contoso.com"), "2026-11-06T00:00:00Z");
+    assert_string_equal(wm_of(m, "bob@x.com"), "2026-11-03T00:00:00Z"); /* the later kept */
+    json_decref(m);
+    checkpoint_free(&cp);
+}
+
+/* An entry that cannot be read stops nothing: ignored, and kept as it is. */
+static void test_checkpoint__bad_entry_ignored(void **state)
+{
+    (void)state;
+    const char *doc = "{\"version\":1,\"mailboxes\":{"
+                      "\"gone@x.com\":{\"watermark\":5,\"note\":\"by hand\"},"
+                      "\"a@x.com\":{\"watermark\":\"2026-11-05T00:00:00Z\"}}}";
+    checkpoint cp = {0};
+    errinfo e = {0};
+    assert_int_equal(checkpoint_parse(doc, strlen(doc), &cp, &e), ST_OK);
+    assert_true(checkpoint_watermark(&cp, "gone@x.com") == INT64_MIN);
+    checkpoint_update up[] = {{"a@x.com", t("2026-11-06T00:00:00Z"), 1}};
+    json_t *m =
+        checkpoint_merge(&cp, up, 1, "r2", t("2026-11-28T00:00:00Z"), t("2026-11-28T00:00:00Z"));
+    json_t *gone = json_object_get(json_object_get(m, "mailboxes"), "gone@x.com");
+    assert_int_equal(json_integer_value(json_object_get(gone, "watermark")), 5);
+    assert_string_equal(json_string_value(json_object_get(gone, "note")), "by hand");
+    json_decref(m);
     checkpoint_free(&cp);
 }
 
@@ -232,8 +322,8 @@ static void test_checkpoint__failing_merge_races(void **state)
 static void test_checkpoint__bad_documents(void **state)
 {
     (void)state;
-    const char *bad[] = {"not json", "[1,2]", "{\"mailboxes\":{\"a\":{\"watermark\":5}}}",
-                         "{\"last_meeting_start\":\"yesterday\"}", "{\"mailboxes\":3}"};
+    const char *bad[] = {"not json", "[1,2]", "{\"last_meeting_start\":\"yesterday\"}",
+                         "{\"mailboxes\":3}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         checkpoint cp = {0};
         errinfo e = {0};
@@ -247,6 +337,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checkpoint__legacy_file),
+        cmocka_unit_test(test_checkpoint__mixed_case_keys),
+        cmocka_unit_test(test_checkpoint__bad_entry_ignored),
         cmocka_unit_test(test_checkpoint__per_mailbox),
         cmocka_unit_test(test_checkpoint__merge_keeps_later),
         cmocka_unit_test(test_checkpoint__bad_documents),
