@@ -656,12 +656,23 @@ static void finish_rows(mailbox *mb)
     mb->counts.skipped += counts.skipped;
     mb->counts.bad_values += counts.bad_values;
 
-    /* a meeting without a readable end has not been seen to end: it holds the
-     * watermark like one still running (its reports are tied by now) */
+    /* the hold-back is bounded: say which meetings no longer hold the watermark */
     size_t n = json_array_size(mb->events);
-    for (size_t i = 0; i < n; i++)
-        if (mb->ev[i].organizer_teams && mb->ev[i].end_us == INT64_MIN)
-            mb->ev[i].end_us = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        window_event *w = &mb->ev[i];
+        if (!w->organizer_teams || window_holds_back(w, r->now_us, r->cfg->settle_minutes))
+            continue;
+        int unreadable = w->end_us == WINDOW_NO_TIME;
+        if (!unreadable && (w->start_us >= r->now_us - WINDOW_HOLD_MAX_US ||
+                            w->end_us <= r->now_us - (int64_t)r->cfg->settle_minutes * 60000000))
+            continue;
+        log_info(
+            unreadable ? "a meeting whose end cannot be read does not hold the watermark"
+                       : "a meeting that started over 24 hours ago and has not settled no "
+                         "longer holds the watermark",
+            json_pack("{s:s,s:s?}", "upn", mb->upn_lower, "event_id",
+                      json_string_value(json_object_get(json_array_get(mb->events, i), "id"))));
+    }
     mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
                                              mb->window_end, r->cfg->settle_minutes);
     put_json(mb, "final", final);

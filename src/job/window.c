@@ -23,14 +23,19 @@ int64_t window_new_watermark(int64_t old, const window_event *ev, size_t n, int6
         if (ev[i].start_us <= now_us && ev[i].start_us > latest)
             latest = ev[i].start_us;
     int64_t cand = latest == WINDOW_NO_WATERMARK ? win_end_us : latest;
-    int64_t settled_before = now_us - (int64_t)settle_minutes * US_PER_MIN;
-    for (size_t i = 0; i < n; i++) {
-        if (!ev[i].organizer_teams)
-            continue;
-        if (ev[i].end_us > settled_before && ev[i].start_us < cand)
+    for (size_t i = 0; i < n; i++)
+        if (window_holds_back(&ev[i], now_us, settle_minutes) && ev[i].start_us < cand)
             cand = ev[i].start_us;
-    }
     return cand > old ? cand : old;
+}
+
+int window_holds_back(const window_event *e, int64_t now_us, int settle_minutes)
+{
+    if (!e->organizer_teams || e->end_us == WINDOW_NO_TIME)
+        return 0;
+    if (e->start_us < now_us - WINDOW_HOLD_MAX_US)
+        return 0;
+    return e->end_us > now_us - (int64_t)settle_minutes * US_PER_MIN;
 }
 
 int window_tie_report(int64_t report_start_us, const window_event *ev, size_t n, int meeting)

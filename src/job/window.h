@@ -23,11 +23,18 @@ void window_for_mailbox(int64_t watermark, int64_t now_us, int first_run_days, i
                         int64_t *start_us, int64_t *end_us);
 
 /* The new watermark: the later of the old one and the latest start among events
- * that have started (win_end when none has), but never past the start of an
- * organized Teams meeting that ended less than settle_minutes before now (or has
- * not ended). */
+ * that have started (win_end when none has), but never past the start of a meeting
+ * that holds it back (window_holds_back). */
 int64_t window_new_watermark(int64_t old, const window_event *ev, size_t n, int64_t now_us,
                              int64_t win_end_us, int settle_minutes);
+
+/* 1 when an event holds the watermark back: an organized Teams meeting that ended
+ * less than settle_minutes before now, or has not ended, so that a later run fetches
+ * its report once Teams has written it. Bounded: a meeting that started more than
+ * WINDOW_HOLD_MAX_US before now, or whose end cannot be read (end_us WINDOW_NO_TIME),
+ * holds nothing; tracked meetings pick up its reports. */
+#define WINDOW_HOLD_MAX_US (INT64_C(24) * 3600 * 1000000)
+int window_holds_back(const window_event *e, int64_t now_us, int settle_minutes);
 
 /* The event a report of `meeting` belongs to, or -1: a singleInstance event of
  * the meeting takes all its reports; otherwise the event whose scheduled time

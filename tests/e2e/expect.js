@@ -192,8 +192,9 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
   // watermark (SPEC 6)
   const started = inWindow.filter((e) => e.startMs <= now);
   const latest = started.length ? Math.max(...started.map((e) => e.startMs)) : windowEnd;
+  // the hold-back is bounded: a meeting that started over 24 hours ago holds nothing
   const unsettled = inWindow.filter(
-    (e) => e.json.isOrganizer && isTeamsOnline(e.json) && e.endMs > now - settleMinutes * MIN,
+    (e) => e.json.isOrganizer && isTeamsOnline(e.json) && e.endMs > now - settleMinutes * MIN && e.startMs >= now - 24 * 60 * MIN,
   );
   let wm = latest;
   if (unsettled.length) wm = Math.min(wm, Math.min(...unsettled.map((e) => e.startMs)));

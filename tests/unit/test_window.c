@@ -69,6 +69,30 @@ static void test_window__settle_holds_watermark(void **state)
     assert_true(wm == t("2026-11-28T11:50:00Z"));
 }
 
+/* The hold-back is bounded: a multi-week meeting, or one whose end cannot be read,
+ * no longer holds the watermark at its start. */
+static void test_window__hold_back_bounded(void **state)
+{
+    (void)state;
+    int64_t now = t("2026-11-28T12:00:00Z");
+    window_event ev[] = {
+        /* "office hours" from two weeks ago to next week: started over 24 h ago */
+        {t("2026-11-14T09:00:00Z"), t("2026-12-05T17:00:00Z"), 1, 1, 0},
+        /* an organized meeting whose end cannot be read */
+        {t("2026-11-28T10:00:00Z"), WINDOW_NO_TIME, 1, 1, 1},
+        {t("2026-11-28T11:00:00Z"), t("2026-11-28T11:10:00Z"), 0, 1, -1},
+    };
+    int64_t wm = window_new_watermark(WINDOW_NO_WATERMARK, ev, 3, now, now, 60);
+    assert_true(wm == t("2026-11-28T11:00:00Z"));
+    assert_false(window_holds_back(&ev[0], now, 60));
+    assert_false(window_holds_back(&ev[1], now, 60));
+    /* a running meeting that started 23 hours ago still holds it */
+    window_event day[] = {{t("2026-11-27T13:00:00Z"), t("2026-11-28T13:00:00Z"), 1, 1, 0},
+                          {t("2026-11-28T11:00:00Z"), t("2026-11-28T11:10:00Z"), 0, 1, -1}};
+    wm = window_new_watermark(WINDOW_NO_WATERMARK, day, 2, now, now, 60);
+    assert_true(wm == t("2026-11-27T13:00:00Z"));
+}
+
 static void test_window__tie_reports(void **state)
 {
     (void)state;
@@ -98,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_window__first_run_and_overlap),
         cmocka_unit_test(test_window__watermark_latest_started),
         cmocka_unit_test(test_window__settle_holds_watermark),
+        cmocka_unit_test(test_window__hold_back_bounded),
         cmocka_unit_test(test_window__tie_reports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
