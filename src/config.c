@@ -28,6 +28,7 @@
  *   too unless ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID names another; AZURE_TENANT_ID
  *   is not needed. */
 #include "config.h"
+#include "secret.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -576,16 +577,7 @@ static status set_sas(config *cfg, const char *name, const char *v, errinfo *err
                        "%s: does not look like a SAS token (no sig= field); copy the whole token "
                        "from the portal or az storage container generate-sas",
                        name);
-    log_add_secret(cfg->sas_token);
-    const char *sig = strncmp(cfg->sas_token, "sig=", 4) == 0 ? cfg->sas_token + 4
-                                                              : strstr(cfg->sas_token, "&sig=") + 5;
-    char tmp[512];
-    size_t n = strcspn(sig, "&");
-    if (n < sizeof tmp) {
-        memcpy(tmp, sig, n);
-        tmp[n] = '\0';
-        log_add_secret(tmp);
-    }
+    secret_add_sas(cfg->sas_token);
     return ST_OK;
 }
 
@@ -832,7 +824,7 @@ static status load_identity_endpoint(config *cfg, errinfo *err)
                            "sets both when the app has a managed identity");
         if ((st = set_str(&cfg->identity_header, ih, err)) != ST_OK)
             return st;
-        log_add_secret(cfg->identity_header);
+        secret_add(cfg->identity_header);
     }
     const char *pod = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
     if (pod) {
@@ -938,7 +930,7 @@ static status load_credentials(config *cfg, errinfo *err)
         cfg->cred = CRED_SECRET;
         if ((st = set_str(&cfg->client_secret, secret, err)) != ST_OK)
             return st;
-        log_add_secret(cfg->client_secret);
+        secret_add(cfg->client_secret);
         if (has_ctl(cfg->client_secret))
             return err_set(err, ST_CONFIG,
                            "%s: holds a control character; copy the secret's Value again",
@@ -1377,7 +1369,7 @@ void config_free(config *cfg)
                        cfg->identity_header};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         if (secrets[i])
-            explicit_bzero(secrets[i], strlen(secrets[i]));
+            secret_wipe(secrets[i], strlen(secrets[i]));
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free(*strs[i]);
         *strs[i] = NULL;

@@ -1,18 +1,16 @@
 /* JSON-lines / text logging: see log.h. */
 #include "log.h"
 
+#include "secret.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
-#define MAX_SECRETS 64
-
 static log_format g_format = LOG_FORMAT_JSON;
 static log_level g_level = LOG_INFO;
-static char *g_secrets[MAX_SECRETS];
-static size_t g_nsecrets;
 static log_hook_fn g_hook;
 static void *g_hook_ctx;
 
@@ -52,48 +50,6 @@ int log_level_parse(const char *s, log_level *out)
     return -1;
 }
 
-void log_add_secret(const char *secret)
-{
-    if (!secret || strlen(secret) < 4)
-        return;
-    for (size_t i = 0; i < g_nsecrets; i++)
-        if (strcmp(g_secrets[i], secret) == 0)
-            return;
-    char *copy = strdup(secret);
-    if (!copy)
-        return;
-    if (g_nsecrets == MAX_SECRETS) {
-        /* full: forget the oldest, an expired token by now (the first ones, the
-         * configured secrets, are kept) */
-        free(g_secrets[4]);
-        memmove(&g_secrets[4], &g_secrets[5], (MAX_SECRETS - 5) * sizeof g_secrets[0]);
-        g_nsecrets--;
-    }
-    g_secrets[g_nsecrets++] = copy;
-}
-
-void log_forget_secrets(void)
-{
-    for (size_t i = 0; i < g_nsecrets; i++)
-        free(g_secrets[i]);
-    g_nsecrets = 0;
-}
-
-void log_scrub(char *s)
-{
-    static const char mark[] = "[REDACTED]";
-    for (size_t i = 0; i < g_nsecrets; i++) {
-        size_t n = strlen(g_secrets[i]);
-        char *p;
-        while ((p = strstr(s, g_secrets[i])) != NULL) {
-            /* secrets are at least 4 bytes; the mark may be longer than a short one */
-            size_t m = n < sizeof mark - 1 ? n : sizeof mark - 1;
-            memcpy(p, mark, m);
-            memmove(p + m, p + n, strlen(p + n) + 1);
-        }
-    }
-}
-
 static void now_iso(char out[40])
 {
     struct timeval tv;
@@ -129,6 +85,37 @@ static void json_string_free(void *p)
     f(p);
 }
 
+/* A text line is one line: control characters in a message or a value (a newline
+ * in an error Graph sent, say) are written escaped, so nobody can forge a line. */
+static char *escaped(const char *s)
+{
+    size_t n = strlen(s), extra = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            extra += 3;
+    char *out = malloc(n + extra + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n' || c == '\r' || c == '\t') {
+            out[o++] = '\\';
+            out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20 || c == 0x7f) {
+            static const char hex[] = "0123456789abcdef";
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 void log_write(log_level level, const char *msg, json_t *fields)
 {
     if (level < g_level) {
@@ -153,7 +140,11 @@ void log_write(log_level level, const char *msg, json_t *fields)
         size_t cap = 1024, len = 0;
         line = malloc(cap);
         if (line) {
-            len = (size_t)snprintf(line, cap, "%s %-5s %s", ts, level_name(level), msg ? msg : "");
+            char *m = escaped(msg ? msg : "");
+            len = (size_t)snprintf(line, cap, "%s %-5s %s", ts, level_name(level), m ? m : "");
+            free(m);
+            if (len >= cap)
+                len = cap - 1;
             const char *key;
             json_t *v;
             if (fields && json_is_object(fields)) {
@@ -161,7 +152,7 @@ void log_write(log_level level, const char *msg, json_t *fields)
                 {
                     char *val = NULL;
                     if (json_is_string(v)) {
-                        val = strdup(json_string_value(v));
+                        val = escaped(json_string_value(v));
                     } else {
                         char *d =
                             json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
@@ -191,7 +182,7 @@ void log_write(log_level level, const char *msg, json_t *fields)
     json_decref(fields);
     if (!line)
         return;
-    log_scrub(line);
+    secret_scrub(line, strlen(line) + 1);
     if (g_hook)
         g_hook(g_hook_ctx, 1);
     fprintf(stderr, "%s\n", line);

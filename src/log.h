@@ -1,7 +1,7 @@
 /* Logging to stderr: one JSON object per line ({"time","level","msg",fields...})
  * or "time LEVEL msg key=value ..." text for a person at a terminal.
- * Secrets registered with log_add_secret are replaced by "[REDACTED]" in every
- * line, as a last guard behind the rule that no secret is ever passed to a log. */
+ * Every line passes the scrubber of secret.h; text lines have their control
+ * characters escaped, so a value cannot start a line of its own. */
 #ifndef TA_LOG_H
 #define TA_LOG_H
 
@@ -13,13 +13,8 @@ typedef enum log_format { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT } log_format;
 void log_setup(log_format format, log_level level);
 /* Parses "debug", "info", "warn"/"warning", "error"; returns 0 on success. */
 int log_level_parse(const char *s, log_level *out);
-/* Registers a value that must never be printed (copied; strings under 4 bytes ignored). */
-void log_add_secret(const char *secret);
-void log_forget_secrets(void);
 /* Writes one line. fields is a JSON object or NULL; the call takes its reference. */
 void log_write(log_level level, const char *msg, json_t *fields);
-/* Replaces every registered secret in s (in place, same length or shorter). */
-void log_scrub(char *s);
 int log_enabled(log_level level);
 /* Called around every line written to stderr: before = 1 just before it, 0 just
  * after (the progress line on a terminal clears and redraws itself). NULL removes. */

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "secret.h"
 #include "job/job.h"
 #include "log.h"
 #include "tables/convert.h"
@@ -12,6 +13,7 @@
 
 int main(int argc, char **argv)
 {
+    secret_protect_process();
     config cfg;
     errinfo err = {0};
     status st = config_load(&cfg, argc, argv, &err);
@@ -54,6 +56,6 @@ int main(int argc, char **argv)
         break;
     }
     config_free(&cfg);
-    log_forget_secrets();
+    secret_forget();
     return code;
 }

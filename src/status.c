@@ -1,6 +1,8 @@
 /* Error records: see status.h. */
 #include "status.h"
 
+#include "secret.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +61,8 @@ status err_set(errinfo *err, status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    /* scrubbed at the source: an error text may quote what a server echoed */
+    secret_scrub(err->msg, sizeof err->msg);
     /* a %.200s or the size of msg can cut a character; JSON would refuse the text */
     err_utf8_repair(err->msg);
     return code;
@@ -85,6 +89,7 @@ void err_prefix(errinfo *err, const char *fmt, ...)
         olen = room;
     memcpy(err->msg + used, old, olen);
     err->msg[used + olen] = '\0';
+    secret_scrub(err->msg, sizeof err->msg);
     err_utf8_repair(err->msg);
 }
 

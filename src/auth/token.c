@@ -12,11 +12,12 @@
  * than those minutes then costs nothing.
  *
  * Secrets: the client secret, every access token and every federated token read
- * from its file are registered with log_add_secret. Certificate assertions are
+ * from its file are registered with secret_add. Certificate assertions are
  * not: they live 10 minutes, are bound to the token endpoint, and are never
  * passed anywhere but the request body (the secret table of the log is small and
  * better spent on access tokens). */
 #include "auth/token.h"
+#include "secret.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -90,14 +91,6 @@ static status nomem(errinfo *err)
     return err_set(err, ST_NOMEM, "out of memory in the token source");
 }
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 void token_source_free(token_source *ts)
 {
     if (!ts)
@@ -106,11 +99,11 @@ void token_source_free(token_source *ts)
     free(ts->scope);
     free(ts->resource);
     free(ts->client_id);
-    wipe_free(ts->secret);
+    secret_free(ts->secret);
     free(ts->fed_file);
-    wipe_free(ts->identity_header);
+    secret_free(ts->identity_header);
     EVP_PKEY_free(ts->key);
-    wipe_free(ts->token);
+    secret_free(ts->token);
     free(ts);
 }
 
@@ -176,7 +169,7 @@ static status mi_source(token_source **out, const config *cfg, const char *what,
                  !(ts->identity_header = strdup(cfg->identity_header)))
             st = nomem(err);
         if (st == ST_OK)
-            log_add_secret(ts->identity_header);
+            secret_add(ts->identity_header);
     } else {
         const char *u = cfg->imds_endpoint
                             ? cfg->imds_endpoint
@@ -229,7 +222,7 @@ status token_source_graph(token_source **out, const config *cfg, errinfo *err)
                                     : err_set(err, ST_CONFIG, "AZURE_CLIENT_SECRET: not set");
             goto out;
         }
-        log_add_secret(ts->secret);
+        secret_add(ts->secret);
         break;
     case CRED_CERTIFICATE:
         if (!cfg->cert_path) {
@@ -378,7 +371,7 @@ static status read_federated_token(const token_source *ts, buf *out, errinfo *er
     while (st == ST_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         st = buf_append(&b, chunk, n, err);
     fclose(f);
-    explicit_bzero(chunk, sizeof chunk);
+    secret_wipe(chunk, sizeof chunk);
     if (st == ST_OK) {
         size_t s = 0, e = b.len;
         while (s < e && strchr(" \t\r\n", b.data[s]))
@@ -391,7 +384,7 @@ static status read_federated_token(const token_source *ts, buf *out, errinfo *er
             st = buf_append(out, b.data + s, e - s, err);
     }
     if (b.data)
-        explicit_bzero(b.data, b.len);
+        secret_wipe(b.data, b.len);
     buf_free(&b);
     return st;
 }
@@ -417,14 +410,14 @@ static status entra_body(const token_source *ts, buf *body, errinfo *err)
     } else {
         st = read_federated_token(ts, &assertion, err);
         if (st == ST_OK)
-            log_add_secret(assertion.data);
+            secret_add(assertion.data);
     }
     if (st == ST_OK)
         st = urlenc_form_field(body, "client_assertion_type", JWT_BEARER, err);
     if (st == ST_OK)
         st = urlenc_form_field(body, "client_assertion", assertion.data, err);
     if (assertion.data)
-        explicit_bzero(assertion.data, assertion.len);
+        secret_wipe(assertion.data, assertion.len);
     buf_free(&assertion);
     return st;
 }
@@ -520,7 +513,7 @@ static int take_token(token_source *ts, const reply *r, int64_t now_us)
     }
     int64_t exp = now_us + token_lifetime_s(j, now_us) * TIMEUTIL_US_PER_SEC;
     json_decref(j);
-    wipe_free(ts->token);
+    secret_free(ts->token);
     ts->token = copy;
     ts->expires_us = exp;
     int64_t margin = (exp - now_us) / 2;
@@ -529,7 +522,7 @@ static int take_token(token_source *ts, const reply *r, int64_t now_us)
     if (margin < 0)
         margin = 0;
     ts->renew_at_us = exp - margin;
-    log_add_secret(ts->token);
+    secret_add(ts->token);
     return 0;
 }
 
@@ -542,7 +535,7 @@ static void first_line(const char *s, char *out, size_t outlen)
     if (n)
         memcpy(out, s, n);
     out[n] = '\0';
-    log_scrub(out);
+    secret_scrub(out, outlen);
 }
 
 /* What to do about an Entra error, by its AADSTS code. */
@@ -694,7 +687,7 @@ static status fetch(token_source *ts, errinfo *err)
         if (h) {
             snprintf(h, n, "X-IDENTITY-HEADER: %s", ts->identity_header);
             struct curl_slist *nh = curl_slist_append(headers, h);
-            explicit_bzero(h, strlen(h));
+            secret_wipe(h, strlen(h));
             free(h);
             headers = nh;
         } else {
@@ -716,7 +709,7 @@ static status fetch(token_source *ts, errinfo *err)
     for (int attempt = 0;; attempt++) {
         if (ts->kind == SRC_ENTRA) {
             if (body.data)
-                explicit_bzero(body.data, body.len);
+                secret_wipe(body.data, body.len);
             buf_reset(&body);
             if ((st = entra_body(ts, &body, err)) != ST_OK)
                 goto out;
@@ -746,6 +739,7 @@ static status fetch(token_source *ts, errinfo *err)
                                    r.cc != CURLE_OK ? r.curl_err : "http", "http_status",
                                    (json_int_t)r.status, "attempt", attempt + 1, "wait_ms",
                                    (json_int_t)wait));
+            secret_wipe(r.body.data, r.body.len); /* a token answer holds the token */
             buf_free(&r.body);
             sleep_ms(wait);
             continue;
@@ -781,10 +775,13 @@ static status fetch(token_source *ts, errinfo *err)
     }
 out:
     if (body.data)
-        explicit_bzero(body.data, body.len);
+        secret_wipe(body.data, body.len);
     buf_free(&body);
     buf_free(&url);
+    secret_wipe(r.body.data, r.body.len); /* a token answer holds the token */
     buf_free(&r.body);
+    for (struct curl_slist *h = headers; h; h = h->next)
+        secret_wipe(h->data, strlen(h->data)); /* X-IDENTITY-HEADER */
     curl_slist_free_all(headers);
     return st;
 }

@@ -1,5 +1,6 @@
 /* Graph requests and response checks: see graph.h. */
 #include "graph/graph.h"
+#include "secret.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static status add_auth(void *ctx, const http_request *req, int renew, struct cur
     }
     /* the line held the token: wipe it before it goes back to the allocator */
     if (line.data)
-        memset(line.data, 0, line.len);
+        secret_wipe(line.data, line.len);
     buf_free(&line);
     return st;
 }

@@ -6,6 +6,7 @@
  * completed (callback, then freed). Everything runs on the caller's thread
  * inside http_run / http_perform. */
 #include "http/http.h"
+#include "secret.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -61,6 +62,16 @@ struct http_engine {
     int in_callback;
     unsigned rng;
 };
+
+/* Header lists hold the Authorization line (a bearer token, a Shared Key signature):
+ * wiped before they go back to the allocator. */
+static void headers_free(struct curl_slist *l)
+{
+    for (struct curl_slist *i = l; i; i = i->next)
+        if (i->data)
+            secret_wipe(i->data, strlen(i->data));
+    curl_slist_free_all(l);
+}
 
 static int64_t now_ms(void)
 {
@@ -210,8 +221,8 @@ void http_request_free(http_request *req)
         return;
     if (req->easy)
         curl_easy_cleanup(req->easy);
-    curl_slist_free_all(req->attempt_headers);
-    curl_slist_free_all(req->headers);
+    headers_free(req->attempt_headers);
+    headers_free(req->headers);
     if (req->body_owned)
         free(req->body);
     http_result_free(&req->res);
@@ -392,7 +403,7 @@ static void start_attempt(http_engine *eng, http_request *req)
     res->http_status = 0;
     req->too_large = 0;
     req->errbuf[0] = '\0';
-    curl_slist_free_all(req->attempt_headers);
+    headers_free(req->attempt_headers);
     req->attempt_headers = NULL;
 
     struct curl_slist *h = NULL;
@@ -419,7 +430,7 @@ static void start_attempt(http_engine *eng, http_request *req)
         status st = req->auth(req->auth_ctx, req, req->want_renew, &h, &aerr);
         req->want_renew = 0;
         if (st != ST_OK) {
-            curl_slist_free_all(h);
+            headers_free(h);
             res->st = st;
             res->err = aerr;
             complete(eng, req);
@@ -481,7 +492,7 @@ static void start_attempt(http_engine *eng, http_request *req)
     eng->stats.bytes_out += req->body_len;
     return;
 nomem:
-    curl_slist_free_all(h);
+    headers_free(h);
     req->attempt_headers = NULL;
     res->st = err_set(&res->err, ST_NOMEM, "out of memory starting a request");
     complete(eng, req);

@@ -1,5 +1,6 @@
 /* Terminal progress line and summary table: see progress.h. */
 #include "job/progress.h"
+#include "secret.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -136,7 +137,7 @@ void progress_write_summary(FILE *f, const progress_totals *t, const progress_fa
         for (size_t i = 0; i < nfailed && i < PROGRESS_FAILED_MAX; i++) {
             char *err = strdup(failed[i].error ? failed[i].error : "");
             if (err)
-                log_scrub(err); /* errors never hold secrets; a last guard all the same */
+                secret_scrub(err, strlen(err) + 1); /* a last guard; errors are scrubbed */
             fprintf(f, "  %s: %s", failed[i].upn ? failed[i].upn : "?", err ? err : "");
             free(err);
             if (failed[i].failed_runs > 0 && failed[i].failing_since != INT64_MIN) {

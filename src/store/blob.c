@@ -7,6 +7,7 @@
  * adds none), and the engine always sends Content-Length. Messages name the
  * operation and the blob, and the URL only without its query (a SAS lives there). */
 #include "store/blob.h"
+#include "secret.h"
 #include "store/driver.h"
 
 #include <errno.h>
@@ -270,23 +271,6 @@ static status check_scheme(const char *setting, const char *endpoint, errinfo *e
         setting, endpoint);
 }
 
-/* The scrubber learns the SAS and its signature on its own: a server may echo
- * either. */
-static void add_sas_secret(const char *sas)
-{
-    log_add_secret(sas);
-    const char *sig = strstr(sas, "sig=");
-    if (!sig)
-        return;
-    char tmp[512];
-    size_t n = strcspn(sig + 4, "&");
-    if (n > 0 && n < sizeof tmp) {
-        memcpy(tmp, sig + 4, n);
-        tmp[n] = '\0';
-        log_add_secret(tmp);
-    }
-}
-
 static status check_settings(const config *cfg, errinfo *err)
 {
     if (cfg->storage != STORAGE_CONNECTION_STRING)
@@ -296,9 +280,9 @@ static status check_settings(const config *cfg, errinfo *err)
     if (st != ST_OK)
         return st;
     if (cs.account_key)
-        log_add_secret(cs.account_key);
+        secret_add(cs.account_key);
     if (cs.sas)
-        add_sas_secret(cs.sas);
+        secret_add_sas(cs.sas);
     st = check_scheme("AZURE_STORAGE_CONNECTION_STRING", cs.blob_endpoint, err);
     store_connstr_free(&cs);
     return st;
@@ -329,7 +313,7 @@ status blob_open(blob_client **out, const config *cfg, http_engine *eng, errinfo
         cs.blob_endpoint = cs.account_name = cs.sas = NULL;
         if (cs.account_key) {
             b->auth = AUTH_SHARED_KEY;
-            log_add_secret(cs.account_key);
+            secret_add(cs.account_key);
             st = sharedkey_key_decode(cs.account_key, b->key, &b->keylen, err);
         } else {
             b->auth = AUTH_SAS;
@@ -367,7 +351,7 @@ status blob_open(blob_client **out, const config *cfg, http_engine *eng, errinfo
         goto out;
     }
     if (b->sas)
-        add_sas_secret(b->sas);
+        secret_add_sas(b->sas);
 
     if ((st = check_scheme(setting, b->endpoint, err)) != ST_OK)
         goto out;
@@ -395,7 +379,7 @@ void blob_free(blob_client *b)
     free(b->account);
     free(b->sas);
     free(b->describe);
-    memset(b->key, 0, sizeof b->key);
+    secret_wipe(b->key, sizeof b->key);
     free(b);
 }
 

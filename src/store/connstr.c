@@ -2,6 +2,7 @@
  * Keys are case-insensitive, unknown keys (QueueEndpoint, ...) are ignored, and
  * no message ever quotes a value: AccountKey and SharedAccessSignature are secrets. */
 #include "store/store.h"
+#include "secret.h"
 
 #include "store/sharedkey.h"
 
@@ -57,8 +58,8 @@ void store_connstr_free(store_connstr *c)
     if (!c)
         return;
     free(c->account_name);
-    free(c->account_key);
-    free(c->sas);
+    secret_free(c->account_key);
+    secret_free(c->sas);
     free(c->blob_endpoint);
     memset(c, 0, sizeof *c);
 }
@@ -174,7 +175,7 @@ status store_connstr_parse(const char *s, store_connstr *out, errinfo *err)
         size_t keylen;
         errinfo kerr = {0};
         status kst = sharedkey_key_decode(val[K_KEY], key, &keylen, &kerr);
-        memset(key, 0, sizeof key);
+        secret_wipe(key, sizeof key);
         if (kst != ST_OK) {
             st = err_set(err, kst, VAR " has an AccountKey that is not valid base64");
             goto out;
@@ -248,6 +249,6 @@ status store_connstr_parse(const char *s, store_connstr *out, errinfo *err)
     val[K_NAME] = val[K_KEY] = val[K_SAS] = val[K_ENDPOINT] = NULL;
 out:
     for (int i = 0; i < K_COUNT; i++)
-        free(val[i]);
+        secret_free(val[i]);
     return st;
 }

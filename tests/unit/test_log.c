@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "secret.h"
 
 /* Runs fn with stderr sent to a file; returns what it wrote (caller frees). */
 static char *capture(void (*fn)(void))
@@ -66,7 +67,7 @@ static void test_log__json_lines(void **state)
 static void write_secret(void)
 {
     log_setup(LOG_FORMAT_JSON, LOG_DEBUG);
-    log_add_secret("s3cr3t-value");
+    secret_add("s3cr3t-value");
     log_error("token request failed",
               json_pack("{s:s}", "error", "client_secret=s3cr3t-value was refused"));
     log_setup(LOG_FORMAT_TEXT, LOG_DEBUG);
@@ -81,7 +82,7 @@ static void test_log__secrets_scrubbed(void **state)
     assert_non_null(strstr(out, "[REDACTED]"));
     assert_non_null(strstr(out, "token request failed"));
     assert_non_null(strstr(out, " warn  again"));
-    log_forget_secrets();
+    secret_forget();
     free(out);
 }
 

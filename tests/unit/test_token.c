@@ -34,6 +34,7 @@
 
 #include "auth/jwt.h"
 #include "auth/token.h"
+#include "secret.h"
 #include "config.h"
 #include "log.h"
 #include "util/buf.h"
@@ -1029,6 +1030,6 @@ int main(void)
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     EVP_PKEY_free(test_key);
     X509_free(test_cert);
-    log_forget_secrets();
+    secret_forget();
     return rc;
 }
