@@ -1135,6 +1135,58 @@ static status load_storage(config *cfg, const cli *c, errinfo *err)
     return ST_OK;
 }
 
+/* Event fields left out of both snapshots (privacy): names as Graph writes them. */
+static status load_snapshot_omit(config *cfg, errinfo *err)
+{
+    const char *v = env("ATTENDANCE_SNAPSHOT_OMIT");
+    if (!v)
+        return ST_OK;
+    for (const char *p = v; *p;) {
+        p += strspn(p, ", \t\r\n");
+        size_t n = strcspn(p, ", \t\r\n");
+        if (!n)
+            break;
+        for (size_t i = 0; i < n; i++)
+            if (!isalnum((unsigned char)p[i]) && p[i] != '@' && p[i] != '.' && p[i] != '_')
+                return err_set(err, ST_CONFIG,
+                               "ATTENDANCE_SNAPSHOT_OMIT: \"%.*s\" is not an event field name "
+                               "(e.g. body,bodyPreview,attendees)",
+                               (int)n, p);
+        static const char *const needed[] = {"id", "start", "end", "isOrganizer", "type"};
+        for (size_t k = 0; k < sizeof needed / sizeof needed[0]; k++)
+            if (strlen(needed[k]) == n && strncmp(p, needed[k], n) == 0)
+                return err_set(err, ST_CONFIG,
+                               "ATTENDANCE_SNAPSHOT_OMIT: %s cannot be left out: the tables and "
+                               "the watermark are built from it",
+                               needed[k]);
+        char **grown = realloc(cfg->snapshot_omit, (cfg->nsnapshot_omit + 1) * sizeof *grown);
+        if (!grown)
+            return nomem(err);
+        cfg->snapshot_omit = grown;
+        if (!(cfg->snapshot_omit[cfg->nsnapshot_omit] = strndup(p, n)))
+            return nomem(err);
+        cfg->nsnapshot_omit++;
+        p += n;
+    }
+    return ST_OK;
+}
+
+static status load_files(config *cfg, errinfo *err)
+{
+    const char *t = env("ATTENDANCE_TMPDIR");
+    if (!t)
+        t = env("TMPDIR");
+    if (!t)
+        t = "/tmp";
+    if (t[0] != '/')
+        return err_set(err, ST_CONFIG,
+                       "ATTENDANCE_TMPDIR (or TMPDIR): \"%.200s\" is not an absolute folder", t);
+    status st = set_str(&cfg->tmpdir, t, err);
+    if (st == ST_OK)
+        st = load_snapshot_omit(cfg, err);
+    return st;
+}
+
 static status load_numbers(config *cfg, const cli *c, errinfo *err)
 {
     status st;
@@ -1153,9 +1205,13 @@ static status load_numbers(config *cfg, const cli *c, errinfo *err)
         (st = int_setting(NULL, NULL, "ATTENDANCE_MAX_RETRY_WAIT_SECONDS", 1, 3600,
                           &cfg->max_retry_wait_s, err)) != ST_OK ||
         (st = int_setting(NULL, NULL, "ATTENDANCE_MAX_PAGES", 1, 1000000, &cfg->max_pages, err)) !=
-            ST_OK)
+            ST_OK ||
+        (st = int_setting(NULL, NULL, "ATTENDANCE_TRACK_DAYS", 0, 3650, &cfg->track_days, err)) !=
+            ST_OK ||
+        (st = int_setting(NULL, NULL, "ATTENDANCE_CLAIM_LEASE_MINUTES", 1, 10080,
+                          &cfg->claim_lease_minutes, err)) != ST_OK)
         return st;
-    return ST_OK;
+    return load_files(cfg, err);
 }
 
 static status load_window(config *cfg, const cli *c, errinfo *err)
@@ -1247,6 +1303,8 @@ static status set_defaults(config *cfg, errinfo *err)
     cfg->max_retries = 6;
     cfg->max_retry_wait_s = 300;
     cfg->max_pages = 10000;
+    cfg->track_days = 30;
+    cfg->claim_lease_minutes = 60;
     cfg->codec = PQ_CODEC_SNAPPY;
     cfg->log_level = LOG_INFO;
     if (!(cfg->container = strdup(DEFAULT_CONTAINER)) || !(cfg->prefix = strdup("")) ||
@@ -1364,7 +1422,8 @@ void config_free(config *cfg)
                      &cfg->identity_header,
                      &cfg->imds_endpoint,
                      &cfg->managed_identity_client_id,
-                     &cfg->execution_name};
+                     &cfg->execution_name,
+                     &cfg->tmpdir};
     char *secrets[] = {cfg->client_secret, cfg->connection_string, cfg->sas_token,
                        cfg->identity_header};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
@@ -1380,6 +1439,9 @@ void config_free(config *cfg)
     for (size_t i = 0; i < cfg->nlegacy_users; i++)
         free(cfg->legacy_users[i]);
     free(cfg->legacy_users);
+    for (size_t i = 0; i < cfg->nsnapshot_omit; i++)
+        free(cfg->snapshot_omit[i]);
+    free(cfg->snapshot_omit);
     for (size_t i = 0; i < cfg->ninputs; i++)
         free(cfg->inputs[i]);
     free(cfg->inputs);

@@ -82,6 +82,13 @@ typedef struct config {
     int has_since, has_until;
     int64_t since_us, until_us; /* --since / --until, microseconds since the epoch */
 
+    /* files */
+    char *tmpdir;         /* ATTENDANCE_TMPDIR, else TMPDIR, else /tmp: spill and temp files */
+    char **snapshot_omit; /* ATTENDANCE_SNAPSHOT_OMIT: event fields left out of snapshots */
+    size_t nsnapshot_omit;
+    int track_days;          /* ATTENDANCE_TRACK_DAYS (30) */
+    int claim_lease_minutes; /* ATTENDANCE_CLAIM_LEASE_MINUTES (60) */
+
     /* HTTP */
     int concurrency;      /* 256 */
     int http_timeout_s;   /* 60 */

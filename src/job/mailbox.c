@@ -340,6 +340,40 @@ static json_t *snapshot_head(mailbox *mb)
                      "window_start", ws, "window_end", we, "extracted_utc", ex);
 }
 
+/* Deletes the fields of ATTENDANCE_SNAPSHOT_OMIT from each event (objects the
+ * caller owns: copies, never the events the mailbox still reads). */
+static void omit_fields(mailbox *mb, json_t *events)
+{
+    const config *cfg = mb->run->cfg;
+    size_t i;
+    json_t *e;
+    json_array_foreach(events, i, e)
+    {
+        for (size_t k = 0; k < cfg->nsnapshot_omit; k++)
+            json_object_del(e, cfg->snapshot_omit[k]);
+    }
+}
+
+/* The events as the events-only snapshot holds them: Graph's objects, or copies
+ * without the omitted fields. A new reference (NULL when out of memory). */
+static json_t *snapshot_events(mailbox *mb, json_t *events)
+{
+    if (mb->run->cfg->nsnapshot_omit == 0)
+        return json_incref(events);
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(events, i, e)
+    {
+        if (!out || json_array_append_new(out, json_copy(e)) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    omit_fields(mb, out);
+    return out;
+}
+
 typedef struct put_ctx {
     mailbox *mb;
     char *name;
@@ -397,7 +431,15 @@ static void after_listing(mailbox *mb)
 {
     mb->n_events = (int64_t)json_array_size(mb->events);
     json_t *snap = snapshot_head(mb);
-    json_object_set(snap, "events", mb->events);
+    json_t *events = snapshot_events(mb, mb->events);
+    /* json_object_set_new takes events, even when it fails */
+    if (!snap || !events || json_object_set_new(snap, "events", events) != 0) {
+        if (!snap)
+            json_decref(events);
+        json_decref(snap);
+        fail_msg(mb, ST_NOMEM, "out of memory composing the events snapshot");
+        return;
+    }
     put_json(mb, "events", snap);
     json_decref(snap);
     if (mb->state == MB_FAILED)
@@ -675,6 +717,7 @@ static void finish_rows(mailbox *mb)
     }
     mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
                                              mb->window_end, r->cfg->settle_minutes);
+    omit_fields(mb, json_object_get(final, "events"));
     put_json(mb, "final", final);
     json_decref(final);
 }

@@ -131,12 +131,12 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
 
 static status open_tables(run *r, errinfo *err)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(r->tmpdir, sizeof r->tmpdir, "%s/teams-attendance-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(r->tmpdir, sizeof r->tmpdir, "%s/teams-attendance-XXXXXX", r->cfg->tmpdir);
     if (!mkdtemp(r->tmpdir)) {
         r->tmpdir[0] = '\0';
-        return err_set(err, ST_IO, "cannot create a temporary folder (TMPDIR): %s",
-                       strerror(errno));
+        return err_set(err, ST_IO,
+                       "cannot create a temporary folder in %s (ATTENDANCE_TMPDIR or TMPDIR): %s",
+                       r->cfg->tmpdir, strerror(errno));
     }
     pq_options opts = {0};
     opts.codec = r->cfg->codec;

@@ -24,6 +24,7 @@ import {
   tmpDir,
   parseTimeMs,
 } from './harness.js';
+import { TABLES, openDuck, readDuck } from './tables-rules.js';
 
 const T = { timeout: 120000 };
 const MIN = 60000;
@@ -159,6 +160,55 @@ describe('run modes', () => {
     assert.ok(cp.mailboxes[u0.toLowerCase()], 'written lower-cased');
     assert.ok(!(u0.toUpperCase() in cp.mailboxes), 'the upper-case key is gone');
     assert.ok(parseTimeMs(cp.mailboxes[u0.toLowerCase()].watermark) >= parseTimeMs(wm0));
+  });
+
+  // Privacy: fields left out of both snapshots; the tables are built before they go.
+  test('ATTENDANCE_SNAPSHOT_OMIT leaves the fields out of both snapshots, not out of the tables', T, async () => {
+    const out = tmpDir();
+    try {
+      const from = sb.requests.length;
+      const r = await runJob(['run', '--output-dir', out], jobEnv(sb, null, { ATTENDANCE_SNAPSHOT_OMIT: 'body, bodyPreview,attendees' }));
+      assert.equal(r.code, 0, describeRun(r));
+      const reader = dirReader(out);
+      const ids = await runIds(reader);
+      const run = await loadRun(reader, ids.at(-1));
+      let events = 0;
+      for (const kind of ['events', 'final'])
+        for (const snap of Object.values(run.snapshots[kind]))
+          for (const e of snap.json.events) {
+            events++;
+            for (const f of ['body', 'bodyPreview', 'attendees']) assert.ok(!(f in e), `${kind} snapshot event ${e.id} still has ${f}`);
+          }
+      assert.ok(events > 0);
+      const file = run.parquet.find((b) => b.name.startsWith('parquet/events/')).name;
+      await openDuck();
+      const { rows } = await readDuck(`${out}/${file}`, TABLES.events);
+      const byId = new Map();
+      for (const u of sb.tenant.users) for (const e of sb.tenant.events[u.id]) byId.set(`${e.json.id}|${u.userPrincipalName.toLowerCase()}`, e.json);
+      const iId = TABLES.events.findIndex((c) => c[0] === 'event_id');
+      const iUpn = TABLES.events.findIndex((c) => c[0] === 'user_upn');
+      const iCount = TABLES.events.findIndex((c) => c[0] === 'attendee_count');
+      assert.ok(rows.length > 0);
+      for (const row of rows) {
+        const ev = byId.get(`${row[iId]}|${row[iUpn]}`);
+        assert.ok(ev, `event ${row[iId]} is in the tenant`);
+        assert.equal(row[iCount], Array.isArray(ev.attendees) ? ev.attendees.length : null, `attendee_count of ${row[iId]}`);
+      }
+      // every row landed: the manifest's counts equal the ground truth
+      const exps = sb.tenant.users.map((u) => {
+        const w = requestedWindow(sb, u.userPrincipalName, from);
+        return expectedMailbox(sb, u.userPrincipalName, { windowStart: w.start, windowEnd: w.end, now: parseTimeMs(run.manifest.started_utc) });
+      });
+      assertManifest(run, exps, { status: 'succeeded', runStartMs: parseTimeMs(run.manifest.started_utc) });
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  test('ATTENDANCE_SNAPSHOT_OMIT may not drop what the tables need', T, async () => {
+    const r = await runJob(['run', '--output-dir', '/tmp/never'], jobEnv(sb, null, { ATTENDANCE_SNAPSHOT_OMIT: 'body,start' }));
+    assert.equal(r.code, 2, describeRun(r));
+    assert.match(r.stderr, /ATTENDANCE_SNAPSHOT_OMIT.*start/);
   });
 
   test('ATTENDANCE_PREFIX puts everything under the folder', T, async () => {
