@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "job/window.h"
 #include "log.h"
 #include "util/timeutil.h"
+#include "util/tmpdir.h"
 #include "util/urlenc.h"
 
 static json_t *time_json(int64_t us)
@@ -129,27 +131,41 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
     return ST_OK;
 }
 
+/* The temporary Parquet file of a table: "{table}.parquet" in the run's folder. */
+static void table_file(const run *r, int t, char *out, size_t n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.parquet", tables_def((table_id)t)->name);
+    if (tmpdir_file(&r->tmp, name, out, n) != 0)
+        out[0] = '\0';
+}
+
 static status open_tables(run *r, errinfo *err)
 {
-    snprintf(r->tmpdir, sizeof r->tmpdir, "%s/teams-attendance-XXXXXX", r->cfg->tmpdir);
-    if (!mkdtemp(r->tmpdir)) {
-        r->tmpdir[0] = '\0';
-        return err_set(err, ST_IO,
-                       "cannot create a temporary folder in %s (ATTENDANCE_TMPDIR or TMPDIR): %s",
-                       r->cfg->tmpdir, strerror(errno));
-    }
+    int swept = tmpdir_sweep(r->cfg->tmpdir);
+    if (swept > 0)
+        log_info("removed the temporary folders of runs that ended without cleaning up",
+                 json_pack("{s:s,s:i}", "folder", r->cfg->tmpdir, "count", swept));
+    status st = tmpdir_open(&r->tmp, r->cfg->tmpdir, err);
+    if (st != ST_OK)
+        return st;
     pq_options opts = {0};
     opts.codec = r->cfg->codec;
     opts.int96_timestamps = r->cfg->int96_timestamps;
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *d = tables_def((table_id)t);
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, d->name);
-        r->files[t] = fopen(path, "wb");
-        if (!r->files[t])
-            return err_set(err, ST_IO, "cannot create %s: %s", path, strerror(errno));
-        status st =
-            pq_writer_open(&r->writers[t], d->cols, d->ncols, &opts, file_sink, r->files[t], err);
+        char name[64];
+        snprintf(name, sizeof name, "%s.parquet", d->name);
+        int fd = tmpdir_create(&r->tmp, name, err);
+        if (fd < 0)
+            return ST_IO;
+        r->files[t] = fdopen(fd, "wb");
+        if (!r->files[t]) {
+            close(fd);
+            return err_set(err, ST_IO, "cannot open the temporary %s file: %s", d->name,
+                           strerror(errno));
+        }
+        st = pq_writer_open(&r->writers[t], d->cols, d->ncols, &opts, file_sink, r->files[t], err);
         if (st != ST_OK)
             return st;
     }
@@ -169,16 +185,16 @@ static status write_tables(run *r, errinfo *err)
     }
     /* the temporary files only grow until now: their sum is the folder's peak */
     for (int t = 0; t < TBL_COUNT; t++) {
-        char path[4200];
+        char path[4352];
         struct stat sb;
-        snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, tables_def((table_id)t)->name);
+        table_file(r, t, path, sizeof path);
         if (stat(path, &sb) == 0)
             r->tmp_peak_bytes += (int64_t)sb.st_size;
     }
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *d = tables_def((table_id)t);
-        char path[4200], name[1024];
-        snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, d->name);
+        char path[4352], name[1024];
+        table_file(r, t, path, sizeof path);
         snprintf(name, sizeof name, "%sparquet/%s/ingest_date=%s/%s.parquet", r->cfg->prefix,
                  d->name, r->date, r->run_id);
         size_t bytes = 0;
@@ -200,14 +216,8 @@ static void close_tables(run *r)
         if (r->files[t])
             fclose(r->files[t]);
         r->files[t] = NULL;
-        if (r->tmpdir[0]) {
-            char path[4200];
-            snprintf(path, sizeof path, "%s/%s.parquet", r->tmpdir, tables_def((table_id)t)->name);
-            unlink(path);
-        }
     }
-    if (r->tmpdir[0])
-        rmdir(r->tmpdir);
+    tmpdir_close(&r->tmp);
 }
 
 /* ---- mailbox selection ---------------------------------------------------- */
@@ -341,6 +351,8 @@ static const char *run_status(const run *r, int *ok, int *failed)
         else if (r->mbs[i]->state != MB_SKIPPED)
             (*failed)++;
     }
+    if (r->terminated)
+        return "terminated";
     if (r->fatal || r->storage_failed)
         return "failed";
     if (*failed == 0)
@@ -370,10 +382,13 @@ static json_t *manifest(run *r, table_counts *total)
         mailbox *mb = r->mbs[i];
         if (mb->state == MB_SKIPPED)
             continue;
-        int good = mb->state == MB_SUCCEEDED && !r->storage_failed;
+        int good = mb->state == MB_SUCCEEDED && !r->storage_failed && !r->terminated;
         const char *error = mb->state != MB_SUCCEEDED ? mb->err.msg
                             : r->storage_failed       ? r->storage_err.msg
-                                                      : NULL;
+                            : r->terminated
+                                ? "the run was stopped by a signal before its rows were "
+                                  "written"
+                                : NULL;
         table_counts landed = landed_counts(r, mb);
         for (int t = 0; t < TBL_COUNT; t++)
             total->rows[t] += landed.rows[t];
@@ -564,10 +579,49 @@ static int fatal(run *r, const char *what, const errinfo *e)
     return 1;
 }
 
+/* SIGTERM (a replica timeout, a cancelled execution) and SIGINT stop the run: no
+ * new request starts, what is in flight is abandoned, the manifest says
+ * "terminated", the checkpoint does not move, the temporary folder goes. */
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+    g_stop = sig;
+}
+
+static void catch_stop_signals(struct sigaction *old_term, struct sigaction *old_int)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    g_stop = 0;
+    sigaction(SIGTERM, &sa, old_term);
+    sigaction(SIGINT, &sa, old_int);
+}
+
+static void terminate(run *r)
+{
+    const char *name = g_stop == SIGINT ? "SIGINT" : "SIGTERM";
+    r->terminated = 1;
+    log_error("terminated by a signal: what was in flight is abandoned and the checkpoint does "
+              "not move",
+              json_pack("{s:s}", "signal", name));
+    for (size_t i = 0; i < r->nmb; i++) {
+        mailbox *mb = r->mbs[i];
+        if (mb->state == MB_PENDING || mb->state == MB_ACTIVE) {
+            mb->state = MB_FAILED;
+            err_set(&mb->err, ST_INTERNAL, "the run was stopped (%s) before this mailbox was done",
+                    name);
+        }
+    }
+}
+
 int job_run(const config *cfg)
 {
     run r;
     memset(&r, 0, sizeof r);
+    r.tmp.lock_fd = -1;
     r.cfg = cfg;
     r.now_us = timeutil_now_us();
     r.backfill = cfg->has_since;
@@ -580,6 +634,8 @@ int job_run(const config *cfg)
     errinfo e = {0};
     table_counts total = {0};
 
+    struct sigaction old_term, old_int;
+    catch_stop_signals(&old_term, &old_int);
     log_info("run started", json_pack("{s:s,s:s,s:i,s:s}", "run_id", r.run_id, "mode",
                                       r.backfill ? "backfill" : "incremental", "mailboxes",
                                       (int)cfg->nusers, "version", TA_VERSION));
@@ -646,8 +702,10 @@ int job_run(const config *cfg)
      * events crowd memory */
     r.active_max = cfg->concurrency / 2 > 2 ? cfg->concurrency / 2 : 2;
     start_next(&r);
-    while (r.active > 0 || r.next < r.nmb || !http_idle(r.eng)) {
+    while (!g_stop && (r.active > 0 || r.next < r.nmb || !http_idle(r.eng))) {
         if (http_step(r.eng, &e) != ST_OK) {
+            if (g_stop)
+                break; /* a signal interrupted the wait */
             code = fatal(&r, "the HTTP engine failed", &e);
             goto out;
         }
@@ -662,10 +720,12 @@ int job_run(const config *cfg)
     }
 
     tick(&r, 1);
-    if (!r.storage_failed && write_tables(&r, &e) != ST_OK)
+    if (!g_stop && !r.storage_failed && write_tables(&r, &e) != ST_OK)
         run_storage_failed(&r, &e);
+    if (g_stop)
+        terminate(&r);
     write_manifest(&r, &total);
-    if (!r.backfill && !r.storage_failed) {
+    if (!r.backfill && !r.storage_failed && !r.terminated) {
         errinfo ce = {0};
         if (save_checkpoint(&r, &ce) != ST_OK) {
             run_storage_failed(&r, &ce);
@@ -676,7 +736,7 @@ int job_run(const config *cfg)
     }
     int ok, failed;
     run_status(&r, &ok, &failed);
-    code = (failed == 0 && !r.storage_failed) ? 0 : 1;
+    code = (failed == 0 && !r.storage_failed && !r.terminated) ? 0 : 1;
 
 out:
     summary(&r, started, &total);
@@ -690,5 +750,7 @@ out:
     token_source_free(r.graph_tokens);
     http_engine_free(r.eng);
     json_decref(r.files_written);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGINT, &old_int, NULL);
     return code;
 }

@@ -14,6 +14,7 @@
 #include "parquet/pq.h"
 #include "store/store.h"
 #include "tables/tables.h"
+#include "util/tmpdir.h"
 
 typedef struct run {
     const config *cfg;
@@ -32,12 +33,13 @@ typedef struct run {
     size_t next;
     int active, active_max;
 
-    char tmpdir[4096];
+    tmpdir tmp; /* the run's temporary folder */
     FILE *files[TBL_COUNT];
     pq_writer *writers[TBL_COUNT];
 
     int fatal; /* the run stopped before its mailboxes were done */
     errinfo fatal_err;
+    int terminated; /* stopped by SIGTERM or SIGINT */
     int storage_failed;
     errinfo storage_err;
     json_t *files_written;       /* [{"path","bytes"}] */

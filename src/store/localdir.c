@@ -39,10 +39,11 @@ status localdir_open(localdir **out, const char *dir, errinfo *err)
     size_t n = strlen(d->root);
     while (n > 1 && d->root[n - 1] == '/')
         d->root[--n] = '\0';
-    /* files get the permissions a plain creat() would give them */
+    /* attendance is personal data: files 0640 and folders 0750, or less when the
+     * operator's umask says so */
     mode_t mask = umask(022);
     umask(mask);
-    d->file_mode = 0666 & ~mask;
+    d->file_mode = 0640 & ~mask;
     *out = d;
     return ST_OK;
 }
@@ -95,7 +96,7 @@ static status make_dirs(char *path, size_t len, errinfo *err)
             continue;
         char saved = path[i];
         path[i] = '\0';
-        int rc = mkdir(path, 0777);
+        int rc = mkdir(path, 0750);
         int e = errno;
         struct stat sb;
         if (rc != 0 && e == EEXIST && (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)))

@@ -159,7 +159,8 @@ export function jobEnv(sb, az, extra = {}) {
 
 // Runs the job with exactly `env` (plus PATH), kills it after timeoutMs. Never throws
 // for a failing run; throws only when the binary is missing, with how to build it.
-export async function runJob(args = [], env = {}, { timeoutMs = 90000, bin = TA_BIN } = {}) {
+// onSpawn(child) is called once it runs (to signal it, say).
+export async function runJob(args = [], env = {}, { timeoutMs = 90000, bin = TA_BIN, onSpawn = null } = {}) {
   if (!binaryExists(bin))
     throw new Error(`job binary not found or not executable: ${bin} (build it with: cmake -S . -B build && cmake --build build, or set TA_BIN)`);
   const started = Date.now();
@@ -170,6 +171,7 @@ export async function runJob(args = [], env = {}, { timeoutMs = 90000, bin = TA_
   });
   const so = [];
   const se = [];
+  if (onSpawn) onSpawn(child);
   child.stdout.on('data', (d) => so.push(d));
   child.stderr.on('data', (d) => se.push(d));
   let timedOut = false;

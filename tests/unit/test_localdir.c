@@ -120,7 +120,12 @@ static void test_localdir__put_get_round_trip(void **state)
     assert_int_equal(stat(path, &sb), 0);
     mode_t mask = umask(0);
     umask(mask);
-    assert_int_equal(sb.st_mode & 0777, 0666 & ~mask);
+    /* personal data: 0640, and its folder 0750, or less under a stricter umask */
+    assert_int_equal(sb.st_mode & 0777, 0640 & ~mask);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%sraw/events/date=2026-11-28/user=a@b.com", f->out);
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0750 & ~mask);
 
     buf b;
     buf_init(&b, 0);
