@@ -410,6 +410,26 @@ static json_t *manifest(run *r, table_counts *total)
                                   : json_null());
         json_array_append_new(mbs, o);
     }
+    if (r->fatal && r->nmb == 0) {
+        /* stopped before its mailboxes were set up: each of this shard's is named, failed */
+        const config *cfg = r->cfg;
+        for (size_t i = 0; i < cfg->nusers; i++) {
+            if (cfg->shard_count > 1 &&
+                upn_hash(cfg->users[i]) % (uint32_t)cfg->shard_count != (uint32_t)cfg->shard_index)
+                continue;
+            char upn[512];
+            size_t n = 0;
+            for (; cfg->users[i][n] && n + 1 < sizeof upn; n++)
+                upn[n] = (char)tolower((unsigned char)cfg->users[i][n]);
+            upn[n] = '\0';
+            table_counts none = {0};
+            json_array_append_new(
+                mbs, json_pack("{s:s,s:s,s:n,s:n,s:s,s:s,s:o,s:i,s:i}", "upn", upn, "source",
+                               i < cfg->nusers_listed ? "users" : "sga_upn", "window_start",
+                               "window_end", "status", "failed", "error", r->fatal_err.msg,
+                               "counts", counts_json(&none), "skipped", 0, "bad_values", 0));
+        }
+    }
     return json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:O,s:o,s:I}", "format_version", 1, "run_id",
                      r->run_id, "status", st, "started_utc", time_json(r->now_us), "finished_utc",
                      time_json(timeutil_now_us()), "mailboxes", mbs, "files", r->files_written,
@@ -421,7 +441,9 @@ static void write_manifest(run *r, table_counts *total)
     char name[1024];
     snprintf(name, sizeof name, "%sregistry/runs/%s.json", r->cfg->prefix, r->run_id);
     json_t *m = manifest(r, total);
-    if (r->storage_failed)
+    if (r->fatal)
+        json_object_set_new(m, "error", json_string(r->fatal_err.msg));
+    else if (r->storage_failed)
         json_object_set_new(m, "error", json_string(r->storage_err.msg));
     char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(m);
@@ -646,29 +668,36 @@ int job_run(const config *cfg)
         code = fatal(&r, "cannot start", &e);
         goto out;
     }
+    if (store_open(&r.store, cfg, r.eng, &e) != ST_OK || store_prepare(r.store, &e) != ST_OK) {
+        code = fatal(&r, "cannot use the storage", &e);
+        goto out;
+    }
+    /* storage first: a run that stops before its mailboxes still leaves a manifest */
     if (token_source_graph(&r.graph_tokens, cfg, &e) != ST_OK) {
         code = fatal(&r, "cannot get a Graph token", &e);
-        goto out;
+        goto stopped;
     }
     const char *tok;
     if (token_get(r.graph_tokens, 0, &tok, &e) != ST_OK) {
         code = fatal(&r, "cannot get a Graph token", &e);
-        goto out;
+        goto stopped;
     }
     r.gc.host = cfg->graph_host;
     r.gc.tokens = r.graph_tokens;
     r.gc.page_size = 500;
 
-    if (store_open(&r.store, cfg, r.eng, &e) != ST_OK || store_prepare(r.store, &e) != ST_OK) {
-        code = fatal(&r, "cannot use the storage", &e);
-        goto out;
-    }
     if (!r.backfill) {
         char name[1024];
         snprintf(name, sizeof name, "%sregistry/checkpoint.json", cfg->prefix);
         if (checkpoint_load(r.store, name, &r.cp, &e) != ST_OK) {
+            if (e.code == ST_JSON)
+                err_prefix(&e,
+                           "the checkpoint %s is left as it is, never overwritten: repair it "
+                           "(docs/format.md) or move it aside to give every mailbox its "
+                           "first-run window",
+                           name);
             code = fatal(&r, "cannot read the checkpoint", &e);
-            goto out;
+            goto stopped;
         }
         checkpoint_set_legacy_mailboxes(&r.cp, cfg->legacy_users, cfg->nlegacy_users);
         warn_unused_legacy(&r);
@@ -738,6 +767,10 @@ int job_run(const config *cfg)
     run_status(&r, &ok, &failed);
     code = (failed == 0 && !r.storage_failed && !r.terminated) ? 0 : 1;
 
+    goto out;
+stopped:
+    /* storage may still take the manifest, which says why the run stopped */
+    write_manifest(&r, &total);
 out:
     summary(&r, started, &total);
     progress_finish(&r.prog);

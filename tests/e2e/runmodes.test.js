@@ -20,6 +20,7 @@ import {
   assertManifest,
   assertCheckpoint,
   writeJsonBlob,
+  readJsonBlob,
   listBlobs,
   tmpDir,
   parseTimeMs,
@@ -209,6 +210,43 @@ describe('run modes', () => {
     const r = await runJob(['run', '--output-dir', '/tmp/never'], jobEnv(sb, null, { ATTENDANCE_SNAPSHOT_OMIT: 'body,start' }));
     assert.equal(r.code, 2, describeRun(r));
     assert.match(r.stderr, /ATTENDANCE_SNAPSHOT_OMIT.*start/);
+  });
+
+  // A checkpoint that is not JSON: the run stops, says why in a manifest, and never
+  // replaces the file with a fresh one (that would restart every mailbox's window).
+  test('a corrupt checkpoint: exit 1, a manifest that names the blob and the repair, the file untouched', T, async () => {
+    const container = 'corrupt';
+    const cc = az.service.getContainerClient(container);
+    await cc.createIfNotExists();
+    const text = '{"version":1,"mailboxes":{"a@contoso.com":{"watermark":"2026-11-0';
+    await cc.getBlockBlobClient('registry/checkpoint.json').upload(text, text.length);
+    const before = (await listBlobs(az.service, container)).find((b) => b.name === 'registry/checkpoint.json');
+    const r = await runJob(['run'], jobEnv(sb, az, { ATTENDANCE_CONTAINER: container }));
+    assert.equal(r.code, 1, describeRun(r));
+    const reader = blobReader(az.service, container);
+    const ids = await runIds(reader);
+    assert.equal(ids.length, 1, 'the manifest is written although the run stopped');
+    const m = await readJsonBlob(az.service, container, `registry/runs/${ids[0]}.json`);
+    assert.equal(m.status, 'failed');
+    assert.match(m.error, /registry\/checkpoint\.json/);
+    assert.match(m.error, /repair|move it aside/);
+    assert.equal(m.mailboxes.length, sb.tenant.users.length, 'each mailbox is named');
+    for (const mb of m.mailboxes) assert.equal(mb.status, 'failed');
+    const after = (await listBlobs(az.service, container)).find((b) => b.name === 'registry/checkpoint.json');
+    assert.equal(after.etag, before.etag, 'the corrupt checkpoint is left as it is');
+  });
+
+  test('no Graph token: the manifest still says why', T, async () => {
+    const container = 'notoken';
+    const r = await runJob(['run'], jobEnv(sb, az, { ATTENDANCE_CONTAINER: container, AZURE_CLIENT_SECRET: 'wrong-secret-value' }));
+    assert.equal(r.code, 1, describeRun(r));
+    const reader = blobReader(az.service, container);
+    const ids = await runIds(reader);
+    assert.equal(ids.length, 1);
+    const m = (await loadRun(reader, ids[0])).manifest;
+    assert.equal(m.status, 'failed');
+    assert.match(m.error, /token/i);
+    assert.ok(!JSON.stringify(m).includes('wrong-secret-value'), 'no secret in the manifest');
   });
 
   test('ATTENDANCE_PREFIX puts everything under the folder', T, async () => {
