@@ -139,6 +139,7 @@ version=$(sed -nE 's/^project\(teams-attendance VERSION ([0-9.]+).*/\1/p' CMakeL
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 source_url=$(git remote get-url origin 2>/dev/null || true)
 [[ $source_url == https://* ]] || source_url=""
+dangling_before=$("${pm[@]}" images -q --no-trunc --filter dangling=true | sort)
 old_id=$("${pm[@]}" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 say "building $image (version $version)"
 t0=$(date +%s)
@@ -151,12 +152,11 @@ t0=$(date +%s)
   -t "$image" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log" >&2; die "podman build failed"; }
 t_build=$(($(date +%s) - t0))
 new_id=$("${pm[@]}" image inspect --format '{{.Id}}' "$image")
-# A rebuild under the same tag leaves the previous image untagged: remove it, and any
-# other untagged image the build left.
+# A rebuild under the same tag leaves the previous image untagged: remove it. The build
+# itself (--layers=false) must leave no untagged image behind.
 if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then "${pm[@]}" rmi "$old_id" >/dev/null 2>&1 || true; fi
-"${pm[@]}" image prune -f >/dev/null
-dangling=$("${pm[@]}" images -q --filter dangling=true)
-[ -z "$dangling" ] || die "the build left untagged images: $dangling"
+left=$(comm -13 <(echo "$dangling_before") <("${pm[@]}" images -q --no-trunc --filter dangling=true | sort))
+[ -z "$left" ] || die "the build left untagged images: $left"
 
 # ---------------------------------------------------------------- what the image is
 size=$("${pm[@]}" image inspect --format '{{.Size}}' "$image")
@@ -250,19 +250,20 @@ else
   # /etc/hosts and resolv.conf as the container would get them with the host network
   [ -e "$ro/etc/hosts" ] && { mount --bind /etc/hosts "$ro/etc/hosts"; mounts+=("$ro/etc/hosts"); }
   [ -e "$ro/etc/resolv.conf" ] && { mount --bind /etc/resolv.conf "$ro/etc/resolv.conf"; mounts+=("$ro/etc/resolv.conf"); }
-  img_env=$(node -e 'for (const kv of JSON.parse(process.argv[1])) console.log(kv)' "$env_json" | tr '\n' ' ')
+  img_env=$(node -e 'for (const kv of JSON.parse(process.argv[1])) process.stdout.write(kv + "\0")' "$env_json" \
+    | while IFS= read -r -d '' kv; do printf 'export %q\n' "$kv"; done)
   entrypoint_bin=$(node -e 'console.log(JSON.parse(process.argv[1]).join(" "))' "$entrypoint")
+  # The settings (secrets among them) stay in the environment, never in an argument list.
   cat >"$wrapper" <<EOF
 #!/usr/bin/env bash
 set -euo pipefail
+tmpfs=\${TA_IMAGE_TMPFS:-1}
+unset TA_IMAGE_TMPFS OLDPWD
+$img_env
 # With TA_IMAGE_TMPFS=0, TMPDIR points at a folder of the read-only root instead.
-tmp=(); [ "\${TA_IMAGE_TMPFS:-1}" = 1 ] || tmp=(TMPDIR=/var/tmp)
-vars=()
-while IFS= read -r -d '' kv; do
-  case \${kv%%=*} in PATH|TA_IMAGE_TMPFS|PWD|SHLVL|_) ;; *) vars+=("\$kv") ;; esac
-done < <(env -0)
+[ "\$tmpfs" = 1 ] || export TMPDIR=/var/tmp
 cd /
-exec env -i $img_env "\${vars[@]}" "\${tmp[@]}" chroot --userspec=10001:10001 $ro $entrypoint_bin "\$@"
+exec env -u PWD -u SHLVL -u _ chroot --userspec=10001:10001 $ro $entrypoint_bin "\$@"
 EOF
 fi
 chmod +x "$wrapper"
