@@ -25,6 +25,30 @@ cache=${TA_IMAGE_CACHE:-$repo/build-image}
 
 say() { echo "image-test: $*"; }
 die() { echo "image-test: $*" >&2; exit 1; }
+
+# containers/storage unpacks every layer from a mount namespace of its own after making
+# / private, which fails where / is not a mount point, as in a plain chroot ("remount /,
+# flags: 0x44000: invalid argument"). There, run again from a private mount namespace
+# whose root is a bind mount of /; everything mounted in it goes away with it.
+if [ -z "${TA_IMAGE_REBOUND:-}" ] && [ "$(id -u)" = 0 ] \
+  && ! unshare --mount --propagation unchanged mount --make-private / 2>/dev/null; then
+  nr=$(mktemp -d /tmp/ta-image-root.XXXXXX)
+  # A mount made there from a new namespace must not show up here: if the file system
+  # that holds / passed it on, the bind mount of / would leak out to the host.
+  unshare --mount --propagation unchanged mount -t tmpfs ta-image-probe "$nr"
+  if [ "$(stat -c %d "$nr")" != "$(stat -c %d "$(dirname "$nr")")" ]; then
+    umount "$nr"; rmdir "$nr"
+    die "/ is not a mount point and mounts under it propagate to the host: bind-mount the chroot onto itself before entering it"
+  fi
+  say "/ is not a mount point (a chroot?): running from a bind mount of / in a private mount namespace"
+  rc=0
+  unshare --mount --propagation unchanged sh -c \
+    'mount --rbind / "$1" && mount --make-rprivate "$1" && exec chroot "$1" env TA_IMAGE_REBOUND=1 "$2/scripts/image-test.sh"' \
+    sh "$nr" "$repo" || rc=$?
+  rmdir "$nr" 2>/dev/null || true
+  exit "$rc"
+fi
+
 command -v podman >/dev/null || die "podman is missing (scripts/install-deps.sh installs it)"
 command -v node >/dev/null || die "node is missing (scripts/install-deps.sh installs it)"
 [ -d node_modules/azurite ] || die "node_modules is missing (scripts/install-deps.sh runs npm ci)"
