@@ -296,7 +296,7 @@ say "running the image with $run_mode${run_opts[*]:+: podman ${run_opts[*]}}"
 # ---------------------------------------------------------------- runs against the sandbox
 t0=$(date +%s)
 TA_IMAGE_RUN=$wrapper TA_IMAGE_RUN_MODE=$run_mode \
-  node --test --test-concurrency=1 --test-timeout=300000 tests/image/
+  node --test tests/image/run.test.js
 t_run=$(($(date +%s) - t0))
 
 size_mb=$(awk -v s="$size" 'BEGIN{printf "%.1f", s/1000000}')
