@@ -6,6 +6,7 @@
 // TA_IMAGE_RUN to a program that runs it with the environment it is given.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { webcrypto } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -29,6 +30,10 @@ import {
 } from '../e2e/harness.js';
 import { TABLES, TABLE_NAMES, openDuck, readDuck } from '../e2e/tables-rules.js';
 import { truthRows, assertSameRows } from '../e2e/tables-truth.js';
+
+// Debian 12's node is 18, where the Web Crypto global the Azure SDK reads is not on by
+// default yet (it is from node 20).
+globalThis.crypto ??= webcrypto;
 
 const IMAGE_RUN = process.env.TA_IMAGE_RUN;
 const DAY = 86400000;
