@@ -224,12 +224,13 @@ run_mode=${TA_IMAGE_RUN_MODE:-}
 run_opts=()
 if [ -z "$run_mode" ] || [ "$run_mode" = podman ]; then
   # crun refuses hybrid cgroup hierarchies where runc copes; a runtime without
-  # CAP_SYS_RESOURCE cannot raise the limits podman asks for, so try modest ones too.
+  # CAP_SYS_RESOURCE cannot raise the limits podman asks for, so try modest ones too;
+  # a chroot may have no cgroup file system at all.
   hn=$(ulimit -Hn)
   runtimes=("")
   command -v runc >/dev/null && runtimes+=(runc)
   for rt in "${runtimes[@]}"; do
-    for lim in "" "--ulimit nofile=$hn:$hn --ulimit nproc=4096:4096"; do
+    for lim in "" "--ulimit nofile=$hn:$hn --ulimit nproc=4096:4096" "--cgroups=disabled --ulimit nofile=$hn:$hn --ulimit nproc=4096:4096"; do
       # shellcheck disable=SC2206 # the options are words by design
       opts=(${rt:+--runtime $rt} run --rm --network host --read-only $lim)
       if out=$("${pm[@]}" "${opts[@]}" --tmpfs /tmp "$image" --version 2>>"$work/probe.err") \
