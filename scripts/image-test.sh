@@ -233,17 +233,19 @@ if [ -z "$run_mode" ] || [ "$run_mode" = podman ]; then
     for lim in "" "--ulimit nofile=$hn:$hn --ulimit nproc=4096:4096" "--cgroups=disabled --ulimit nofile=$hn:$hn --ulimit nproc=4096:4096"; do
       # shellcheck disable=SC2206 # the options are words by design
       opts=(${rt:+--runtime $rt} run --rm --network host --read-only $lim)
-      if out=$("${pm[@]}" "${opts[@]}" --tmpfs /tmp "$image" --version 2>>"$work/probe.err") \
+      if out=$("${pm[@]}" "${opts[@]}" --tmpfs /tmp "$image" --version 2>"$work/probe.1") \
         && [ "$out" = "teams-attendance $version" ]; then
         run_mode=podman
         run_opts=("${opts[@]}")
         break 2
       fi
+      echo "  podman ${opts[*]}: $(grep -m1 -E '^Error|error' "$work/probe.1" | cut -c1-200)" >>"$work/probe.err"
     done
   done
   if [ "$run_mode" != podman ]; then
     [ -z "$run_mode" ] || { cat "$work/probe.err" >&2; die "podman run does not work here"; }
-    say "podman run does not work here ($(sort -u "$work/probe.err" | tr '\n' ' ' | head -c 400)); running the image with chroot"
+    say "podman run does not work here; running the image with chroot"
+    cat "$work/probe.err"
     run_mode=chroot
   fi
 fi
