@@ -228,7 +228,7 @@ if [ -z "$run_mode" ] || [ "$run_mode" = podman ]; then
   # a chroot may have no cgroup file system at all.
   hn=$(ulimit -Hn)
   runtimes=("")
-  command -v runc >/dev/null && runtimes+=(runc)
+  for rt in crun runc; do command -v "$rt" >/dev/null && runtimes+=("$rt"); done
   for rt in "${runtimes[@]}"; do
     for lim in "" "--ulimit nofile=$hn:$hn --ulimit nproc=4096:4096" "--cgroups=disabled --ulimit nofile=$hn:$hn --ulimit nproc=4096:4096"; do
       # shellcheck disable=SC2206 # the options are words by design
