@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config clang clang-format
       libcurl4-openssl-dev libssl-dev libnghttp2-dev libjansson-dev
       libsnappy-dev libzstd-dev libcmocka-dev valgrind nodejs npm
-      podman runc debootstrap)
+      podman crun runc debootstrap)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
