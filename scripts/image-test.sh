@@ -42,6 +42,7 @@ if [ -z "${TA_IMAGE_REBOUND:-}" ] && [ "$(id -u)" = 0 ] \
   fi
   say "/ is not a mount point (a chroot?): running from a bind mount of / in a private mount namespace"
   rc=0
+  # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
   unshare --mount --propagation unchanged sh -c \
     'mount --rbind / "$1" && mount --make-rprivate "$1" && exec chroot "$1" env TA_IMAGE_REBOUND=1 "$2/scripts/image-test.sh"' \
     sh "$nr" "$repo" || rc=$?
@@ -94,13 +95,13 @@ else
     [ "$(id -u)" = 0 ] || die "debootstrap needs root"
     mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     mirror=${mirror:-http://deb.debian.org/debian}
-    root=$work/base
+    root=${work:?}/base
     debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
       || { tail -20 "$work/debootstrap.log" >&2; die "debootstrap from $mirror failed"; }
     # What the official slim image leaves out: documentation, manuals, translations,
     # package lists and downloaded packages; and this host's name and resolver.
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
-      "$root"/var/log/* "$root"/tmp/* "$root"/dev/* "$root"/etc/hostname "$root"/etc/apt/sources.list \
+      "$root"/var/log/* "$root"/tmp/* "${root:?}"/dev/* "$root"/etc/hostname "$root"/etc/apt/sources.list \
       "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* "$root"/usr/share/groff/* \
       "$root"/usr/share/lintian/*
     find "$root/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
@@ -149,7 +150,7 @@ mkdir -p "$work/apt/sources.list.d" "$work/apt/apt.conf.d" "$work/ca"
 "${pm[@]}" rm -f ta-image-test-base >/dev/null
 cp /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list "$work/apt/sources.list.d/" 2>/dev/null || true
 [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$work/apt/sources.list.d/00-host.list"
-ls "$work/apt/sources.list.d" | grep -q . || die "no apt sources on this host (/etc/apt/sources.list.d)"
+[ -n "$(ls -A "$work/apt/sources.list.d")" ] || die "no apt sources on this host (/etc/apt/sources.list.d)"
 for f in /etc/apt/apt.conf.d/99*; do [ -f "$f" ] && cp "$f" "$work/apt/apt.conf.d/"; done
 # The base has no CA certificates of its own until it installs ca-certificates, so
 # HTTPS mirrors are checked against this host's bundle and local CAs.
