@@ -10,7 +10,7 @@ NODE_MAJOR_MIN=20
 pkgs=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
       libcurl4-openssl-dev libssl-dev libnghttp2-dev libjansson-dev
       libsnappy-dev libzstd-dev libcmocka-dev valgrind ca-certificates
-      nodejs npm)
+      nodejs npm podman crun runc debootstrap)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then

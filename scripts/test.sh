@@ -29,3 +29,5 @@ echo "== end-to-end tests"
 export TA_BIN="$PWD/build/teams-attendance"
 export TA_BIN_ASAN="$PWD/build-asan/teams-attendance"
 node --test --test-concurrency=1 --test-timeout=600000 tests/e2e/
+echo "== container image: build, then a run from it (scripts/image-test.sh)"
+scripts/image-test.sh
