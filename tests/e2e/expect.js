@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findUser, visibleReports, meetingByJoinUrl, parseTimeUs, parseTimeMs } from '../sandbox/tenant.js';
 import { listBlobs, readBlob } from './harness.js';
+import { eventJoinLink, organizedJoinLink } from './join-links.js';
 
 export { parseTimeUs, parseTimeMs };
+export { eventJoinLink, organizedJoinLink };
 
 const MIN = 60000;
 export const TABLES = ['events', 'attendance_reports', 'attendance_records', 'attendance_intervals'];
@@ -23,8 +25,11 @@ export function upnPath(upn) {
   return out;
 }
 
+// A Teams meeting (SPEC 4): onlineMeeting.joinUrl of an online teamsForBusiness
+// event, or, when onlineMeeting has no join URL, a Teams link found in
+// onlineMeetingUrl, the location(s) or the body (join-links.js).
 export function isTeamsOnline(ev) {
-  return ev.isOnlineMeeting === true && ev.onlineMeetingProvider === 'teamsForBusiness' && !!(ev.onlineMeeting && ev.onlineMeeting.joinUrl);
+  return eventJoinLink(ev) !== null;
 }
 
 // ---------------------------------------------------------------- storage readers
@@ -143,17 +148,30 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
     status: null,
     meeting: null,
     attendance: [],
+    joinUrl: null, // the link looked up
+    joinUrlSource: null, // the field it came from when not onlineMeeting.joinUrl
+    warned: false, // a link found outside onlineMeeting that leads to no meeting of this mailbox
   }));
 
-  // meetings this mailbox looks up: organised Teams events with a join URL
+  // meetings this mailbox looks up: organised Teams events with a join URL, read from
+  // the event as the job received it
   const groups = new Map(); // meetingId -> [event]
   for (const ev of events) {
-    const j = ev.rec.json;
-    if (!isTeamsOnline(j)) ev.status = 'not_online';
-    else if (!j.isOrganizer) ev.status = 'not_organizer';
+    const j = ev.json;
+    const any = eventJoinLink(j);
+    const link = organizedJoinLink(j);
+    // an attendee's copy: not looked up; with the link only outside onlineMeeting it
+    // is not a Teams meeting the job knows of
+    if (!any || (!link && any.source)) ev.status = 'not_online';
+    else if (!link) ev.status = 'not_organizer';
     else {
-      const m = meetingByJoinUrl(tenant, j.onlineMeeting.joinUrl);
-      if (!m || m.organizerId !== user.id) ev.status = 'no_meeting';
+      ev.joinUrl = link.url;
+      ev.joinUrlSource = link.source;
+      const m = meetingByJoinUrl(tenant, link.url);
+      if (!m || m.organizerId !== user.id) {
+        ev.status = 'no_meeting';
+        ev.warned = link.source !== null;
+      }
       else {
         ev.meeting = m;
         if (!groups.has(m.json.id)) groups.set(m.json.id, []);
@@ -193,7 +211,7 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
   const started = inWindow.filter((e) => e.startMs <= now);
   const latest = started.length ? Math.max(...started.map((e) => e.startMs)) : windowEnd;
   const unsettled = inWindow.filter(
-    (e) => e.json.isOrganizer && isTeamsOnline(e.json) && e.endMs > now - settleMinutes * MIN,
+    (e) => organizedJoinLink(served.get(e.json.id) || e.json) && e.endMs > now - settleMinutes * MIN,
   );
   let wm = latest;
   if (unsettled.length) wm = Math.min(wm, Math.min(...unsettled.map((e) => e.startMs)));
@@ -268,6 +286,9 @@ export function assertSnapshots(run, exp, { runStartMs, checkFinal = true } = {}
         const att = got.attendance;
         delete got.onlineMeetingMeta;
         delete got.attendance;
+        if (ev.joinUrlSource) assert.equal(got.joinUrlSource, ev.joinUrlSource, `${subj}: joinUrlSource names the field the link came from`);
+        else assert.ok(!('joinUrlSource' in got), `${subj}: joinUrlSource only when the link came from outside onlineMeeting (got ${got.joinUrlSource})`);
+        delete got.joinUrlSource;
         if (ev.meeting) assert.deepEqual(stripOdata(meta), stripOdata(ev.meeting.json), `${subj}: onlineMeetingMeta`);
         else assert.equal(meta, null, `${subj}: onlineMeetingMeta must be null (${ev.status})`);
         assert.ok(Array.isArray(att), `${subj}: attendance must be an array`);
