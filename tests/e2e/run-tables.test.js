@@ -98,6 +98,15 @@ const STATUS_OF_TAG = {
   'teams-no-url': 'not_online',
   plain: 'not_online',
   'series-3': 'no_reports',
+  // Teams links outside onlineMeeting (SPEC 4)
+  'link-onlineMeetingUrl': 'fetched',
+  'link-location.displayName': 'fetched',
+  'link-locations[].locationUri': 'fetched',
+  'link-body.content': 'fetched',
+  'link-safelinks': 'fetched',
+  'link-other-organizer': 'no_meeting',
+  'link-foreign': 'no_meeting',
+  'link-attending': 'not_online',
 };
 
 const isoDate = (us) => new Date(Number(us / 1000n)).toISOString().slice(0, 10);
