@@ -217,6 +217,20 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
   if (unsettled.length) wm = Math.min(wm, Math.min(...unsettled.map((e) => e.startMs)));
   if (oldWatermark !== null && oldWatermark > wm) wm = oldWatermark;
 
+  // links of another organizer's meeting pasted into an event this mailbox organizes:
+  // Graph refuses their lookup (403), which is no_meeting, not a policy error
+  const forbiddenLinks = [
+    ...new Set(
+      events
+        .filter((ev) => ev.status === 'no_meeting' && ev.joinUrlSource)
+        .filter((ev) => {
+          const m = meetingByJoinUrl(tenant, ev.joinUrl);
+          return m && m.organizerId !== user.id;
+        })
+        .map((ev) => ev.joinUrl),
+    ),
+  ];
+
   const reports = [...events.flatMap((e) => e.attendance), ...unmatched];
   const counts = {
     events: events.length,
@@ -224,7 +238,34 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
     attendance_records: reports.reduce((n, r) => n + r.records.length, 0),
     attendance_intervals: reports.reduce((n, r) => n + r.records.reduce((k, x) => k + (x.attendanceIntervals || []).length, 0), 0),
   };
-  return { user, upn: user.userPrincipalName, windowStart, windowEnd, events, unmatched, skippedReports, watermark: wm, counts };
+  return { user, upn: user.userPrincipalName, windowStart, windowEnd, events, unmatched, skippedReports, watermark: wm, counts, forbiddenLinks };
+}
+
+// The join URL a meeting lookup asked for (its $filter decoded once, as Graph does).
+export function lookupUrl(entry) {
+  const m = /^\s*joinWebUrl\s+eq\s+'(.*)'\s*$/is.exec(entry.query?.$filter || '');
+  return m ? m[1].replace(/''/g, "'") : null;
+}
+
+// The refusals a run meets when it follows the contract (SPEC 4): the lookups of the
+// mailboxes' forbiddenLinks, each answered 403 twice, the second time with a renewed
+// token (a 403 renews the token once before it is read), and never with a meeting.
+// Returns those log entries, and how many token renewals they cost.
+export function expectedRefusals(log, exps) {
+  const want = new Map();
+  for (const exp of exps) for (const url of exp.forbiddenLinks) want.set(`${exp.upn.toLowerCase()} ${url}`, []);
+  for (const e of log) {
+    if (e.kind !== 'onlineMeetings') continue;
+    const k = `${String(e.mailbox).toLowerCase()} ${lookupUrl(e)}`;
+    if (want.has(k)) want.get(k).push(e);
+  }
+  const refused = new Set();
+  for (const [k, entries] of want) {
+    assert.deepEqual(entries.map((e) => e.status), [403, 403], `lookup of another organizer's meeting (${k}): 403, then 403 again with a renewed token`);
+    assert.notEqual(entries[1].headers.tokenId, entries[0].headers.tokenId, `${k}: the second lookup carries a renewed token`);
+    for (const e of entries) refused.add(e);
+  }
+  return { refused, renewals: want.size };
 }
 
 // ---------------------------------------------------------------- comparison

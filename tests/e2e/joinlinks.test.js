@@ -28,6 +28,8 @@ import {
   upnPath,
   parseTimeMs,
   tmpDir,
+  lookupUrl,
+  expectedRefusals,
 } from './harness.js';
 import { visibleReports } from '../sandbox/tenant.js';
 import { eventJoinLink, organizedJoinLink, LINK_FIELDS } from './join-links.js';
@@ -37,11 +39,6 @@ import { truthRows, assertSameRows, col } from './tables-truth.js';
 const T = { timeout: 120000 };
 const CONTAINER = 'joinlinks';
 
-// The filter a meeting lookup sent, decoded once as Graph does: the join URL.
-function lookedUp(entry) {
-  const m = /^\s*joinWebUrl\s+eq\s+'(.*)'\s*$/is.exec(entry.query?.$filter || '');
-  return m ? m[1].replace(/''/g, "'") : null;
-}
 
 describe('Teams links outside onlineMeeting', () => {
   let az;
@@ -129,7 +126,7 @@ describe('Teams links outside onlineMeeting', () => {
         const got = byId.get(e.json.id);
         const what = `${u.userPrincipalName} '${e.json.subject}' (${e.tag})`;
         assert.ok(got, `${what}: in the final snapshot`);
-        const mine = lookups.filter((x) => x.mailbox === u.userPrincipalName && lookedUp(x) === e.link.url);
+        const mine = lookups.filter((x) => x.mailbox === u.userPrincipalName && lookupUrl(x) === e.link.url);
         if (!e.link.source) {
           // an attendee's copy: never looked up, no joinUrlSource
           assert.equal(mine.length, 0, `${what}: not looked up`);
@@ -166,6 +163,11 @@ describe('Teams links outside onlineMeeting', () => {
       }
       assert.ok(reports >= 6, `${u.userPrincipalName}: reports of meetings linked from outside onlineMeeting landed (${reports})`);
     }
+    // the only refusals: lookups of the colleagues' links, renewed once then read as no_meeting
+    const { refused, renewals } = expectedRefusals(sb.requests.slice(from), exps);
+    assert.equal(renewals, sb.tenant.users.length, 'one pasted colleague link per mailbox');
+    const graph = sb.requests.slice(from).filter((e) => e.kind !== 'token' && !refused.has(e));
+    assert.deepEqual(graph.filter((e) => e.status !== 200).map((e) => [e.kind, e.status, e.path]), [], 'every other Graph call succeeded');
     // no policy error: the mailboxes succeeded and nothing said Grant-CsApplicationAccessPolicy
     assert.ok(!r.stderr.includes('Grant-CsApplicationAccessPolicy'), 'a pasted link is not an access policy problem');
     Object.assign(state, { run, exps, reader, runStartMs });
