@@ -5,7 +5,11 @@
 // Everything is placed relative to `now` (the real clock when a test starts), so a
 // run of the job over "the last 30 days" meets the same cases whatever the date:
 // settled and unsettled meetings, a meeting in progress, sessions outside the window,
-// an ad-hoc session that matches no scheduled occurrence, and so on. The same seed
+// an ad-hoc session that matches no scheduled occurrence, and so on. Join links come
+// in both forms (the long /l/meetup-join/... and, for a seeded share of meetings, the
+// 2026 short /meet/<joinMeetingId>?p=...), and some events carry their Teams link
+// outside onlineMeeting: in onlineMeetingUrl, the location or the invite in the body
+// (Safe Links wrapped or not), one of them another organizer's. The same seed
 // and `now` always give the same tenant, byte for byte.
 //
 // The returned object is the ground truth the server serves from and the tests
