@@ -29,6 +29,8 @@ import {
   DEV_KEY,
 } from './harness.js';
 import { TABLES, openDuck } from './tables-rules.js';
+import { eventJoinLink } from './join-links.js';
+import { meetingByJoinUrl } from '../sandbox/tenant.js';
 
 const T = { timeout: 120000 };
 const ASAN = process.env.TA_BIN_ASAN && fs.existsSync(process.env.TA_BIN_ASAN) ? process.env.TA_BIN_ASAN : null;
@@ -195,9 +197,20 @@ describe('bad input from Graph', () => {
     exit: 0,
   });
 
-  badInput('onlineMeeting: null on an organised Teams meeting: not online', {
+  badInput('onlineMeeting: null on an organised Teams meeting: the join link in its body is looked up', {
     faults: [{ kind: 'calendarView', count: 1, corrupt: 'nullOnlineMeeting', pick: organisedTeams() }],
     exit: 0,
+    // SPEC 4: without onlineMeeting.joinUrl, a Teams link in the body counts
+    check: async ({ run, a, sb }) => {
+      const final = run.snapshots.final[upnPath(a)].json;
+      const nulled = final.events.filter((e) => e.onlineMeeting === null && e.onlineMeetingProvider === 'teamsForBusiness' && e.isOrganizer === true && e.isOnlineMeeting === true);
+      assert.equal(nulled.length, 1, 'the event was served without onlineMeeting');
+      const link = eventJoinLink(nulled[0]);
+      assert.deepEqual(link && link.source, 'body.content', 'truth: its body holds the link');
+      assert.equal(nulled[0].joinUrlSource, 'body.content', 'joinUrlSource names the body');
+      const m = meetingByJoinUrl(sb.tenant, link.url);
+      assert.equal(nulled[0].onlineMeetingMeta?.id ?? null, m && m.organizerId === sb.tenant.users[0].id ? m.json.id : null, 'its meeting, found by the link');
+    },
   });
 
   badInput('organizer: null', {

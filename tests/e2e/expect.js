@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { findUser, visibleReports, meetingByJoinUrl, parseTimeUs, parseTimeMs } from '../sandbox/tenant.js';
 import { listBlobs, readBlob } from './harness.js';
+import { eventJoinLink, organizedJoinLink } from './join-links.js';
 
 export { parseTimeUs, parseTimeMs };
+export { eventJoinLink, organizedJoinLink };
 
 const MIN = 60000;
 export const TABLES = ['events', 'attendance_reports', 'attendance_records', 'attendance_intervals'];
@@ -23,8 +25,11 @@ export function upnPath(upn) {
   return out;
 }
 
+// A Teams meeting (SPEC 4): onlineMeeting.joinUrl of an online teamsForBusiness
+// event, or, when onlineMeeting has no join URL, a Teams link found in
+// onlineMeetingUrl, the location(s) or the body (join-links.js).
 export function isTeamsOnline(ev) {
-  return ev.isOnlineMeeting === true && ev.onlineMeetingProvider === 'teamsForBusiness' && !!(ev.onlineMeeting && ev.onlineMeeting.joinUrl);
+  return eventJoinLink(ev) !== null;
 }
 
 // ---------------------------------------------------------------- storage readers
@@ -143,17 +148,30 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
     status: null,
     meeting: null,
     attendance: [],
+    joinUrl: null, // the link looked up
+    joinUrlSource: null, // the field it came from when not onlineMeeting.joinUrl
+    warned: false, // a link found outside onlineMeeting that leads to no meeting of this mailbox
   }));
 
-  // meetings this mailbox looks up: organised Teams events with a join URL
+  // meetings this mailbox looks up: organised Teams events with a join URL, read from
+  // the event as the job received it
   const groups = new Map(); // meetingId -> [event]
   for (const ev of events) {
-    const j = ev.rec.json;
-    if (!isTeamsOnline(j)) ev.status = 'not_online';
-    else if (!j.isOrganizer) ev.status = 'not_organizer';
+    const j = ev.json;
+    const any = eventJoinLink(j);
+    const link = organizedJoinLink(j);
+    // an attendee's copy: not looked up; with the link only outside onlineMeeting it
+    // is not a Teams meeting the job knows of
+    if (!any || (!link && any.source)) ev.status = 'not_online';
+    else if (!link) ev.status = 'not_organizer';
     else {
-      const m = meetingByJoinUrl(tenant, j.onlineMeeting.joinUrl);
-      if (!m || m.organizerId !== user.id) ev.status = 'no_meeting';
+      ev.joinUrl = link.url;
+      ev.joinUrlSource = link.source;
+      const m = meetingByJoinUrl(tenant, link.url);
+      if (!m || m.organizerId !== user.id) {
+        ev.status = 'no_meeting';
+        ev.warned = link.source !== null;
+      }
       else {
         ev.meeting = m;
         if (!groups.has(m.json.id)) groups.set(m.json.id, []);
@@ -194,11 +212,25 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
   const latest = started.length ? Math.max(...started.map((e) => e.startMs)) : windowEnd;
   // the hold-back is bounded: a meeting that started over 24 hours ago holds nothing
   const unsettled = inWindow.filter(
-    (e) => e.json.isOrganizer && isTeamsOnline(e.json) && e.endMs > now - settleMinutes * MIN && e.startMs >= now - 24 * 60 * MIN,
+    (e) => organizedJoinLink(served.get(e.json.id) || e.json) && e.endMs > now - settleMinutes * MIN && e.startMs >= now - 24 * 60 * MIN,
   );
   let wm = latest;
   if (unsettled.length) wm = Math.min(wm, Math.min(...unsettled.map((e) => e.startMs)));
   if (oldWatermark !== null && oldWatermark > wm) wm = oldWatermark;
+
+  // links of another organizer's meeting pasted into an event this mailbox organizes:
+  // Graph refuses their lookup (403), which is no_meeting, not a policy error
+  const forbiddenLinks = [
+    ...new Set(
+      events
+        .filter((ev) => ev.status === 'no_meeting' && ev.joinUrlSource)
+        .filter((ev) => {
+          const m = meetingByJoinUrl(tenant, ev.joinUrl);
+          return m && m.organizerId !== user.id;
+        })
+        .map((ev) => ev.joinUrl),
+    ),
+  ];
 
   const reports = [...events.flatMap((e) => e.attendance), ...unmatched];
   const counts = {
@@ -207,7 +239,34 @@ export function expectedMailbox(sb, upn, { windowStart, windowEnd, now = windowE
     attendance_records: reports.reduce((n, r) => n + r.records.length, 0),
     attendance_intervals: reports.reduce((n, r) => n + r.records.reduce((k, x) => k + (x.attendanceIntervals || []).length, 0), 0),
   };
-  return { user, upn: user.userPrincipalName, windowStart, windowEnd, events, unmatched, skippedReports, watermark: wm, counts };
+  return { user, upn: user.userPrincipalName, windowStart, windowEnd, events, unmatched, skippedReports, watermark: wm, counts, forbiddenLinks };
+}
+
+// The join URL a meeting lookup asked for (its $filter decoded once, as Graph does).
+export function lookupUrl(entry) {
+  const m = /^\s*joinWebUrl\s+eq\s+'(.*)'\s*$/is.exec(entry.query?.$filter || '');
+  return m ? m[1].replace(/''/g, "'") : null;
+}
+
+// The refusals a run meets when it follows the contract (SPEC 4): the lookups of the
+// mailboxes' forbiddenLinks, each answered 403 twice, the second time with a renewed
+// token (a 403 renews the token once before it is read), and never with a meeting.
+// Returns those log entries, and how many token renewals they cost.
+export function expectedRefusals(log, exps) {
+  const want = new Map();
+  for (const exp of exps) for (const url of exp.forbiddenLinks) want.set(`${exp.upn.toLowerCase()} ${url}`, []);
+  for (const e of log) {
+    if (e.kind !== 'onlineMeetings') continue;
+    const k = `${String(e.mailbox).toLowerCase()} ${lookupUrl(e)}`;
+    if (want.has(k)) want.get(k).push(e);
+  }
+  const refused = new Set();
+  for (const [k, entries] of want) {
+    assert.deepEqual(entries.map((e) => e.status), [403, 403], `lookup of another organizer's meeting (${k}): 403, then 403 again with a renewed token`);
+    assert.notEqual(entries[1].headers.tokenId, entries[0].headers.tokenId, `${k}: the second lookup carries a renewed token`);
+    for (const e of entries) refused.add(e);
+  }
+  return { refused, renewals: want.size };
 }
 
 // ---------------------------------------------------------------- comparison
@@ -269,6 +328,9 @@ export function assertSnapshots(run, exp, { runStartMs, checkFinal = true } = {}
         const att = got.attendance;
         delete got.onlineMeetingMeta;
         delete got.attendance;
+        if (ev.joinUrlSource) assert.equal(got.joinUrlSource, ev.joinUrlSource, `${subj}: joinUrlSource names the field the link came from`);
+        else assert.ok(!('joinUrlSource' in got), `${subj}: joinUrlSource only when the link came from outside onlineMeeting (got ${got.joinUrlSource})`);
+        delete got.joinUrlSource;
         if (ev.meeting) assert.deepEqual(stripOdata(meta), stripOdata(ev.meeting.json), `${subj}: onlineMeetingMeta`);
         else assert.equal(meta, null, `${subj}: onlineMeetingMeta must be null (${ev.status})`);
         assert.ok(Array.isArray(att), `${subj}: attendance must be an array`);

@@ -250,7 +250,8 @@ describe('sandbox graph', () => {
     const bad = await get(`${sb.url}/v1.0/users/${u.id}/onlineMeetings?$filter=${encodeURIComponent(`JoinWebUrl eq '${quoted.json.joinWebUrl}'`)}`);
     assert.equal(bad.status, 400);
     // the URL not encoded once more does not match (decoded once, compared exactly)
-    const plain = meetings.find((m) => !m.json.joinWebUrl.includes("'"));
+    // a long link: its escapes (%3a, %7b) are what decoding the value once would change
+    const plain = meetings.find((m) => !m.json.joinWebUrl.includes("'") && m.json.joinWebUrl.includes('%'));
     const raw = await get(`${sb.url}/v1.0/users/${u.id}/onlineMeetings?$filter=JoinWebUrl%20eq%20'${plain.json.joinWebUrl.replace(/&/g, '%26')}'`);
     assert.equal(raw.status, 200);
     assert.deepEqual(raw.json.value, []);
@@ -273,6 +274,34 @@ describe('sandbox graph', () => {
     } finally {
       sb.setPolicyMissing(u.userPrincipalName, false);
     }
+  });
+
+  test('onlineMeetings by JoinWebUrl: the long and the 2026 short link form', T, async () => {
+    const meetings = Object.values(sb.tenant.meetings);
+    const long = meetings.filter((m) => m.json.joinWebUrl.includes('/l/meetup-join/'));
+    const short = meetings.filter((m) => m.json.joinWebUrl.includes('/meet/'));
+    assert.ok(long.length > 0 && short.length > 0, `the tenant has both forms (${long.length} long, ${short.length} short)`);
+    assert.equal(long.length + short.length, meetings.length, 'every join link has one of the two forms');
+    for (const m of short) {
+      // the path holds joinMeetingIdSettings.joinMeetingId; p= the passcode's hash
+      const p = /^https:\/\/teams\.microsoft\.com\/meet\/(\d+)\?p=([A-Za-z0-9]+)$/.exec(m.json.joinWebUrl);
+      assert.ok(p, `short form: ${m.json.joinWebUrl}`);
+      assert.equal(p[1], m.json.joinMeetingIdSettings.joinMeetingId, 'the short link carries the join meeting id');
+      assert.equal(m.json.joinMeetingIdSettings.isPasscodeRequired, true);
+      assert.match(m.json.joinMeetingIdSettings.passcode, /^[A-Za-z0-9]+$/);
+      assert.equal(m.json.joinUrl, m.json.joinWebUrl);
+    }
+    for (const m of [long[0], short[0], short[short.length - 1]]) {
+      const r = await get(filterUrl(sb, m.organizerId, m.json.joinWebUrl));
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.value.length, 1, m.json.joinWebUrl);
+      assert.equal(r.json.value[0].id, m.json.id);
+      assert.equal(r.json.value[0].joinWebUrl, m.json.joinWebUrl);
+    }
+    // the short link of a meeting another tenant holds: nothing
+    const none = await get(filterUrl(sb, short[0].organizerId, 'https://teams.microsoft.com/meet/111122223333?p=NotAMeetingOfOurs1'));
+    assert.equal(none.status, 200);
+    assert.deepEqual(none.json.value, []);
   });
 
   test('attendance reports and records: list shape, $expand, paging, fractional digits', T, async () => {

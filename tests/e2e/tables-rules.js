@@ -11,6 +11,8 @@ import { tableFromIPC } from 'apache-arrow';
 import { parquetReadObjects, parquetMetadata } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 
+import { linkFromSource } from './join-links.js';
+
 // ---- the tables as SPEC section 7 lists them ----
 
 export const S = 'string', T = 'timestamp', I = 'int32', L = 'int64', B = 'boolean';
@@ -100,11 +102,17 @@ export function expectedRows(snapshots) {
       });
     };
     for (const ev of snap.events || []) {
-      const joinUrl = ev.onlineMeeting?.joinUrl;
+      let joinUrl = ev.onlineMeeting?.joinUrl;
       const meta = ev.onlineMeetingMeta ?? null;
       const attendance = ev.attendance || [];
+      let teams = ev.isOnlineMeeting === true && ev.onlineMeetingProvider === 'teamsForBusiness' && nonEmpty(joinUrl);
+      // a link the run found outside onlineMeeting (SPEC 4): joinUrlSource names the field
+      if (!teams && !nonEmpty(joinUrl)) {
+        const found = linkFromSource(ev);
+        if (found) [joinUrl, teams] = [found, true];
+      }
       let status;
-      if (ev.isOnlineMeeting !== true || ev.onlineMeetingProvider !== 'teamsForBusiness' || !nonEmpty(joinUrl)) status = 'not_online';
+      if (!teams) status = 'not_online';
       else if (ev.isOrganizer !== true) status = 'not_organizer';
       else if (!meta) status = 'no_meeting';
       else if (attendance.length === 0) status = 'no_reports';

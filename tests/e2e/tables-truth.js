@@ -35,6 +35,7 @@ export function truthSnapshot(exp, { runId, extractedUtc }) {
       ...structuredClone(ev.json),
       onlineMeetingMeta: ev.meeting ? structuredClone(ev.meeting.json) : null,
       attendance: ev.attendance.map((a) => report(a)),
+      ...(ev.joinUrlSource ? { joinUrlSource: ev.joinUrlSource } : {}),
     })),
     unmatched_attendance: exp.unmatched.map((a) => report(a, { onlineMeetingId: a.meetingId })),
   };

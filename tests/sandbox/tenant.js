@@ -5,7 +5,11 @@
 // Everything is placed relative to `now` (the real clock when a test starts), so a
 // run of the job over "the last 30 days" meets the same cases whatever the date:
 // settled and unsettled meetings, a meeting in progress, sessions outside the window,
-// an ad-hoc session that matches no scheduled occurrence, and so on. The same seed
+// an ad-hoc session that matches no scheduled occurrence, and so on. Join links come
+// in both forms (the long /l/meetup-join/... and, for a seeded share of meetings, the
+// 2026 short /meet/<joinMeetingId>?p=...), and some events carry their Teams link
+// outside onlineMeeting: in onlineMeetingUrl, the location or the invite in the body
+// (Safe Links wrapped or not), one of them another organizer's. The same seed
 // and `now` always give the same tenant, byte for byte.
 //
 // The returned object is the ground truth the server serves from and the tests
@@ -167,9 +171,19 @@ export function generateTenant(options = {}) {
     fillerMeetings: 2, // extra one-off Teams meetings with a report, per mailbox
     seriesWeeks: 9, // occurrences of the weekly series (6 weeks back to 2 ahead)
     bigReportRecords: 8, // records in the report that spans several pages
+    shortLinks: 0.5, // share of meetings whose join link has the 2026 short form
+    joinLinks: true, // the events whose Teams link sits outside onlineMeeting (appended)
     ...options,
   };
   const rng = makeRng(`tenant:${o.seed}`);
+  // The link form of each meeting and its passcode are drawn from a stream of their
+  // own, so that a tenant keeps every other value whatever share of short links it has.
+  const formRng = makeRng(`link-form:${o.seed}`);
+  const base62 = (n) => {
+    let s = '';
+    for (let i = 0; i < n; i++) s += '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'[formRng.int(0, 61)];
+    return s;
+  };
   const now = o.now;
   const dayStart = Math.floor(now / DAY) * DAY;
   const nowHour = Math.floor((now - dayStart) / HOUR);
@@ -230,7 +244,9 @@ export function generateTenant(options = {}) {
 
   const person = (u) => ({ name: u.displayName, address: u.mail });
 
-  const newMeeting = (organizer, { subject, startMs, endMs, legacyId = false, quote = false }) => {
+  // `form`: 'long' (/l/meetup-join/...), 'short' (/meet/<joinMeetingId>?p=..., what
+  // Teams gives scheduled meetings since January 2026), or drawn by seed.
+  const newMeeting = (organizer, { subject, startMs, endMs, legacyId = false, quote = false, form = null }) => {
     let thread, threadId, id;
     for (;;) {
       thread = alnumB64(rng, () => rng.guid());
@@ -244,6 +260,14 @@ export function generateTenant(options = {}) {
     if (quote) joinWebUrl += "&label=o'brien-review";
     const conferenceId = String(rng.int(100000000, 999999999));
     const joinMeetingId = String(rng.int(100000000000, 999999999999));
+    // drawn for every meeting, so a forced form does not shift the seed's choices
+    const drawn = formRng.next() < o.shortLinks ? 'short' : 'long';
+    const passHash = base62(18);
+    const passcode = base62(6);
+    const short = !quote && (form ?? drawn) === 'short';
+    // The short link carries the join meeting id and a hash of the passcode (no
+    // thread, tenant or organizer): its meeting asks for that passcode.
+    if (short) joinWebUrl = `https://teams.microsoft.com/meet/${joinMeetingId}?p=${passHash}`;
     const json = {
       id,
       creationDateTime: utcString(startMs - rng.int(2, 9) * DAY + rng.int(0, 86399999), 7, rng.int(0, 9999)),
@@ -282,7 +306,7 @@ export function generateTenant(options = {}) {
         content: 'data:text/html,' + encodeURIComponent(`<a href="${joinWebUrl}">Join Microsoft Teams Meeting</a>`),
         contentType: 'html',
       },
-      joinMeetingIdSettings: { isPasscodeRequired: false, joinMeetingId, passcode: null },
+      joinMeetingIdSettings: short ? { isPasscodeRequired: true, joinMeetingId, passcode } : { isPasscodeRequired: false, joinMeetingId, passcode: null },
       lobbyBypassSettings: { scope: 'organization', isDialInBypassEnabled: false },
       participants: {
         organizer: {
@@ -299,7 +323,7 @@ export function generateTenant(options = {}) {
         contributors: [],
       },
     };
-    const m = { json, organizerId: organizer.id, reports: [] };
+    const m = { json, organizerId: organizer.id, reports: [], form: short ? 'short' : 'long' };
     tenant.meetings[id] = m;
     return m;
   };
@@ -418,9 +442,16 @@ export function generateTenant(options = {}) {
     }));
     const text = e.text || `Agenda for ${e.subject}.`;
     const locName = e.location ?? (e.kind === 'teams' ? 'Microsoft Teams Meeting' : '');
-    const location = locName
-      ? { displayName: locName, locationType: 'default', uniqueId: locName, uniqueIdType: 'private' }
-      : { displayName: '', locationType: 'default', uniqueIdType: 'unknown', address: {}, coordinates: {} };
+    const location =
+      e.locationJson ||
+      (locName
+        ? { displayName: locName, locationType: 'default', uniqueId: locName, uniqueIdType: 'private' }
+        : { displayName: '', locationType: 'default', uniqueIdType: 'unknown', address: {}, coordinates: {} });
+    const locations = e.locationsJson || (locName ? [location] : []);
+    // e.body: a body written by another client ({html, text}: what Graph serves by
+    // default and under Prefer: outlook.body-content-type="text")
+    const html = e.body ? e.body.html : bodyHtml(text, online && online.joinUrl);
+    const plain = e.body ? e.body.text : bodyText(text, online && online.joinUrl);
     const json = {
       '@odata.etag': `W/"${ck}"`,
       id,
@@ -437,7 +468,7 @@ export function generateTenant(options = {}) {
       isReminderOn: !e.isCancelled,
       hasAttachments: false,
       subject: e.subject,
-      bodyPreview: bodyText(text, online && online.joinUrl).slice(0, 255),
+      bodyPreview: plain.slice(0, 255),
       importance: 'normal',
       sensitivity: 'normal',
       isAllDay: !!e.isAllDay,
@@ -448,7 +479,7 @@ export function generateTenant(options = {}) {
       showAs: e.isAllDay ? 'free' : e.isCancelled ? 'free' : isOrganizer ? 'busy' : 'tentative',
       type: e.type || 'singleInstance',
       webLink: `https://outlook.office365.com/owa/?itemid=${encodeURIComponent(id)}&exvsurl=1&path=/calendar/item`,
-      onlineMeetingUrl: null,
+      onlineMeetingUrl: e.onlineMeetingUrl ?? null,
       isOnlineMeeting: isOnline,
       onlineMeetingProvider: provider,
       allowNewTimeProposals: true,
@@ -457,11 +488,11 @@ export function generateTenant(options = {}) {
       responseStatus: isOrganizer
         ? { response: 'organizer', time: '0001-01-01T00:00:00Z' }
         : { response: e.isCancelled ? 'none' : 'accepted', time: utcString(created + 2 * HOUR, 7, rng.int(0, 9999)) },
-      body: { contentType: 'html', content: bodyHtml(text, online && online.joinUrl) },
+      body: { contentType: 'html', content: html },
       start: { dateTime: graphLocal(e.startMs), timeZone: 'UTC' },
       end: { dateTime: graphLocal(e.endMs), timeZone: 'UTC' },
       location,
-      locations: locName ? [location] : [],
+      locations,
       recurrence: null,
       attendees,
       organizer: { emailAddress: { name: organizer.name, address: organizer.address } },
@@ -469,12 +500,13 @@ export function generateTenant(options = {}) {
     };
     const rec = {
       json,
-      textBody: bodyText(text, online && online.joinUrl),
+      textBody: plain,
       userId: owner.id,
       startMs: e.startMs,
       endMs: e.endMs,
       meetingId: e.meetingId || null,
       tag: e.tag || null,
+      link: e.link || null,
     };
     tenant.events[owner.id].push(rec);
     return rec;
@@ -725,6 +757,188 @@ export function generateTenant(options = {}) {
       const s = slot(d, hs + 7 + (f % 4), 15 * (f % 3));
       const { m } = oneOff(u, `Customer call #${f + 1}`, s, s + 30 * MIN, {}, { tag: 'filler' });
       addReport(m, u, s + rng.int(0, 4) * MIN, s + 29 * MIN, { tag: 'filler' });
+    }
+  }
+
+  // ------------------------------------------------------------ links outside onlineMeeting
+
+  // Events another client created or edited: `onlineMeeting` null, `isOnlineMeeting`
+  // false, and the Teams link in `onlineMeetingUrl`, the location or the body. They are
+  // real meetings with reports (SPEC 4), except a link to someone else's meeting.
+  // Appended after every mailbox's other events, so that those keep their values.
+  // Each such event's `link` says where the link is and what the lookup finds.
+  if (o.joinLinks) {
+    const safeLink = (url, recipient) =>
+      'https://nam02.safelinks.protection.outlook.com/?url=' +
+      encodeURIComponent(url) +
+      `&data=05%7C02%7C${encodeURIComponent(recipient)}%7C${rng.hex(32)}%7C${tenant.tenantId.replace(/-/g, '')}%7C0%7C0%7C638${rng.int(100000000, 999999999)}${rng.int(100000, 999999)}%7CUnknown%7CTWFpbGZsb3d8eyJFbXB0eU1hcGkiOnRydWUsIlYiOiIwLjAuMDAwMCIsIlAiOiJXaW4zMiIsIkFOIjoiTWFpbCIsIldUIjoyfQ%3D%3D%7C0%7C%7C%7C` +
+      `&sdata=${encodeURIComponent(b64(rng.bytes(32)))}&reserved=0`;
+
+    // A Teams invite as Outlook writes it since 2024 ("Need help?" first, then the
+    // join link, the meeting id and passcode, the organizer's options), as HTML and
+    // as Graph renders it under outlook.body-content-type="text" (a link becomes
+    // "label<url>"). With `safe`, every link is wrapped by Safe Links.
+    const invite = (text, { join, joinMeetingId, passcode, organizerId, threadId, safe = null }) => {
+      const wrap = safe ? (x) => safeLink(x, safe) : (x) => x;
+      const links = {
+        help: wrap('https://aka.ms/JoinTeamsMeeting?omkt=en-US'),
+        join: wrap(join),
+        options: wrap(
+          `https://teams.microsoft.com/meetingOptions/?organizerId=${organizerId}&tenantId=${tenant.tenantId}` +
+            `&threadId=${threadId.replace(':', '_')}&messageId=0&language=en-US`,
+        ),
+      };
+      const a = (cls, href, label) =>
+        `<a class="${cls}" href="${href.replace(/&/g, '&amp;')}" target="_blank" rel="noreferrer noopener">${label}</a>`;
+      const spaced = joinMeetingId.replace(/(\d{3})(?=\d)/g, '$1 ');
+      const line = '________________________________________________________________________________';
+      const html =
+        '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n</head>\r\n<body>\r\n' +
+        `<div>${text}</div>\r\n<div style="width:100%"><span style="white-space:nowrap; color:#5F5F5F; opacity:.36">${line}</span></div>\r\n` +
+        `<div class="me-email-text" lang="en-US"><div style="margin-bottom:6px"><span class="me-email-text-secondary">Microsoft Teams</span> ${a('me-email-link', links.help, 'Need help?')}</div>\r\n` +
+        `<div style="margin-bottom:6px">${a('me-email-headline', links.join, 'Join the meeting now')}</div>\r\n` +
+        `<div><span class="me-email-text-secondary">Meeting ID: </span><span class="me-email-text">${spaced}</span></div>\r\n` +
+        (passcode ? `<div><span class="me-email-text-secondary">Passcode: </span><span class="me-email-text">${passcode}</span></div>\r\n` : '') +
+        `<div style="margin-top:20px"><span class="me-email-text-secondary">For organizers: </span>${a('me-email-link', links.options, 'Meeting options')}</div>\r\n` +
+        `</div>\r\n<div style="width:100%"><span style="white-space:nowrap; color:#5F5F5F; opacity:.36">${line}</span></div>\r\n</body>\r\n</html>\r\n`;
+      const plain =
+        `${text}\r\n\r\n${line}\r\nMicrosoft Teams Need help?<${links.help}>\r\nJoin the meeting now<${links.join}>\r\n` +
+        `Meeting ID: ${spaced}\r\n` +
+        (passcode ? `Passcode: ${passcode}\r\n` : '') +
+        `________________________________\r\nFor organizers: Meeting options<${links.options}>\r\n${line}\r\n`;
+      return { html, text: plain };
+    };
+    const inviteOf = (m, text, safe = null) =>
+      invite(text, {
+        join: m.json.joinWebUrl,
+        joinMeetingId: m.json.joinMeetingIdSettings.joinMeetingId,
+        passcode: m.json.joinMeetingIdSettings.passcode,
+        organizerId: m.organizerId,
+        threadId: m.json.chatInfo.threadId,
+        safe,
+      });
+    const agenda = (text) => ({ html: bodyHtml(text, null), text });
+    const teamsPlace = { displayName: 'Microsoft Teams Meeting', locationType: 'default', uniqueId: 'Microsoft Teams Meeting', uniqueIdType: 'private' };
+
+    for (let i = 0; i < K; i++) {
+      const u = users[i];
+      const hs = i % 3;
+      // A meeting of u's whose event lost its onlineMeeting; `place` puts the link.
+      const elsewhere = (subject, d, hOff, form, source, place) => {
+        const s = slot(d, hs + hOff);
+        const m = newMeeting(u, { subject, startMs: s, endMs: s + 30 * MIN, form });
+        const url = m.json.joinWebUrl;
+        const ev = addEvent(u, {
+          kind: 'plain',
+          subject,
+          startMs: s,
+          endMs: s + 30 * MIN,
+          attendees: guestsFor(u, 3),
+          meetingId: m.json.id,
+          tag: `link-${source}`,
+          link: { source, url, meetingId: m.json.id, form: m.form },
+          ...place(m, url),
+        });
+        return { m, ev, s };
+      };
+
+      // onlineMeetingUrl, set by a scheduling client; the body holds the invite too,
+      // and onlineMeetingUrl comes first
+      {
+        const { m, s } = elsewhere('Supplier check-in', -6, 1, 'long', 'onlineMeetingUrl', (mt, url) => ({
+          onlineMeetingUrl: url,
+          body: inviteOf(mt, 'Supplier check-in.'),
+        }));
+        addReport(m, u, s + MIN, s + 27 * MIN, { tag: 'link-onlineMeetingUrl' });
+      }
+      // the link pasted as the location
+      {
+        const { m, s } = elsewhere('Roadmap walkthrough', -8, 3, 'short', 'location.displayName', (mt, url) => {
+          const loc = { displayName: url, locationType: 'default', uniqueId: url, uniqueIdType: 'private' };
+          return { locationJson: loc, locationsJson: [{ ...loc }], body: agenda('Roadmap walkthrough; the link is in the location.') };
+        });
+        addReport(m, u, s + 2 * MIN, s + 29 * MIN, { tag: 'link-location.displayName' });
+      }
+      // a room and the Teams meeting as two locations; the body's links are wrapped by
+      // Safe Links; restarted after it ended (a one-off takes both reports)
+      {
+        const { m, s } = elsewhere('Budget review', -14, 4, 'long', 'locations[].locationUri', (mt, url) => ({
+          locationJson: { displayName: 'Room 4.12; Microsoft Teams Meeting', locationType: 'default', uniqueIdType: 'unknown', address: {}, coordinates: {} },
+          locationsJson: [
+            { displayName: 'Room 4.12', locationType: 'default', uniqueId: 'Room 4.12', uniqueIdType: 'private' },
+            { displayName: 'Microsoft Teams Meeting', locationType: 'default', locationUri: url, uniqueId: 'Microsoft Teams Meeting', uniqueIdType: 'private' },
+          ],
+          body: inviteOf(mt, 'Budget review.', u.mail),
+        }));
+        addReport(m, u, s + MIN, s + 26 * MIN, { tag: 'link-locations[].locationUri' });
+        addReport(m, u, s + 2 * HOUR, s + 2 * HOUR + 9 * MIN, { tag: 'link-locations[].locationUri-2' });
+      }
+      // only the body: a forwarded invite (HTML, &amp; in the organizer's links)
+      {
+        const { m, s } = elsewhere('Release readiness', -16, 2, 'short', 'body.content', (mt) => ({
+          locationJson: { ...teamsPlace },
+          locationsJson: [{ ...teamsPlace }],
+          body: inviteOf(mt, 'Release readiness, forwarded.'),
+        }));
+        addReport(m, u, s + MIN, s + 25 * MIN, { anonymous: true, tag: 'link-body.content' });
+      }
+      // only the body, every link wrapped by Safe Links
+      {
+        const { m, ev, s } = elsewhere('Security briefing', -19, 0, 'long', 'body.content', (mt) => ({
+          body: inviteOf(mt, 'Security briefing.', u.mail),
+        }));
+        ev.tag = 'link-safelinks';
+        addReport(m, u, s + 3 * MIN, s + 28 * MIN, { tag: 'link-safelinks' });
+      }
+      // Another organizer's meeting pasted into an event this mailbox organizes: the
+      // lookup under this mailbox gets 403 (a colleague's) or nothing (another tenant's).
+      if (K > 1) {
+        const other = users[(i + 1) % K];
+        const theirs = tenant.events[other.id].find((e) => e.tag === 'planning');
+        const m = tenant.meetings[theirs.meetingId];
+        const s = slot(-4, hs + 1);
+        addEvent(u, {
+          kind: 'plain',
+          subject: 'Prep: cross-team planning',
+          startMs: s,
+          endMs: s + 30 * MIN,
+          attendees: guestsFor(u, 2),
+          body: inviteOf(m, `Prep before ${other.displayName}'s planning; their invite below.`),
+          tag: 'link-other-organizer',
+          link: { source: 'body.content', url: m.json.joinWebUrl, meetingId: null, lookup: 403 },
+        });
+      }
+      {
+        const url = `https://teams.microsoft.com/meet/${rng.int(100000000000, 999999999999)}?p=${base62(18)}`;
+        const s = slot(-5, hs + 2);
+        addEvent(u, {
+          kind: 'plain',
+          subject: 'Fabrikam sync (their link)',
+          startMs: s,
+          endMs: s + 30 * MIN,
+          attendees: [EXTERNAL_ORGANIZER, person(u)],
+          body: { html: bodyHtml('Fabrikam hosts: join at', url), text: bodyText('Fabrikam hosts: join at', url) },
+          tag: 'link-foreign',
+          link: { source: 'body.content', url, meetingId: null, lookup: 'empty' },
+        });
+      }
+      // An attendee's copy with the link only in the body: not organized, not looked up.
+      {
+        const url = `https://teams.microsoft.com/meet/${rng.int(100000000000, 999999999999)}?p=${base62(18)}`;
+        const s = slot(-17, hs + 3);
+        addEvent(u, {
+          kind: 'plain',
+          subject: 'Fabrikam quarterly (invited)',
+          startMs: s,
+          endMs: s + 45 * MIN,
+          isOrganizer: false,
+          organizer: EXTERNAL_ORGANIZER,
+          attendees: [person(u)],
+          body: { html: bodyHtml('Quarterly update from Fabrikam.', url), text: bodyText('Quarterly update from Fabrikam.', url) },
+          tag: 'link-attending',
+          link: { source: null, url, meetingId: null, lookup: 'none' },
+        });
+      }
     }
   }
 
