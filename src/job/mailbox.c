@@ -19,16 +19,21 @@
 enum { PH_LIST, PH_FETCH, PH_FINAL, PH_DONE };
 enum { K_USER, K_EVENTS, K_MEETING, K_REPORTS, K_RECORDS };
 
-/* Report ties beyond an event index. */
+/* Report ties beyond an event index: UNMATCHED, a report tied to no event of the
+ * window that lands in this run (unmatched_attendance); SKIPPED, one this run does
+ * not write (another run's, or landed before). */
 enum { TIE_UNMATCHED = -1, TIE_SKIPPED = -2 };
 
 typedef struct meeting {
     char *join_url;
-    int found_elsewhere; /* the link came from outside onlineMeeting (pasted, edited) */
-    json_t *meta;        /* the onlineMeeting, or NULL (no_meeting) */
-    json_t *reports;     /* the report objects, records filled in */
-    int *tie;            /* per report: event index, TIE_UNMATCHED or TIE_SKIPPED */
+    int found_elsewhere;         /* the link came from outside onlineMeeting (pasted, edited) */
+    json_t *meta;                /* the onlineMeeting, or NULL (no_meeting) */
+    json_t *reports;             /* the report objects, records filled in */
+    int *tie;                    /* per report: event index, TIE_UNMATCHED or TIE_SKIPPED */
+    const char **tie_occurrence; /* per report: the tracked occurrence's event id, or NULL */
     size_t ntie;
+    int tracked_only; /* tracked in the registry, no occurrence in this window */
+    int listed;       /* its reports were listed in this run */
 } meeting;
 
 typedef struct req_ctx {
@@ -40,6 +45,7 @@ typedef struct req_ctx {
 } req_ctx;
 
 static void advance(mailbox *mb);
+static void list_tracked_meetings(mailbox *mb);
 
 mailbox *mailbox_new(struct run *r, int index, const char *upn)
 {
@@ -58,6 +64,7 @@ mailbox *mailbox_new(struct run *r, int index, const char *upn)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
     mb->old_watermark = WINDOW_NO_WATERMARK;
+    mb->reg.first_window_start = REGISTRY_NO_TIME;
     buf_init(&mb->scratch, 64u << 10);
     return mb;
 }
@@ -69,6 +76,7 @@ static void release_work(mailbox *mb)
         json_decref(mb->meetings[i].meta);
         json_decref(mb->meetings[i].reports);
         free(mb->meetings[i].tie);
+        free(mb->meetings[i].tie_occurrence);
     }
     free(mb->meetings);
     mb->meetings = NULL;
@@ -82,6 +90,9 @@ static void release_work(mailbox *mb)
     buf_free(&mb->scratch);
     json_decref(mb->unmatched);
     mb->unmatched = NULL;
+    /* the ETag stays: the run writes the registry back with If-Match */
+    json_decref(mb->reg.doc);
+    mb->reg.doc = NULL;
 }
 
 void mailbox_free(mailbox *mb)
@@ -92,6 +103,8 @@ void mailbox_free(mailbox *mb)
     free(mb->upn);
     free(mb->upn_lower);
     free(mb->user_id);
+    json_decref(mb->registry_doc);
+    registry_free(&mb->reg);
     free(mb);
 }
 
@@ -484,7 +497,10 @@ static void after_listing(mailbox *mb)
         }
     }
     mb->n_meetings = (int64_t)mb->nmeetings;
-    for (size_t m = 0; m < mb->nmeetings; m++) {
+    size_t in_window = mb->nmeetings;
+    if (!mb->run->backfill)
+        list_tracked_meetings(mb);
+    for (size_t m = 0; m < in_window && mb->state != MB_FAILED; m++) {
         errinfo err = {0};
         submit(mb,
                graph_request_meeting_by_url(&mb->run->gc, mb->user_id, mb->meetings[m].join_url,
@@ -493,19 +509,67 @@ static void after_listing(mailbox *mb)
     }
 }
 
-/* Which event each report of meeting mi belongs to; queues the records of the
- * reports this run writes. */
+/* A channel meeting lists the reports of every meeting of its channel: only those
+ * within one of its own occurrences are its own. */
+static int is_channel_meeting(const json_t *meta)
+{
+    const char *t =
+        json_string_value(json_object_get(json_object_get(meta, "chatInfo"), "threadId"));
+    size_t n = t ? strlen(t) : 0;
+    return n >= 13 && strcmp(t + n - 13, "@thread.tacv2") == 0;
+}
+
+/* The tracked occurrence (from the registry) a report belongs to: its event id, or
+ * NULL. Same time rule as for the window's events, over the occurrences the registry
+ * keeps. */
+static const char *tracked_occurrence(mailbox *mb, const char *meeting_id, int64_t rs)
+{
+    size_t n;
+    registry_occurrence *occ = registry_occurrences(&mb->reg, meeting_id, &n);
+    if (!occ)
+        return NULL;
+    window_event *ev = calloc(n, sizeof *ev);
+    const char *found = NULL;
+    if (ev) {
+        for (size_t i = 0; i < n; i++) {
+            ev[i].start_us = occ[i].start_us == REGISTRY_NO_TIME ? INT64_MAX : occ[i].start_us;
+            ev[i].end_us = occ[i].end_us;
+            ev[i].meeting = 0;
+        }
+        int t = window_tie_report(rs, ev, n, 0, 1);
+        if (t >= 0)
+            found = occ[t].event_id;
+        free(ev);
+    }
+    free(occ);
+    return found;
+}
+
+/* Which event each report of meeting mi belongs to, and which reports this run
+ * writes; queues their records.
+ *
+ * A report tied to an event of the window is written by every run whose window
+ * holds the event. Any other report lands once: when it is not in the registry's
+ * landed ids and started at or after the mailbox's first window (a report without a
+ * start too), in unmatched_attendance, with the tracked occurrence it belongs to
+ * when there is one. A backfill keeps the older rule (the run whose window holds the
+ * report's start writes it) and lands nothing through the registry. */
 static void tie_reports(mailbox *mb, size_t mi)
 {
     meeting *m = &mb->meetings[mi];
     size_t nr = json_array_size(m->reports);
     m->tie = calloc(nr ? nr : 1, sizeof *m->tie);
+    m->tie_occurrence = calloc(nr ? nr : 1, sizeof *m->tie_occurrence);
     m->ntie = nr;
-    if (!m->tie) {
+    m->listed = 1;
+    if (!m->tie || !m->tie_occurrence) {
         fail_msg(mb, ST_NOMEM, "out of memory");
         return;
     }
     const char *mid = json_string_value(json_object_get(m->meta, "id"));
+    int channel = is_channel_meeting(m->meta);
+    int64_t first = mb->reg.first_window_start != REGISTRY_NO_TIME ? mb->reg.first_window_start
+                                                                   : mb->window_start;
     for (size_t k = 0; k < nr; k++) {
         json_t *rep = json_array_get(m->reports, k);
         const char *s = json_string_value(json_object_get(rep, "meetingStartDateTime"));
@@ -523,18 +587,25 @@ static void tie_reports(mailbox *mb, size_t mi)
         int64_t rs = WINDOW_NO_TIME;
         if (s && timeutil_parse(s, &rs) != 0)
             rs = WINDOW_NO_TIME;
-        int t = window_tie_report(rs, mb->ev, json_array_size(mb->events), (int)mi);
-        if (t < 0 && rs == WINDOW_NO_TIME) {
-            m->tie[k] = TIE_SKIPPED;
-            mb->counts.skipped++;
-            log_warn("attendance report of a recurring meeting without a readable "
-                     "meetingStartDateTime cannot be tied to an occurrence; skipped",
-                     json_pack("{s:s,s:s,s:s?}", "upn", mb->upn, "report_id", rid,
-                               "meetingStartDateTime", s));
-            continue;
+        int t = m->tracked_only
+                    ? -1
+                    : window_tie_report(rs, mb->ev, json_array_size(mb->events), (int)mi, channel);
+        if (t < 0) {
+            const char *occ = rs != WINDOW_NO_TIME ? tracked_occurrence(mb, mid, rs) : NULL;
+            if (mb->run->backfill)
+                t = (rs != WINDOW_NO_TIME && rs >= mb->window_start && rs < mb->window_end)
+                        ? TIE_UNMATCHED
+                        : TIE_SKIPPED;
+            else if (registry_landed(&mb->reg, mid, rid))
+                t = TIE_SKIPPED; /* landed before */
+            else if (rs != WINDOW_NO_TIME && rs < first)
+                t = TIE_SKIPPED; /* before the mailbox's history starts */
+            else if (channel && !occ && rs != WINDOW_NO_TIME)
+                t = TIE_SKIPPED; /* another meeting of the channel */
+            else
+                t = TIE_UNMATCHED;
+            m->tie_occurrence[k] = t == TIE_UNMATCHED ? occ : NULL;
         }
-        if (t < 0)
-            t = (rs >= mb->window_start && rs < mb->window_end) ? TIE_UNMATCHED : TIE_SKIPPED;
         m->tie[k] = t;
         if (t == TIE_SKIPPED)
             continue;
@@ -542,6 +613,39 @@ static void tie_reports(mailbox *mb, size_t mi)
         errinfo err = {0};
         submit(mb, graph_request_records(&mb->run->gc, mb->user_id, mid, rid, mb->index, &err),
                K_RECORDS, mi, k, 1, &err);
+    }
+}
+
+/* The meetings the registry tracks that no event of the window named: their reports
+ * are listed too, so a session outside any occurrence in the window, or a report that
+ * appeared after the run that covered its start, still lands. */
+static void list_tracked_meetings(mailbox *mb)
+{
+    for (size_t i = 0; i < registry_nmeetings(&mb->reg); i++) {
+        const char *id = registry_meeting_id(&mb->reg, i);
+        const char *url = registry_meeting_join_url(&mb->reg, i);
+        int seen = 0;
+        for (size_t m = 0; m < mb->nmeetings && !seen; m++)
+            seen = url && strcmp(mb->meetings[m].join_url, url) == 0;
+        if (seen)
+            continue;
+        meeting *grown = realloc(mb->meetings, (mb->nmeetings + 1) * sizeof *grown);
+        if (!grown) {
+            fail_msg(mb, ST_NOMEM, "out of memory");
+            return;
+        }
+        mb->meetings = grown;
+        meeting *nm = &mb->meetings[mb->nmeetings++];
+        memset(nm, 0, sizeof *nm);
+        nm->join_url = strdup(url ? url : "");
+        nm->reports = json_array();
+        nm->meta = json_pack("{s:s}", "id", id);
+        nm->tracked_only = 1;
+        if (!nm->join_url || !nm->reports || !nm->meta) {
+            fail_msg(mb, ST_NOMEM, "out of memory");
+            return;
+        }
+        start_reports(mb, mb->nmeetings - 1);
     }
 }
 
@@ -663,6 +767,8 @@ static json_t *build_final(mailbox *mb)
                 continue;
             json_t *rep = json_copy(json_array_get(mb->meetings[m].reports, k));
             json_object_set_new(rep, "onlineMeetingId", mid ? json_string(mid) : json_null());
+            if (mb->meetings[m].tie_occurrence[k])
+                json_object_set_new(rep, "eventId", json_string(mb->meetings[m].tie_occurrence[k]));
             json_array_append_new(unmatched, rep);
         }
     }
@@ -677,6 +783,68 @@ static json_t *build_final(mailbox *mb)
     json_object_set_new(snap, "events", events);
     json_object_set_new(snap, "unmatched_attendance", unmatched);
     return snap;
+}
+
+/* What the registry holds once this run's rows landed: the meetings this run saw or
+ * listed, their occurrences in the window, and the reports that landed. */
+static json_t *registry_after(mailbox *mb)
+{
+    run *r = mb->run;
+    size_t nm = mb->nmeetings, ne = json_array_size(mb->events), nids = 0;
+    for (size_t m = 0; m < nm; m++)
+        nids += mb->meetings[m].ntie;
+    registry_meeting_update *up = calloc(nm ? nm : 1, sizeof *up);
+    registry_occurrence *occ = calloc(ne ? ne : 1, sizeof *occ);
+    const char **ids = calloc(2 * nids + 1, sizeof *ids);
+    json_t *doc = NULL;
+    if (!up || !occ || !ids)
+        goto out;
+    size_t n = 0, o = 0, at = 0;
+    for (size_t m = 0; m < nm; m++) {
+        meeting *mt = &mb->meetings[m];
+        const char *id = json_string_value(json_object_get(mt->meta, "id"));
+        if (!id || !*id)
+            continue;
+        registry_meeting_update *u = &up[n++];
+        u->id = id;
+        u->join_url = mt->join_url[0] ? mt->join_url : NULL;
+        u->occ = occ + o;
+        for (size_t i = 0; i < ne; i++) {
+            if (mb->ev[i].meeting != (int)m)
+                continue;
+            const char *eid =
+                json_string_value(json_object_get(json_array_get(mb->events, i), "id"));
+            if (!eid || !*eid)
+                continue;
+            occ[o].event_id = eid;
+            occ[o].start_us =
+                mb->ev[i].start_us == INT64_MAX ? REGISTRY_NO_TIME : mb->ev[i].start_us;
+            occ[o].end_us = mb->ev[i].end_us == INT64_MIN ? REGISTRY_NO_TIME : mb->ev[i].end_us;
+            o++;
+            u->nocc++;
+        }
+        u->listed = mt->listed;
+        u->reports = ids + at;
+        for (size_t k = 0; k < mt->ntie; k++) {
+            const char *rid = graph_id(json_object_get(json_array_get(mt->reports, k), "id"));
+            if (rid)
+                ids[at + u->nreports++] = rid;
+        }
+        at += u->nreports;
+        u->landed = ids + at;
+        for (size_t k = 0; k < mt->ntie; k++) {
+            const char *rid = graph_id(json_object_get(json_array_get(mt->reports, k), "id"));
+            if (rid && mt->tie[k] >= TIE_UNMATCHED)
+                ids[at + u->nlanded++] = rid;
+        }
+        at += u->nlanded;
+    }
+    doc = registry_update(&mb->reg, up, n, mb->window_start, r->now_us, r->cfg->track_days);
+out:
+    free(up);
+    free(occ);
+    free(ids);
+    return doc;
 }
 
 static void finish_rows(mailbox *mb)
@@ -717,6 +885,11 @@ static void finish_rows(mailbox *mb)
     }
     mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
                                              mb->window_end, r->cfg->settle_minutes);
+    if (!r->backfill && !(mb->registry_doc = registry_after(mb))) {
+        json_decref(final);
+        fail_msg(mb, ST_NOMEM, "out of memory updating the tracked meetings");
+        return;
+    }
     omit_fields(mb, json_object_get(final, "events"));
     put_json(mb, "final", final);
     json_decref(final);

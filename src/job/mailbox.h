@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "graph/graph.h"
+#include "job/registry.h"
 #include "job/window.h"
 #include "status.h"
 #include "util/buf.h"
@@ -48,6 +49,9 @@ typedef struct mailbox {
     /* when it failed an incremental run: its failed runs in a row, this one included
        (SPEC section 6 checkpoint); runs 0 otherwise */
     int64_t failing_since, failed_runs;
+
+    registry reg;         /* its tracked meetings, as read at its start */
+    json_t *registry_doc; /* what the run writes back once the Parquet files landed */
 
     /* working state, released when done */
     json_t *events;      /* array, as Graph returned them */

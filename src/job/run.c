@@ -59,6 +59,22 @@ char *run_snapshot_name(const run *r, const char *kind, const char *upn)
     return buf_take(&b);
 }
 
+char *run_registry_name(const run *r, const char *upn)
+{
+    buf b;
+    buf_init(&b, 0);
+    status st = buf_appendf(&b, NULL, "%sregistry/mailboxes/", r->cfg->prefix);
+    if (st == ST_OK)
+        st = urlenc_upn_folder(&b, upn, NULL);
+    if (st == ST_OK)
+        st = buf_appends(&b, ".json", NULL);
+    if (st != ST_OK) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
+}
+
 void run_file_written(run *r, const char *name, size_t bytes)
 {
     json_array_append_new(r->files_written,
@@ -302,6 +318,26 @@ static int watermark_in_future(run *r, mailbox *mb)
     return 1;
 }
 
+/* Reads the mailbox's tracked meetings; a storage failure fails that mailbox alone
+ * (it is tried again next run). 0 when it may start. */
+static int load_registry(run *r, mailbox *mb)
+{
+    errinfo e = {0};
+    char *name = run_registry_name(r, mb->upn);
+    status st =
+        name ? registry_load(r->store, name, &mb->reg, &e) : err_set(&e, ST_NOMEM, "out of memory");
+    free(name);
+    if (st == ST_OK)
+        return 0;
+    mb->state = MB_FAILED;
+    mb->err = e;
+    err_prefix(&mb->err, "reading its tracked meetings");
+    mb->started_us = mb->finished_us = timeutil_now_us();
+    r->active++;
+    run_mailbox_done(r, mb);
+    return -1;
+}
+
 static void start_next(run *r)
 {
     while (r->active < r->active_max && r->next < r->nmb) {
@@ -335,9 +371,35 @@ static void start_next(run *r)
             window_for_mailbox(mb->old_watermark, r->now_us, r->cfg->first_run_days,
                                r->cfg->overlap_minutes, &mb->window_start, &mb->window_end);
         }
+        if (load_registry(r, mb) != 0)
+            continue;
         r->active++;
         mailbox_start(mb);
     }
+}
+
+/* ---- tracked meetings ---------------------------------------------------- */
+
+/* Each mailbox that landed writes its tracked meetings: after the Parquet files (a
+ * landed id is only written once its rows are), before the manifest and the
+ * checkpoint. */
+static status save_registries(run *r, errinfo *err)
+{
+    for (size_t i = 0; i < r->nmb; i++) {
+        mailbox *mb = r->mbs[i];
+        if (mb->state != MB_SUCCEEDED || !mb->registry_doc)
+            continue;
+        char *name = run_registry_name(r, mb->upn);
+        if (!name)
+            return err_set(err, ST_NOMEM, "out of memory");
+        status st = registry_save(r->store, name, &mb->reg, mb->registry_doc, err);
+        if (st != ST_OK)
+            err_prefix(err, "writing %s", name);
+        free(name);
+        if (st != ST_OK)
+            return st;
+    }
+    return ST_OK;
 }
 
 /* ---- manifest and checkpoint ---------------------------------------------- */
@@ -750,6 +812,8 @@ int job_run(const config *cfg)
 
     tick(&r, 1);
     if (!g_stop && !r.storage_failed && write_tables(&r, &e) != ST_OK)
+        run_storage_failed(&r, &e);
+    if (!g_stop && !r.storage_failed && !r.backfill && save_registries(&r, &e) != ST_OK)
         run_storage_failed(&r, &e);
     if (g_stop)
         terminate(&r);

@@ -38,11 +38,14 @@ int window_holds_back(const window_event *e, int64_t now_us, int settle_minutes)
     return e->end_us > now_us - (int64_t)settle_minutes * US_PER_MIN;
 }
 
-int window_tie_report(int64_t report_start_us, const window_event *ev, size_t n, int meeting)
+int window_tie_report(int64_t report_start_us, const window_event *ev, size_t n, int meeting,
+                      int channel)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; !channel && i < n; i++)
         if (ev[i].meeting == meeting && ev[i].single_instance)
             return (int)i;
+    if (report_start_us == WINDOW_NO_TIME)
+        return -1;
     int best = -1;
     int64_t best_dist = 0;
     for (size_t i = 0; i < n; i++) {

@@ -40,7 +40,9 @@ int window_holds_back(const window_event *e, int64_t now_us, int settle_minutes)
  * the meeting takes all its reports; otherwise the event whose scheduled time
  * (60 minutes before its start to its end) holds the report's start, the nearest
  * start when several do. A report_start_us of WINDOW_NO_TIME ties only to a
- * singleInstance event. */
-int window_tie_report(int64_t report_start_us, const window_event *ev, size_t n, int meeting);
+ * singleInstance event. For a channel meeting (channel = 1), whose listing holds the
+ * reports of every meeting of the channel, only the time rule counts. */
+int window_tie_report(int64_t report_start_us, const window_event *ev, size_t n, int meeting,
+                      int channel);
 
 #endif

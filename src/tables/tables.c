@@ -819,7 +819,9 @@ static status walk_snapshot(walk *w, jv snap)
     jv rep = n ? jsontok_first(unmatched) : NONE;
     for (size_t i = 0; i < n; i++, rep = next_of(w, rep)) {
         w->rep = (long)i;
-        if ((st = do_report(w, rep, vnull(), vnull())) != ST_OK)
+        /* a report landed through a tracked meeting names its occurrence, if any */
+        tables_value event_id = is_object(w, rep) ? str_field(w, rep, "eventId") : vnull();
+        if ((st = do_report(w, rep, event_id, vnull())) != ST_OK)
             return st;
     }
     w->rep = -1;

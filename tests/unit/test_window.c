@@ -101,19 +101,19 @@ static void test_window__tie_reports(void **state)
         {t("2026-11-09T09:00:00Z"), t("2026-11-09T10:00:00Z"), 1, 0, 0},
         {t("2026-11-09T09:30:00Z"), t("2026-11-09T10:30:00Z"), 1, 0, 1}, /* other meeting */
     };
-    assert_int_equal(window_tie_report(t("2026-11-09T08:58:12.5Z"), ev, 3, 0), 1);
-    assert_int_equal(window_tie_report(t("2026-11-02T08:01:00Z"), ev, 3, 0), 0);
+    assert_int_equal(window_tie_report(t("2026-11-09T08:58:12.5Z"), ev, 3, 0, 0), 1);
+    assert_int_equal(window_tie_report(t("2026-11-02T08:01:00Z"), ev, 3, 0, 0), 0);
     /* more than 60 minutes early, or after the end: no event */
-    assert_int_equal(window_tie_report(t("2026-11-02T07:59:00Z"), ev, 3, 0), -1);
-    assert_int_equal(window_tie_report(t("2026-11-05T12:00:00Z"), ev, 3, 0), -1);
+    assert_int_equal(window_tie_report(t("2026-11-02T07:59:00Z"), ev, 3, 0, 0), -1);
+    assert_int_equal(window_tie_report(t("2026-11-05T12:00:00Z"), ev, 3, 0, 0), -1);
     /* a single instance takes every report of its meeting */
     window_event one[] = {{t("2026-11-02T09:00:00Z"), t("2026-11-02T10:00:00Z"), 1, 1, 0}};
-    assert_int_equal(window_tie_report(t("2026-11-20T12:00:00Z"), one, 1, 0), 0);
+    assert_int_equal(window_tie_report(t("2026-11-20T12:00:00Z"), one, 1, 0, 0), 0);
     /* nearest start when two hold it */
     window_event two[] = {{t("2026-11-02T09:00:00Z"), t("2026-11-02T11:00:00Z"), 1, 0, 0},
                           {t("2026-11-02T10:00:00Z"), t("2026-11-02T11:00:00Z"), 1, 0, 0}};
-    assert_int_equal(window_tie_report(t("2026-11-02T09:40:00Z"), two, 2, 0), 1);
-    assert_int_equal(window_tie_report(t("2026-11-02T09:20:00Z"), two, 2, 0), 0);
+    assert_int_equal(window_tie_report(t("2026-11-02T09:40:00Z"), two, 2, 0, 0), 1);
+    assert_int_equal(window_tie_report(t("2026-11-02T09:20:00Z"), two, 2, 0, 0), 0);
 }
 
 int main(void)
