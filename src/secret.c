@@ -2,8 +2,10 @@
  *
  * Matching works on a decoded view of the text: each "character" of the view is a
  * byte of the text, or what a %XX, %25XX (encoded twice), \uXXXX or \/ stands for,
- * with a map back to the bytes it came from. A secret matches when it appears whole
- * in the view, or, for one of 16 or more bytes, when a run of the view covers
+ * with a map back to the bytes it came from; the view is decoded once more for what
+ * was encoded twice whole (%25%36%31 is %61 is 'a'), and the text is also matched as
+ * it is. A secret matches when it appears whole
+ * in a view, or, for one of 16 or more bytes, when a run of the view covers
  * 16-byte pieces of it: every 16-byte piece of a long secret is kept in a hash set,
  * and each 16-byte window of the view is looked up there. Marked bytes of the text
  * are then replaced, one "[REDACTED]" per run. */
@@ -244,9 +246,20 @@ void secret_forget(void)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* 1 when the 16 bytes at p are a piece of also (past a JWT's header). */
+static int also_has(const unsigned char *p, const char *also, size_t n)
+{
+    for (size_t j = pieces_from(also); j + GRAM <= n; j++)
+        if (memcmp(p, also + j, GRAM) == 0)
+            return 1;
+    return 0;
+}
+
 /* Marks (in hit, over the text's bytes) every match in the decoded view v of length
- * k, whose character i came from text bytes [from[i], from[i + 1]). */
-static void mark_matches(const unsigned char *v, size_t k, const size_t *from, unsigned char *hit)
+ * k, whose character i came from text bytes [from[i], from[i + 1]); also (NULL: none)
+ * is one more secret, known to the caller only. */
+static void mark_matches(const unsigned char *v, size_t k, const size_t *from, unsigned char *hit,
+                         const char *also)
 {
     for (size_t s = 0; s < g_n; s++) {
         const char *sec = g_secrets[s];
@@ -260,36 +273,60 @@ static void mark_matches(const unsigned char *v, size_t k, const size_t *from, u
     for (size_t i = 0; i + GRAM <= k; i++)
         if (grams_has(v + i))
             memset(hit + from[i], 1, from[i + GRAM] - from[i]);
+    size_t an = also ? strlen(also) : 0;
+    if (an < MIN_SECRET)
+        return;
+    for (size_t i = 0; i + an <= k; i++)
+        if (memcmp(v + i, also, an) == 0)
+            memset(hit + from[i], 1, from[i + an] - from[i]);
+    for (size_t i = 0; an >= GRAM && i + GRAM <= k; i++)
+        if (also_has(v + i, also, an))
+            memset(hit + from[i], 1, from[i + GRAM] - from[i]);
 }
 
-void secret_scrub(char *s, size_t cap)
+/* Decodes the n characters at src into dst (decode_one each); at[i] is where
+ * character i of dst starts in src, at[k] = n. Returns k. */
+static size_t decode_view(const unsigned char *src, size_t n, unsigned char *dst, size_t *at)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        at[k] = i;
+        i += decode_one(src + i, n - i, &dst[k]);
+        k++;
+    }
+    at[k] = n;
+    return k;
+}
+
+static void scrub(char *s, size_t cap, const char *also)
 {
     if (!s || cap == 0)
         return;
     pthread_mutex_lock(&g_lock);
     size_t len = strnlen(s, cap - 1);
-    if (g_n == 0 || len == 0) {
+    if ((g_n == 0 && !also) || len == 0) {
         pthread_mutex_unlock(&g_lock);
         return;
     }
-    unsigned char *v = malloc(len + 1);
-    size_t *from = malloc((len + 1) * sizeof *from);
+    unsigned char *v = malloc(len + 1), *v2 = malloc(len + 1);
+    size_t *from = malloc((len + 1) * sizeof *from), *at2 = malloc((len + 1) * sizeof *at2);
     unsigned char *hit = calloc(len + 1, 1);
     char *out = NULL;
-    if (!v || !from || !hit)
+    if (!v || !v2 || !from || !at2 || !hit)
         goto done;
-    size_t k = 0;
-    for (size_t i = 0; i < len;) {
-        from[k] = i;
-        i += decode_one((const unsigned char *)s + i, len - i, &v[k]);
-        k++;
-    }
-    from[k] = len;
-    mark_matches(v, k, from, hit);
+    /* the text decoded once... */
+    size_t k = decode_view((const unsigned char *)s, len, v, from);
+    mark_matches(v, k, from, hit, also);
+    /* ...and twice: every byte %XX-encoded twice is %25%3X%3X, which one pass reads
+     * as %XX; an escape inside an escape likewise */
+    size_t k2 = decode_view(v, k, v2, at2);
+    for (size_t i = 0; i <= k2; i++)
+        at2[i] = from[at2[i]];
+    mark_matches(v2, k2, at2, hit, also);
     /* the view as it is too: a secret that itself holds %XX or \u sequences */
     for (size_t i = 0; i <= len; i++)
         from[i] = i;
-    mark_matches((const unsigned char *)s, len, from, hit);
+    mark_matches((const unsigned char *)s, len, from, hit, also);
 
     size_t runs = 0;
     for (size_t i = 0; i < len; i++)
@@ -317,9 +354,23 @@ void secret_scrub(char *s, size_t cap)
 done:
     if (v)
         secret_wipe(v, len);
+    if (v2)
+        secret_wipe(v2, len);
     free(v);
+    free(v2);
     free(from);
+    free(at2);
     free(hit);
     free(out);
     pthread_mutex_unlock(&g_lock);
+}
+
+void secret_scrub(char *s, size_t cap)
+{
+    scrub(s, cap, NULL);
+}
+
+void secret_scrub_also(char *s, size_t cap, const char *also)
+{
+    scrub(s, cap, also);
 }

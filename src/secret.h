@@ -24,6 +24,9 @@ void secret_forget(void);
 /* Replaces every occurrence of a registered secret in the NUL-terminated s (a buffer
  * of cap bytes) by "[REDACTED]", in place; the result is cut to cap - 1 bytes. */
 void secret_scrub(char *s, size_t cap);
+/* secret_scrub, and also of also (NULL: none), a secret only the caller knows: the
+ * Shared Key signature of one request, say, too many to register. */
+void secret_scrub_also(char *s, size_t cap, const char *also);
 /* Overwrites n bytes at p with zeros in a way the compiler cannot drop. */
 void secret_wipe(void *p, size_t n);
 /* Wipes a NUL-terminated string and frees it (NULL-safe). */

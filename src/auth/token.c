@@ -11,11 +11,10 @@
  * after a 401), the old one is returned with a warning: a login outage shorter
  * than those minutes then costs nothing.
  *
- * Secrets: the client secret, every access token and every federated token read
- * from its file are registered with secret_add. Certificate assertions are
- * not: they live 10 minutes, are bound to the token endpoint, and are never
- * passed anywhere but the request body (the secret table of the log is small and
- * better spent on access tokens). */
+ * Secrets: the client secret, every access token, every federated token read
+ * from its file and every certificate assertion are registered with secret_add:
+ * an assertion lives 10 minutes and is bound to the token endpoint, but that
+ * endpoint may quote it in an error, and within those minutes it gets a token. */
 #include "auth/token.h"
 #include "secret.h"
 
@@ -409,9 +408,9 @@ static status entra_body(const token_source *ts, buf *body, errinfo *err)
                                   timeutil_now_us() / TIMEUTIL_US_PER_SEC, err);
     } else {
         st = read_federated_token(ts, &assertion, err);
-        if (st == ST_OK)
-            secret_add(assertion.data);
     }
+    if (st == ST_OK)
+        secret_add(assertion.data);
     if (st == ST_OK)
         st = urlenc_form_field(body, "client_assertion_type", JWT_BEARER, err);
     if (st == ST_OK)

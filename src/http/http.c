@@ -560,6 +560,24 @@ static long backoff_ms(http_engine *eng, int attempt)
     return half + (half > 0 ? (long)((eng->rng >> 8) % (unsigned long)(half + 1)) : 0);
 }
 
+/* The credential of the attempt's Authorization header (what follows its scheme),
+ * or NULL. */
+static const char *attempt_credential(const http_request *req)
+{
+    static const char name[] = "Authorization:";
+    for (const struct curl_slist *l = req->attempt_headers; l; l = l->next) {
+        if (strncasecmp(l->data, name, sizeof name - 1) != 0)
+            continue;
+        const char *p = l->data + sizeof name - 1;
+        p += strspn(p, " ");
+        p += strcspn(p, " "); /* the scheme */
+        p += strspn(p, " ");
+        const char *colon = strchr(p, ':'); /* SharedKey account:signature */
+        return *p ? (colon ? colon + 1 : p) : NULL;
+    }
+    return NULL;
+}
+
 /* Fills res->err for an HTTP error status, with Graph's or Storage's error code. */
 static void describe_http_error(http_request *req, status st)
 {
@@ -583,6 +601,11 @@ static void describe_http_error(http_request *req, status st)
     err_clear(&res->err);
     err_set(&res->err, st, "%s %s: HTTP %ld%s (after %d attempt%s)", req->method, url,
             res->http_status, detail, req->attempts, req->attempts == 1 ? "" : "s");
+    /* a server may quote the credential it was sent; a Shared Key signature is a new
+     * one each attempt, never registered, so it is scrubbed here, where it is known */
+    const char *cred = attempt_credential(req);
+    if (cred)
+        secret_scrub_also(res->err.msg, sizeof res->err.msg, cred);
     res->err.http_status = (int)res->http_status;
 }
 

@@ -209,30 +209,93 @@ export function describeRun(r, max = 4000) {
 
 // ---------------------------------------------------------------- secrets
 
-// Every place a secret must not appear: the run's stdout and stderr, and every blob
-// in the given containers (byte search; Parquet too).
+// A secret counts as found however a server or the job may have written it: as it
+// is, %XX-encoded (either case, once or twice, '+' for a space), JSON-escaped (\/,
+// \uXXXX), or as any run of 16 or more of its characters; for a JWT, past its
+// header, which every token of an issuer shares. The text searched is decoded in
+// every order of those encodings, up to three deep, and each 16-character window of
+// each decoding is looked up among the secret's.
+const GRAM = 16;
+const DECODERS = {
+  '%-decoded': (t) => t.replace(/%([0-9a-fA-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))),
+  'form-decoded': (t) => t.replace(/\+/g, ' ').replace(/%([0-9a-fA-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))),
+  'JSON-unescaped': (t) =>
+    t.replace(/\\(?:u([0-9a-fA-F]{4})|(["\\/]))/g, (_, u, c) => (u ? String.fromCharCode(parseInt(u, 16)) : c)),
+};
+
+function decodings(text, depth = 3) {
+  const out = new Map([[text, 'as written']]);
+  let level = [[text, 'as written']];
+  for (let d = 0; d < depth; d++) {
+    const next = [];
+    for (const [t, how] of level)
+      for (const [name, fn] of Object.entries(DECODERS)) {
+        const v = fn(t);
+        if (out.has(v)) continue;
+        const label = how === 'as written' ? name : `${how}, ${name}`;
+        out.set(v, label);
+        next.push([v, label]);
+      }
+    level = next;
+  }
+  return out;
+}
+
+function jwtBody(value) {
+  const parts = value.split('.');
+  return value.startsWith('eyJ') && parts.length >= 3 ? value.slice(parts[0].length + 1) : value;
+}
+
+// secrets: strings, or {name, value}; under 8 characters they are not searched (too
+// likely by chance). Returns where each was found, e.g.
+// "blob c/registry/runs/x.json: client secret (16-character piece, %-decoded)".
+export function secretMatcher(secrets) {
+  const list = secrets
+    .map((s, i) => (typeof s === 'string' ? { name: `secret #${i + 1}`, value: s } : s))
+    .filter((s) => s && typeof s.value === 'string' && s.value.length >= 8);
+  const grams = new Map();
+  const whole = [];
+  for (const s of list) {
+    const body = jwtBody(s.value);
+    if (body.length < GRAM) whole.push(s);
+    for (let i = 0; i + GRAM <= body.length; i++) if (!grams.has(body.slice(i, i + GRAM))) grams.set(body.slice(i, i + GRAM), s.name);
+  }
+  return (text) => {
+    const found = new Map(); // one finding per secret: the first decoding that shows it
+    for (const [view, how] of decodings(text)) {
+      for (const s of whole) if (!found.has(s.name) && view.includes(s.value)) found.set(s.name, `${s.name} (${how})`);
+      for (let i = 0; i + GRAM <= view.length; i++) {
+        const name = grams.get(view.slice(i, i + GRAM));
+        if (name && !found.has(name))
+          found.set(name, `${name} (16-character piece, ${how}, at ${i}: ${JSON.stringify(view.slice(Math.max(0, i - 20), i + GRAM + 20))})`);
+      }
+    }
+    return [...found.values()];
+  };
+}
+
+// Every place a secret must not appear: each run's stdout and stderr, every blob in
+// the given containers, every file under the given folders (byte search; Parquet
+// too). Names each place and secret found.
 export async function findSecrets(secrets, { runs = [], service = null, containers = [], dirs = [] }) {
   const hits = [];
-  const needles = secrets.filter((s) => s && s.length >= 8);
-  for (const r of runs)
-    for (const s of needles) {
-      if (r.stderr.includes(s)) hits.push(`stderr of '${r.args.join(' ')}'`);
-      if (r.stdout.includes(s)) hits.push(`stdout of '${r.args.join(' ')}'`);
-    }
+  const match = secretMatcher(secrets);
+  const look = (where, text) => {
+    for (const f of match(text)) hits.push(`${where}: ${f}`);
+  };
+  for (const r of runs) {
+    const name = r.label || r.args.join(' ');
+    look(`stderr of '${name}'`, r.stderr);
+    look(`stdout of '${name}'`, r.stdout);
+  }
   for (const c of containers) {
-    for (const b of await listBlobs(service, c)) {
-      const buf = await readBlob(service, c, b.name);
-      for (const s of needles) if (buf.includes(Buffer.from(s))) hits.push(`blob ${c}/${b.name}`);
-    }
+    for (const b of await listBlobs(service, c)) look(`blob ${c}/${b.name}`, (await readBlob(service, c, b.name)).toString('latin1'));
   }
   const walk = (d) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else {
-        const buf = fs.readFileSync(p);
-        for (const s of needles) if (buf.includes(Buffer.from(s))) hits.push(`file ${p}`);
-      }
+      else if (e.isFile()) look(`file ${p}`, fs.readFileSync(p).toString('latin1'));
     }
   };
   for (const d of dirs) if (fs.existsSync(d)) walk(d);

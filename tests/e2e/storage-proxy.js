@@ -14,7 +14,12 @@
 // A rule: { method, path (RegExp or string, on the path), query (RegExp, on the raw
 // query), after (let the first N matches pass), count (apply at most N times),
 // action: 'status' | 'reset' | 'down' | 'hold', status, errorCode (x-ms-error-code),
-// hold: async ({method, path, query}) => {} (the request goes on when it resolves) }.
+// hold: async ({method, path, query}) => {} (the request goes on when it resolves),
+// message (the XML error's <Message>) }. errorCode and message may be functions of
+// what the request carried, seen = {method, path, query, headers, sig (the SAS
+// signature as sent, %-encoded), sigDecoded, sharedKeySig (of Authorization:
+// SharedKey account:signature)}, for an error that echoes it, as Azure Storage's
+// AuthenticationFailed quotes the request's signature.
 import http from 'node:http';
 import { DEV_ACCOUNT, DEV_KEY } from './harness.js';
 
@@ -24,6 +29,20 @@ const STATUS_TEXT = {
   412: ['ConditionNotMet', 'The condition specified using HTTP conditional header(s) is not met.'],
   409: ['BlobAlreadyExists', 'The specified blob already exists.'],
 };
+
+const xmlText = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function requestSeen(req, path, query) {
+  const raw = /(?:^|&)sig=([^&]*)/.exec(query);
+  let sigDecoded = null;
+  try {
+    sigDecoded = raw ? decodeURIComponent(raw[1]) : null;
+  } catch {
+    sigDecoded = raw[1];
+  }
+  const sk = /^SharedKey\s+[^:]+:(.+)$/.exec(req.headers.authorization || '');
+  return { method: req.method, path, query, headers: { ...req.headers }, sig: raw ? raw[1] : null, sigDecoded, sharedKeySig: sk ? sk[1] : null };
+}
 
 export async function startStorageProxy(az, { host = '127.0.0.1' } = {}) {
   const state = { rules: [], requests: [], sockets: new Set(), down: false, port: 0 };
@@ -80,9 +99,12 @@ export async function startStorageProxy(az, { host = '127.0.0.1' } = {}) {
       return;
     }
     if (rule && (rule.action === 'status' || (!rule.action && rule.status))) {
-      const [code, message] = STATUS_TEXT[rule.status] || ['InternalError', 'Injected failure.'];
-      const errorCode = rule.errorCode || code;
-      const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${errorCode}</Code><Message>${message}\nRequestId:00000000-0000-0000-0000-000000000000\nTime:${new Date().toISOString()}</Message></Error>`;
+      const [code, text] = STATUS_TEXT[rule.status] || ['InternalError', 'Injected failure.'];
+      const seen = requestSeen(req, path, query);
+      const pick = (v, dflt) => (typeof v === 'function' ? v(seen) : v || dflt);
+      const errorCode = pick(rule.errorCode, code);
+      const message = xmlText(pick(rule.message, text));
+      const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${xmlText(errorCode)}</Code><Message>${message}\nRequestId:00000000-0000-0000-0000-000000000000\nTime:${new Date().toISOString()}</Message></Error>`;
       entry.status = rule.status;
       res.writeHead(rule.status, {
         'Content-Type': 'application/xml',

@@ -48,7 +48,7 @@ function innerError(reqId, clientReqId) {
   return inner;
 }
 
-function graphError(code, message, ctx, { inner = true } = {}) {
+export function graphError(code, message, ctx, { inner = true } = {}) {
   const error = { code, message };
   if (inner) error.innerError = innerError(ctx.requestId, ctx.clientRequestId);
   return { error };
@@ -78,7 +78,7 @@ const DEFAULT_FAULT_BODIES = {
   504: (ctx) => graphError('UnknownError', 'Gateway timeout.', ctx),
 };
 
-function aadError(error, code, description, ctx) {
+export function aadError(error, code, description, ctx) {
   const ts = new Date().toISOString().replace('T', ' ').slice(0, 19) + 'Z';
   return {
     error,
@@ -89,6 +89,27 @@ function aadError(error, code, description, ctx) {
     correlation_id: ctx.correlationId,
     error_uri: `https://login.microsoftonline.com/error?code=${code}`,
   };
+}
+
+// What a request carried, for a fault body that echoes it (as servers do: Entra ID
+// quotes a bad client_assertion, Graph an unparsable token): the bearer token, the
+// raw body and, for a form, its fields decoded, the headers (lower-case names) and
+// the query decoded.
+function requestSeen(req, rawBody) {
+  const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization || '');
+  let form = {};
+  let query = {};
+  try {
+    form = parseQuery(rawBody);
+  } catch {
+    /* not a form */
+  }
+  try {
+    query = parseQuery(req.url.split(/\?(.*)/s)[1] || '');
+  } catch {
+    /* a malformed query */
+  }
+  return { bearer: m ? m[1].trim() : null, rawBody, form, headers: { ...req.headers }, query };
 }
 
 // ---------------------------------------------------------------- url helpers
@@ -694,7 +715,9 @@ export async function startSandbox(opts = {}) {
         const h = {};
         if (fault.retryAfter !== undefined && fault.retryAfter !== null) h['Retry-After'] = String(fault.retryAfter);
         if (fault.status === 401) h['WWW-Authenticate'] = `Bearer realm="", authorization_uri="${base}/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`;
-        let b = fault.body !== undefined ? fault.body : (DEFAULT_FAULT_BODIES[fault.status] || DEFAULT_FAULT_BODIES[500])(ctx);
+        let b;
+        if (typeof fault.body === 'function') b = fault.body(ctx, requestSeen(req, body));
+        else b = fault.body !== undefined ? fault.body : (DEFAULT_FAULT_BODIES[fault.status] || DEFAULT_FAULT_BODIES[500])(ctx);
         if (isToken && fault.body === undefined && fault.status >= 400 && fault.status < 500 && fault.status !== 429)
           b = aadError('invalid_client', 7000215, 'Invalid client secret provided.', ctx);
         return reply(fault.status, b, h, isToken);
@@ -825,6 +848,12 @@ export async function startSandbox(opts = {}) {
 
   // ------------------------------------------------------------ API
 
+  // A fault rule picks requests (method, kind, path, mailbox, after, count) and
+  // answers for the sandbox: status (with body, or Graph's / Entra's usual error
+  // body), action, corrupt / mutate / rawBody, delayMs, revoke. body may be a
+  // function (ctx, seen) => body, seen being what the request carried (requestSeen:
+  // bearer, rawBody, form, headers, query), for an error that echoes it; a string
+  // body is sent as it is.
   function setFaults(rules) {
     state.faults = rules.map((r, index) => ({
       ...r,

@@ -73,6 +73,12 @@ static void test_secret__encoded(void **state)
                     "K1SZFPTOtr\\/KBHBeksoGMGw==\"}",
                     "{\"key\":\"[REDACTED]\"}");
     expect_scrubbed("\"Zq8\\u007every.SECRET-value_1234\"", "\"[REDACTED]\"");
+    /* every byte %XX-encoded, twice (%25%37%41 is %7A is 'z'): 16 characters of it */
+    expect_scrubbed("e=%25%37%36%25%36%35%25%37%32%25%37%39%25%32%65%25%35%33%25%34%35%25%34%33"
+                    "%25%35%32%25%34%35%25%35%34%25%32%64%25%37%36%25%36%31%25%36%63%25%37%35!",
+                    "e=[REDACTED]!");
+    /* a \u00XX escape that was %-encoded */
+    expect_scrubbed("e=%5Cu0076ery.SECRET-value_1234", "e=[REDACTED]");
 }
 
 static void test_secret__pieces(void **state)
@@ -127,6 +133,21 @@ static void test_secret__cap_and_wipe(void **state)
         assert_int_equal(w[i], 0);
 }
 
+static void test_secret__also(void **state)
+{
+    (void)state;
+    /* one more secret known to the caller only (a Shared Key signature) */
+    char buf[256] = "HTTP 403: AuthenticationFailed 0123456789abcdefXYZ+/w= and hdr-4567";
+    secret_scrub_also(buf, sizeof buf, "0123456789abcdefXYZ+/w=");
+    assert_string_equal(buf, "HTTP 403: AuthenticationFailed [REDACTED] and [REDACTED]");
+    snprintf(buf, sizeof buf, "MAC '23456789abcdefXY' found");
+    secret_scrub_also(buf, sizeof buf, "0123456789abcdefXYZ+/w=");
+    assert_string_equal(buf, "MAC '[REDACTED]' found");
+    snprintf(buf, sizeof buf, "not registered: 0123456789abcdefXYZ");
+    secret_scrub(buf, sizeof buf);
+    assert_string_equal(buf, "not registered: 0123456789abcdefXYZ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_secret__sas_signature_only),
         cmocka_unit_test(test_secret__error_texts),
         cmocka_unit_test(test_secret__cap_and_wipe),
+        cmocka_unit_test(test_secret__also),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
