@@ -27,10 +27,15 @@ describe('tracked meetings', () => {
   // next window no longer holds it and only its tracking can land its late report
   const env = () => jobEnv(sb, az, { ATTENDANCE_CONTAINER: container, ATTENDANCE_SETTLE_MINUTES: '0' });
   const reader = () => blobReader(az.service, container);
+  // runs started in the same second sort by their random suffix: the new one is the
+  // id that was not there before
   async function runOnce() {
+    const before = new Set(await runIds(reader()));
     const r = await runJob(['run'], env());
     assert.equal(r.code, 0, describeRun(r));
-    return loadRun(reader(), (await runIds(reader())).at(-1));
+    const fresh = (await runIds(reader())).filter((id) => !before.has(id));
+    assert.equal(fresh.length, 1);
+    return loadRun(reader(), fresh[0]);
   }
   // every report id in a final snapshot, with where it sits
   function reportsIn(run, upn) {
