@@ -1290,6 +1290,14 @@ static status load_scale(config *cfg, const cli *c, errinfo *err)
         return err_set(err, ST_CONFIG,
                        "CONTAINER_APP_JOB_EXECUTION_NAME: expected letters, digits, '.', '-', "
                        "'_' (it names a folder of claims)");
+    /* who holds a claim: a retried attempt of this replica takes its own claims back */
+    const char *rep = env("CONTAINER_APP_REPLICA_NAME");
+    cfg->replica_from_platform = rep != NULL;
+    char host[256] = "";
+    if (!rep && gethostname(host, sizeof host - 1) == 0)
+        rep = host;
+    if (rep && *rep && (st = set_str(&cfg->replica_name, rep, err)) != ST_OK)
+        return st;
     return ST_OK;
 }
 
@@ -1423,6 +1431,7 @@ void config_free(config *cfg)
                      &cfg->imds_endpoint,
                      &cfg->managed_identity_client_id,
                      &cfg->execution_name,
+                     &cfg->replica_name,
                      &cfg->tmpdir};
     char *secrets[] = {cfg->client_secret, cfg->connection_string, cfg->sas_token,
                        cfg->identity_header};

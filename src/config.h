@@ -112,7 +112,9 @@ typedef struct config {
     /* scale */
     int shard_index, shard_count; /* shard_count 0: no sharding */
     int claim;
-    char *execution_name; /* CONTAINER_APP_JOB_EXECUTION_NAME, for --claim */
+    char *execution_name;      /* CONTAINER_APP_JOB_EXECUTION_NAME, for --claim */
+    char *replica_name;        /* CONTAINER_APP_REPLICA_NAME, else the host name (claims) */
+    int replica_from_platform; /* replica_name names this replica, not just the machine */
 } config;
 
 TA_MUST_USE status config_load(config *cfg, int argc, char **argv, errinfo *err);

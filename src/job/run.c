@@ -252,6 +252,11 @@ static uint32_t upn_hash(const char *upn)
 }
 
 /* With --claim: 1 when this replica took the mailbox, 0 when another has it. */
+/* A claim holds its replica, run and expiry: on 409, the claim is read, and this
+ * run's or replica's own (a first attempt whose reply was lost, a retried attempt) or an
+ * expired one (its replica died; ATTENDANCE_CLAIM_LEASE_MINUTES, set to the replica
+ * timeout) is taken over with If-Match. One that cannot be read is taken over too:
+ * a mailbox done twice duplicates rows, one stranded loses them. */
 static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
 {
     buf name;
@@ -264,16 +269,65 @@ static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
         buf_free(&name);
         return -1;
     }
-    char body[200];
-    snprintf(body, sizeof body, "{\"run_id\":\"%s\"}", r->run_id);
+    const char *me = r->cfg->replica_name ? r->cfg->replica_name : "";
+    int64_t expires = r->now_us + (int64_t)r->cfg->claim_lease_minutes * 60 * TIMEUTIL_US_PER_SEC;
+    json_t *claim =
+        json_pack("{s:s,s:s,s:o,s:o}", "run_id", r->run_id, "replica", me, "claimed_utc",
+                  time_json(r->now_us), "expires_utc", time_json(expires));
+    char *body = claim ? json_dumps(claim, JSON_COMPACT) : NULL;
+    json_decref(claim);
+    if (!body) {
+        buf_free(&name);
+        err_set(err, ST_NOMEM, "out of memory");
+        return -1;
+    }
     st = store_put(r->store, name.data, body, strlen(body), "application/json",
                    STORE_COND_IF_NONE_MATCH, NULL, NULL, err);
-    buf_free(&name);
+    int got = st == ST_OK ? 1 : -1;
     if (st == ST_CONFLICT) {
         err_clear(err);
-        return 0;
+        buf cur;
+        buf_init(&cur, 1u << 16);
+        char etag[STORE_ETAG_MAX];
+        st = store_get(r->store, name.data, &cur, etag, err);
+        got = -1;
+        if (st == ST_NOT_FOUND) {
+            got = 0; /* released meanwhile: another replica's turn, not ours to race */
+            err_clear(err);
+        } else if (st == ST_OK) {
+            json_t *held = json_loadb(cur.data ? cur.data : "", cur.len, 0, NULL);
+            const char *by = json_string_value(json_object_get(held, "replica"));
+            const char *held_run = json_string_value(json_object_get(held, "run_id"));
+            const char *until = json_string_value(json_object_get(held, "expires_utc"));
+            int64_t until_us;
+            int readable = by && held_run && until && timeutil_parse(until, &until_us) == 0;
+            /* this run's own (its first try's reply was lost), or this replica's when the
+             * platform names replicas (a retried attempt); a host name alone may be
+             * shared by runs side by side */
+            int mine = readable && (strcmp(held_run, r->run_id) == 0 ||
+                                    (r->cfg->replica_from_platform && *me && strcmp(by, me) == 0));
+            int expired = readable && until_us <= r->now_us;
+            got = 0;
+            if (!readable || mine || expired) {
+                st = store_put(r->store, name.data, body, strlen(body), "application/json",
+                               STORE_COND_IF_MATCH, etag, NULL, err);
+                got = st == ST_OK ? 1 : st == ST_PRECONDITION ? 0 : -1;
+                if (st == ST_PRECONDITION)
+                    err_clear(err);
+                if (got == 1)
+                    log_info("mailbox claim taken over",
+                             json_pack("{s:s,s:s}", "upn", mb->upn_lower, "reason",
+                                       !readable ? "unreadable"
+                                       : mine    ? "this replica's own"
+                                                 : "expired"));
+            }
+            json_decref(held);
+        }
+        buf_free(&cur);
     }
-    return st == ST_OK ? 1 : -1;
+    free(body);
+    buf_free(&name);
+    return got;
 }
 
 /* The old job's value holds for its mailboxes (SGA_UPN*) only: say so when none of

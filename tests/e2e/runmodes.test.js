@@ -357,4 +357,34 @@ describe('run modes', () => {
       await big.close();
     }
   });
+
+  // Claims a replica cannot give back: the platform retries a failed replica in the same
+  // execution (its claims are its own), or a replica dies (its claims expire).
+  test('--claim: a retried replica takes its own claims back, an expired claim is taken over, a live one is not', T, async () => {
+    const container = 'claims-retry';
+    const exec = 'exec-0002';
+    const users = sb.tenant.users.map((u) => u.userPrincipalName);
+    const [mine, expired, live] = users;
+    const claim = (upn, replica, expiresMs) =>
+      writeJsonBlob(az.service, container, `registry/claims/${exec}/${upn.toLowerCase()}`, {
+        run_id: '20261203T000000Z-aaaaaa',
+        replica,
+        claimed_utc: new Date(expiresMs - 3600000).toISOString(),
+        expires_utc: new Date(expiresMs).toISOString(),
+      });
+    await claim(mine, 'teams-attendance-abc12-replica-1', Date.now() + 3600000);
+    await claim(expired, 'teams-attendance-abc12-replica-2', Date.now() - 60000);
+    await claim(live, 'teams-attendance-abc12-replica-3', Date.now() + 3600000);
+    const from = sb.requests.length;
+    const env = jobEnv(sb, az, { ATTENDANCE_CONTAINER: container, CONTAINER_APP_JOB_EXECUTION_NAME: exec, CONTAINER_APP_REPLICA_NAME: 'teams-attendance-abc12-replica-1' });
+    const r = await runJob(['run', '--claim'], env);
+    assert.equal(r.code, 0, describeRun(r));
+    const looked = new Set(sb.requests.slice(from).filter((e) => e.kind === 'user').map((e) => e.mailbox));
+    assert.ok(looked.has(mine), 'its own claim (a retried attempt) is taken back');
+    assert.ok(looked.has(expired), 'an expired claim is taken over');
+    assert.ok(!looked.has(live), "another replica's live claim is left alone");
+    const held = await readJsonBlob(az.service, container, `registry/claims/${exec}/${expired.toLowerCase()}`);
+    assert.equal(held.replica, 'teams-attendance-abc12-replica-1', 'the claim now names this replica');
+    assert.ok(new Date(held.expires_utc).getTime() > Date.now() + 50 * MIN, 'with the lease (60 minutes by default)');
+  });
 });
