@@ -346,6 +346,39 @@ static void warn_unused_legacy(const run *r)
              json_pack("{s:s}", "last_meeting_start", t));
 }
 
+/* A mailbox that fails before it starts: done at once, named in the log and the
+ * manifest. keep_entry: its checkpoint entry stays exactly as it was. */
+static void fail_before_start(run *r, mailbox *mb, int keep_entry)
+{
+    mb->state = MB_FAILED;
+    mb->keep_entry = keep_entry;
+    mb->started_us = mb->finished_us = timeutil_now_us();
+    r->active++;
+    run_mailbox_done(r, mb);
+}
+
+/* A UPN whose folder name does not fit a file system (255 bytes a name) or a blob name
+ * (1024 bytes) would fail the storage step of the whole run: that mailbox alone fails. */
+static int name_too_long(run *r, mailbox *mb)
+{
+    buf folder;
+    buf_init(&folder, 0);
+    status st = urlenc_upn_folder(&folder, mb->upn, NULL);
+    size_t n = folder.len;
+    buf_free(&folder);
+    char *name = run_snapshot_name(r, "final", mb->upn);
+    size_t total = name ? strlen(name) : SIZE_MAX;
+    free(name);
+    if (st == ST_OK && n + sizeof "user=" - 1 <= 255 && total <= 1024)
+        return 0;
+    err_set(&mb->err, ST_CONFIG,
+            "the mailbox %.120s... is too long for a folder name (user=%zu bytes once encoded, "
+            "at most 250): check the UPN in ATTENDANCE_USERS or SGA_UPN*",
+            mb->upn_lower, n);
+    fail_before_start(r, mb, 0);
+    return 1;
+}
+
 /* A watermark later than now (plus clock skew) would give an empty window and be
  * written back run after run: that mailbox alone fails, its entry left as it is. */
 static int watermark_in_future(run *r, mailbox *mb)
@@ -355,8 +388,6 @@ static int watermark_in_future(run *r, mailbox *mb)
     char wm[TIMEUTIL_FMT_MAX], now[TIMEUTIL_FMT_MAX];
     timeutil_format(mb->old_watermark, wm);
     timeutil_format(r->now_us, now);
-    mb->state = MB_FAILED;
-    mb->keep_entry = 1;
     err_set(&mb->err, ST_DATA,
             "the checkpoint's watermark of %s is %s, later than now (%s): the mailbox is not "
             "processed and its entry is left as it is. Repair: in %sregistry/checkpoint.json set "
@@ -366,9 +397,7 @@ static int watermark_in_future(run *r, mailbox *mb)
             checkpoint_legacy_applies(&r->cp, mb->upn)
                 ? "; the value is the old job's legacy_last_meeting_start / last_meeting_start"
                 : "");
-    mb->started_us = mb->finished_us = timeutil_now_us();
-    r->active++;
-    run_mailbox_done(r, mb);
+    fail_before_start(r, mb, 1);
     return 1;
 }
 
@@ -383,12 +412,9 @@ static int load_registry(run *r, mailbox *mb)
     free(name);
     if (st == ST_OK)
         return 0;
-    mb->state = MB_FAILED;
     mb->err = e;
     err_prefix(&mb->err, "reading its tracked meetings");
-    mb->started_us = mb->finished_us = timeutil_now_us();
-    r->active++;
-    run_mailbox_done(r, mb);
+    fail_before_start(r, mb, 0);
     return -1;
 }
 
@@ -415,6 +441,8 @@ static void start_next(run *r)
                 continue;
             }
         }
+        if (name_too_long(r, mb))
+            continue;
         if (r->backfill) {
             mb->window_start = r->cfg->since_us;
             mb->window_end = r->cfg->has_until ? r->cfg->until_us : r->now_us;

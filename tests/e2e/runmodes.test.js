@@ -208,6 +208,28 @@ describe('run modes', () => {
     }
   });
 
+  // One bad entry never blocks the others: a UPN too long for a folder name fails
+  // alone (it used to fail the folder sink, and so every mailbox, run after run).
+  test('a UPN too long for a folder name fails that mailbox alone', T, async () => {
+    const out = tmpDir();
+    try {
+      const long = `${'x'.repeat(250)}@contoso.com`;
+      const good = sb.tenant.users[0].userPrincipalName;
+      const r = await runJob(['run', '--output-dir', out], jobEnv(sb, null, { ATTENDANCE_USERS: `${good},${long}` }));
+      assert.equal(r.code, 1, describeRun(r));
+      const reader = dirReader(out);
+      const run = await loadRun(reader, (await runIds(reader))[0]);
+      const bad = run.manifest.mailboxes.find((m) => m.upn === long);
+      assert.equal(bad.status, 'failed');
+      assert.match(bad.error, /too long for a folder name/);
+      assert.equal(run.manifest.mailboxes.find((m) => m.upn === good.toLowerCase()).status, 'succeeded');
+      assert.equal(run.manifest.status, 'partial');
+      assert.ok(run.parquet.length === 4, 'the tables landed');
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   test('ATTENDANCE_SNAPSHOT_OMIT may not drop what the tables need', T, async () => {
     const r = await runJob(['run', '--output-dir', '/tmp/never'], jobEnv(sb, null, { ATTENDANCE_SNAPSHOT_OMIT: 'body,start' }));
     assert.equal(r.code, 2, describeRun(r));
