@@ -1209,7 +1209,9 @@ static status load_numbers(config *cfg, const cli *c, errinfo *err)
         (st = int_setting(NULL, NULL, "ATTENDANCE_TRACK_DAYS", 0, 3650, &cfg->track_days, err)) !=
             ST_OK ||
         (st = int_setting(NULL, NULL, "ATTENDANCE_CLAIM_LEASE_MINUTES", 1, 10080,
-                          &cfg->claim_lease_minutes, err)) != ST_OK)
+                          &cfg->claim_lease_minutes, err)) != ST_OK ||
+        (st = int_setting(NULL, NULL, "ATTENDANCE_MAILBOX_MAX_MB", 1, 65536, &cfg->mailbox_max_mb,
+                          err)) != ST_OK)
         return st;
     return load_files(cfg, err);
 }
@@ -1313,6 +1315,7 @@ static status set_defaults(config *cfg, errinfo *err)
     cfg->max_pages = 10000;
     cfg->track_days = 30;
     cfg->claim_lease_minutes = 60;
+    cfg->mailbox_max_mb = 512;
     cfg->codec = PQ_CODEC_SNAPPY;
     cfg->log_level = LOG_INFO;
     if (!(cfg->container = strdup(DEFAULT_CONTAINER)) || !(cfg->prefix = strdup("")) ||

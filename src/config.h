@@ -88,6 +88,7 @@ typedef struct config {
     size_t nsnapshot_omit;
     int track_days;          /* ATTENDANCE_TRACK_DAYS (30) */
     int claim_lease_minutes; /* ATTENDANCE_CLAIM_LEASE_MINUTES (60) */
+    int mailbox_max_mb;      /* ATTENDANCE_MAILBOX_MAX_MB (512): Graph answers one mailbox holds */
 
     /* HTTP */
     int concurrency;      /* 256 */

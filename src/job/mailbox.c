@@ -686,6 +686,18 @@ static void on_graph(void *ctx, http_result *res)
         fail(mb, &res->err);
         goto out;
     }
+    /* what a mailbox holds is bounded: a paging loop of large pages, or a calendar too
+     * big for this replica, is a clear error for that mailbox, never an OOM kill */
+    mb->held_bytes += (int64_t)res->body.len;
+    if (mb->held_bytes > (int64_t)mb->run->cfg->mailbox_max_mb * (1 << 20)) {
+        errinfo e = {0};
+        err_set(&e, ST_LIMIT,
+                "%s: Graph's answers for this mailbox passed %d MiB (ATTENDANCE_MAILBOX_MAX_MB); "
+                "stopped before memory runs out: raise the setting if the replica has the memory",
+                mb->upn, mb->run->cfg->mailbox_max_mb);
+        fail(mb, &e);
+        goto out;
+    }
     json_t *j = res->json;
     switch (c->kind) {
     case K_USER: {

@@ -62,7 +62,8 @@ typedef struct mailbox {
     json_t *unmatched;
     struct meeting *meetings;
     size_t nmeetings;
-    int pending; /* requests or uploads outstanding */
+    int pending;        /* requests or uploads outstanding */
+    int64_t held_bytes; /* Graph answers taken in, against ATTENDANCE_MAILBOX_MAX_MB */
     int phase;
     int pages;
 } mailbox;

@@ -142,6 +142,13 @@ describe('bad input from Graph', () => {
     check: ({ sb }) => assert.ok(!sb.requests.some((e) => e.path.includes('tail') || /%00/.test(e.path)), 'no request names the cut id'),
   });
 
+  badInput('answers past ATTENDANCE_MAILBOX_MAX_MB: that mailbox fails, named, before memory runs out', {
+    faults: [{ kind: 'calendarView', count: 1, corrupt: 'hugeSubject', size: 3 << 20, index: 0 }],
+    env: { ATTENDANCE_MAILBOX_MAX_MB: '2' },
+    exit: 1,
+    errorRe: /ATTENDANCE_MAILBOX_MAX_MB/,
+  });
+
   badInput('an event without start and end', {
     faults: [{ kind: 'calendarView', count: 1, corrupt: 'missingStartEnd', index: 1 }],
     exit: [0, 1],
