@@ -118,7 +118,7 @@ describe('audit', () => {
   // Writes a history for both mailboxes: A's watermark is now (every report due), B's
   // four days back (its later reports not yet due). `landed(upn, t)` picks the landed
   // ids (default: every due one); `fws` overrides a mailbox's first window.
-  async function history({ landed = null, fws = {}, skipRegistry = [] } = {}) {
+  async function history({ landed = null, fws = {}, skipRegistry = [], noWatermark = [] } = {}) {
     const container = `audit${++seq}`;
     const now = sb.tenant.now;
     const wm = { [a]: now, [b]: now - 4 * DAY_MS };
@@ -132,7 +132,8 @@ describe('audit', () => {
       if (!skipRegistry.includes(upn))
         await writeJsonBlob(az.service, container, `registry/mailboxes/${upnPath(upn)}.json`, registryDoc(meetings, fwsMs, ids));
     }
-    await writeJsonBlob(az.service, container, 'registry/checkpoint.json', checkpointDoc(wm));
+    const written = Object.fromEntries(Object.entries(wm).filter(([upn]) => !noWatermark.includes(upn)));
+    await writeJsonBlob(az.service, container, 'registry/checkpoint.json', checkpointDoc(written));
     return out;
   }
 
@@ -285,6 +286,63 @@ describe('audit', () => {
     assert.equal(mb.reports_landed, 0);
     assert.equal(mb.reports_missing, t.due.length);
     assert.deepEqual(mb.missing.map((x) => x.report_id).sort(), t.due.map((x) => x.json.id).sort());
+  });
+});
+
+describe('audit: mailboxes that cannot be audited', () => {
+  let az;
+  let sb;
+  before(async () => {
+    az = await startAzurite();
+    sb = await startSandbox({ seed: 4545, mailboxes: 3, latencyMs: [1, 3], tenantOptions: { fillerMeetings: 1 } });
+  });
+  after(async () => {
+    await sb?.close();
+    await az?.stop();
+  });
+
+  test('each is named with its reason; the others are audited', T, async () => {
+    const [a, b, c] = sb.tenant.users.map((u) => u.userPrincipalName);
+    const now = sb.tenant.now;
+    const fwsMs = now - 30 * DAY_MS;
+    const wm = { [a]: now, [c]: now };
+    const truths = {};
+    for (const upn of [a, b, c]) {
+      const meetings = organizedMeetings(sb, upn, fwsMs, now);
+      truths[upn] = truth(meetings, { fwsMs, endMs: now + 60e3, watermarkMs: now });
+      const ids = new Set(truths[upn].due.map((r) => r.json.id));
+      await writeJsonBlob(az.service, 'broken', `registry/mailboxes/${upnPath(upn)}.json`, registryDoc(meetings, fwsMs, ids));
+    }
+    // B has no watermark; C's meetings are refused (no application access policy)
+    await writeJsonBlob(az.service, 'broken', 'registry/checkpoint.json', checkpointDoc(wm));
+    sb.setPolicyMissing(c, true);
+    try {
+      const env = jobEnv(sb, az, { ATTENDANCE_CONTAINER: 'broken' });
+      const r = await runJob(['audit', '--log-format', 'json'], env);
+      assert.equal(r.code, 1, describeRun(r));
+      const doc = JSON.parse(r.stdout);
+      const by = (upn) => doc.mailboxes.find((x) => x.upn === upn.toLowerCase());
+      assert.equal(by(a).status, 'complete');
+      assert.equal(by(a).reports_on_graph, truths[a].onGraph);
+      assert.equal(by(b).status, 'not_audited');
+      assert.match(by(b).error, /no watermark in registry\/checkpoint\.json/);
+      assert.equal(by(c).status, 'not_audited');
+      assert.match(by(c).error, /Grant-CsApplicationAccessPolicy/);
+      assert.equal(doc.totals.mailboxes_not_audited, 2);
+      assert.equal(doc.status, 'incomplete');
+      const text = await runJob(['audit', '--log-format', 'text'], env);
+      assert.equal(text.code, 1);
+      for (const upn of [b, c]) assert.match(text.stdout, new RegExp(`^${upn.toLowerCase().replace(/\./g, '\\.')} +not audited: `, 'm'));
+      assert.match(text.stdout, /^INCOMPLETE: 0 reports missing, 2 mailboxes could not be audited/m);
+      // no token at all: every mailbox is named, exit 1
+      const noTok = await runJob(['audit', '--log-format', 'json'], { ...env, AZURE_CLIENT_SECRET: 'wrong-secret-value' });
+      assert.equal(noTok.code, 1, describeRun(noTok));
+      const d2 = JSON.parse(noTok.stdout);
+      assert.equal(d2.mailboxes.length, 3);
+      for (const m of d2.mailboxes) assert.match(m.error, /cannot get a Graph token/);
+    } finally {
+      sb.setPolicyMissing(c, false);
+    }
   });
 });
 
