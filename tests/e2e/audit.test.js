@@ -107,7 +107,8 @@ describe('audit', () => {
   let b;
   before(async () => {
     az = await startAzurite();
-    sb = await startSandbox({ seed: 4242, mailboxes: 2, latencyMs: [1, 3], tenantOptions: { fillerMeetings: 1 } });
+    // small calendar pages, so that audit follows nextLinks
+    sb = await startSandbox({ seed: 4242, mailboxes: 2, latencyMs: [1, 3], calendarViewMaxTop: 7, tenantOptions: { fillerMeetings: 1 } });
     [a, b] = sb.tenant.users.map((u) => u.userPrincipalName);
   });
   after(async () => {
@@ -142,9 +143,18 @@ describe('audit', () => {
 
   test('a clean history: exit 0, and the counts equal the ground truth', T, async () => {
     const h = await history();
+    sb.resetLog();
     const r = await audit(h, ['--log-format', 'text']);
-
     assert.equal(r.code, 0, describeRun(r));
+    // the listing of reports only, never their records; every calendar page; at most 4
+    // requests in flight per mailbox
+    assert.equal(sb.requests.filter((e) => e.kind === 'attendanceRecords' || e.kind === 'attendanceReport').length, 0);
+    for (const upn of [a, b]) {
+      assert.ok(sb.requests.filter((e) => e.kind === 'calendarView' && e.mailbox === upn).length > 2, 'calendarView was paged');
+      assert.ok(sb.requests.filter((e) => e.mailbox === upn).length > 8, 'enough requests to need the cap');
+    }
+    assert.ok(sb.stats().maxConcurrency <= 4, JSON.stringify(sb.stats()));
+    assert.equal(sb.stats().mailboxConcurrency429, 0);
     for (const upn of [a, b]) {
       const { t } = h.per[upn];
       assert.ok(t.due.length > 0, `${upn} has reports that are due`);
@@ -168,7 +178,6 @@ describe('audit', () => {
       },
     });
     const r = await audit(h, ['--log-format', 'text']);
-
     assert.equal(r.code, 1, describeRun(r));
     const { t } = h.per[a];
     assert.deepEqual(tableRow(r.stdout, a), [t.onGraph, t.due.length - 1, t.notDue.length, 1]);
@@ -268,7 +277,6 @@ describe('audit', () => {
   test('a mailbox without a registry file is named as not audited, unless --since is given', T, async () => {
     const h = await history({ skipRegistry: [b] });
     const r = await audit(h, ['--log-format', 'text']);
-
     assert.equal(r.code, 1, describeRun(r));
     const line = r.stdout.split('\n').find((l) => l.startsWith(b.toLowerCase()));
     assert.match(line, /not audited: .*first window is unknown.*--since/);
