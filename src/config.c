@@ -640,8 +640,8 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
         }
         if (only_files || a[0] != '-' || a[1] == '\0') {
             if (!c->command && !only_files) {
-                static const char *const cmds[] = {"run",    "convert", "check",
-                                                   "schema", "help",    "version"};
+                static const char *const cmds[] = {"run",   "convert", "check",  "schema",
+                                                   "audit", "help",    "version"};
                 int known = 0;
                 for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
                     if (strcmp(a, cmds[k]) == 0)
@@ -649,7 +649,7 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
                 if (!known)
                     return err_set(err, ST_USAGE,
                                    "unknown command \"%.64s\"; commands are run, convert, "
-                                   "check, schema (see --help)",
+                                   "check, schema, audit (see --help)",
                                    a);
                 c->command = a;
                 continue;
@@ -1226,14 +1226,15 @@ static status load_window(config *cfg, const cli *c, errinfo *err)
         cfg->has_since = 1;
     }
     if (c->until) {
-        if (!c->since)
+        /* audit's period starts at each mailbox's first window unless --since moves it */
+        if (!c->since && cfg->cmd != CMD_AUDIT)
             return err_set(err, ST_USAGE, "--until needs --since");
         if (config_parse_time(c->until, &cfg->until_us) != 0)
             return err_set(err, ST_USAGE,
                            "--until: expected RFC 3339 with a zone (2026-11-01T00:00:00Z) or a "
                            "date (2026-11-01)");
         cfg->has_until = 1;
-        if (cfg->until_us <= cfg->since_us)
+        if (c->since && cfg->until_us <= cfg->since_us)
             return err_set(err, ST_USAGE, "--until must be later than --since");
     } else if (c->since && cfg->since_us >= timeutil_now_us()) {
         return err_set(err, ST_USAGE,
@@ -1348,15 +1349,19 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
     cfg->cmd = strcmp(cmd, "convert") == 0  ? CMD_CONVERT
                : strcmp(cmd, "check") == 0  ? CMD_CHECK
                : strcmp(cmd, "schema") == 0 ? CMD_SCHEMA
+               : strcmp(cmd, "audit") == 0  ? CMD_AUDIT
                                             : CMD_RUN;
     if (c.sql && cfg->cmd != CMD_SCHEMA) {
         st = err_set(err, ST_USAGE, "--sql goes with the schema command only");
         goto fail;
     }
-    if ((c.since || c.until || c.claim || c.shard || c.shard_count) && cfg->cmd != CMD_RUN) {
+    if ((c.since || c.until) && cfg->cmd != CMD_RUN && cfg->cmd != CMD_AUDIT) {
+        st = err_set(err, ST_USAGE, "--since and --until go with the run and audit commands only");
+        goto fail;
+    }
+    if ((c.claim || c.shard || c.shard_count) && cfg->cmd != CMD_RUN) {
         st = err_set(err, ST_USAGE,
-                     "--since, --until, --shard, --shard-count and --claim go with "
-                     "the run command only");
+                     "--shard, --shard-count and --claim go with the run command only");
         goto fail;
     }
     cfg->schema_sql = c.sql;
@@ -1396,7 +1401,7 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
         goto done;
     }
 
-    /* run and check */
+    /* run, check and audit */
     if ((st = load_window(cfg, &c, err)) != ST_OK || (st = load_scale(cfg, &c, err)) != ST_OK ||
         (st = load_users(cfg, &c, err)) != ST_OK || (st = load_numbers(cfg, &c, err)) != ST_OK ||
         (st = load_credentials(cfg, err)) != ST_OK || (st = load_storage(cfg, &c, err)) != ST_OK)

@@ -21,6 +21,7 @@ typedef enum command {
     CMD_CONVERT,
     CMD_CHECK,
     CMD_SCHEMA,
+    CMD_AUDIT,
     CMD_HELP,
     CMD_VERSION
 } command;

@@ -17,7 +17,7 @@ int main(int argc, char **argv)
     config cfg;
     errinfo err = {0};
     status st = config_load(&cfg, argc, argv, &err);
-    if (st == ST_OK && (cfg.cmd == CMD_RUN || cfg.cmd == CMD_CHECK))
+    if (st == ST_OK && (cfg.cmd == CMD_RUN || cfg.cmd == CMD_CHECK || cfg.cmd == CMD_AUDIT))
         st = job_check_settings(&cfg, &err);
     if (st != ST_OK) {
         fprintf(stderr, "teams-attendance: %s\n", err.msg);
@@ -53,6 +53,9 @@ int main(int argc, char **argv)
         break;
     case CMD_RUN:
         code = job_run(&cfg);
+        break;
+    case CMD_AUDIT:
+        code = job_audit(&cfg);
         break;
     }
     config_free(&cfg);

@@ -1,5 +1,5 @@
 /* The commands that talk to Graph and storage: `run` (incremental or a backfill
- * window) and `check`. Each returns the process exit status of SPEC section 8
+ * window), `check` and `audit`. Each returns the process exit status of SPEC section 8
  * (0, 1; configuration errors were caught before, by config_load and
  * job_check_settings). */
 #ifndef TA_JOB_H
@@ -13,5 +13,8 @@
 TA_MUST_USE status job_check_settings(const config *cfg, errinfo *err);
 int job_run(const config *cfg);
 int job_check(const config *cfg);
+/* Compares, per mailbox, the attendance reports Graph lists with the landed ids of its
+ * registry file, and prints what is missing; writes nothing (audit.c). */
+int job_audit(const config *cfg);
 
 #endif

@@ -33,7 +33,7 @@ for opt in $(printf '%s\n' "$help" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u);
 done
 [ "$n" -ge 10 ] || fail "only $n options found in --help"
 
-for cmd in run convert check schema; do
+for cmd in run convert check schema audit; do
     printf '%s\n' "$help" | grep -q "teams-attendance $cmd" || fail "--help lacks the $cmd command"
     printf '%s\n' "$synopsis" | grep -q "^teams-attendance \[*$cmd" ||
         fail "the SYNOPSIS lacks the $cmd command"

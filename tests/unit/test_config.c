@@ -243,7 +243,7 @@ static void test_config__usage_errors(void **state)
     expect_fail(ST_USAGE, "--concurrency needs a value", "--concurrency=", NULL);
     expect_fail(ST_USAGE, "--claim takes no value", "--claim=yes", NULL);
     expect_fail(ST_USAGE, "--sql", "run", "--sql", NULL);
-    expect_fail(ST_USAGE, "run command only", "check", "--since", "2026-11-01", NULL);
+    expect_fail(ST_USAGE, "run and audit commands only", "check", "--since", "2026-11-01", NULL);
     expect_fail(ST_USAGE, "unexpected argument", "run", "extra", NULL);
     expect_fail(ST_USAGE, "--concurrency", "--concurrency", "0", NULL);
     expect_fail(ST_USAGE, "--concurrency", "--concurrency=-3", NULL);
@@ -912,6 +912,22 @@ static void test_config__window(void **state)
     expect_fail(ST_USAGE, "--since", "--since", "2026-01-02T00:00:00", NULL);
     expect_fail(ST_USAGE, "--since", "--since", "last week", NULL);
     expect_fail(ST_USAGE, "in the future", "--since", "9999-01-01", NULL);
+
+    /* audit: its period starts at each mailbox's first window unless --since moves it */
+    assert_int_equal(load(&cfg, &err, "audit", "--until", "2026-01-02", "--users", "a@b.com", NULL),
+                     ST_OK);
+    assert_int_equal(cfg.cmd, CMD_AUDIT);
+    assert_int_equal(cfg.has_since, 0);
+    assert_int_equal(cfg.has_until, 1);
+    config_free(&cfg);
+    assert_int_equal(load(&cfg, &err, "audit", "--since", "2026-01-01", NULL), ST_OK);
+    assert_int_equal(cfg.has_since, 1);
+    config_free(&cfg);
+    expect_fail(ST_USAGE, "--until must be later", "audit", "--since", "2026-01-02", "--until",
+                "2026-01-01", NULL);
+    expect_fail(ST_USAGE, "run and audit", "check", "--since", "2026-01-02", NULL);
+    expect_fail(ST_USAGE, "run command only", "audit", "--shard", "0/2", NULL);
+    expect_fail(ST_USAGE, "run command only", "audit", "--claim", NULL);
 }
 
 static void test_config__scale(void **state)
