@@ -142,8 +142,8 @@ function flush_block(    i, k, nk, t, para) {
     while (n > 0 && trim(lines[n]) == "") n--
     if (mode == "c") {
         if (kind ~ /^help /) {
-            if (nhelp++) print "\"\\n\"" > out
-            for (i = 1; i <= n; i++) print "\"" cstr(lines[i]) "\\n\"" > out
+            if (nhelp++) print "\"\\n\"," > out
+            for (i = 1; i <= n; i++) print "\"" cstr(lines[i]) "\\n\"," > out
         }
         n = 0; kind = ""
         return

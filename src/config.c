@@ -58,14 +58,27 @@ extern char **environ;
 #define MAX_SHARDS 100000
 
 /* The --help text, generated from docs/teams-attendance.1.txt (the man page's
- * source too) by scripts/cli-doc.awk: edit it there. */
-static const char usage_text[] =
+ * source too) by scripts/cli-doc.awk: edit it there. One literal a line: C caps a
+ * single string literal at 4095 bytes. */
+static const char *const usage_lines[] = {
 #include "usage.inc"
-    ;
+};
 
 const char *config_usage(void)
 {
-    return usage_text;
+    static char text[16384];
+    if (!text[0]) {
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof usage_lines / sizeof usage_lines[0]; i++) {
+            size_t k = strlen(usage_lines[i]);
+            if (n + k >= sizeof text)
+                break;
+            memcpy(text + n, usage_lines[i], k);
+            n += k;
+        }
+        text[n] = '\0';
+    }
+    return text;
 }
 
 /* ---- small helpers ---- */
