@@ -166,6 +166,8 @@ static status open_tables(run *r, errinfo *err)
     if (st != ST_OK)
         return st;
     pq_options opts = {0};
+    opts.kv = tables_parquet_kv;
+    opts.nkv = 1;
     opts.codec = r->cfg->codec;
     opts.int96_timestamps = r->cfg->int96_timestamps;
     for (int t = 0; t < TBL_COUNT; t++) {

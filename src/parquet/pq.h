@@ -42,6 +42,10 @@ typedef struct pq_options {
     size_t row_group_rows;  /* 0: 1,000,000 */
     size_t page_bytes;      /* 0: 1 MiB */
     const char *created_by; /* NULL: "teams-attendance version X" */
+    /* key-value metadata of the file: nkv pairs, kv[2i] the key, kv[2i+1] the value;
+     * the strings must outlive the writer */
+    const char *const *kv;
+    size_t nkv;
 } pq_options;
 
 /* Receives the file's bytes in order. Returns ST_OK or fills err. */

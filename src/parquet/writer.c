@@ -1026,6 +1026,15 @@ status pq_writer_close(pq_writer *w, errinfo *err)
     st = buf_append(&footer, w->rowgroups.data, w->rowgroups.len, err);
     if (st != ST_OK)
         goto out;
+    if (w->opt.nkv > 0) {
+        pq_thrift_field_list_begin(&t, 5, PQ_TT_STRUCT, w->opt.nkv); /* key_value_metadata */
+        for (size_t i = 0; i < w->opt.nkv; i++) {
+            pq_thrift_struct_begin(&t); /* KeyValue */
+            pq_thrift_field_string(&t, 1, w->opt.kv[2 * i]);
+            pq_thrift_field_string(&t, 2, w->opt.kv[2 * i + 1]);
+            pq_thrift_struct_end(&t);
+        }
+    }
     pq_thrift_field_string(&t, 6, w->created_by);
     pq_thrift_field_list_begin(&t, 7, PQ_TT_STRUCT, w->ncols);
     for (size_t i = 0; i < w->ncols; i++) {

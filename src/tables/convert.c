@@ -530,6 +530,8 @@ status convert_run(const config *cfg, errinfo *err)
 
     pq_options opts;
     memset(&opts, 0, sizeof opts);
+    opts.kv = tables_parquet_kv;
+    opts.nkv = 1;
     opts.codec = cfg->codec;
     opts.int96_timestamps = cfg->int96_timestamps;
     pq_writer *writers[TBL_COUNT];

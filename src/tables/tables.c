@@ -116,6 +116,8 @@ static const table_def defs[TBL_COUNT] = {
      COUNT(intervals_key)},
 };
 
+const char *const tables_parquet_kv[2] = {"format_version", "1"};
+
 const table_def *tables_def(table_id id)
 {
     if ((int)id < 0 || id >= TBL_COUNT)

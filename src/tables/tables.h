@@ -116,6 +116,10 @@ typedef struct table_def {
 
 const table_def *tables_def(table_id id);
 
+/* The key-value metadata every table file carries: {"format_version": "1"}
+ * (docs/format.md), as pq_options.kv with nkv = 1. */
+extern const char *const tables_parquet_kv[2];
+
 typedef struct table_counts {
     int64_t rows[TBL_COUNT];
     int64_t skipped;    /* items left out of the tables for missing fields */

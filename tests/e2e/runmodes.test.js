@@ -186,6 +186,12 @@ describe('run modes', () => {
       const file = run.parquet.find((b) => b.name.startsWith('parquet/events/')).name;
       await openDuck();
       const { rows } = await readDuck(`${out}/${file}`, TABLES.events);
+      // every table file says which version of the format it follows
+      const duck = await openDuck();
+      for (const f of run.parquet) {
+        const kv = (await duck.runAndReadAll(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata('${out}/${f.name}')`)).getRowObjects();
+        assert.deepEqual(kv, [{ k: 'format_version', v: '1' }], `${f.name} key-value metadata`);
+      }
       const byId = new Map();
       for (const u of sb.tenant.users) for (const e of sb.tenant.events[u.id]) byId.set(`${e.json.id}|${u.userPrincipalName.toLowerCase()}`, e.json);
       const iId = TABLES.events.findIndex((c) => c[0] === 'event_id');

@@ -281,19 +281,19 @@ static void int96_cell(size_t row, size_t col, value *v)
 #define COLS(a) a, sizeof a / sizeof a[0]
 
 static const gen_case CASES[] = {
-    {"empty", COLS(ALL_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL}, 0, one_row_cell},
-    {"all_null", COLS(ALL_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL}, 50, all_null_cell},
-    {"one_row", COLS(ALL_COLS), {PQ_CODEC_NONE, 0, 0, 0, 0, NULL}, 1, one_row_cell},
-    {"big_strings", COLS(BIG_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL}, 8, big_cell},
-    {"unicode", COLS(UNI_COLS), {PQ_CODEC_ZSTD, 0, 0, 0, 0, NULL}, 300, uni_cell},
-    {"timestamps", COLS(TS_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL}, 2 * N_TS, ts_cell},
-    {"booleans", COLS(BOOL_COLS), {PQ_CODEC_NONE, 0, 0, 0, 100, NULL}, 1000, bool_cell},
-    {"extremes", COLS(EXT_COLS), {PQ_CODEC_NONE, 0, 0, 0, 0, NULL}, 14, ext_cell},
-    {"many_none", COLS(MANY_COLS), {PQ_CODEC_NONE, 0, 0, 7000, 4096, NULL}, 30000, many_cell},
-    {"many_snappy", COLS(MANY_COLS), {PQ_CODEC_SNAPPY, 0, 0, 7000, 4096, NULL}, 30000, many_cell},
-    {"many_zstd", COLS(MANY_COLS), {PQ_CODEC_ZSTD, 0, 0, 7000, 4096, NULL}, 30000, many_cell},
-    {"rg_bytes", COLS(MANY_COLS), {PQ_CODEC_SNAPPY, 0, 65536, 0, 8192, NULL}, 20000, many_cell},
-    {"int96", COLS(INT96_COLS), {PQ_CODEC_SNAPPY, 1, 0, 0, 0, NULL}, 3 * N_TS96, int96_cell},
+    {"empty", COLS(ALL_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL, NULL, 0}, 0, one_row_cell},
+    {"all_null", COLS(ALL_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL, NULL, 0}, 50, all_null_cell},
+    {"one_row", COLS(ALL_COLS), {PQ_CODEC_NONE, 0, 0, 0, 0, NULL, NULL, 0}, 1, one_row_cell},
+    {"big_strings", COLS(BIG_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL, NULL, 0}, 8, big_cell},
+    {"unicode", COLS(UNI_COLS), {PQ_CODEC_ZSTD, 0, 0, 0, 0, NULL, NULL, 0}, 300, uni_cell},
+    {"timestamps", COLS(TS_COLS), {PQ_CODEC_SNAPPY, 0, 0, 0, 0, NULL, NULL, 0}, 2 * N_TS, ts_cell},
+    {"booleans", COLS(BOOL_COLS), {PQ_CODEC_NONE, 0, 0, 0, 100, NULL, NULL, 0}, 1000, bool_cell},
+    {"extremes", COLS(EXT_COLS), {PQ_CODEC_NONE, 0, 0, 0, 0, NULL, NULL, 0}, 14, ext_cell},
+    {"many_none", COLS(MANY_COLS), {PQ_CODEC_NONE, 0, 0, 7000, 4096, NULL, NULL, 0}, 30000, many_cell},
+    {"many_snappy", COLS(MANY_COLS), {PQ_CODEC_SNAPPY, 0, 0, 7000, 4096, NULL, NULL, 0}, 30000, many_cell},
+    {"many_zstd", COLS(MANY_COLS), {PQ_CODEC_ZSTD, 0, 0, 7000, 4096, NULL, NULL, 0}, 30000, many_cell},
+    {"rg_bytes", COLS(MANY_COLS), {PQ_CODEC_SNAPPY, 0, 65536, 0, 8192, NULL, NULL, 0}, 20000, many_cell},
+    {"int96", COLS(INT96_COLS), {PQ_CODEC_SNAPPY, 1, 0, 0, 0, NULL, NULL, 0}, 3 * N_TS96, int96_cell},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
