@@ -364,6 +364,7 @@ describe('Parquet tables of a run, against the ground truth', () => {
       ...TABLE_NAMES.map((t) => `parquet/${t}/ingest_date=${date}/${R}.parquet`),
       `registry/runs/${R}.json`,
       'registry/checkpoint.json',
+      ...sb.tenant.users.map((u) => `registry/mailboxes/${upnPath(u.userPrincipalName)}.json`),
     ].sort();
     const have = run.all.map((b) => b.name).sort();
     assert.deepEqual(have, want, 'the folder holds the files of SPEC 7, in its layout');
