@@ -101,7 +101,9 @@ void registry_parse(const char *text, size_t len, registry *reg)
         log_warn("a tracked-meetings file is not a JSON object; taken as empty (its reports "
                  "land again)",
                  NULL);
-    reg->doc = clean(in ? in : json_object(), &dropped);
+    if (!in)
+        in = json_object();
+    reg->doc = in ? clean(in, &dropped) : NULL;
     json_decref(in);
     if (dropped)
         log_warn("items of a tracked-meetings file could not be read; left out",
