@@ -439,8 +439,20 @@ static status time_field(walk *w, jv obj, const char *key, tables_value *out)
         return ST_OK;
     }
     int64_t us;
-    if (tables_parse_time(jsontok_str(w->doc, j), len_of(w, j), &us, NULL) != 0) {
+    int has_zone = 0;
+    const char *t = jsontok_str(w->doc, j);
+    size_t n = len_of(w, j);
+    if (tables_parse_time(t, n, &us, &has_zone) != 0) {
         bad_time(w, key, j);
+        return ST_OK;
+    }
+    /* the job asks Graph for UTC: an offset other than zero is a value it cannot trust */
+    if (has_zone && !(t[n - 1] == 'Z' || t[n - 1] == 'z' ||
+                      (n >= 6 && strncmp(t + n - 5, "00:00", 5) == 0 &&
+                       (t[n - 6] == '+' || t[n - 6] == '-')))) {
+        char why[160];
+        snprintf(why, sizeof why, "'%.80s' is not in UTC", t);
+        note_bad_value(w, key, why);
         return ST_OK;
     }
     *out = vint(us);

@@ -647,6 +647,26 @@ static void test_tables__zone_not_utc_is_bad_value(void **state)
     collected_free(&c);
 }
 
+/* The job asks Graph for UTC: a time with another offset is a bad value; +00:00 is UTC. */
+static void test_tables__offset_not_utc_is_bad_value(void **state)
+{
+    (void)state;
+    collected c;
+    collected_init(&c);
+    errinfo err = {0};
+    table_counts counts = {{0}, 0, 0};
+    char *text = snapshot_with_event(
+        "\"id\": \"e1\", \"attendance\": [{\"id\": \"r1\", \"onlineMeetingId\": \"m\", "
+        "\"meetingStartDateTime\": \"2021-10-05T04:38:23+00:00\", "
+        "\"meetingEndDateTime\": \"2021-10-05T06:38:23+02:00\"}]");
+    assert_int_equal(flatten_text(text, &c, &counts, &err), ST_OK);
+    free(text);
+    assert_int_equal(counts.bad_values, 1);
+    assert_cell_int(&c, TBL_REPORTS, 0, "meeting_start_utc", US(1633408703, 0));
+    assert_cell_null(&c, TBL_REPORTS, 0, "meeting_end_utc");
+    collected_free(&c);
+}
+
 /* A time that does not parse, deep in the last record: that value is null, every row
  * is there, and the count says how many values were bad. */
 static void test_tables__bad_time_is_null(void **state)
@@ -1182,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_tables__attendance_status),
         cmocka_unit_test(test_tables__zone_not_utc_is_bad_value),
         cmocka_unit_test(test_tables__bad_time_is_null),
+        cmocka_unit_test(test_tables__offset_not_utc_is_bad_value),
         cmocka_unit_test(test_tables__sink_error_changes_no_count),
         cmocka_unit_test(test_tables__items_without_keys_are_skipped),
         cmocka_unit_test(test_tables__wrong_types_become_null),
