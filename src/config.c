@@ -1,5 +1,5 @@
-/* Settings from the command line and the environment: see config.h and SPEC
- * sections 2 and 3.
+/* Settings from the command line and the environment: see config.h, and the README's
+ * table of settings.
  *
  * Choices where the specification leaves room:
  * - Graph credential: when several are set, the client secret wins, then the

@@ -1,4 +1,4 @@
-/* Settings: the command line and the environment (SPEC sections 2 and 3), merged
+/* Settings: the command line and the environment (the README and docs/behaviour.md), merged
  * and validated before any network call. A flag beats the environment; a variable
  * set to the empty string counts as unset.
  *

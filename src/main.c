@@ -1,5 +1,5 @@
 /* teams-attendance: the command line. Parses it (through config_load), calls the
- * command, and maps the outcome to the exit status of SPEC section 8:
+ * command, and maps the outcome to the exit status of docs/behaviour.md:
  * 0 success, 1 a failure at run time, 2 usage or configuration. */
 #include <stdio.h>
 #include <unistd.h>

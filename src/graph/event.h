@@ -1,4 +1,4 @@
-/* What the job reads of a calendarView event (SPEC section 4) that more than one
+/* What the job reads of a calendarView event (docs/behaviour.md) that more than one
  * command needs: the join link of a Teams meeting the mailbox organizes, wherever
  * Graph left it. Only such events are looked up: an attendee gets 403.
  *

@@ -1,4 +1,4 @@
-/* Microsoft Graph v1.0 requests of SPEC section 4: building each URL, the
+/* Microsoft Graph v1.0 requests of docs/behaviour.md: building each URL, the
  * authorization hook that adds the bearer token (only for the Graph host), and
  * the checks on what comes back (nextLink host, the access-policy 403).
  *

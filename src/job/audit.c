@@ -1,4 +1,4 @@
-/* `audit`: proves completeness without writing anything (SPEC section 2).
+/* `audit`: proves completeness without writing anything (the README).
  *
  * Per mailbox: its registry file (registry/mailboxes/{upn}.json: first window,
  * tracked meetings, landed report ids) and its watermark from the checkpoint; then,

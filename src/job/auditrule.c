@@ -7,7 +7,7 @@
 #include "util/timeutil.h"
 
 /* A channel meeting's own session may start up to this long before an occurrence
- * (SPEC section 4: the same window that ties a report to an event). */
+ * (docs/behaviour.md: the same window that ties a report to an event). */
 #define EARLY_START_US (INT64_C(60) * 60 * 1000000)
 
 static int64_t read_time(const json_t *v)

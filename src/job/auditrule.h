@@ -1,5 +1,5 @@
-/* The rules of `audit` (SPEC section 2) as pure functions: reading a mailbox's
- * tracked-meetings registry file (SPEC section 4) for what audit needs of it, and
+/* The rules of `audit` (the README) as pure functions: reading a mailbox's
+ * tracked-meetings registry file (docs/behaviour.md) for what audit needs of it, and
  * deciding, for one attendance report Graph lists, whether it counts and whether it
  * is landed, not yet due, or missing.
  *

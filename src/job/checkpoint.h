@@ -1,4 +1,4 @@
-/* The checkpoint blob {prefix}registry/checkpoint.json (SPEC section 6): per
+/* The checkpoint blob {prefix}registry/checkpoint.json (docs/behaviour.md): per
  * mailbox watermarks, read at the start of a run and written last, merged under
  * If-Match so that concurrent runs never undo each other's progress.
  *

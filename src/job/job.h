@@ -1,5 +1,5 @@
 /* The commands that talk to Graph and storage: `run` (incremental or a backfill
- * window), `check` and `audit`. Each returns the process exit status of SPEC section 8
+ * window), `check` and `audit`. Each returns the process exit status of docs/behaviour.md
  * (0, 1; configuration errors were caught before, by config_load and
  * job_check_settings). */
 #ifndef TA_JOB_H

@@ -47,7 +47,7 @@ typedef struct mailbox {
     table_counts counts;
     int64_t n_events, n_meetings, n_reports, n_records;
     /* when it failed an incremental run: its failed runs in a row, this one included
-       (SPEC section 6 checkpoint); runs 0 otherwise */
+       (docs/behaviour.md checkpoint); runs 0 otherwise */
     int64_t failing_since, failed_runs;
 
     registry reg;         /* its tracked meetings, as read at its start */

@@ -1,4 +1,4 @@
-/* The time rules of SPEC sections 4 and 6, as pure functions: a mailbox's window,
+/* The time rules of docs/behaviour.md, as pure functions: a mailbox's window,
  * its new watermark (with the settle rule), and which event a report belongs to. */
 #ifndef TA_WINDOW_H
 #define TA_WINDOW_H

@@ -1,4 +1,4 @@
-/* The four output tables (SPEC section 7) declared once as data, the flattener from
+/* The four output tables (docs/format.md) declared once as data, the flattener from
  * a final snapshot to their rows, and the `schema` / `schema --sql` printers.
  * See tables.h. */
 #include "tables/tables.h"

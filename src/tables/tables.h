@@ -1,4 +1,4 @@
-/* The four output tables of SPEC section 7, declared once as data, and the
+/* The four output tables of docs/format.md, declared once as data, and the
  * flattener that turns a final JSON snapshot into their rows.
  *
  * The same declaration feeds the Parquet writer, `schema`, `schema --sql` and
@@ -29,7 +29,7 @@ typedef enum table_id {
     TBL_COUNT
 } table_id;
 
-/* Column indexes, one enum per table, in SPEC order: the flattener writes
+/* Column indexes, one enum per table, in the order docs/format.md gives: the flattener writes
  * v[EV_SUBJECT], never v[5]. Each *_NCOLS is checked at compile time against its
  * table's declaration in tables.c. Adding a column: a name here, its declaration
  * there, the value in the flattener (docs/internals.md). */
@@ -108,7 +108,7 @@ typedef enum intervals_col {
 
 typedef struct table_def {
     const char *name;      /* "events", "attendance_reports", ... */
-    const pq_column *cols; /* in SPEC order */
+    const pq_column *cols; /* in the order docs/format.md gives */
     size_t ncols;
     const char *const *key; /* key columns for the newest-copy view */
     size_t nkey;
@@ -126,7 +126,7 @@ typedef struct table_counts {
     int64_t bad_values; /* values of the wrong shape, written as null (warned) */
 } table_counts;
 
-/* Appends the rows of one final snapshot (SPEC section 7 shape) to the four
+/* Appends the rows of one final snapshot (docs/format.md shape) to the four
  * writers (indexed by table_id). run_id and extracted_utc come from the snapshot. */
 TA_MUST_USE status tables_flatten_snapshot(const json_t *snapshot,
                                            pq_writer *const writers[TBL_COUNT],

@@ -1,6 +1,6 @@
 /* Text encodings for URLs and tokens: percent-encoding of query values, path
  * segments and form fields, the OData string literal of a $filter, the {upn}
- * folder name of SPEC section 7, and base64 / base64url.
+ * folder name of docs/format.md, and base64 / base64url.
  *
  * Every function appends to a caller-owned buf (src/util/buf.h) and fails only
  * when the buffer cannot grow (ST_NOMEM, ST_TOO_LARGE) or, for the decoders, on
