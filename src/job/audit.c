@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "graph/event.h"
+#include "layout.h"
 #include "graph/graph.h"
 #include "job/auditrule.h"
 #include "job/checkpoint.h"
@@ -576,12 +577,9 @@ static status read_registry(am_mailbox *mb, errinfo *err)
     buf name, body;
     buf_init(&name, 0);
     buf_init(&body, 0);
-    status st = buf_appendf(&name, err, "%sregistry/mailboxes/", a->cfg->prefix);
-    if (st == ST_OK)
-        st = urlenc_upn_folder(&name, mb->upn, err);
-    if (st == ST_OK)
-        st = buf_appends(&name, ".json", err);
-    if (st == ST_OK && !(mb->reg_name = strdup(name.data)))
+    status st = ST_OK;
+    if (!(mb->reg_name = layout_registry(a->cfg->prefix, mb->upn)) ||
+        (st = buf_appends(&name, mb->reg_name, err)) != ST_OK)
         st = err_set(err, ST_NOMEM, "out of memory");
     if (st == ST_OK)
         st = store_get(a->store, name.data, &body, NULL, err);
@@ -926,7 +924,9 @@ int job_audit(const config *cfg)
         fail_all(&a, "cannot get a Graph token", &e);
     } else {
         char name[1024];
-        snprintf(name, sizeof name, "%sregistry/checkpoint.json", cfg->prefix);
+        char *cp_name = layout_checkpoint(cfg->prefix);
+        snprintf(name, sizeof name, "%s", cp_name ? cp_name : "registry/checkpoint.json");
+        free(cp_name);
         if (checkpoint_load(a.store, name, &a.cp, &e) != ST_OK) {
             err_prefix(&e, "the checkpoint %s", name);
             fail_all(&a, "cannot read the checkpoint", &e);

@@ -13,6 +13,7 @@
 #include "job/run.h"
 #include "graph/event.h"
 #include "job/window.h"
+#include "layout.h"
 #include "log.h"
 #include "util/timeutil.h"
 
@@ -343,7 +344,7 @@ static void put_json(mailbox *mb, const char *kind, json_t *obj)
     put_ctx *pc = calloc(1, sizeof *pc);
     char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (pc)
-        pc->name = run_snapshot_name(r, kind, mb->upn);
+        pc->name = layout_snapshot(r->cfg->prefix, kind, r->date, mb->upn, r->run_id);
     if (!pc || !pc->name || !text) {
         if (pc)
             free(pc->name);

@@ -16,6 +16,7 @@
 
 #include "job/run.h"
 #include "job/window.h"
+#include "layout.h"
 #include "log.h"
 #include "util/timeutil.h"
 #include "util/tmpdir.h"
@@ -26,53 +27,6 @@ static json_t *time_json(int64_t us)
     char s[TIMEUTIL_FMT_MAX];
     timeutil_format(us, s);
     return json_string(s);
-}
-
-static void make_run_id(run *r)
-{
-    unsigned char rnd[3];
-    if (RAND_bytes(rnd, sizeof rnd) != 1) {
-        unsigned v = (unsigned)getpid() ^ (unsigned)r->now_us;
-        rnd[0] = (unsigned char)v;
-        rnd[1] = (unsigned char)(v >> 8);
-        rnd[2] = (unsigned char)(v >> 16);
-    }
-    char compact[TIMEUTIL_FMT_MAX];
-    timeutil_format_compact(r->now_us, compact);
-    snprintf(r->run_id, sizeof r->run_id, "%.20s-%02x%02x%02x", compact, rnd[0], rnd[1], rnd[2]);
-    timeutil_format_date(r->now_us, r->date);
-}
-
-char *run_snapshot_name(const run *r, const char *kind, const char *upn)
-{
-    buf b;
-    buf_init(&b, 0);
-    status st = buf_appendf(&b, NULL, "%sraw/%s/date=%s/user=", r->cfg->prefix, kind, r->date);
-    if (st == ST_OK)
-        st = urlenc_upn_folder(&b, upn, NULL);
-    if (st == ST_OK)
-        st = buf_appendf(&b, NULL, "/%s.json", r->run_id);
-    if (st != ST_OK) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_take(&b);
-}
-
-char *run_registry_name(const run *r, const char *upn)
-{
-    buf b;
-    buf_init(&b, 0);
-    status st = buf_appendf(&b, NULL, "%sregistry/mailboxes/", r->cfg->prefix);
-    if (st == ST_OK)
-        st = urlenc_upn_folder(&b, upn, NULL);
-    if (st == ST_OK)
-        st = buf_appends(&b, ".json", NULL);
-    if (st != ST_OK) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_take(&b);
 }
 
 void run_file_written(run *r, const char *name, size_t bytes)
@@ -211,16 +165,19 @@ static status write_tables(run *r, errinfo *err)
     }
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *d = tables_def((table_id)t);
-        char path[4352], name[1024];
+        char path[4352];
         table_file(r, t, path, sizeof path);
-        snprintf(name, sizeof name, "%sparquet/%s/ingest_date=%s/%s.parquet", r->cfg->prefix,
-                 d->name, r->date, r->run_id);
+        char *name = layout_parquet(r->cfg->prefix, d->name, r->date, r->run_id);
+        if (!name)
+            return err_set(err, ST_NOMEM, "out of memory");
         size_t bytes = 0;
         status st =
             store_put_file(r->store, name, path, "application/vnd.apache.parquet", &bytes, err);
+        if (st == ST_OK)
+            run_file_written(r, name, bytes);
+        free(name);
         if (st != ST_OK)
             return st;
-        run_file_written(r, name, bytes);
         r->table_landed[t] = 1;
     }
     return ST_OK;
@@ -261,14 +218,10 @@ static uint32_t upn_hash(const char *upn)
  * a mailbox done twice duplicates rows, one stranded loses them. */
 static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
 {
-    buf name;
-    buf_init(&name, 0);
-    status st = buf_appendf(&name, err, "%sregistry/claims/%s/", r->cfg->prefix,
-                            r->cfg->execution_name ? r->cfg->execution_name : "default");
-    if (st == ST_OK)
-        st = urlenc_upn_folder(&name, mb->upn, err);
-    if (st != ST_OK) {
-        buf_free(&name);
+    char *claim_name = layout_claim(
+        r->cfg->prefix, r->cfg->execution_name ? r->cfg->execution_name : "default", mb->upn);
+    if (!claim_name) {
+        err_set(err, ST_NOMEM, "out of memory");
         return -1;
     }
     const char *me = r->cfg->replica_name ? r->cfg->replica_name : "";
@@ -279,19 +232,19 @@ static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
     char *body = claim ? json_dumps(claim, JSON_COMPACT) : NULL;
     json_decref(claim);
     if (!body) {
-        buf_free(&name);
+        free(claim_name);
         err_set(err, ST_NOMEM, "out of memory");
         return -1;
     }
-    st = store_put(r->store, name.data, body, strlen(body), "application/json",
-                   STORE_COND_IF_NONE_MATCH, NULL, NULL, err);
+    status st = store_put(r->store, claim_name, body, strlen(body), "application/json",
+                          STORE_COND_IF_NONE_MATCH, NULL, NULL, err);
     int got = st == ST_OK ? 1 : -1;
     if (st == ST_CONFLICT) {
         err_clear(err);
         buf cur;
         buf_init(&cur, 1u << 16);
         char etag[STORE_ETAG_MAX];
-        st = store_get(r->store, name.data, &cur, etag, err);
+        st = store_get(r->store, claim_name, &cur, etag, err);
         got = -1;
         if (st == ST_NOT_FOUND) {
             got = 0; /* released meanwhile: another replica's turn, not ours to race */
@@ -311,7 +264,7 @@ static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
             int expired = readable && until_us <= r->now_us;
             got = 0;
             if (!readable || mine || expired) {
-                st = store_put(r->store, name.data, body, strlen(body), "application/json",
+                st = store_put(r->store, claim_name, body, strlen(body), "application/json",
                                STORE_COND_IF_MATCH, etag, NULL, err);
                 got = st == ST_OK ? 1 : st == ST_PRECONDITION ? 0 : -1;
                 if (st == ST_PRECONDITION)
@@ -328,7 +281,7 @@ static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
         buf_free(&cur);
     }
     free(body);
-    buf_free(&name);
+    free(claim_name);
     return got;
 }
 
@@ -368,7 +321,7 @@ static int name_too_long(run *r, mailbox *mb)
     status st = urlenc_upn_folder(&folder, mb->upn, NULL);
     size_t n = folder.len;
     buf_free(&folder);
-    char *name = run_snapshot_name(r, "final", mb->upn);
+    char *name = layout_snapshot(r->cfg->prefix, "final", r->date, mb->upn, r->run_id);
     size_t total = name ? strlen(name) : SIZE_MAX;
     free(name);
     if (st == ST_OK && n + sizeof "user=" - 1 <= 255 && total <= 1024)
@@ -408,7 +361,7 @@ static int watermark_in_future(run *r, mailbox *mb)
 static int load_registry(run *r, mailbox *mb)
 {
     errinfo e = {0};
-    char *name = run_registry_name(r, mb->upn);
+    char *name = layout_registry(r->cfg->prefix, mb->upn);
     status st =
         name ? registry_load(r->store, name, &mb->reg, &e) : err_set(&e, ST_NOMEM, "out of memory");
     free(name);
@@ -473,7 +426,7 @@ static status save_registries(run *r, errinfo *err)
         mailbox *mb = r->mbs[i];
         if (mb->state != MB_SUCCEEDED || !mb->registry_doc)
             continue;
-        char *name = run_registry_name(r, mb->upn);
+        char *name = layout_registry(r->cfg->prefix, mb->upn);
         if (!name)
             return err_set(err, ST_NOMEM, "out of memory");
         status st = registry_save(r->store, name, &mb->reg, mb->registry_doc, err);
@@ -584,8 +537,7 @@ static json_t *manifest(run *r, table_counts *total)
 
 static void write_manifest(run *r, table_counts *total)
 {
-    char name[1024];
-    snprintf(name, sizeof name, "%sregistry/runs/%s.json", r->cfg->prefix, r->run_id);
+    char *name = layout_manifest(r->cfg->prefix, r->run_id);
     json_t *m = manifest(r, total);
     if (r->fatal)
         json_object_set_new(m, "error", json_string(r->fatal_err.msg));
@@ -594,12 +546,14 @@ static void write_manifest(run *r, table_counts *total)
     char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(m);
     errinfo me = {0};
-    if (!text)
+    if (!text || !name)
         err_set(&me, ST_NOMEM, "out of memory writing the manifest");
-    if (!text || store_put(r->store, name, text, strlen(text), "application/json", STORE_COND_NONE,
-                           NULL, NULL, &me) != ST_OK)
+    if (!text || !name ||
+        store_put(r->store, name, text, strlen(text), "application/json", STORE_COND_NONE, NULL,
+                  NULL, &me) != ST_OK)
         run_storage_failed(r, &me);
     free(text);
+    free(name);
 }
 
 static status save_checkpoint(run *r, errinfo *err)
@@ -627,10 +581,11 @@ static status save_checkpoint(run *r, errinfo *err)
         free(up);
         return ST_OK;
     }
-    char name[1024];
-    snprintf(name, sizeof name, "%sregistry/checkpoint.json", r->cfg->prefix);
-    status st = checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, r->now_us,
-                                timeutil_now_us(), err);
+    char *name = layout_checkpoint(r->cfg->prefix);
+    status st = name ? checkpoint_save(r->store, name, &r->cp, up, n, r->run_id, r->now_us,
+                                       timeutil_now_us(), err)
+                     : err_set(err, ST_NOMEM, "out of memory");
+    free(name);
     free(up);
     return st;
 }
@@ -795,7 +750,7 @@ int job_run(const config *cfg)
     r.backfill = cfg->has_since;
     r.cp.legacy_watermark = INT64_MIN;
     r.files_written = json_array();
-    make_run_id(&r);
+    layout_run_id(r.now_us, r.run_id, r.date);
     int64_t started = r.now_us;
     progress_init(&r.prog, stderr, cfg->log_format, started);
     int code = 1;
@@ -833,18 +788,21 @@ int job_run(const config *cfg)
     r.gc.page_size = 500;
 
     if (!r.backfill) {
-        char name[1024];
-        snprintf(name, sizeof name, "%sregistry/checkpoint.json", cfg->prefix);
-        if (checkpoint_load(r.store, name, &r.cp, &e) != ST_OK) {
+        char *name = layout_checkpoint(cfg->prefix);
+        status cst = name ? checkpoint_load(r.store, name, &r.cp, &e)
+                          : err_set(&e, ST_NOMEM, "out of memory");
+        if (cst != ST_OK) {
             if (e.code == ST_JSON)
                 err_prefix(&e,
                            "the checkpoint %s is left as it is, never overwritten: repair it "
                            "(docs/format.md) or move it aside to give every mailbox its "
                            "first-run window",
                            name);
+            free(name);
             code = fatal(&r, "cannot read the checkpoint", &e);
             goto stopped;
         }
+        free(name);
         checkpoint_set_legacy_mailboxes(&r.cp, cfg->legacy_users, cfg->nlegacy_users);
         warn_unused_legacy(&r);
     }

@@ -51,10 +51,6 @@ typedef struct run {
     int64_t mb_finished, mb_failed, rows; /* mailboxes over (skipped included), rows landed */
 } run;
 
-/* "{prefix}raw/{kind}/date={date}/user={upn folder}/{run_id}.json" (malloc'd). */
-char *run_snapshot_name(const run *r, const char *kind, const char *upn);
-/* "{prefix}registry/mailboxes/{upn folder}.json" (malloc'd). */
-char *run_registry_name(const run *r, const char *upn);
 /* Called by a mailbox when it has finished (succeeded or failed). */
 void run_mailbox_done(run *r, mailbox *mb);
 /* Records a written blob for the manifest. */

@@ -2,6 +2,7 @@
  * See convert.h. Files are written under a hidden temporary name in their final
  * folder, synced, then renamed, so a reader never sees half a file. */
 #include "tables/convert.h"
+#include "layout.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,7 +22,6 @@
 #include "util/jsontok.h"
 #include "util/timeutil.h"
 
-#define RUN_ID_MAX 64
 #define OUT_BUFFER_BYTES ((size_t)1 << 20)
 /* A snapshot is held whole while it is converted (with its tokens and rows: about
  * 3.5 times its size); jsontok offsets are 32-bit. */
@@ -84,25 +84,6 @@ static status fsync_dir(const char *dir, errinfo *err)
     return ST_OK;
 }
 
-static void make_run_id(int64_t now_us, char out[RUN_ID_MAX])
-{
-    unsigned char rnd[3] = {0, 0, 0};
-    int fd = open("/dev/urandom", O_RDONLY);
-    ssize_t got = fd >= 0 ? read(fd, rnd, sizeof rnd) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (got != (ssize_t)sizeof rnd) {
-        /* no urandom: the clock's microseconds and the pid still tell replicas apart */
-        uint32_t x = (uint32_t)now_us ^ ((uint32_t)getpid() << 8);
-        rnd[0] = (unsigned char)x;
-        rnd[1] = (unsigned char)(x >> 8);
-        rnd[2] = (unsigned char)(x >> 16);
-    }
-    char stamp[TIMEUTIL_FMT_MAX];
-    timeutil_format_compact(now_us, stamp);
-    snprintf(out, RUN_ID_MAX, "%s-%02x%02x%02x", stamp, rnd[0], rnd[1], rnd[2]);
-}
-
 static char *join_path(errinfo *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *join_path(errinfo *err, const char *fmt, ...)
 {
@@ -126,10 +107,11 @@ static status open_output(outfile *o, const config *cfg, const table_def *def, c
 {
     status st;
     o->fd = -1;
-    o->dir = join_path(err, "%s/%sparquet/%s/ingest_date=%s", cfg->output_dir,
-                       cfg->prefix ? cfg->prefix : "", def->name, date);
+    char *dir = layout_parquet_dir(cfg->prefix ? cfg->prefix : "", def->name, date);
+    o->dir = dir ? join_path(err, "%s/%s", cfg->output_dir, dir) : NULL;
+    free(dir);
     if (!o->dir)
-        return ST_NOMEM;
+        return err_set(err, ST_NOMEM, "out of memory building a path");
     o->tmp_path = join_path(err, "%s/.%s.parquet.tmp", o->dir, run_id);
     o->final_path = join_path(err, "%s/%s.parquet", o->dir, run_id);
     if (!o->tmp_path || !o->final_path)
@@ -524,9 +506,8 @@ status convert_run(const config *cfg, errinfo *err)
         return err_set(err, ST_USAGE, "convert needs --output-dir DIR");
 
     int64_t started = timeutil_now_us();
-    char run_id[RUN_ID_MAX], date[TIMEUTIL_FMT_MAX];
-    make_run_id(started, run_id);
-    timeutil_format_date(started, date);
+    char run_id[LAYOUT_RUN_ID_MAX], date[LAYOUT_DATE_MAX];
+    layout_run_id(started, run_id, date);
 
     pq_options opts;
     memset(&opts, 0, sizeof opts);
