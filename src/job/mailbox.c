@@ -677,40 +677,52 @@ out:
 }
 
 /* Puts each fetched report under its event, and builds the final snapshot. */
+/* Puts each fetched report under its event, and builds the final snapshot. Every
+ * allocation is checked: an event or a report that silently dropped out would be
+ * attendance lost. NULL when out of memory. */
 static json_t *build_final(mailbox *mb)
 {
     size_t n = json_array_size(mb->events);
     json_t *snap = snapshot_head(mb);
-    json_t *events = json_array();
-    for (size_t i = 0; i < n; i++) {
+    json_t *events = json_array(), *unmatched = json_array();
+    int bad = !snap || !events || !unmatched;
+    for (size_t i = 0; i < n && !bad; i++) {
         json_t *e = json_array_get(mb->events, i);
         int mi = mb->ev[i].meeting;
         json_t *meta =
             mi >= 0 && mb->meetings[mi].meta ? json_incref(mb->meetings[mi].meta) : json_null();
         json_t *att = json_array();
-        for (size_t m = 0; m < mb->nmeetings; m++)
-            for (size_t k = 0; k < mb->meetings[m].ntie; k++)
+        for (size_t m = 0; m < mb->nmeetings && att; m++)
+            for (size_t k = 0; k < mb->meetings[m].ntie && !bad; k++)
                 if (mb->meetings[m].tie[k] == (int)i)
-                    json_array_append(att, json_array_get(mb->meetings[m].reports, k));
+                    bad = json_array_append(att, json_array_get(mb->meetings[m].reports, k)) != 0;
+        /* the _new calls take their value even when they fail (a NULL copy included) */
         json_t *copy = json_copy(e);
-        json_object_set_new(copy, "onlineMeetingMeta", meta);
-        json_object_set_new(copy, "attendance", att);
+        bad |= json_object_set_new(copy, "onlineMeetingMeta", meta) != 0;
+        bad |= json_object_set_new(copy, "attendance", att) != 0;
         if (mb->ev_src[i])
-            json_object_set_new(copy, "joinUrlSource", json_string(mb->ev_src[i]));
-        json_array_append_new(events, copy);
+            bad |= json_object_set_new(copy, "joinUrlSource", json_string(mb->ev_src[i])) != 0;
+        bad |= json_array_append_new(events, copy) != 0;
     }
-    json_t *unmatched = json_array();
-    for (size_t m = 0; m < mb->nmeetings; m++) {
+    for (size_t m = 0; m < mb->nmeetings && !bad; m++) {
         const char *mid = json_string_value(json_object_get(mb->meetings[m].meta, "id"));
-        for (size_t k = 0; k < mb->meetings[m].ntie; k++) {
+        for (size_t k = 0; k < mb->meetings[m].ntie && !bad; k++) {
             if (mb->meetings[m].tie[k] != TIE_UNMATCHED)
                 continue;
             json_t *rep = json_copy(json_array_get(mb->meetings[m].reports, k));
-            json_object_set_new(rep, "onlineMeetingId", mid ? json_string(mid) : json_null());
-            if (mb->meetings[m].tie_occurrence[k])
-                json_object_set_new(rep, "eventId", json_string(mb->meetings[m].tie_occurrence[k]));
-            json_array_append_new(unmatched, rep);
+            const char *occ = mb->meetings[m].tie_occurrence[k];
+            bad |= json_object_set_new(rep, "onlineMeetingId",
+                                       mid ? json_string(mid) : json_null()) != 0;
+            if (occ)
+                bad |= json_object_set_new(rep, "eventId", json_string(occ)) != 0;
+            bad |= json_array_append_new(unmatched, rep) != 0;
         }
+    }
+    bad |= json_object_set_new(snap, "events", events) != 0;
+    bad |= json_object_set_new(snap, "unmatched_attendance", unmatched) != 0;
+    if (bad) {
+        json_decref(snap);
+        return NULL;
     }
     for (size_t m = 0; m < mb->nmeetings; m++)
         for (size_t k = 0; k < mb->meetings[m].ntie; k++)
@@ -720,8 +732,6 @@ static json_t *build_final(mailbox *mb)
                 mb->n_records +=
                     (int64_t)json_array_size(json_object_get(rep, "attendanceRecords"));
             }
-    json_object_set_new(snap, "events", events);
-    json_object_set_new(snap, "unmatched_attendance", unmatched);
     return snap;
 }
 
@@ -791,6 +801,10 @@ static void finish_rows(mailbox *mb)
 {
     run *r = mb->run;
     json_t *final = build_final(mb);
+    if (!final) {
+        fail_msg(mb, ST_NOMEM, "out of memory composing the final snapshot");
+        return;
+    }
     table_counts counts = {0};
     errinfo e = {0};
     status st = tables_flatten_snapshot(final, r->writers, &counts, &e);
