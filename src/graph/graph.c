@@ -12,6 +12,28 @@
 
 #define URL_MAX (64u << 10)
 
+status graph_next_link(const json_t *page, int pages, int max_pages, const char *what,
+                       const char **next, errinfo *err)
+{
+    *next = NULL;
+    json_t *link = json_object_get(page, "@odata.nextLink");
+    if (link && !json_is_string(link) && !json_is_null(link))
+        return err_set(err, ST_JSON,
+                       "Graph sent an @odata.nextLink that is not a string; the listing of %s "
+                       "cannot be completed",
+                       what);
+    const char *s = json_string_value(link);
+    if (!s || !*s)
+        return ST_OK;
+    if (pages >= max_pages)
+        return err_set(err, ST_LIMIT,
+                       "a Graph listing of %s went past %d pages (ATTENDANCE_MAX_PAGES); stopped "
+                       "so a paging loop cannot run forever",
+                       what, max_pages);
+    *next = s;
+    return ST_OK;
+}
+
 int graph_url_on_host(const char *host, const char *url)
 {
     size_t n = strlen(host);

@@ -39,6 +39,14 @@ http_request *graph_request_records(graph_client *gc, const char *user_id, const
 http_request *graph_request_next(graph_client *gc, const char *next_link, int is_calendar,
                                  int group, errinfo *err);
 
+/* The next page of a listing: *next is the page's @odata.nextLink (borrowed), or
+ * NULL when the listing is complete (no key, null or "", as Graph and proxies write
+ * them). ST_JSON when the link is not a string (failing beats losing pages), ST_LIMIT
+ * when `pages` pages were read already and max_pages allows no more (a paging loop
+ * cannot run forever); the message names `what`. */
+TA_MUST_USE status graph_next_link(const json_t *page, int pages, int max_pages, const char *what,
+                                   const char **next, errinfo *err);
+
 /* 1 when url is on the Graph host (same scheme, host and port). */
 int graph_url_on_host(const char *host, const char *url);
 /* For a final 403 on an online-meeting call: rewrites res->err into the access

@@ -227,28 +227,15 @@ static void submit(am_mailbox *mb, http_request *req, int kind, size_t mi, int p
  * absent key. */
 static void next_page(am_mailbox *mb, req_ctx *c, json_t *page, int is_calendar)
 {
-    json_t *link = json_object_get(page, "@odata.nextLink");
-    if (link && !json_is_string(link) && !json_is_null(link)) {
-        fail_msg(mb, ST_JSON,
-                 "Graph sent an @odata.nextLink that is not a string; the listing cannot be "
-                 "completed");
-        return;
-    }
-    const char *next = json_string_value(link);
-    if (!next || !*next)
-        return;
-    if (c->pages >= mb->a->cfg->max_pages) {
-        errinfo e = {0};
-        err_set(&e, ST_LIMIT,
-                "a Graph listing of %s went past %d pages (ATTENDANCE_MAX_PAGES); stopped so a "
-                "paging loop cannot run forever",
-                mb->upn, mb->a->cfg->max_pages);
+    const char *next;
+    errinfo e = {0};
+    if (graph_next_link(page, c->pages, mb->a->cfg->max_pages, mb->upn, &next, &e) != ST_OK) {
         fail(mb, &e);
         return;
     }
-    errinfo e = {0};
-    submit(mb, graph_request_next(&mb->a->gc, next, is_calendar, mb->index, &e), c->kind,
-           c->meeting, c->pages + 1, &e);
+    if (next)
+        submit(mb, graph_request_next(&mb->a->gc, next, is_calendar, mb->index, &e), c->kind,
+               c->meeting, c->pages + 1, &e);
 }
 
 static status push_missing(am_mailbox *mb, const am_meeting *m, const char *rid, int64_t start,

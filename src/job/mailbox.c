@@ -182,29 +182,19 @@ static int take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int is
         fail_msg(mb, ST_JSON, "Graph answered a listing without a \"value\" array");
         return 0;
     }
-    json_array_extend(into, value);
-    json_t *link = json_object_get(page, "@odata.nextLink");
-    if (link && !json_is_string(link) && !json_is_null(link)) {
-        /* the listing goes on, but where is unreadable: failing beats losing pages */
-        fail_msg(mb, ST_JSON,
-                 "Graph sent an @odata.nextLink that is not a string; the listing "
-                 "cannot be completed");
+    if (json_array_extend(into, value) != 0) {
+        fail_msg(mb, ST_NOMEM, "out of memory taking a page");
         return 0;
     }
-    const char *next = json_string_value(link);
-    if (!next || !*next)
-        return 1;
     run *r = mb->run;
-    if (c->pages >= r->cfg->max_pages) {
-        errinfo e = {0};
-        err_set(&e, ST_LIMIT,
-                "a Graph listing of %s went past %d pages (ATTENDANCE_MAX_PAGES); stopped so a "
-                "paging loop cannot run forever",
-                mb->upn, r->cfg->max_pages);
+    const char *next;
+    errinfo e = {0};
+    if (graph_next_link(page, c->pages, r->cfg->max_pages, mb->upn, &next, &e) != ST_OK) {
         fail(mb, &e);
         return 0;
     }
-    errinfo e = {0};
+    if (!next)
+        return 1;
     submit(mb, graph_request_next(&r->gc, next, is_calendar, mb->index, &e), c->kind, c->meeting,
            c->report, c->pages + 1, &e);
     return 0;
@@ -688,6 +678,11 @@ static json_t *build_final(mailbox *mb)
     int bad = !snap || !events || !unmatched;
     for (size_t i = 0; i < n && !bad; i++) {
         json_t *e = json_array_get(mb->events, i);
+        if (!json_is_object(e)) {
+            /* what Graph sent, as it sent it: the flattener skips it with a warning */
+            bad = json_array_append(events, e) != 0;
+            continue;
+        }
         int mi = mb->ev[i].meeting;
         json_t *meta =
             mi >= 0 && mb->meetings[mi].meta ? json_incref(mb->meetings[mi].meta) : json_null();
