@@ -180,6 +180,8 @@ static void skip_member(roster_group *g, const char *id, const char *upn, int64_
     if (fresh < 0)
         g->ro->oom = ST_NOMEM;
     if (fresh == 1)
+        g->ro->skipped_unique++;
+    if (fresh == 1)
         log_warn(msg, json_pack("{s:s,s:s?,s:s?,s:s}", "group", g->given, "member_id", id, "upn",
                                 upn, "reason", reason));
 }
@@ -200,19 +202,21 @@ static void take_member(roster_group *g, const json_t *m)
                     "can be read; member skipped");
         return;
     }
-    if (!upn) {
-        skip_member(g, id, NULL, &g->invalid, "invalid",
-                    "Graph listed a group member whose userPrincipalName cannot name a mailbox; "
-                    "member skipped");
-        return;
-    }
+    /* a guest's UPN holds "#EXT#": it is a guest before it is an unusable name */
+    const char *shown = json_string_value(upn_v);
     if (json_is_false(json_object_get(m, "accountEnabled"))) {
-        skip_member(g, id, upn, &g->disabled, "disabled",
+        skip_member(g, id, shown, &g->disabled, "disabled",
                     "group member's account is disabled; member skipped");
         return;
     }
     if (type && strcasecmp(type, "Guest") == 0) {
-        skip_member(g, id, upn, &g->guests, "guest", "group member is a guest; member skipped");
+        skip_member(g, id, shown, &g->guests, "guest", "group member is a guest; member skipped");
+        return;
+    }
+    if (!upn) {
+        skip_member(g, id, NULL, &g->invalid, "invalid",
+                    "Graph listed a group member whose userPrincipalName cannot name a mailbox; "
+                    "member skipped");
         return;
     }
     errinfo e = {0};
@@ -346,6 +350,7 @@ int roster_is_no_mailbox(const char *code)
 
 void roster_no_mailbox(roster *ro, const char *source)
 {
+    ro->skipped_unique++;
     for (size_t i = 0; i < ro->ngroups; i++)
         if (ro->groups[i].source && source == ro->groups[i].source)
             ro->groups[i].no_mailbox++;
@@ -353,12 +358,7 @@ void roster_no_mailbox(roster *ro, const char *source)
 
 int64_t roster_skipped(const roster *ro)
 {
-    int64_t n = 0;
-    for (size_t i = 0; i < ro->ngroups; i++) {
-        const roster_group *g = &ro->groups[i];
-        n += g->disabled + g->guests + g->limited + g->invalid + g->no_mailbox;
-    }
-    return n;
+    return ro->skipped_unique;
 }
 
 status roster_build(roster *ro, const config *cfg, http_engine *eng, graph_client *gc, errinfo *err)
@@ -432,10 +432,11 @@ json_t *roster_groups_json(const roster *ro)
         json_array_append_new(
             a, json_pack("{s:s,s:s?,s:I,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:s?}", "group", g->given, "id",
                          g->id, "members", (json_int_t)g->members, "mailboxes",
-                         (json_int_t)g->mailboxes, "skipped", "disabled", (json_int_t)g->disabled,
-                         "guests", (json_int_t)g->guests, "limited", (json_int_t)g->limited,
-                         "invalid", (json_int_t)g->invalid, "no_mailbox", (json_int_t)g->no_mailbox,
-                         "error", g->err.code != ST_OK ? g->err.msg : NULL));
+                         (json_int_t)(g->mailboxes - g->no_mailbox), "skipped", "disabled",
+                         (json_int_t)g->disabled, "guests", (json_int_t)g->guests, "limited",
+                         (json_int_t)g->limited, "invalid", (json_int_t)g->invalid, "no_mailbox",
+                         (json_int_t)g->no_mailbox, "error",
+                         g->err.code != ST_OK ? g->err.msg : NULL));
     }
     return a;
 }

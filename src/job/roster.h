@@ -49,7 +49,8 @@ typedef struct roster {
     http_engine *eng;
     graph_client *gc;
     int failed_groups;
-    status oom; /* ST_NOMEM met inside a callback */
+    int64_t skipped_unique; /* skipped members, each counted once whatever its groups */
+    status oom;             /* ST_NOMEM met inside a callback */
     /* case-insensitive set of the UPNs in v and of "#<id>" of members already skipped */
     char **keys;
     size_t nkeys, nslots;
@@ -68,9 +69,11 @@ int roster_from_group(const char *source);
 void roster_no_mailbox(roster *ro, const char *source);
 /* 1 when the Graph error code of a 404 on calendarView means "no mailbox". */
 int roster_is_no_mailbox(const char *error_code);
-/* The members skipped in all (disabled, guests, limited, invalid, no mailbox). */
+/* The members skipped in all (disabled, guests, limited, invalid, no mailbox), each
+ * once even when it is in several groups. */
 int64_t roster_skipped(const roster *ro);
-/* The manifest's "groups": [{"group","id","members","mailboxes","skipped":{...},"error"}]. */
+/* The manifest's "groups": [{"group","id","members","mailboxes","skipped":{...},"error"}];
+ * "mailboxes" leaves out the members found to have no mailbox. */
 json_t *roster_groups_json(const roster *ro);
 
 #endif
