@@ -8,7 +8,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { startSandbox, runJob, jobEnv, describeRun, dirReader, runIds, loadRun, requestedWindow, parseTimeMs, tmpDir } from './harness.js';
+import { startSandbox, startAzurite, blobReader, runJob, jobEnv, describeRun, dirReader, runIds, loadRun, requestedWindow, parseTimeMs, tmpDir } from './harness.js';
 import { addUser, addGroup, setGroupMembers, transitiveUsers, directoryOf, findUser } from '../sandbox/tenant.js';
 
 const DAY = 86400000;
@@ -192,6 +192,36 @@ describe('groups: transitive members are the mailboxes', () => {
       seen.push(...run.manifest.mailboxes.map((x) => x.upn));
     }
     assert.deepEqual(sorted(seen), sorted(truthMailboxes()), 'the union of the shards is the resolved set, with no mailbox twice');
+  });
+
+  // in Blob Storage (Azurite): the claims are conditional blob writes
+  test('--claim: two replicas resolve the same groups and read each mailbox once', T, async () => {
+    const az = await startAzurite();
+    try {
+      const container = 'groups-claimed';
+      const replica = (name) =>
+        runJob(
+          ['run', '--claim'],
+          jobEnv(sb, az, {
+            ATTENDANCE_CONTAINER: container,
+            ATTENDANCE_USERS: fx.cat.userPrincipalName,
+            ATTENDANCE_GROUPS: `${fx.sales.id}, ${fx.all.mail}`,
+            CONTAINER_APP_JOB_EXECUTION_NAME: 'exec-groups',
+            CONTAINER_APP_REPLICA_NAME: name,
+          }),
+        );
+      const [a, b] = await Promise.all([replica('replica-a'), replica('replica-b')]);
+      assert.equal(a.code, 0, describeRun(a));
+      assert.equal(b.code, 0, describeRun(b));
+      const reader = blobReader(az.service, container);
+      const ids = await runIds(reader);
+      assert.equal(ids.length, 2);
+      const seen = [];
+      for (const id of ids) seen.push(...(await loadRun(reader, id)).manifest.mailboxes.map((x) => x.upn));
+      assert.deepEqual(sorted(seen), sorted(truthMailboxes()), 'between them, every mailbox once');
+    } finally {
+      await az.stop();
+    }
   });
 
   test('check: members with a mailbox per group; a member without one is not a failure', T, async () => {
