@@ -263,6 +263,32 @@ describe('groups: transitive members are the mailboxes', () => {
     }
   });
 
+  // What Graph sends is not trusted: a nextLink off the Graph host is not followed (the
+  // token stays home), a page of the wrong shape fails its group, not the run.
+  test('hostile member pages: an off-host nextLink and a page without a value array fail that group only', T, async () => {
+    for (const [fault, want] of [
+      [{ kind: 'groupMembers', path: fx.sales.id, action: 'nextLinkOffHost', count: 1 }, /another host/],
+      [{ kind: 'groupMembers', path: fx.sales.id, rawBody: '{"@odata.context":"x","value":{"id":1}}', status: undefined, count: 1 }, /without a "value" array/],
+    ]) {
+      sb.setFaults([fault]);
+      const trapBefore = sb.trapRequests.length;
+      try {
+        const { r, run } = await runIn(newDir());
+        assert.equal(r.code, 1, describeRun(r));
+        assert.equal(run.manifest.status, 'partial');
+        const g = Object.fromEntries(run.manifest.groups.map((x) => [x.group, x]));
+        assert.match(g[fx.sales.id].error, want);
+        assert.equal(g[fx.all.mail.toUpperCase()].error, null);
+        // Sales failed, but its members that All Staff holds too are still read through it
+        const upns = sorted(run.manifest.mailboxes.map((x) => x.upn));
+        assert.ok(upns.includes(lc(fx.erin.userPrincipalName)) && upns.includes(lc(fx.cat.userPrincipalName)));
+        assert.equal(sb.trapRequests.length, trapBefore, 'nothing was sent off the Graph host');
+      } finally {
+        sb.clearFaults();
+      }
+    }
+  });
+
   test('a bad group name is a configuration error before any network call', T, async () => {
     const from = sb.requests.length;
     const r = await runJob(['run'], env(newDir(), { ATTENDANCE_GROUPS: 'sales' }));
