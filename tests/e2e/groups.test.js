@@ -87,6 +87,53 @@ describe('groups: transitive members are the mailboxes', () => {
     return set;
   };
 
+  // The sandbox's directory answers are shaped like Microsoft's documented ones, so the
+  // job is tested against what Graph sends.
+  test('sandbox: group answers follow the documented responses', T, async () => {
+    const t = sb.tenant;
+    const tok = await (
+      await fetch(`${sb.url}/${t.tenantId}/oauth2/v2.0/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: t.clientId, scope: `${sb.url}/.default`, client_secret: t.clientSecret }),
+      })
+    ).json();
+    const get = async (p, h = {}) => {
+      const r = await fetch(`${sb.url}${p}`, { headers: { authorization: `Bearer ${tok.access_token}`, ...h } });
+      return { status: r.status, json: await r.json() };
+    };
+    const sel = '$select=id,userPrincipalName,mail,accountEnabled,userType';
+    const members = `/v1.0/groups/${fx.all.id}/transitiveMembers/microsoft.graph.user?${sel}&$count=true&$top=999`;
+    const first = await get(members, { ConsistencyLevel: 'eventual' });
+    assert.equal(first.status, 200);
+    assert.deepEqual(Object.keys(first.json), ['@odata.context', '@odata.count', '@odata.nextLink', 'value']);
+    assert.equal(first.json['@odata.context'], `${sb.url}/v1.0/$metadata#users(id,userPrincipalName,mail,accountEnabled,userType)`);
+    assert.equal(first.json['@odata.count'], BULK + 8);
+    assert.equal(first.json.value.length, 999);
+    assert.deepEqual(Object.keys(first.json.value[0]), ['id', 'userPrincipalName', 'mail', 'accountEnabled', 'userType']);
+    const second = await get(first.json['@odata.nextLink'].slice(sb.url.length), { ConsistencyLevel: 'eventual' });
+    assert.equal(second.json.value.length, BULK + 8 - 999);
+    assert.ok(!('@odata.nextLink' in second.json));
+    // the cast is an advanced query: without ConsistencyLevel it is refused
+    const plain = await get(members);
+    assert.equal(plain.status, 400);
+    assert.equal(plain.json.error.code, 'Request_UnsupportedQuery');
+    const byMail = await get(`/v1.0/groups?$filter=${encodeURIComponent(`mail eq '${fx.eu.mail}'`)}&$select=id,mail`);
+    assert.deepEqual(byMail.json, { '@odata.context': `${sb.url}/v1.0/$metadata#groups(id,mail)`, value: [{ id: fx.eu.id, mail: fx.eu.mail }] });
+    sb.setPermissions({ groupMemberRead: false, userReadAll: false });
+    try {
+      const denied = await get(members, { ConsistencyLevel: 'eventual' });
+      assert.equal(denied.status, 403);
+      assert.equal(denied.json.error.code, 'Authorization_RequestDenied');
+      assert.equal(denied.json.error.message, 'Insufficient privileges to complete the operation.');
+      sb.setPermissions({ groupMemberRead: true });
+      const limited = await get(members, { ConsistencyLevel: 'eventual' });
+      assert.deepEqual(limited.json.value[0], { '@odata.type': '#microsoft.graph.user', id: limited.json.value[0].id, userPrincipalName: null, mail: null, accountEnabled: null, userType: null });
+    } finally {
+      sb.setPermissions({ groupMemberRead: true, userReadAll: true });
+    }
+  });
+
   test('first run: exactly the transitive members with a mailbox, each with its source; skipped ones counted', T, async () => {
     const dir = newDir();
     fx.dir = dir;
