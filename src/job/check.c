@@ -221,8 +221,8 @@ void check_fix_for(const config *cfg, check_target t, const errinfo *e, char *ou
         }
         if (t == CHECK_GROUP) {
             snprintf(out, n,
-                     "fix ATTENDANCE_GROUPS: give the group's object id, or the mail address of "
-                     "a mail-enabled group");
+                     "name the group in ATTENDANCE_GROUPS by its object id, or by the mail "
+                     "address of a mail-enabled group");
             return;
         }
         if (t == CHECK_CALENDAR) {

@@ -336,6 +336,22 @@ describe('groups: transitive members are the mailboxes', () => {
     }
   });
 
+  test('an address no group has, and an unknown id: check names ATTENDANCE_GROUPS; the run fails those groups', T, async () => {
+    const unknownId = '00000000-0000-4000-8000-000000000001';
+    const extra = { ATTENDANCE_GROUPS: `nobody@contoso.onmicrosoft.com,${unknownId}` };
+    const c = await runJob(['check'], env(newDir(), extra));
+    assert.equal(c.code, 1, c.stdout);
+    assert.match(c.stdout, /FAIL  group nobody@contoso\.onmicrosoft\.com: no group has the mail address[^\n]*\n\s+fix: name the group in ATTENDANCE_GROUPS/);
+    assert.match(c.stdout, new RegExp(`FAIL  group ${unknownId}: [^\\n]*\\(404\\)[^\\n]*\\n\\s+fix: name the group in ATTENDANCE_GROUPS`));
+    const { r, run } = await runIn(newDir(), ['run'], extra);
+    assert.equal(r.code, 1, describeRun(r));
+    assert.equal(run.manifest.status, 'partial');
+    assert.deepEqual(run.manifest.groups.map((g) => [g.group, g.id, g.error !== null]), [
+      ['nobody@contoso.onmicrosoft.com', null, true],
+      [unknownId, unknownId, true],
+    ]);
+  });
+
   test('a bad group name is a configuration error before any network call', T, async () => {
     const from = sb.requests.length;
     const r = await runJob(['run'], env(newDir(), { ATTENDANCE_GROUPS: 'sales' }));
