@@ -598,8 +598,8 @@ static status set_sas(config *cfg, const char *name, const char *v, errinfo *err
 
 typedef struct cli {
     const char *command;
-    const char *since, *until, *users, *output_dir, *concurrency, *log_format, *log_level, *shard,
-        *shard_count;
+    const char *since, *until, *users, *groups, *output_dir, *concurrency, *log_format, *log_level,
+        *shard, *shard_count;
     int claim, sql, help, version;
     char **inputs;
     size_t ninputs;
@@ -624,6 +624,7 @@ static const opt_def options[] = {
     VALUE_OPT("--since", since),
     VALUE_OPT("--until", until),
     VALUE_OPT("--users", users),
+    VALUE_OPT("--groups", groups),
     VALUE_OPT("--output-dir", output_dir),
     VALUE_OPT("--concurrency", concurrency),
     VALUE_OPT("--log-format", log_format),
@@ -1013,6 +1014,55 @@ static status load_legacy_users(config *cfg, errinfo *err)
     return ST_OK;
 }
 
+/* A group is named by its object id (a GUID) or the mail address of a mail-enabled
+ * group: anything else would reach Graph as a path or filter it was not meant to be. */
+static int group_name_ok(const char *s, size_t n)
+{
+    if (memchr(s, '@', n))
+        return n <= MAX_UPN_LEN;
+    if (n != 36)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+static status load_groups(config *cfg, const cli *c, errinfo *err)
+{
+    const char *from = c->groups ? "--groups" : "ATTENDANCE_GROUPS";
+    const char *list = c->groups ? c->groups : env("ATTENDANCE_GROUPS");
+    if (!list)
+        return ST_OK;
+    status bad = c->groups ? ST_USAGE : ST_CONFIG;
+    for (const char *p = list; *p;) {
+        p += strspn(p, ",; \t\r\n\f\v");
+        size_t n = strcspn(p, ",; \t\r\n\f\v");
+        if (n && !group_name_ok(p, n))
+            return err_set(err, bad,
+                           "%s: \"%.*s\" is neither a group object id (a GUID) nor the mail "
+                           "address of a mail-enabled group",
+                           from, n > 80 ? 80 : (int)n, p);
+        p += n;
+    }
+    user_set u = {0};
+    status st = users_add_list(&u, list, from, err);
+    if (st == ST_OK && u.n == 0)
+        st = err_set(err, bad, "%s: no group in the list", from);
+    if (st != ST_OK) {
+        if (err)
+            err->code = bad;
+        users_free(&u);
+        return bad;
+    }
+    cfg->groups = u.v;
+    cfg->ngroups = u.n;
+    free(u.slots);
+    return ST_OK;
+}
+
 static status load_users(config *cfg, const cli *c, errinfo *err)
 {
     user_set u = {0};
@@ -1036,12 +1086,13 @@ static status load_users(config *cfg, const cli *c, errinfo *err)
         if (st == ST_OK)
             st = users_add_numbered(&u, err);
     }
-    if (st == ST_OK && u.n == 0)
+    /* a group alone is enough: its members are the mailboxes */
+    if (st == ST_OK && u.n == 0 && (c->users || cfg->ngroups == 0))
         st = c->users ? err_set(err, ST_USAGE, "--users: no mailbox in the list")
                       : err_set(err, ST_CONFIG,
                                 "ATTENDANCE_USERS: no mailbox configured; set ATTENDANCE_USERS "
-                                "(UPNs separated by commas) or SGA_UPN / SGA_UPN<n>, or pass "
-                                "--users");
+                                "(UPNs separated by commas), SGA_UPN / SGA_UPN<n> or "
+                                "ATTENDANCE_GROUPS, or pass --users or --groups");
     if (st != ST_OK) {
         users_free(&u);
         return st;
@@ -1416,8 +1467,9 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
 
     /* run, check and audit */
     if ((st = load_window(cfg, &c, err)) != ST_OK || (st = load_scale(cfg, &c, err)) != ST_OK ||
-        (st = load_users(cfg, &c, err)) != ST_OK || (st = load_numbers(cfg, &c, err)) != ST_OK ||
-        (st = load_credentials(cfg, err)) != ST_OK || (st = load_storage(cfg, &c, err)) != ST_OK)
+        (st = load_groups(cfg, &c, err)) != ST_OK || (st = load_users(cfg, &c, err)) != ST_OK ||
+        (st = load_numbers(cfg, &c, err)) != ST_OK || (st = load_credentials(cfg, err)) != ST_OK ||
+        (st = load_storage(cfg, &c, err)) != ST_OK)
         goto fail;
 
 done:
@@ -1469,6 +1521,9 @@ void config_free(config *cfg)
     for (size_t i = 0; i < cfg->nlegacy_users; i++)
         free(cfg->legacy_users[i]);
     free(cfg->legacy_users);
+    for (size_t i = 0; i < cfg->ngroups; i++)
+        free(cfg->groups[i]);
+    free(cfg->groups);
     for (size_t i = 0; i < cfg->nsnapshot_omit; i++)
         free(cfg->snapshot_omit[i]);
     free(cfg->snapshot_omit);

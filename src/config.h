@@ -62,6 +62,9 @@ typedef struct config {
     char **legacy_users;  /* SGA_UPN and SGA_UPN<n>, lower-cased, even with --users: the
                              old job's mailboxes */
     size_t nlegacy_users;
+    char **groups; /* ATTENDANCE_GROUPS or --groups: object ids or mail addresses, duplicates
+                      dropped; their transitive members are resolved at run time */
+    size_t ngroups;
 
     /* storage */
     storage_kind storage;

@@ -203,6 +203,55 @@ http_request *graph_request_records(graph_client *gc, const char *user_id, const
     return finish(gc, &url, group, 0, err);
 }
 
+/* The directory's advanced queries (the OData cast to users) need this header on
+ * every page, the first and those of @odata.nextLink. */
+status graph_add_eventual(http_request *req, errinfo *err)
+{
+    return http_request_header(req, "ConsistencyLevel: eventual", err);
+}
+
+http_request *graph_request_group_members(graph_client *gc, const char *group_id, int group,
+                                          errinfo *err)
+{
+    buf url;
+    buf_init(&url, URL_MAX);
+    status st = buf_appendf(&url, err, "%s/v1.0/groups/", gc->host);
+    if (st == ST_OK)
+        st = urlenc_path_segment(&url, group_id, err);
+    if (st == ST_OK)
+        st = buf_appends(&url,
+                         "/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName,"
+                         "mail,accountEnabled,userType&$count=true&$top=999",
+                         err);
+    if (st != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    http_request *req = finish(gc, &url, group, 0, err);
+    if (req && graph_add_eventual(req, err) != ST_OK) {
+        http_request_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+http_request *graph_request_group_by_mail(graph_client *gc, const char *mail, int group,
+                                          errinfo *err)
+{
+    buf url;
+    buf_init(&url, URL_MAX);
+    status st = buf_appendf(&url, err, "%s/v1.0/groups?$filter=mail%%20eq%%20", gc->host);
+    if (st == ST_OK)
+        st = urlenc_odata_string(&url, mail, err);
+    if (st == ST_OK)
+        st = buf_appends(&url, "&$select=id,mail,displayName", err);
+    if (st != ST_OK) {
+        buf_free(&url);
+        return NULL;
+    }
+    return finish(gc, &url, group, 0, err);
+}
+
 http_request *graph_request_next(graph_client *gc, const char *next_link, int is_calendar,
                                  int group, errinfo *err)
 {

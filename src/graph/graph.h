@@ -34,6 +34,16 @@ http_request *graph_request_reports(graph_client *gc, const char *user_id, const
 /* GET .../attendanceReports/{reportId}/attendanceRecords */
 http_request *graph_request_records(graph_client *gc, const char *user_id, const char *meeting_id,
                                     const char *report_id, int group, errinfo *err);
+/* GET {graph}/v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id,
+ * userPrincipalName,mail,accountEnabled,userType&$count=true&$top=999, with
+ * ConsistencyLevel: eventual (the cast is an advanced query). */
+http_request *graph_request_group_members(graph_client *gc, const char *group_id, int group,
+                                          errinfo *err);
+/* GET {graph}/v1.0/groups?$filter=mail eq '{mail}'&$select=id,mail,displayName */
+http_request *graph_request_group_by_mail(graph_client *gc, const char *mail, int group,
+                                          errinfo *err);
+/* Adds ConsistencyLevel: eventual (a following page of an advanced query needs it too). */
+TA_MUST_USE status graph_add_eventual(http_request *req, errinfo *err);
 /* A following page: the nextLink must point at the Graph host (the token is never
  * sent anywhere else); one that does not is ST_DATA naming the link's host. */
 http_request *graph_request_next(graph_client *gc, const char *next_link, int is_calendar,

@@ -15,6 +15,7 @@
 
 #include "job/check.h"
 #include "job/job.h"
+#include "job/roster.h"
 #include "job/run.h"
 #include "log.h"
 #include "util/timeutil.h"
@@ -135,9 +136,14 @@ static const char *refused_fix(const config *cfg, check_target t, const errinfo 
                    "the token is asked for GRAPH_ENDPOINT)";
         break;
     case CHECK_STORAGE:
+    case CHECK_GROUP:
         break;
     }
     switch (t) {
+    case CHECK_GROUP:
+        return "grant the application permission GroupMember.Read.All (Microsoft Graph, "
+               "application permission) and give it admin consent; grant User.Read.All too, "
+               "or members come without their userPrincipalName";
     case CHECK_USER:
         return "grant the application permission User.Read.All (Microsoft Graph, application "
                "permission) and give it admin consent";
@@ -213,6 +219,12 @@ void check_fix_for(const config *cfg, check_target t, const errinfo *e, char *ou
             snprintf(out, n, "the UPN does not exist in this tenant: fix ATTENDANCE_USERS");
             return;
         }
+        if (t == CHECK_GROUP) {
+            snprintf(out, n,
+                     "name the group in ATTENDANCE_GROUPS by its object id, or by the mail "
+                     "address of a mail-enabled group");
+            return;
+        }
         if (t == CHECK_CALENDAR) {
             snprintf(out, n, "the user has no Exchange Online mailbox (or it is not licensed)");
             return;
@@ -265,7 +277,8 @@ typedef struct probe {
     const char *upn;
     int user_status; /* HTTP status, 0: no answer */
     int calendar_status;
-    int meeting_status; /* -1: not looked up */
+    char calendar_code[96]; /* Graph's error code of a failed calendar probe */
+    int meeting_status;     /* -1: not looked up */
     errinfo user_err, calendar_err, meeting_err;
     char *user_id;
     char *join_url; /* a Teams meeting the mailbox organizes, from the calendar probe */
@@ -315,6 +328,7 @@ static void on_calendar(void *ctx, http_result *res)
     p->calendar_status = res->st == ST_OK ? 200 : (int)res->http_status;
     if (res->st != ST_OK) {
         p->calendar_err = res->err;
+        snprintf(p->calendar_code, sizeof p->calendar_code, "%s", res->error_code);
         return;
     }
     size_t i;
@@ -333,18 +347,20 @@ static void on_calendar(void *ctx, http_result *res)
 
 /* Resolves every mailbox and reads its calendar, all at once; then looks up one
  * meeting it organizes, when there is one. */
-static int check_mailboxes(const config *cfg, http_engine *eng, token_source *ts)
+static int check_mailboxes(const config *cfg, http_engine *eng, graph_client *gcp, roster *ro)
 {
-    graph_client gc = {cfg->graph_host, ts, PROBE_PAGE_SIZE};
-    probe *p = calloc(cfg->nusers ? cfg->nusers : 1, sizeof *p);
+    graph_client gc = *gcp;
+    gc.page_size = PROBE_PAGE_SIZE;
+    size_t nmb = ro->n;
+    probe *p = calloc(nmb ? nmb : 1, sizeof *p);
     if (!p) {
         printf("FAIL  mailboxes: out of memory\n");
         return 1;
     }
     int64_t now = timeutil_now_us();
     int64_t from = now - INT64_C(86400000000) * PROBE_DAYS;
-    for (size_t i = 0; i < cfg->nusers; i++) {
-        p[i] = (probe){.eng = eng, .gc = &gc, .group = (int)i, .upn = cfg->users[i]};
+    for (size_t i = 0; i < nmb; i++) {
+        p[i] = (probe){.eng = eng, .gc = &gc, .group = (int)i, .upn = ro->v[i].upn};
         p[i].meeting_status = -1;
         errinfo e = {0};
         http_request *u = graph_request_user(&gc, p[i].upn, (int)i, &e);
@@ -363,8 +379,14 @@ static int check_mailboxes(const config *cfg, http_engine *eng, token_source *ts
         failures++;
     }
     char what[400];
-    for (size_t i = 0; i < cfg->nusers; i++) {
-        if (p[i].user_status != 200) {
+    for (size_t i = 0; i < nmb; i++) {
+        if (roster_from_group(ro->v[i].source) && p[i].calendar_status == 404 &&
+            roster_is_no_mailbox(p[i].calendar_code)) {
+            /* the run skips it too: counted on its group, not a failure */
+            roster_no_mailbox(ro, ro->v[i].source);
+            printf("skip  mailbox %s (%s): no mailbox (%s)\n", p[i].upn, ro->v[i].source,
+                   p[i].calendar_code);
+        } else if (p[i].user_status != 200) {
             snprintf(what, sizeof what, "mailbox %s", p[i].upn);
             print_failure(cfg, CHECK_USER, what, &p[i].user_err);
             failures++;
@@ -387,11 +409,45 @@ static int check_mailboxes(const config *cfg, http_engine *eng, token_source *ts
                    p[i].meeting_status >= 0 ? ", an organized meeting found by its join URL" : "");
         }
     }
-    for (size_t i = 0; i < cfg->nusers; i++) {
+    for (size_t i = 0; i < nmb; i++) {
         free(p[i].user_id);
         free(p[i].join_url);
     }
     free(p);
+    return failures;
+}
+
+/* ---- groups ---------------------------------------------------------------- */
+
+/* One line per group, after the mailbox probes (which find the members without a
+ * mailbox): how many members have one, and what was skipped. */
+static int check_groups(const config *cfg, const roster *ro)
+{
+    int failures = 0;
+    char what[400];
+    for (size_t i = 0; i < ro->ngroups; i++) {
+        const roster_group *g = &ro->groups[i];
+        snprintf(what, sizeof what, "group %s", g->given);
+        if (g->err.code != ST_OK) {
+            print_failure(cfg, CHECK_GROUP, what, &g->err);
+            failures++;
+            continue;
+        }
+        printf("ok    group %s (%s): %lld member%s with a mailbox of %lld listed; skipped: %lld "
+               "without a mailbox, %lld disabled, %lld guest%s",
+               g->given, g->id, (long long)(g->mailboxes - g->no_mailbox),
+               g->mailboxes - g->no_mailbox == 1 ? "" : "s", (long long)g->members,
+               (long long)g->no_mailbox, (long long)g->disabled, (long long)g->guests,
+               g->guests == 1 ? "" : "s");
+        if (g->invalid)
+            printf(", %lld with an unusable userPrincipalName", (long long)g->invalid);
+        printf("\n");
+        if (g->limited)
+            printf("warn  group %s: %lld member%s came without a userPrincipalName (limited "
+                   "information)\n      fix: grant the application permission User.Read.All "
+                   "(Microsoft Graph) with admin consent\n",
+                   g->given, (long long)g->limited, g->limited == 1 ? "" : "s");
+    }
     return failures;
 }
 
@@ -441,8 +497,18 @@ int job_check(const config *cfg)
     } else {
         printf("ok    storage: reached %s\n", store_describe(s));
     }
-    if (have_token)
-        failures += check_mailboxes(cfg, eng, ts);
+    if (have_token) {
+        graph_client gc = {cfg->graph_host, ts, PROBE_PAGE_SIZE};
+        roster ro;
+        if (roster_build(&ro, cfg, eng, &gc, &e) != ST_OK) {
+            printf("FAIL  groups: %s\n", e.msg);
+            failures++;
+        } else {
+            failures += check_mailboxes(cfg, eng, &gc, &ro);
+            failures += check_groups(cfg, &ro);
+        }
+        roster_free(&ro);
+    }
     printf("%s: %d check%s failed\n", failures ? "FAILED" : "OK", failures,
            failures == 1 ? "" : "s");
     store_free(s);

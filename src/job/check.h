@@ -15,6 +15,7 @@ typedef enum check_target {
     CHECK_USER,     /* GET /users/{upn} */
     CHECK_CALENDAR, /* GET /users/{upn}/calendarView */
     CHECK_MEETING,  /* GET /users/{id}/onlineMeetings?$filter=JoinWebUrl eq ... */
+    CHECK_GROUP,    /* GET /groups?$filter=mail eq ..., /groups/{id}/transitiveMembers */
     CHECK_STORAGE
 } check_target;
 

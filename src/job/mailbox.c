@@ -5,6 +5,7 @@
  * may submit more) -> FINAL (rows appended, final snapshot upload) -> done. A
  * phase ends when no request of the mailbox is outstanding. */
 #include "job/mailbox.h"
+#include "job/roster.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -601,6 +602,9 @@ static void on_graph(void *ctx, http_result *res)
         }
         if (res->st == ST_FORBIDDEN && c->kind >= K_MEETING)
             graph_explain_forbidden(res, mb->upn, mb->user_id);
+        /* a group lists people without a mailbox; run.c skips them, not fails them */
+        mb->no_mailbox = c->kind == K_EVENTS && res->st == ST_NOT_FOUND &&
+                         roster_from_group(mb->source) && roster_is_no_mailbox(res->error_code);
         fail(mb, &res->err);
         goto out;
     }

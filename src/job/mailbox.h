@@ -34,7 +34,9 @@ typedef struct mailbox {
     int index;
     char *upn; /* as configured */
     char *upn_lower;
-    const char *source; /* where it came from, for the manifest ("users", "sga_upn") */
+    const char *source; /* where it came from, for the manifest ("users", "sga_upn",
+                           "group:<id>") */
+    int no_mailbox;     /* a group member Graph says has no mailbox: skipped, not failed */
     char *user_id;
     int64_t old_watermark;
     int64_t window_start, window_end;

@@ -58,6 +58,15 @@ void run_mailbox_done(run *r, mailbox *mb)
 {
     r->active--;
     r->mb_finished++;
+    if (mb->no_mailbox) {
+        /* every run warns again: the member may get a mailbox, and then it is read */
+        mb->state = MB_SKIPPED;
+        roster_no_mailbox(&r->roster, mb->source);
+        log_warn("group member has no mailbox; skipped",
+                 json_pack("{s:s,s:s,s:s}", "upn", mb->upn_lower, "source", mb->source, "error",
+                           mb->err.msg));
+        return;
+    }
     if (mb->state == MB_SUCCEEDED)
         for (int t = 0; t < TBL_COUNT; t++)
             r->rows += mb->counts.rows[t];
@@ -454,7 +463,7 @@ static const char *run_status(const run *r, int *ok, int *failed)
         return "terminated";
     if (r->fatal || r->storage_failed)
         return "failed";
-    if (*failed == 0)
+    if (*failed == 0 && r->roster.failed_groups == 0)
         return "succeeded";
     return *ok ? "partial" : "failed";
 }
@@ -529,10 +538,16 @@ static json_t *manifest(run *r, table_counts *total)
                                "counts", counts_json(&none), "skipped", 0, "bad_values", 0));
         }
     }
-    return json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:O,s:o,s:I}", "format_version", 1, "run_id",
-                     r->run_id, "status", st, "started_utc", time_json(r->now_us), "finished_utc",
-                     time_json(timeutil_now_us()), "mailboxes", mbs, "files", r->files_written,
-                     "counts", counts_json(total), "tmp_peak_bytes", (json_int_t)r->tmp_peak_bytes);
+    json_t *m =
+        json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:O,s:o,s:I}", "format_version", 1, "run_id", r->run_id,
+                  "status", st, "started_utc", time_json(r->now_us), "finished_utc",
+                  time_json(timeutil_now_us()), "mailboxes", mbs, "files", r->files_written,
+                  "counts", counts_json(total), "tmp_peak_bytes", (json_int_t)r->tmp_peak_bytes);
+    if (m && r->cfg->ngroups) {
+        json_object_set_new(m, "groups", roster_groups_json(&r->roster));
+        json_object_set_new(m, "skipped_members", json_integer(roster_skipped(&r->roster)));
+    }
+    return m;
 }
 
 static void write_manifest(run *r, table_counts *total)
@@ -786,6 +801,10 @@ int job_run(const config *cfg)
     r.gc.host = cfg->graph_host;
     r.gc.tokens = r.graph_tokens;
     r.gc.page_size = 500;
+    if (roster_build(&r.roster, cfg, r.eng, &r.gc, &e) != ST_OK) {
+        code = fatal(&r, "cannot list the mailboxes of ATTENDANCE_GROUPS", &e);
+        goto stopped;
+    }
 
     if (!r.backfill) {
         char *name = layout_checkpoint(cfg->prefix);
@@ -807,23 +826,24 @@ int job_run(const config *cfg)
         warn_unused_legacy(&r);
     }
 
-    r.mbs = calloc(cfg->nusers ? cfg->nusers : 1, sizeof *r.mbs);
+    r.mbs = calloc(r.roster.n ? r.roster.n : 1, sizeof *r.mbs);
     if (!r.mbs) {
         err_set(&e, ST_NOMEM, "out of memory");
         code = fatal(&r, "cannot start", &e);
         goto out;
     }
-    for (size_t i = 0; i < cfg->nusers; i++) {
+    for (size_t i = 0; i < r.roster.n; i++) {
+        const roster_entry *re = &r.roster.v[i];
         if (cfg->shard_count > 1 &&
-            upn_hash(cfg->users[i]) % (uint32_t)cfg->shard_count != (uint32_t)cfg->shard_index)
+            upn_hash(re->upn) % (uint32_t)cfg->shard_count != (uint32_t)cfg->shard_index)
             continue;
-        mailbox *mb = mailbox_new(&r, (int)r.nmb, cfg->users[i]);
+        mailbox *mb = mailbox_new(&r, (int)r.nmb, re->upn);
         if (!mb) {
             err_set(&e, ST_NOMEM, "out of memory");
             code = fatal(&r, "cannot start", &e);
             goto out;
         }
-        mb->source = i < cfg->nusers_listed ? "users" : "sga_upn";
+        mb->source = re->source;
         r.mbs[r.nmb++] = mb;
     }
     if (open_tables(&r, &e) != ST_OK) {
@@ -871,7 +891,7 @@ int job_run(const config *cfg)
     }
     int ok, failed;
     run_status(&r, &ok, &failed);
-    code = (failed == 0 && !r.storage_failed && !r.terminated) ? 0 : 1;
+    code = (failed == 0 && !r.roster.failed_groups && !r.storage_failed && !r.terminated) ? 0 : 1;
 
     goto out;
 stopped:
@@ -885,6 +905,7 @@ out:
         mailbox_free(r.mbs[i]);
     free(r.mbs);
     checkpoint_free(&r.cp);
+    roster_free(&r.roster);
     store_free(r.store);
     token_source_free(r.graph_tokens);
     http_engine_free(r.eng);

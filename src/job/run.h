@@ -11,6 +11,7 @@
 #include "job/checkpoint.h"
 #include "job/mailbox.h"
 #include "job/progress.h"
+#include "job/roster.h"
 #include "parquet/pq.h"
 #include "store/store.h"
 #include "tables/tables.h"
@@ -27,6 +28,7 @@ typedef struct run {
     char date[16]; /* YYYY-MM-DD of the run's start */
     int backfill;
     checkpoint cp;
+    roster roster; /* the mailboxes: settings and resolved groups */
 
     mailbox **mbs;
     size_t nmb;

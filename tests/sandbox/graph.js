@@ -29,6 +29,10 @@ import { fileURLToPath } from 'node:url';
 import {
   generateTenant,
   findUser,
+  findGroup,
+  groupsByMail,
+  transitiveUsers,
+  directoryOf,
   meetingByJoinUrl,
   visibleReports,
   truthJson,
@@ -173,6 +177,9 @@ export async function startSandbox(opts = {}) {
     mailboxConcurrencyLimit: 4,
     recordsPageSize: 3,
     calendarViewMaxTop: null, // serve at most this many events per page (paging in tests)
+    groupMembersMaxTop: null, // serve at most this many group members per page (paging in tests)
+    groupMemberRead: true, // the app holds GroupMember.Read.All (false: group calls get 403)
+    userReadAll: true, // the app holds User.Read.All (false: members come with limited information)
     policyMissing: [], // UPNs or ids whose onlineMeetings calls get the policy 403
     certificates: [], // PEM certificates accepted for client assertions (signature checked)
     identityHeader: `ih-${crypto.randomBytes(12).toString('hex')}`, // X-IDENTITY-HEADER expected by /msi/token
@@ -197,6 +204,8 @@ export async function startSandbox(opts = {}) {
     served: new Map(), // userId -> Map(eventId -> JSON as last served)
     policyMissing: new Set(o.policyMissing.map((k) => (findUser(tenant, k) || { id: k }).id)),
     trapRequests: [],
+    groupMemberRead: o.groupMemberRead,
+    userReadAll: o.userReadAll,
   };
 
   let base = '';
@@ -467,6 +476,101 @@ export async function startSandbox(opts = {}) {
     return { status: 200, body: { '@odata.context': `${base}/v1.0/$metadata#users/$entity`, ...full } };
   }
 
+  // ------------------------------------------------------------ groups
+
+  // Directory requests without the permission: Microsoft Graph's answer.
+  const denied = (ctx) => ({
+    status: 403,
+    body: graphError('Authorization_RequestDenied', 'Insufficient privileges to complete the operation.', ctx),
+  });
+
+  // OData string literal of `mail eq '...'` ('' is a quote).
+  function parseMailFilter(filter) {
+    const m = /^\s*mail\s+eq\s+'(.*)'\s*$/is.exec(filter);
+    if (!m) return null;
+    if (/(^|[^'])'([^']|$)/.test(m[1].replace(/''/g, ''))) return null;
+    return m[1].replace(/''/g, "'");
+  }
+
+  const GROUP_PROPS = ['id', 'displayName', 'mail', 'mailEnabled'];
+  const MEMBER_PROPS = ['id', 'userPrincipalName', 'mail', 'accountEnabled', 'userType', 'displayName'];
+
+  function parseSelect(q, known, ctx, type) {
+    if (q.$select === undefined) return { sel: null };
+    const sel = [];
+    for (const k of q.$select.split(',').map((s) => s.trim())) {
+      const real = known.find((f) => f.toLowerCase() === k.toLowerCase());
+      if (!real) return { error: { status: 400, body: graphError('Request_BadRequest', `Could not find a property named '${k}' on type '${type}'.`, ctx) } };
+      sel.push(real);
+    }
+    return { sel };
+  }
+
+  // GET /groups?$filter=mail eq '...'
+  function groupsList(ctx, q) {
+    if (!state.groupMemberRead) return denied(ctx);
+    const { sel, error } = parseSelect(q, GROUP_PROPS, ctx, 'microsoft.graph.group');
+    if (error) return error;
+    if (q.$filter === undefined) return { status: 400, body: graphError('Request_UnsupportedQuery', 'The sandbox lists groups by mail only.', ctx) };
+    const mail = parseMailFilter(q.$filter);
+    if (mail === null) return { status: 400, body: graphError('Request_UnsupportedQuery', `Unsupported or invalid query filter clause specified for property 'mail' of resource 'Group'.`, ctx) };
+    const value = groupsByMail(tenant, mail).map((g) => {
+      const full = { id: g.id, displayName: g.displayName, mail: g.mail, mailEnabled: g.mailEnabled };
+      return sel ? Object.fromEntries(sel.map((k) => [k, full[k]])) : full;
+    });
+    return { status: 200, body: { '@odata.context': `${base}/v1.0/$metadata#groups${sel ? `(${sel.join(',')})` : ''}`, value } };
+  }
+
+  // GET /groups/{id}/transitiveMembers/microsoft.graph.user (the cast is an advanced
+  // query: ConsistencyLevel: eventual and $count=true, or 400)
+  function groupMembers(ctx, groupSeg, q, req) {
+    if (!state.groupMemberRead) return denied(ctx);
+    if (String(req.headers.consistencylevel || '').toLowerCase() !== 'eventual' || String(q.$count).toLowerCase() !== 'true')
+      return {
+        status: 400,
+        body: graphError('Request_UnsupportedQuery', "The specified filter to the reference property query is currently not supported. An OData cast needs ConsistencyLevel: eventual and $count=true.", ctx),
+      };
+    const group = findGroup(tenant, groupSeg);
+    if (!group)
+      return { status: 404, body: graphError('Request_ResourceNotFound', `Resource '${groupSeg}' does not exist or one of its queried reference-property objects are not present.`, ctx) };
+    const { sel, error } = parseSelect(q, MEMBER_PROPS, ctx, 'microsoft.graph.user');
+    if (error) return error;
+    let top = 100;
+    if (q.$top !== undefined) {
+      top = Number(q.$top);
+      if (!Number.isInteger(top) || top < 1 || top > 999)
+        return { status: 400, body: graphError('Request_BadRequest', `Invalid page size specified: '${q.$top}'. Must be between 1 and 999 inclusive.`, ctx) };
+    }
+    const size = o.groupMembersMaxTop ? Math.min(top, o.groupMembersMaxTop) : top;
+    let offset = 0;
+    if (q.$skiptoken !== undefined) {
+      try {
+        offset = JSON.parse(Buffer.from(q.$skiptoken.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString()).o;
+      } catch {
+        offset = NaN;
+      }
+      if (!Number.isInteger(offset) || offset < 0) return { status: 400, body: graphError('Request_BadRequest', 'Invalid paging token.', ctx) };
+    }
+    const all = transitiveUsers(tenant, group);
+    const props = sel || ['id', 'displayName', 'mail', 'userPrincipalName'];
+    const value = all.slice(offset, offset + size).map((u) => {
+      const d = directoryOf(u);
+      const full = { id: u.id, displayName: u.displayName, mail: u.mail, userPrincipalName: u.userPrincipalName, accountEnabled: d.accountEnabled, userType: d.userType };
+      // without User.Read.All: the type and the id, every other property null
+      const item = state.userReadAll ? {} : { '@odata.type': '#microsoft.graph.user' };
+      for (const k of props) item[k] = state.userReadAll || k === 'id' ? full[k] : null;
+      return item;
+    });
+    const body = { '@odata.context': `${base}/v1.0/$metadata#users${sel ? `(${sel.join(',')})` : ''}`, '@odata.count': all.length };
+    if (offset + size < all.length) {
+      const keep = Object.entries(q).filter(([k]) => k !== '$skiptoken').map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
+      keep.push(`$skiptoken=${b64url(JSON.stringify({ o: offset + size, g: group.id.slice(0, 8) }))}`);
+      body['@odata.nextLink'] = `${base}/v1.0/groups/${group.id}/transitiveMembers/microsoft.graph.user?${keep.join('&')}`;
+    }
+    body.value = value;
+    return { status: 200, body };
+  }
+
   const isGuid = (s) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
 
   function meetingsRoute(ctx, segs, q, userSeg) {
@@ -546,6 +650,11 @@ export async function startSandbox(opts = {}) {
     if (segs.length === 4 && segs[1] === 'oauth2' && segs[2] === 'v2.0' && segs[3] === 'token') return 'token';
     if (segs.join('/') === 'msi/token') return 'identity';
     if (segs.join('/') === 'metadata/identity/oauth2/token') return 'imds';
+    if (segs[0] === 'v1.0' && segs[1] === 'groups') {
+      if (segs.length === 2) return 'groups';
+      if (segs.length === 5 && segs[3].toLowerCase() === 'transitivemembers' && segs[4].toLowerCase() === 'microsoft.graph.user') return 'groupMembers';
+      return 'unknown';
+    }
     if (segs[0] !== 'v1.0' || segs[1] !== 'users' || segs.length < 3) return 'unknown';
     const rest = segs.slice(3).map((s) => s.toLowerCase());
     if (rest.length === 0) return 'user';
@@ -749,10 +858,16 @@ export async function startSandbox(opts = {}) {
           };
         } else if (req.method !== 'GET') {
           out = { status: 405, body: graphError('Request_BadRequest', 'Specified HTTP method is not allowed for the request target.', ctx) };
+        } else if (entry.kind === 'groups') {
+          out = groupsList(ctx, q);
+        } else if (entry.kind === 'groupMembers') {
+          out = groupMembers(ctx, segs[2], q, req);
         } else if (entry.kind === 'user') {
           out = user ? userGet(ctx, user, userSeg, q) : { status: 404, body: graphError('Request_ResourceNotFound', `Resource '${userSeg}' does not exist or one of its queried reference-property objects are not present.`, ctx) };
         } else if (entry.kind === 'calendarView') {
-          out = user ? calendarView(ctx, user, userSeg, q, req) : { status: 404, body: graphError('ErrorInvalidUser', `The requested user '${userSeg}' is invalid.`, ctx) };
+          if (user && !directoryOf(user).mailbox)
+            out = { status: 404, body: graphError('MailboxNotEnabledForRESTAPI', 'The mailbox is either inactive, soft-deleted, or is hosted on-premise.', ctx) };
+          else out = user ? calendarView(ctx, user, userSeg, q, req) : { status: 404, body: graphError('ErrorInvalidUser', `The requested user '${userSeg}' is invalid.`, ctx) };
         } else {
           const i = segs.findIndex((s, k) => k >= 3 && s.toLowerCase() === 'onlinemeetings');
           out = meetingsRoute(ctx, segs.slice(i + 1), q, userSeg);
@@ -910,6 +1025,12 @@ export async function startSandbox(opts = {}) {
     clearFaults,
     revokeTokens,
     releasePendingReports,
+    // the app's directory permissions: GroupMember.Read.All (group calls) and
+    // User.Read.All (without it, members come with limited information)
+    setPermissions({ groupMemberRead, userReadAll } = {}) {
+      if (groupMemberRead !== undefined) state.groupMemberRead = groupMemberRead;
+      if (userReadAll !== undefined) state.userReadAll = userReadAll;
+    },
     setPolicyMissing(key, missing = true) {
       const u = findUser(tenant, key);
       if (!u) throw new Error(`no such user ${key}`);

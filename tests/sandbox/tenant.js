@@ -1023,3 +1023,97 @@ export function truthJson(tenant) {
 }
 
 export const TIME = { MIN, HOUR, DAY };
+
+// ---------------------------------------------------------------- directory: groups
+//
+// Groups are opt-in: a test adds users (with or without a mailbox, disabled, guests)
+// and groups (nested by naming another group among the members) after generation.
+// A user added here has no calendar items; one with `mailbox: false` has none at all
+// (calendarView answers 404 MailboxNotEnabledForRESTAPI, as Exchange Online does for
+// an unlicensed account). Ids come from a stream of their own, so adding the same
+// directory to the same tenant always gives the same ids.
+
+function directoryRng(tenant) {
+  if (!tenant[DIR_RNG]) Object.defineProperty(tenant, DIR_RNG, { value: makeRng(`directory:${tenant.seed}`), enumerable: false });
+  return tenant[DIR_RNG];
+}
+const DIR_RNG = Symbol('directory rng');
+
+export function addUser(tenant, { upn, displayName, accountEnabled = true, userType = 'Member', mailbox = true }) {
+  const rng = directoryRng(tenant);
+  const name = displayName || upn.split('@')[0];
+  const user = {
+    id: rng.guid(),
+    userPrincipalName: upn,
+    displayName: name,
+    givenName: name.split(' ')[0],
+    surname: name.split(' ').slice(1).join(' ') || null,
+    mail: mailbox ? upn : null,
+    jobTitle: null,
+    officeLocation: null,
+    preferredLanguage: 'en-US',
+    mobilePhone: null,
+    businessPhones: [],
+  };
+  // kept off the enumerable fields, so the users generation made stay as they were
+  Object.defineProperty(user, 'directory', { value: { accountEnabled, userType, mailbox }, enumerable: false });
+  tenant.users.push(user);
+  if (mailbox) tenant.events[user.id] = [];
+  return user;
+}
+
+// The directory facts of a user (generated users are enabled members with a mailbox).
+export function directoryOf(user) {
+  return user.directory || { accountEnabled: true, userType: 'Member', mailbox: true };
+}
+
+// members: users (objects, UPNs or ids) and groups (objects) in the order Graph lists them.
+export function addGroup(tenant, { displayName, mail = null, members = [] }) {
+  const rng = directoryRng(tenant);
+  if (!tenant.groups) Object.defineProperty(tenant, 'groups', { value: [], enumerable: false, writable: true });
+  const group = { id: rng.guid(), displayName, mail, mailEnabled: !!mail, members: [] };
+  tenant.groups.push(group);
+  setGroupMembers(tenant, group, members);
+  return group;
+}
+
+export function setGroupMembers(tenant, group, members) {
+  group.members = members.map((m) => {
+    if (m && m.members) return { kind: 'group', id: m.id };
+    const u = typeof m === 'object' ? m : findUser(tenant, m);
+    if (!u) throw new Error(`no such user ${m}`);
+    return { kind: 'user', id: u.id };
+  });
+}
+
+export function findGroup(tenant, id) {
+  return (tenant.groups || []).find((g) => g.id.toLowerCase() === String(id).toLowerCase()) || null;
+}
+
+export function groupsByMail(tenant, mail) {
+  return (tenant.groups || []).filter((g) => g.mail && g.mail.toLowerCase() === String(mail).toLowerCase());
+}
+
+// The users a group holds directly or through nested groups, each once, in the
+// order a depth-first walk meets them (a cycle of groups ends the walk there).
+export function transitiveUsers(tenant, group) {
+  const out = [];
+  const seenUsers = new Set();
+  const seenGroups = new Set();
+  const walk = (g) => {
+    if (seenGroups.has(g.id)) return;
+    seenGroups.add(g.id);
+    for (const m of g.members) {
+      if (m.kind === 'group') {
+        const inner = findGroup(tenant, m.id);
+        if (inner) walk(inner);
+      } else if (!seenUsers.has(m.id)) {
+        seenUsers.add(m.id);
+        const u = findUser(tenant, m.id);
+        if (u) out.push(u);
+      }
+    }
+  };
+  walk(group);
+  return out;
+}

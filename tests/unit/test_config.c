@@ -31,6 +31,7 @@ static const char *const vars[] = {"AZURE_TENANT_ID",
                                    "AZURE_CLIENT_CERTIFICATE_PATH",
                                    "AZURE_FEDERATED_TOKEN_FILE",
                                    "ATTENDANCE_USERS",
+                                   "ATTENDANCE_GROUPS",
                                    "AZURE_STORAGE_CONNECTION_STRING",
                                    "AZURE_STORAGE_ACCOUNT_URL",
                                    "AZURE_STORAGE_SAS_TOKEN",
@@ -352,6 +353,45 @@ static void test_config__mailbox_merge(void **state)
     setenv("ATTENDANCE_USERS", "a@x.com,b/c@x.com", 1);
     expect_fail(ST_CONFIG, "ATTENDANCE_USERS: mailbox 2", NULL);
     expect_fail(ST_USAGE, "--users", "--users", ",,", NULL);
+}
+
+static void test_config__groups(void **state)
+{
+    (void)state;
+    config cfg;
+    errinfo err;
+    setenv("ATTENDANCE_GROUPS",
+           "02BD9FD6-8f93-4758-87c3-1fb73740a315, sales@contoso.com\nSALES@contoso.com", 1);
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.ngroups, 2);
+    assert_string_equal(cfg.groups[0], "02BD9FD6-8f93-4758-87c3-1fb73740a315");
+    assert_string_equal(cfg.groups[1], "sales@contoso.com");
+    assert_int_equal(cfg.nusers, 1); /* the users stay */
+    config_free(&cfg);
+
+    /* --groups replaces the variable */
+    assert_int_equal(load(&cfg, &err, "--groups", "eu@contoso.com", NULL), ST_OK);
+    assert_int_equal(cfg.ngroups, 1);
+    assert_string_equal(cfg.groups[0], "eu@contoso.com");
+    config_free(&cfg);
+
+    /* a group alone is enough */
+    unsetenv("ATTENDANCE_USERS");
+    assert_int_equal(load(&cfg, &err, "check", NULL), ST_OK);
+    assert_int_equal(cfg.nusers, 0);
+    assert_int_equal(cfg.ngroups, 2);
+    config_free(&cfg);
+
+    /* neither a GUID nor an address: it would reach Graph as a path */
+    setenv("ATTENDANCE_GROUPS", "sales", 1);
+    expect_fail(ST_CONFIG, "ATTENDANCE_GROUPS: \"sales\" is neither", NULL);
+    setenv("ATTENDANCE_GROUPS", "02bd9fd6-8f93-4758-87c3-1fb73740a31/", 1);
+    expect_fail(ST_CONFIG, "ATTENDANCE_GROUPS", NULL);
+    setenv("ATTENDANCE_GROUPS", "a/b@contoso.com", 1);
+    expect_fail(ST_CONFIG, "ATTENDANCE_GROUPS", NULL);
+    setenv("ATTENDANCE_GROUPS", " ; ", 1);
+    expect_fail(ST_CONFIG, "ATTENDANCE_GROUPS: no group", NULL);
+    expect_fail(ST_USAGE, "--groups", "--groups", "x", NULL);
 }
 
 static void test_config__many_mailboxes(void **state)
@@ -1027,6 +1067,7 @@ int main(void)
         T(test_config__option_forms),
         T(test_config__first_set_wins),
         T(test_config__mailbox_merge),
+        T(test_config__groups),
         T(test_config__many_mailboxes),
         T(test_config__credentials),
         T(test_config__managed_identity_for_graph),
