@@ -169,7 +169,24 @@ static status read_all(int fd, buf *out, const char *path, errinfo *err)
 {
     buf_reset(out);
     for (;;) {
-        status st = buf_reserve(out, 65536, err);
+        /* within the cap: a buffer capped at 64 KiB must still read a 64 KiB file */
+        size_t want = 65536;
+        if (out->cap) {
+            size_t room = out->cap - out->len;
+            if (room == 0) {
+                char probe;
+                ssize_t r = read(fd, &probe, 1);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r < 0)
+                    return err_set(err, ST_IO, "cannot read %s: %s", path, strerror(errno));
+                if (r == 0)
+                    break;
+                return err_set(err, ST_TOO_LARGE, "%s is larger than %zu bytes", path, out->cap);
+            }
+            want = room < want ? room : want;
+        }
+        status st = buf_reserve(out, want, err);
         if (st != ST_OK)
             return st;
         ssize_t r = read(fd, out->data + out->len, out->alloc - out->len - 1);

@@ -174,6 +174,25 @@ static void test_localdir__get_respects_buffer_cap(void **state)
     buf_init(&b, 100);
     assert_int_equal(localdir_get(f->d, "big", &b, NULL, &err), ST_TOO_LARGE);
     buf_free(&b);
+
+    /* a file of exactly the cap, and one of half of it with a 64 KiB cap, are read */
+    static char exact[65536];
+    memset(exact, 'y', sizeof exact);
+    for (size_t n = sizeof exact / 2; n <= sizeof exact; n += sizeof exact / 2) {
+        err_clear(&err);
+        assert_int_equal(localdir_put(f->d, "exact", exact, n, STORE_COND_NONE, NULL, NULL, &err),
+                         ST_OK);
+        buf_init(&b, sizeof exact);
+        assert_int_equal(localdir_get(f->d, "exact", &b, NULL, &err), ST_OK);
+        assert_int_equal(b.len, n);
+        buf_free(&b);
+    }
+    err_clear(&err);
+    assert_int_equal(
+        localdir_put(f->d, "exact", exact, sizeof exact, STORE_COND_NONE, NULL, NULL, &err), ST_OK);
+    buf_init(&b, sizeof exact - 1);
+    assert_int_equal(localdir_get(f->d, "exact", &b, NULL, &err), ST_TOO_LARGE);
+    buf_free(&b);
 }
 
 static void test_localdir__if_none_match(void **state)
