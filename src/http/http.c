@@ -31,6 +31,7 @@ struct http_request {
     void *auth_ctx;
 
     /* engine state */
+    http_engine *eng;
     http_done_fn done;
     void *done_ctx;
     int attempts;
@@ -57,6 +58,7 @@ struct http_engine {
     http_stats stats;
     http_request *head, *tail; /* queued: waiting for a slot or a retry time */
     int in_flight;
+    size_t body_total; /* response bytes held by the requests in flight */
     group_state *groups;
     size_t ngroups;
     int in_callback;
@@ -280,6 +282,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         req->too_large = 1;
         return 0;
     }
+    req->eng->body_total += n;
     return n;
 }
 
@@ -394,6 +397,7 @@ static status step(http_engine *eng, errinfo *err);
  * completes with that error. */
 static void start_attempt(http_engine *eng, http_request *req)
 {
+    req->eng = eng;
     http_result *res = &req->res;
     buf_reset(&res->body);
     res->body.cap = eng->lim.max_body;
@@ -505,7 +509,11 @@ static long pump(http_engine *eng)
     int64_t now = now_ms();
     long wait = -1;
     http_request *prev = NULL, *r = eng->head;
-    while (r && eng->in_flight < eng->lim.max_in_flight) {
+    /* what responses hold in memory is bounded too: above the budget, new requests
+     * wait for those in flight (one always may start, so nothing waits for ever) */
+    while (r && eng->in_flight < eng->lim.max_in_flight &&
+           !(eng->lim.max_body_total && eng->in_flight > 0 &&
+             eng->body_total >= eng->lim.max_body_total)) {
         http_request *next = r->next;
         group_state *g = group_of(eng, r->group);
         int ready = r->not_before_ms <= now;
@@ -616,6 +624,7 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
     curl_multi_remove_handle(eng->multi, req->easy);
     eng->in_flight--;
+    eng->body_total -= res->body.len < eng->body_total ? res->body.len : eng->body_total;
     group_state *g = group_of(eng, req->group);
     if (g)
         g->in_flight--;

@@ -37,6 +37,8 @@ typedef struct http_limits {
     long max_retry_wait_ms; /* longest single wait honoured */
     long base_backoff_ms;   /* first backoff without Retry-After (doubles each time) */
     size_t max_body;        /* response size cap (bytes) */
+    size_t max_body_total;  /* response bytes held by requests in flight, in all: above it
+                               no new request starts until some finish (0: no bound) */
     int max_in_flight;      /* requests in flight in all */
     int group_cap;          /* requests in flight per group (4 for Graph) */
 } http_limits;

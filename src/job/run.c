@@ -206,6 +206,9 @@ static void close_tables(run *r)
 
 /* ---- mailbox selection ---------------------------------------------------- */
 
+/* Response bytes held in flight in all: above it new requests wait. */
+#define RESPONSES_MAX_MB 512
+
 #define CLOCK_SKEW_US (5 * 60 * TIMEUTIL_US_PER_SEC)
 
 static uint32_t upn_hash(const char *upn)
@@ -616,6 +619,7 @@ void run_http_limits(const config *cfg, http_limits *l)
     if (l->base_backoff_ms > l->max_retry_wait_ms)
         l->base_backoff_ms = l->max_retry_wait_ms;
     l->max_in_flight = cfg->concurrency;
+    l->max_body_total = (size_t)RESPONSES_MAX_MB << 20;
     l->group_cap = 4;
 }
 

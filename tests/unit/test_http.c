@@ -71,13 +71,22 @@ static void *serve_conn(void *arg)
         c->s->max_concurrent = c->s->concurrent;
     int delay = c->s->delay_ms;
     pthread_mutex_unlock(&c->s->mu);
+    /* a \x01 in the reply: what comes before goes out at once, the rest after the delay */
+    const char *hold = strchr(c->reply, '\x01');
+    if (hold) {
+        ssize_t w = write(c->fd, c->reply, (size_t)(hold - c->reply));
+        (void)w;
+    }
     if (delay)
         usleep((useconds_t)delay * 1000);
-    ssize_t w = write(c->fd, c->reply, strlen(c->reply));
-    (void)w;
+    /* no longer counted once the answer is complete: the client may start the next
+     * request as soon as it has read it */
     pthread_mutex_lock(&c->s->mu);
     c->s->concurrent--;
     pthread_mutex_unlock(&c->s->mu);
+    const char *rest = hold ? hold + 1 : c->reply;
+    ssize_t w = write(c->fd, rest, strlen(rest));
+    (void)w;
     close(c->fd);
     free(c);
     return NULL;
@@ -314,6 +323,44 @@ static void test_http__group_cap(void **state)
     server_stop(s);
 }
 
+/* Response bytes held in flight are bounded: while one response holds more than the
+ * budget, no new request starts (they wait; one always may run). */
+static void test_http__body_budget_waits(void **state)
+{
+    (void)state;
+    const char *script[] = {"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 27\r\n\r\n{\"a\":\"0123456789012345\x01"
+                            "678\"}"};
+    server *s = server_start(1, script);
+    s->delay_ms = 1500;
+    http_limits l;
+    http_limits_default(&l);
+    l.timeout_ms = 5000;
+    l.max_retries = 0;
+    l.max_body_total = 10;
+    http_engine *eng = NULL;
+    errinfo e = {0};
+    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
+    done_count = 0;
+    assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_done, NULL, &e), ST_OK);
+    /* turns for 300 ms: the first answer starts and its first 22 bytes arrive and are
+     * held (a turn waits at most a second for activity; the rest comes after 1.5 s) */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        assert_int_equal(http_step(eng, &e), ST_OK);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 300);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_done, NULL, &e), ST_OK);
+    assert_int_equal(http_run(eng, &e), ST_OK);
+    assert_int_equal(done_count, 3);
+    /* the two later ones waited for the first to finish: never three at once */
+    assert_int_equal(s->max_concurrent, 2);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
 typedef struct chain {
     http_engine *eng;
     server *s;
@@ -377,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_http__body_cap),
         cmocka_unit_test(test_http__renews_once_on_401),
         cmocka_unit_test(test_http__group_cap),
+        cmocka_unit_test(test_http__body_budget_waits),
         cmocka_unit_test(test_http__chained_requests_do_not_stall),
         cmocka_unit_test(test_http__parse_retry_after),
     };
