@@ -1275,6 +1275,8 @@ static status load_numbers(config *cfg, const cli *c, errinfo *err)
         (st = int_setting(NULL, NULL, "ATTENDANCE_CLAIM_LEASE_MINUTES", 1, 10080,
                           &cfg->claim_lease_minutes, err)) != ST_OK ||
         (st = int_setting(NULL, NULL, "ATTENDANCE_MAILBOX_MAX_MB", 1, 65536, &cfg->mailbox_max_mb,
+                          err)) != ST_OK ||
+        (st = int_setting(NULL, NULL, "ATTENDANCE_MAX_RESPONSE_MB", 1, 1024, &cfg->max_response_mb,
                           err)) != ST_OK)
         return st;
     return load_files(cfg, err);
@@ -1381,6 +1383,7 @@ static status set_defaults(config *cfg, errinfo *err)
     cfg->track_days = 30;
     cfg->claim_lease_minutes = 60;
     cfg->mailbox_max_mb = 512;
+    cfg->max_response_mb = 64;
     cfg->codec = PQ_CODEC_SNAPPY;
     cfg->log_level = LOG_INFO;
     if (!(cfg->container = strdup(DEFAULT_CONTAINER)) || !(cfg->prefix = strdup("")) ||

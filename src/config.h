@@ -93,6 +93,7 @@ typedef struct config {
     int track_days;          /* ATTENDANCE_TRACK_DAYS (30) */
     int claim_lease_minutes; /* ATTENDANCE_CLAIM_LEASE_MINUTES (60) */
     int mailbox_max_mb;      /* ATTENDANCE_MAILBOX_MAX_MB (512): Graph answers one mailbox holds */
+    int max_response_mb;     /* ATTENDANCE_MAX_RESPONSE_MB (64): one response's size cap */
 
     /* HTTP */
     int concurrency;      /* 256 */

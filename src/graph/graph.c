@@ -116,7 +116,7 @@ http_request *graph_request_user(graph_client *gc, const char *upn, int group, e
 }
 
 http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int64_t start_us,
-                                          int64_t end_us, int group, errinfo *err)
+                                          int64_t end_us, int top, int group, errinfo *err)
 {
     char s[TIMEUTIL_FMT_MAX], e[TIMEUTIL_FMT_MAX];
     timeutil_format(start_us, s);
@@ -133,7 +133,10 @@ http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int
     if (st == ST_OK)
         st = urlenc_query(&url, e, err);
     if (st == ST_OK)
-        st = buf_appendf(&url, err, "&$top=%d", gc->page_size > 0 ? gc->page_size : 500);
+        st = buf_appendf(&url, err, "&$top=%d",
+                         top > 0             ? top
+                         : gc->page_size > 0 ? gc->page_size
+                                             : 500);
     if (st != ST_OK) {
         buf_free(&url);
         return NULL;

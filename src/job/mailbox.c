@@ -21,6 +21,8 @@
 enum { PH_LIST, PH_FETCH, PH_FINAL, PH_DONE };
 enum { K_USER, K_EVENTS, K_MEETING, K_REPORTS, K_RECORDS };
 
+#define MIN_PAGE_SIZE 10 /* $top of calendarView never below this */
+
 /* Report ties beyond an event index: UNMATCHED, a report tied to no event of the
  * window that lands in this run (unmatched_attendance); SKIPPED, one this run does
  * not write (another run's, or landed before). */
@@ -47,6 +49,7 @@ typedef struct req_ctx {
 } req_ctx;
 
 static void advance(mailbox *mb);
+static void list_calendar(mailbox *mb);
 static void list_tracked_meetings(mailbox *mb);
 
 mailbox *mailbox_new(struct run *r, int index, const char *upn)
@@ -154,6 +157,18 @@ static void submit(mailbox *mb, http_request *req, int kind, size_t meeting_i, s
     mb->pending++;
 }
 
+/* The first calendarView page, at the mailbox's page size: later pages follow
+ * @odata.nextLink verbatim (it carries the $top the listing began with). */
+static void list_calendar(mailbox *mb)
+{
+    run *r = mb->run;
+    errinfo e = {0};
+    submit(mb,
+           graph_request_calendar_view(&r->gc, mb->upn, mb->window_start, mb->window_end,
+                                       mb->page_size, mb->index, &e),
+           K_EVENTS, 0, 0, 1, &e);
+}
+
 void mailbox_start(mailbox *mb)
 {
     run *r = mb->run;
@@ -164,11 +179,8 @@ void mailbox_start(mailbox *mb)
     mb->unmatched = json_array();
     errinfo e = {0};
     submit(mb, graph_request_user(&r->gc, mb->upn, mb->index, &e), K_USER, 0, 0, 1, &e);
-    err_clear(&e);
-    submit(mb,
-           graph_request_calendar_view(&r->gc, mb->upn, mb->window_start, mb->window_end, mb->index,
-                                       &e),
-           K_EVENTS, 0, 0, 1, &e);
+    mb->page_size = r->gc.page_size;
+    list_calendar(mb);
     advance(mb);
 }
 
@@ -576,6 +588,17 @@ static void on_graph(void *ctx, http_result *res)
     if (mb->state == MB_FAILED)
         goto out;
     meeting *m = c->kind >= K_MEETING ? &mb->meetings[c->meeting] : NULL;
+    if (res->st == ST_TOO_LARGE && c->kind == K_EVENTS && c->pages == 1 &&
+        json_array_size(mb->events) == 0 && mb->page_size > MIN_PAGE_SIZE) {
+        /* a first page over the response cap (events with large bodies): ask again for
+         * fewer events a page, not a failure */
+        mb->page_size = mb->page_size / 4 > MIN_PAGE_SIZE ? mb->page_size / 4 : MIN_PAGE_SIZE;
+        log_info("the first calendar page was over the response cap; asking for fewer events a "
+                 "page",
+                 json_pack("{s:s,s:i}", "upn", mb->upn_lower, "top", mb->page_size));
+        list_calendar(mb);
+        goto out;
+    }
     if (res->st != ST_OK) {
         int gone = res->st == ST_NOT_FOUND && c->kind >= K_MEETING;
         if (gone && (c->kind == K_MEETING || c->kind == K_REPORTS)) {

@@ -66,6 +66,7 @@ typedef struct mailbox {
     size_t nmeetings;
     int pending;        /* requests or uploads outstanding */
     int64_t held_bytes; /* Graph answers taken in, against ATTENDANCE_MAILBOX_MAX_MB */
+    int page_size;      /* $top of its calendarView; smaller after a page over the cap */
     int phase;
     int pages;
 } mailbox;

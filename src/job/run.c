@@ -619,6 +619,7 @@ void run_http_limits(const config *cfg, http_limits *l)
     if (l->base_backoff_ms > l->max_retry_wait_ms)
         l->base_backoff_ms = l->max_retry_wait_ms;
     l->max_in_flight = cfg->concurrency;
+    l->max_body = (size_t)cfg->max_response_mb << 20;
     l->max_body_total = (size_t)RESPONSES_MAX_MB << 20;
     l->group_cap = 4;
 }

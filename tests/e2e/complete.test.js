@@ -35,12 +35,12 @@ describe('no attendance lost', () => {
 
   // Runs the job once against a fresh sandbox with `faults(sb, a)` set for mailbox A;
   // returns the run, the expectations of both mailboxes and the sandbox.
-  async function runWith(faults, { seed = 700 } = {}) {
+  async function runWith(faults, { seed = 700, env = {} } = {}) {
     const container = `complete${++seq}`;
     const sb = await startSandbox({ seed: seed + seq, mailboxes: 2, latencyMs: [1, 3], tenantOptions: { fillerMeetings: 1 } });
     const [a, b] = sb.tenant.users.map((u) => u.userPrincipalName);
     sb.setFaults(faults(sb, a));
-    const r = await runJob(['run'], jobEnv(sb, az, { ATTENDANCE_CONTAINER: container }));
+    const r = await runJob(['run'], jobEnv(sb, az, { ATTENDANCE_CONTAINER: container, ...env }));
     const reader = blobReader(az.service, container);
     const ids = await runIds(reader);
     assert.equal(ids.length, 1, describeRun(r));
@@ -149,6 +149,26 @@ describe('no attendance lost', () => {
       // the snapshot keeps what Graph sent
       const text = JSON.stringify(c.run.snapshots.final[upnPath(c.a)].json);
       assert.ok(text.includes('"leaveDateTime":""') && text.includes('"not a time"'), 'the snapshot keeps the bad values');
+    } finally {
+      await c.close();
+    }
+  });
+
+  // Events with large bodies can make a first page bigger than one answer may be: the
+  // listing is asked again with fewer events a page, and nothing is lost.
+  test('a first calendar page over the response cap is asked again with a smaller $top', T, async () => {
+    const c = await runWith(
+      (sb, a) => [{ kind: 'calendarView', mailbox: a, corrupt: 'hugeSubject', size: 60000, random: true, all: true }],
+      { env: { ATTENDANCE_MAX_RESPONSE_MB: '1' } },
+    );
+    try {
+      assert.equal(c.r.code, 0, describeRun(c.r));
+      const tops = c.sb.requests.filter((e) => e.kind === 'calendarView' && e.mailbox === c.a && e.query?.['$top']).map((e) => Number(e.query['$top']));
+      assert.ok(tops.length >= 2 && tops.at(-1) < tops[0], `$top went down: ${tops.join(', ')}`);
+      assert.ok(c.r.logLines.some((l) => /over the response cap/.test(l.msg)), 'the log says why');
+      const mbA = c.run.manifest.mailboxes.find((m) => m.upn === c.a.toLowerCase());
+      assert.equal(mbA.counts.events, c.exps[0].counts.events, 'every event landed');
+      assert.equal(mbA.counts.attendance_records, c.exps[0].counts.attendance_records, 'every record landed');
     } finally {
       await c.close();
     }
