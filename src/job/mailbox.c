@@ -371,6 +371,27 @@ static void put_json(mailbox *mb, const char *kind, json_t *obj)
     }
 }
 
+/* A new meeting of the mailbox, looked up by join_url; NULL (the mailbox failed) when
+ * out of memory. */
+static meeting *add_meeting(mailbox *mb, const char *join_url)
+{
+    meeting *grown = realloc(mb->meetings, (mb->nmeetings + 1) * sizeof *grown);
+    if (!grown) {
+        fail_msg(mb, ST_NOMEM, "out of memory");
+        return NULL;
+    }
+    mb->meetings = grown;
+    meeting *nm = &mb->meetings[mb->nmeetings++];
+    memset(nm, 0, sizeof *nm);
+    nm->join_url = strdup(join_url);
+    nm->reports = json_array();
+    if (!nm->join_url || !nm->reports) {
+        fail_msg(mb, ST_NOMEM, "out of memory");
+        return NULL;
+    }
+    return nm;
+}
+
 static void after_listing(mailbox *mb)
 {
     mb->n_events = (int64_t)json_array_size(mb->events);
@@ -411,21 +432,10 @@ static void after_listing(mailbox *mb)
             mb->meetings[m].found_elsewhere &= src != NULL;
             continue;
         }
-        meeting *grown = realloc(mb->meetings, (mb->nmeetings + 1) * sizeof *grown);
-        if (!grown) {
-            fail_msg(mb, ST_NOMEM, "out of memory");
+        meeting *nm = add_meeting(mb, url);
+        if (!nm)
             return;
-        }
-        mb->meetings = grown;
-        meeting *nm = &mb->meetings[mb->nmeetings++];
-        memset(nm, 0, sizeof *nm);
-        nm->join_url = strdup(url);
-        nm->reports = json_array();
         nm->found_elsewhere = src != NULL;
-        if (!nm->join_url || !nm->reports) {
-            fail_msg(mb, ST_NOMEM, "out of memory");
-            return;
-        }
     }
     mb->n_meetings = (int64_t)mb->nmeetings;
     size_t in_window = mb->nmeetings;
@@ -560,19 +570,11 @@ static void list_tracked_meetings(mailbox *mb)
             seen = url && strcmp(mb->meetings[m].join_url, url) == 0;
         if (seen)
             continue;
-        meeting *grown = realloc(mb->meetings, (mb->nmeetings + 1) * sizeof *grown);
-        if (!grown) {
-            fail_msg(mb, ST_NOMEM, "out of memory");
+        meeting *nm = add_meeting(mb, url ? url : "");
+        if (!nm)
             return;
-        }
-        mb->meetings = grown;
-        meeting *nm = &mb->meetings[mb->nmeetings++];
-        memset(nm, 0, sizeof *nm);
-        nm->join_url = strdup(url ? url : "");
-        nm->reports = json_array();
-        nm->meta = json_pack("{s:s}", "id", id);
         nm->tracked_only = 1;
-        if (!nm->join_url || !nm->reports || !nm->meta) {
+        if (!(nm->meta = json_pack("{s:s}", "id", id))) {
             fail_msg(mb, ST_NOMEM, "out of memory");
             return;
         }
