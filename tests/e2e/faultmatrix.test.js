@@ -421,6 +421,35 @@ describe('fault matrix', () => {
       },
     }));
 
+  // After a storage failure the manifest says what landed: run failed, each mailbox
+  // failed with the storage's error, no count for a table not written, only files that
+  // exist.
+  test('a Parquet upload refused: the manifest says what landed', T, () =>
+    scenario({
+      fault: '500 on the records Parquet',
+      at: 'records Parquet PUT, always',
+      storage: [{ method: 'PUT', path: /\/parquet\/attendance_records\//, status: 500 }],
+      storageFault: true,
+      expectExit: 1,
+      check: async ({ run1, container }) => {
+        assert.ok(run1, 'the manifest was written');
+        const m = run1.manifest;
+        assert.equal(m.status, 'failed');
+        for (const mb of m.mailboxes) {
+          assert.equal(mb.status, 'failed', `${mb.upn}: its rows did not all land`);
+          assert.ok(mb.error, 'with the storage error');
+          assert.equal(mb.counts.attendance_records, 0);
+          assert.equal(mb.counts.attendance_intervals, 0);
+        }
+        assert.equal(m.counts.attendance_records, 0, 'no records counted');
+        assert.equal(m.counts.attendance_intervals, 0);
+        const names = new Set((await listBlobs(az.service, container, '')).map((b) => b.name));
+        for (const f of m.files) assert.ok(names.has(f.path), `the manifest lists ${f.path}, which is not there`);
+        assert.ok(!m.files.some((f) => f.path.includes('attendance_records')), 'not the records file');
+        assert.ok(m.counts.events > 0 && m.files.some((f) => f.path.startsWith('parquet/events/')), 'what landed is counted');
+      },
+    }));
+
   test('Azurite stopped at the checkpoint write', T, () =>
     scenario({
       fault: 'storage stops at the checkpoint',
