@@ -78,7 +78,15 @@ describe('tracked meetings', () => {
     extra.json.meetingEndDateTime = at(adhoc.json.meetingEndDateTime, shift);
     weekly.reports.push({ ...extra, startMs: adhoc.startMs + shift, endMs: adhoc.endMs + shift, pending: false, tag: 'adhoc-late' });
 
+    // audit sees what is due on Graph and not landed yet: both sessions, by id
+    const before = await runJob(['audit', '--users', upn, '--log-format', 'json'], env());
+    assert.equal(before.code, 1, describeRun(before));
+    assert.ok(before.stdout.includes(late.json.id), 'audit names the late report');
+    assert.ok(before.stdout.includes(extra.json.id), 'audit names the session outside any occurrence');
+
     const run2 = await runOnce();
+    const after2 = await runJob(['audit', '--users', upn], env());
+    assert.equal(after2.code, 0, `nothing missing once run 2 landed them\n${describeRun(after2)}`);
     const in2 = reportsIn(run2, upn);
     assert.ok(in2.has(late.json.id), 'the late report lands in run 2');
     assert.equal(in2.get(late.json.id).eventId, recentEvent.json.id, 'tied to its tracked occurrence');
