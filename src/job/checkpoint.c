@@ -360,7 +360,8 @@ static int merge_one(const checkpoint *cp, json_t *mailboxes, json_t *failing,
     }
 
     /* failed: a run that started later and succeeded stands as it is */
-    if (e && prev.runs == 0 &&
+    /* (an entry without a readable watermark was no success: it is no reason) */
+    if (e && have != INT64_MIN && prev.runs == 0 &&
         started_later(json_string_value(json_object_get(e, "run_id")), run_id))
         return 0;
     checkpoint_streak s = streak_next(prev, run_start_us);
