@@ -252,7 +252,9 @@ function usersEnv(users) {
   return env;
 }
 
-async function runJob(ctx, { label, kind, users, concurrency, budgetS = null }) {
+// storage: { name, keep } runs into a named container (or folder) and keeps it, so that
+// a second run is incremental; extraEnv adds settings.
+async function runJob(ctx, { label, kind, users, concurrency, budgetS = null, storage = null, extraEnv = {} }) {
   const { args, sb, az, work } = ctx;
   await sb.call('reset');
   const id = `${label.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-${Math.random().toString(16).slice(2, 8)}`;
@@ -267,15 +269,16 @@ async function runJob(ctx, { label, kind, users, concurrency, budgetS = null }) 
     GRAPH_ENDPOINT: sb.url,
     LOG_FORMAT: 'json',
     ...usersEnv(users),
+    ...extraEnv,
   };
   if (concurrency !== null) env.ATTENDANCE_CONCURRENCY = String(concurrency);
   let outDir = null;
-  const container = `bench-${id}`.slice(0, 63).replace(/-+$/, '');
+  const container = storage ? storage.name : `bench-${id}`.slice(0, 63).replace(/-+$/, '');
   if (az) {
     env.AZURE_STORAGE_CONNECTION_STRING = az.connectionString;
     env.ATTENDANCE_CONTAINER = container;
   } else {
-    outDir = path.join(work, `out-${id}`);
+    outDir = path.join(work, storage ? `out-${storage.name}` : `out-${id}`);
     env.ATTENDANCE_OUTPUT_DIR = outDir;
   }
 
@@ -387,8 +390,8 @@ async function runJob(ctx, { label, kind, users, concurrency, budgetS = null }) 
   }
 
   // free the storage for the next run
-  if (az) await az.service.getContainerClient(container).deleteIfExists().catch(() => {});
-  if (outDir && !args.keep) fs.rmSync(outDir, { recursive: true, force: true });
+  if (az && !storage?.keep) await az.service.getContainerClient(container).deleteIfExists().catch(() => {});
+  if (outDir && !args.keep && !storage?.keep) fs.rmSync(outDir, { recursive: true, force: true });
   fs.rmSync(tmp, { recursive: true, force: true });
 
   const requests = finished ? finished.requests : null;
@@ -418,6 +421,7 @@ async function runJob(ctx, { label, kind, users, concurrency, budgetS = null }) 
     sandboxCpuPeak: sbPeak,
     azuriteCpuS: azCpu,
     machineBusy,
+    kinds: st.kinds,
     maxPerMailbox: st.maxConcurrency,
     mailboxesOver4: st.mailboxesOver4,
     mailbox429: st.mailboxConcurrency429,
@@ -592,6 +596,28 @@ async function main() {
     const A = await runJob(ctx, { label: 'A job', kind: 'main', users: all, concurrency: args.concurrency });
     say(A);
     results.runs.push(A);
+
+    // (t) what tracked meetings cost: an incremental run lists the reports of every
+    // meeting each mailbox tracks, in its window or not; with ATTENDANCE_TRACK_DAYS=0
+    // it tracks none
+    {
+      const users = all.slice(0, Math.min(100, all.length));
+      const listings = (r) => (r.kinds?.attendanceReports ?? 0);
+      const graphReq = (r) => Object.entries(r.kinds || {}).filter(([k]) => k !== 'token').reduce((n, [, c]) => n + c, 0);
+      const pair = async (name, extraEnv) => {
+        const storage = { name, keep: true };
+        await runJob(ctx, { label: `T ${name} first`, kind: 'tracked', users, concurrency: args.concurrency, storage, extraEnv });
+        return runJob(ctx, { label: `T ${name} incremental`, kind: 'tracked', users, concurrency: args.concurrency, storage, extraEnv });
+      };
+      const tracked = await pair('bench-tracked', {});
+      const untracked = await pair('bench-untracked', { ATTENDANCE_TRACK_DAYS: '0' });
+      const extra = graphReq(tracked) - graphReq(untracked);
+      log(`\n[T] tracked meetings, ${users.length} mailboxes, an incremental run after a first run:`);
+      log(`  with tracking: ${f0(graphReq(tracked))} Graph requests (${f0(listings(tracked))} reports listings), ${f1(tracked.wallS)} s`);
+      log(`  ATTENDANCE_TRACK_DAYS=0: ${f0(graphReq(untracked))} Graph requests (${f0(listings(untracked))} reports listings), ${f1(untracked.wallS)} s`);
+      log(`  -> tracking costs ${f0(extra)} more requests (${f1(extra / users.length)} a mailbox, x${f1(graphReq(tracked) / Math.max(1, graphReq(untracked)))})`);
+      results.tracked = { mailboxes: users.length, withTracking: graphReq(tracked), without: graphReq(untracked), extra, wallS: tracked.wallS, wallUntrackedS: untracked.wallS };
+    }
 
     // (b1) the old job's pattern: the same requests, one at a time, mailbox after mailbox
     const seqUsers = all.slice(0, args.seqMailboxes);
