@@ -41,7 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth/jwt.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
 #include "util/urlenc.h"
@@ -956,13 +955,7 @@ static status load_credentials(config *cfg, errinfo *err)
         if ((st = readable_file("AZURE_CLIENT_CERTIFICATE_PATH", cfg->cert_path,
                                 "the certificate file", err)) != ST_OK)
             return st;
-        /* read it now, so that a bad file is a configuration error (exit 2) */
-        EVP_PKEY *key = NULL;
-        char x5t[JWT_X5T_MAX];
-        st = jwt_load_pem(cfg->cert_path, "AZURE_CLIENT_CERTIFICATE_PATH", &key, x5t, err);
-        EVP_PKEY_free(key);
-        if (st != ST_OK)
-            return st;
+        /* its contents are checked by the token source (token_check_settings) */
     } else if (cfg->federated_token_file) {
         cfg->cred = CRED_WORKLOAD;
     } else {

@@ -106,6 +106,17 @@ void token_source_free(token_source *ts)
     free(ts);
 }
 
+status token_check_settings(const config *cfg, errinfo *err)
+{
+    if (cfg->cred != CRED_CERTIFICATE)
+        return ST_OK;
+    EVP_PKEY *key = NULL;
+    char x5t[JWT_X5T_MAX];
+    status st = jwt_load_pem(cfg->cert_path, "AZURE_CLIENT_CERTIFICATE_PATH", &key, x5t, err);
+    EVP_PKEY_free(key);
+    return st;
+}
+
 unsigned token_source_fetches(const token_source *ts)
 {
     return ts ? ts->fetches : 0;

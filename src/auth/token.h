@@ -34,6 +34,10 @@ TA_MUST_USE status token_source_storage(token_source **out, const config *cfg, e
  * minutes, or force_renew is set. */
 TA_MUST_USE status token_get(token_source *ts, int force_renew, const char **token, errinfo *err);
 void token_source_free(token_source *ts);
+/* Checks the credential's own settings before any request: a certificate file that
+ * is not a PEM with a key and a certificate is ST_CONFIG naming
+ * AZURE_CLIENT_CERTIFICATE_PATH (exit status 2). */
+TA_MUST_USE status token_check_settings(const config *cfg, errinfo *err);
 /* Number of token requests made (for the summary line and tests). */
 unsigned token_source_fetches(const token_source *ts);
 /* When the token held expires, in microseconds since the epoch (0: none held). */
