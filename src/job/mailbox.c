@@ -93,8 +93,6 @@ static void release_work(mailbox *mb)
     free(mb->ev_src);
     mb->ev_src = NULL;
     buf_free(&mb->scratch);
-    json_decref(mb->unmatched);
-    mb->unmatched = NULL;
     /* the ETag stays: the run writes the registry back with If-Match */
     json_decref(mb->reg.doc);
     mb->reg.doc = NULL;
@@ -176,7 +174,6 @@ void mailbox_start(mailbox *mb)
     mb->started_us = timeutil_now_us();
     mb->phase = PH_LIST;
     mb->events = json_array();
-    mb->unmatched = json_array();
     errinfo e = {0};
     submit(mb, graph_request_user(&r->gc, mb->upn, mb->index, &e), K_USER, 0, 0, 1, &e);
     mb->page_size = r->gc.page_size;

@@ -61,14 +61,12 @@ typedef struct mailbox {
     const char **ev_src; /* per event, the field its join link came from when it was not
                             onlineMeeting.joinUrl (a joinurl_fields name), else NULL */
     buf scratch;         /* a join link being read */
-    json_t *unmatched;
     struct meeting *meetings;
     size_t nmeetings;
     int pending;        /* requests or uploads outstanding */
     int64_t held_bytes; /* Graph answers taken in, against ATTENDANCE_MAILBOX_MAX_MB */
     int page_size;      /* $top of its calendarView; smaller after a page over the cap */
     int phase;
-    int pages;
 } mailbox;
 
 mailbox *mailbox_new(struct run *run, int index, const char *upn);

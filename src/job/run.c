@@ -111,10 +111,15 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
 }
 
 /* The temporary Parquet file of a table: "{table}.parquet" in the run's folder. */
+static void table_file_name(int t, char name[64])
+{
+    snprintf(name, 64, "%s.parquet", tables_def((table_id)t)->name);
+}
+
 static void table_file(const run *r, int t, char *out, size_t n)
 {
     char name[64];
-    snprintf(name, sizeof name, "%s.parquet", tables_def((table_id)t)->name);
+    table_file_name(t, name);
     if (tmpdir_file(&r->tmp, name, out, n) != 0)
         out[0] = '\0';
 }
@@ -136,7 +141,7 @@ static status open_tables(run *r, errinfo *err)
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *d = tables_def((table_id)t);
         char name[64];
-        snprintf(name, sizeof name, "%s.parquet", d->name);
+        table_file_name(t, name);
         int fd = tmpdir_create(&r->tmp, name, err);
         if (fd < 0)
             return ST_IO;
