@@ -828,7 +828,10 @@ static void finish_rows(mailbox *mb)
     }
     table_counts counts = {0};
     errinfo e = {0};
-    status st = tables_flatten_snapshot(final, r->writers, &counts, &e);
+    table_counts dry = {0};
+    status st = tables_flatten_rows(final, NULL, NULL, &dry, &e);
+    if (st == ST_OK)
+        st = tables_flatten_rows(final, tables_row_to_writers, r->writers, &counts, &e);
     if (st != ST_OK) {
         json_decref(final);
         if (st == ST_IO || st == ST_NOMEM)

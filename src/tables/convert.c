@@ -23,9 +23,6 @@
 #include "util/timeutil.h"
 
 #define OUT_BUFFER_BYTES ((size_t)1 << 20)
-/* A snapshot is held whole while it is converted (with its tokens and rows: about
- * 3.5 times its size); jsontok offsets are 32-bit. */
-#define CONVERT_MAX_INPUT ((uint64_t)1 << 31)
 
 typedef struct outfile {
     char *dir;
@@ -168,79 +165,48 @@ static void free_output(outfile *o)
     memset(o, 0, sizeof *o);
 }
 
-/* The whole file in memory, to be tokenized in place.
- * Pipes and other non-regular files (`<(zcat x.json.gz)`) are read to their end. */
-static status read_input(const char *path, buf *out, errinfo *err)
+/* A pipe or other non-regular input (`<(zcat x.json.gz)`), read to its end. */
+static status read_input(int fd, buf *out, errinfo *err)
 {
-    status st = ST_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(err, ST_IO, "cannot read %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        if ((uint64_t)sb.st_size > CONVERT_MAX_INPUT) {
-            st = err_set(err, ST_TOO_LARGE, "larger than %llu bytes",
-                         (unsigned long long)CONVERT_MAX_INPUT);
-            goto out;
-        }
-        if ((st = buf_reserve(out, (size_t)sb.st_size, err)) != ST_OK)
-            goto out;
-    }
     for (;;) {
-        /* read straight into the buffer while it has room (a regular file's size was
-         * reserved), else through a small probe that finds the end or grows it */
-        char probe[4096];
-        size_t room = out->alloc > out->len + 1 ? out->alloc - out->len - 1 : 0;
-        char *into = room ? out->data + out->len : probe;
-        ssize_t r = read(fd, into, room ? room : sizeof probe);
+        char chunk[65536];
+        ssize_t r = read(fd, chunk, sizeof chunk);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            st = err_set(err, ST_IO, "cannot read: %s", strerror(errno));
-            goto out;
-        }
+        if (r < 0)
+            return err_set(err, ST_IO, "cannot read: %s", strerror(errno));
         if (r == 0)
-            break;
-        if (room) {
-            out->len += (size_t)r;
-            out->data[out->len] = '\0';
-        } else if ((st = buf_append(out, probe, (size_t)r, err)) != ST_OK) {
-            goto out;
-        }
+            return ST_OK;
+        status st = buf_append(out, chunk, (size_t)r, err);
+        if (st != ST_OK)
+            return st;
     }
-out:
-    if (st != ST_OK)
-        err_prefix(err, "%s", path);
-    close(fd);
-    return st;
 }
 
 /* ---- loading and writing on three threads ----
  *
- * A loader thread reads each input whole, tokenizes it and runs the flattener,
- * keeping the rows as values (strings point into the input's text). Two writer
- * threads, the main thread and one more, hand the rows to the Parquet writers
- * (encoding, compression, file output) in input order, each its own tables, so
- * every writer is used by one thread only. At most SLOTS inputs are in flight and
- * their memory is reused from one input to the next: memory stays at a few inputs
- * plus the writers' row groups. An input is held whole, so its size counts several
- * times over (text, tokens, row values) while it is in flight. */
-#define SLOTS 3
-/* a slot whose buffers grew past this for a large input gives them back after it */
-#define SLOT_KEEP_BYTES ((size_t)32 << 20)
+ * A loader thread reads each input a piece at a time through the flattener and
+ * keeps the rows as values in chunks: a chunk holds the rows of part of one input,
+ * their strings copied into the chunk. Two writer threads, the main thread and one
+ * more, hand the rows to the Parquet writers (encoding, compression, file output)
+ * chunk by chunk in order, each its own tables, so every writer is used by one
+ * thread only. At most SLOTS chunks are in flight and their memory is reused: memory
+ * stays at a few chunks plus the writers' row groups, whatever the size of an input. */
+#define SLOTS 4
+/* a chunk is handed over once its rows hold this many values or string bytes */
+#define CHUNK_VALUES ((size_t)1 << 18)
+#define CHUNK_BYTES ((size_t)16 << 20)
+/* a pipe or other non-regular input is read whole (the flattener needs to go back) */
+#define CONVERT_MAX_PIPED ((uint64_t)1 << 31)
 
 typedef struct slot {
-    buf data; /* the input's text, then tokenized in place */
-    jsontok_doc doc;
-    tables_value *vals; /* the rows' values back to back */
+    size_t input;
+    int last;           /* the input's last chunk: st, err and counts are set */
+    tables_value *vals; /* the rows' values back to back; strings as offsets into own */
     size_t nvals, valloc;
     uint8_t *tables; /* the table of each row */
     size_t nrows, ralloc;
-    buf own;            /* strings that do not live in the text (made by the flattener) */
-    const char *last_s; /* the last one kept, to keep a repeated one once */
-    size_t last_len, last_off;
-    size_t *fix; /* values whose .s is an offset into own until the input is loaded */
-    size_t nfix, fixalloc;
+    buf own; /* the rows' strings */
     table_counts counts;
     status st;
     errinfo err;
@@ -257,18 +223,112 @@ typedef struct loader {
     slot slots[SLOTS];
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t loaded;               /* inputs whose slot is ready */
-    size_t done[WRITER_THREADS]; /* inputs each writer thread is done with */
+    size_t loaded;               /* chunks ready */
+    int finished;                /* the loader made its last chunk */
+    size_t done[WRITER_THREADS]; /* chunks each writer thread is done with */
     int nwriters;                /* writer threads: 1 when the main thread writes all */
     int stop;                    /* load and write nothing more */
     status wst;                  /* the second writer thread's failure */
     errinfo werr;
+    int threaded;   /* the loader runs on its own thread */
+    size_t bad;     /* inputs that cannot be converted (the main thread's count) */
+    size_t current; /* the chunk the loader fills */
+    buf piped;      /* a non-regular input's text */
 } loader;
+
+static slot *slot_of(loader *ld, size_t chunk)
+{
+    return &ld->slots[chunk % SLOTS];
+}
+
+static void slot_reset(slot *sl, size_t input)
+{
+    sl->input = input;
+    sl->last = 0;
+    sl->nvals = sl->nrows = 0;
+    buf_reset(&sl->own);
+    memset(&sl->counts, 0, sizeof sl->counts);
+    sl->st = ST_OK;
+    memset(&sl->err, 0, sizeof sl->err);
+}
+
+static void slot_free(slot *sl)
+{
+    free(sl->vals);
+    free(sl->tables);
+    buf_free(&sl->own);
+}
+
+/* Smallest chunk number some writer thread is not done with. */
+static size_t min_done(const loader *ld)
+{
+    size_t m = ld->done[0];
+    for (int k = 1; k < ld->nwriters; k++)
+        if (ld->done[k] < m)
+            m = ld->done[k];
+    return m;
+}
+
+/* Writes the rows of a chunk that writer thread k writes (all, with one thread). */
+static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
+{
+    const tables_value *v = sl->vals;
+    tables_value row[EV_NCOLS];
+    for (size_t r = 0; r < sl->nrows; r++) {
+        table_id t = (table_id)sl->tables[r];
+        const table_def *def = tables_def(t);
+        if (ld->nwriters == 1 || WRITER_OF(t) == k) {
+            for (size_t i = 0; i < def->ncols; i++) {
+                row[i] = v[i];
+                if (!v[i].null && def->cols[i].type == PQ_STRING)
+                    row[i].s = sl->own.data + v[i].i;
+            }
+            status st = tables_write_row(ld->writers[t], t, row, err);
+            if (st != ST_OK)
+                return st;
+        }
+        v += def->ncols;
+    }
+    return ST_OK;
+}
+
+/* The chunk the loader fills is ready; the loader waits for a free slot for the next
+ * (on one thread, the main thread writes it at once). 0 when everything stops. */
+static int hand_over(loader *ld)
+{
+    if (!ld->threaded) {
+        slot *sl = slot_of(ld, ld->current);
+        errinfo e = {0};
+        if (!ld->bad && write_slot(ld, sl, 0, &e) != ST_OK) {
+            ld->wst = e.code;
+            ld->werr = e;
+            return 0;
+        }
+        ld->current++;
+        return 1;
+    }
+    pthread_mutex_lock(&ld->mu);
+    ld->loaded = ++ld->current;
+    pthread_cond_broadcast(&ld->cv);
+    while (!ld->stop && ld->current - min_done(ld) >= SLOTS)
+        pthread_cond_wait(&ld->cv, &ld->mu);
+    int go = !ld->stop;
+    pthread_mutex_unlock(&ld->mu);
+    return go;
+}
 
 static status keep_row(void *ctx, table_id table, const tables_value *row, errinfo *err)
 {
-    slot *sl = ctx;
+    loader *ld = ctx;
+    slot *sl = slot_of(ld, ld->current);
     size_t n = tables_def(table)->ncols;
+    if (sl->nvals >= CHUNK_VALUES || sl->own.len >= CHUNK_BYTES) {
+        size_t input = sl->input;
+        if (!hand_over(ld))
+            return err_set(err, ST_INTERNAL, "stopped");
+        sl = slot_of(ld, ld->current);
+        slot_reset(sl, input);
+    }
     if (sl->nvals + n > sl->valloc) {
         size_t na = sl->valloc ? sl->valloc * 2 : 4096;
         while (na < sl->nvals + n)
@@ -287,151 +347,92 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
         sl->tables = nt;
         sl->ralloc = na;
     }
-    uintptr_t text = (uintptr_t)sl->data.data, end = text + sl->data.len;
     tables_value *v = sl->vals + sl->nvals;
     for (size_t i = 0; i < n; i++) {
         v[i] = row[i];
         if (row[i].null || tables_def(table)->cols[i].type != PQ_STRING)
             continue;
-        uintptr_t p = (uintptr_t)row[i].s;
-        if (row[i].len == 0 || (p >= text && p + row[i].len <= end))
-            continue;
-        /* the user_upn copy, a "#N" record key, a status: valid during the call only;
-         * own may still move, so the pointer is set once the input is loaded */
-        if (row[i].s != sl->last_s || row[i].len != sl->last_len) {
-            sl->last_off = sl->own.len;
-            status st = buf_append(&sl->own, row[i].s, row[i].len, err);
-            if (st != ST_OK)
-                return st;
-            sl->last_s = row[i].s;
-            sl->last_len = row[i].len;
-        }
-        if (sl->nfix == sl->fixalloc) {
-            size_t na = sl->fixalloc ? sl->fixalloc * 2 : 1024;
-            size_t *nf = realloc(sl->fix, na * sizeof *nf);
-            if (!nf)
-                return err_set(err, ST_NOMEM, "out of memory keeping rows");
-            sl->fix = nf;
-            sl->fixalloc = na;
-        }
-        sl->fix[sl->nfix++] = sl->nvals + i;
+        /* the flattener's strings last for the call only: the chunk keeps a copy */
         v[i].s = NULL;
-        v[i].i = (int64_t)sl->last_off;
+        v[i].i = (int64_t)sl->own.len;
+        status st = buf_append(&sl->own, row[i].s, row[i].len, err);
+        if (st != ST_OK)
+            return st;
     }
     sl->nvals += n;
     sl->tables[sl->nrows++] = (uint8_t)table;
     return ST_OK;
 }
 
-static void slot_reset(slot *sl)
+/* Flattens one input into chunks; its last chunk says how it went (the message
+ * names the file). \u0000 is accepted in string values: the job keeps it from
+ * Graph's pages, so its snapshots can hold it, and convert gives the rows the job
+ * gave. Returns 0 when everything stops. */
+static int load_input(loader *ld, size_t i)
 {
-    if (sl->data.alloc > SLOT_KEEP_BYTES)
-        buf_free(&sl->data);
-    if (sl->doc.alloc * sizeof(jsontok) > SLOT_KEEP_BYTES)
-        jsontok_free(&sl->doc);
-    if (sl->valloc * sizeof(tables_value) > SLOT_KEEP_BYTES) {
-        free(sl->vals);
-        sl->vals = NULL;
-        sl->valloc = 0;
+    const char *path = ld->cfg->inputs[i];
+    slot *sl = slot_of(ld, ld->current);
+    slot_reset(sl, i);
+    table_counts counts;
+    memset(&counts, 0, sizeof counts);
+    errinfo e = {0};
+    status st = ST_OK;
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        st = err_set(&e, ST_IO, "cannot read %s: %s", path, strerror(errno));
+    } else if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        st = tables_flatten_fd(fd, 0, keep_row, ld, &counts, &e);
+    } else {
+        buf_reset(&ld->piped);
+        if ((st = read_input(fd, &ld->piped, &e)) == ST_OK)
+            st = tables_flatten_text(ld->piped.data, ld->piped.len, 0, keep_row, ld, &counts, &e);
     }
-    if (sl->ralloc > SLOT_KEEP_BYTES) {
-        free(sl->tables);
-        sl->tables = NULL;
-        sl->ralloc = 0;
-    }
-    if (sl->fixalloc * sizeof(size_t) > SLOT_KEEP_BYTES) {
-        free(sl->fix);
-        sl->fix = NULL;
-        sl->fixalloc = 0;
-    }
-    if (sl->own.alloc > SLOT_KEEP_BYTES)
-        buf_free(&sl->own);
-    buf_reset(&sl->data);
-    buf_reset(&sl->own);
-    sl->nvals = sl->nrows = sl->nfix = 0;
-    sl->last_s = NULL;
-    memset(&sl->counts, 0, sizeof sl->counts);
-    sl->st = ST_OK;
-    memset(&sl->err, 0, sizeof sl->err);
-}
-
-static void slot_free(slot *sl)
-{
-    buf_free(&sl->data);
-    jsontok_free(&sl->doc);
-    free(sl->vals);
-    free(sl->tables);
-    free(sl->fix);
-    buf_free(&sl->own);
-}
-
-/* Reads, tokenizes and flattens one input into its slot; the message names the file.
- * \u0000 is accepted in string values: the job keeps it from Graph's pages, so its
- * snapshots can hold it, and convert gives the rows the job gave. */
-static void load_input(slot *sl, const char *path)
-{
-    slot_reset(sl);
-    status st = read_input(path, &sl->data, &sl->err);
-    if (st == ST_OK && (st = jsontok_parse(&sl->doc, sl->data.data, sl->data.len, JSONTOK_ALLOW_NUL,
-                                           &sl->err)) != ST_OK)
-        err_prefix(&sl->err, "%s is not valid JSON", path);
-    else if (st == ST_OK &&
-             (st = tables_flatten_tokens(&sl->doc, keep_row, sl, &sl->counts, &sl->err)) != ST_OK)
-        err_prefix(&sl->err, "%s", path);
+    if (fd >= 0)
+        close(fd);
+    if (st == ST_INTERNAL && ld->stop)
+        return 0;
+    if (st != ST_OK && fd >= 0)
+        err_prefix(&e, "%s", path);
+    sl = slot_of(ld, ld->current);
+    sl->last = 1;
+    sl->st = st;
+    sl->err = e;
+    sl->counts = counts;
     if (st != ST_OK)
         sl->nvals = sl->nrows = 0;
-    else
-        for (size_t k = 0; k < sl->nfix; k++)
-            sl->vals[sl->fix[k]].s = sl->own.data + sl->vals[sl->fix[k]].i;
-    sl->st = st;
-}
-
-/* Smallest input number some writer thread is not done with. */
-static size_t min_done(const loader *ld)
-{
-    size_t m = ld->done[0];
-    for (int k = 1; k < ld->nwriters; k++)
-        if (ld->done[k] < m)
-            m = ld->done[k];
-    return m;
+    return 1;
 }
 
 static void *loader_main(void *arg)
 {
     loader *ld = arg;
-    for (size_t i = 0; i < ld->cfg->ninputs; i++) {
-        pthread_mutex_lock(&ld->mu);
-        while (!ld->stop && i - min_done(ld) >= SLOTS)
-            pthread_cond_wait(&ld->cv, &ld->mu);
-        int stop = ld->stop;
-        pthread_mutex_unlock(&ld->mu);
-        if (stop)
+    for (size_t i = 0; i < ld->cfg->ninputs; i++)
+        if (!load_input(ld, i) || !hand_over(ld))
             break;
-        load_input(&ld->slots[i % SLOTS], ld->cfg->inputs[i]);
-        pthread_mutex_lock(&ld->mu);
-        ld->loaded = i + 1;
-        pthread_cond_broadcast(&ld->cv);
-        pthread_mutex_unlock(&ld->mu);
-    }
+    pthread_mutex_lock(&ld->mu);
+    ld->finished = 1;
+    pthread_cond_broadcast(&ld->cv);
+    pthread_mutex_unlock(&ld->mu);
     return NULL;
 }
 
-/* The slot of input i once it is loaded; NULL when everything stops first. */
-static slot *wait_loaded(loader *ld, size_t i)
+/* Chunk c once it is loaded; NULL when there are no more or everything stops. */
+static slot *wait_loaded(loader *ld, size_t c)
 {
     pthread_mutex_lock(&ld->mu);
-    while (ld->loaded <= i && !ld->stop)
+    while (ld->loaded <= c && !ld->stop && !ld->finished)
         pthread_cond_wait(&ld->cv, &ld->mu);
-    int ready = ld->loaded > i;
+    int ready = ld->loaded > c && !ld->stop;
     pthread_mutex_unlock(&ld->mu);
-    return ready ? &ld->slots[i % SLOTS] : NULL;
+    return ready ? slot_of(ld, c) : NULL;
 }
 
-/* Writer thread k is done with input i's slot. */
-static void release(loader *ld, int k, size_t i)
+/* Writer thread k is done with chunk c. */
+static void release(loader *ld, int k, size_t c)
 {
     pthread_mutex_lock(&ld->mu);
-    ld->done[k] = i + 1;
+    ld->done[k] = c + 1;
     pthread_cond_broadcast(&ld->cv);
     pthread_mutex_unlock(&ld->mu);
 }
@@ -445,32 +446,15 @@ static void stop_all(loader *ld)
     pthread_mutex_unlock(&ld->mu);
 }
 
-/* Writes the rows of a slot that writer thread k writes. */
-static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
-{
-    const tables_value *v = sl->vals;
-    for (size_t r = 0; r < sl->nrows; r++) {
-        table_id t = (table_id)sl->tables[r];
-        const table_def *def = tables_def(t);
-        if (ld->nwriters == 1 || WRITER_OF(t) == k) {
-            status st = tables_write_row(ld->writers[t], t, v, err);
-            if (st != ST_OK)
-                return st;
-        }
-        v += def->ncols;
-    }
-    return ST_OK;
-}
-
-/* The second writer thread: the tables of WRITER_OF 1, input by input. As on the
+/* The second writer thread: the tables of WRITER_OF 1, chunk by chunk. As on the
  * main thread, nothing is written from the first bad input on (the slots still go
  * back to the loader, which goes on so that every bad input is named). */
 static void *writer_main(void *arg)
 {
     loader *ld = arg;
     int bad = 0;
-    for (size_t i = 0; i < ld->cfg->ninputs; i++) {
-        slot *sl = wait_loaded(ld, i);
+    for (size_t c = 0;; c++) {
+        slot *sl = wait_loaded(ld, c);
         if (!sl)
             break;
         if (sl->st != ST_OK)
@@ -478,7 +462,7 @@ static void *writer_main(void *arg)
         errinfo e = {0};
         status st = bad ? ST_OK : write_slot(ld, sl, 1, &e);
         if (st != ST_OK) {
-            err_prefix(&e, "%s", ld->cfg->inputs[i]);
+            err_prefix(&e, "%s", ld->cfg->inputs[sl->input]);
             pthread_mutex_lock(&ld->mu);
             ld->wst = st;
             ld->werr = e;
@@ -487,7 +471,7 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&ld->mu);
             break;
         }
-        release(ld, 1, i);
+        release(ld, 1, c);
     }
     return NULL;
 }
@@ -525,7 +509,6 @@ status convert_run(const config *cfg, errinfo *err)
 
     table_counts counts;
     memset(&counts, 0, sizeof counts);
-    size_t bad = 0;
     errinfo first = {0};
     ld = calloc(1, sizeof *ld);
     if (!ld) {
@@ -533,11 +516,9 @@ status convert_run(const config *cfg, errinfo *err)
         goto out;
     }
     ld->cfg = cfg;
-    for (int k = 0; k < SLOTS; k++) {
-        buf_init(&ld->slots[k].data, (size_t)CONVERT_MAX_INPUT);
+    for (int k = 0; k < SLOTS; k++)
         buf_init(&ld->slots[k].own, 0);
-        jsontok_init(&ld->slots[k].doc);
-    }
+    buf_init(&ld->piped, (size_t)CONVERT_MAX_PIPED);
     pthread_mutex_init(&ld->mu, NULL);
     pthread_cond_init(&ld->cv, NULL);
     for (int t = 0; t < TBL_COUNT; t++)
@@ -546,32 +527,45 @@ status convert_run(const config *cfg, errinfo *err)
     writer_started = pthread_create(&writer_thread, NULL, writer_main, ld) == 0;
     if (!writer_started)
         ld->nwriters = 1;
+    ld->threaded = 1;
     threaded = pthread_create(&loader_thread, NULL, loader_main, ld) == 0;
-    if (!threaded && writer_started) {
-        /* without a loader thread, each input is loaded when its turn comes and the
-         * main thread writes every table */
-        stop_all(ld);
-        pthread_join(writer_thread, NULL);
-        writer_started = 0;
-        ld->stop = 0;
+    if (!threaded) {
+        /* without a loader thread, the main thread loads each input and writes every
+         * table as chunks fill */
+        if (writer_started) {
+            stop_all(ld);
+            pthread_join(writer_thread, NULL);
+            writer_started = 0;
+            ld->stop = 0;
+        }
         ld->nwriters = 1;
+        ld->threaded = 0;
     }
-    for (size_t i = 0; i < cfg->ninputs; i++) {
+    for (size_t c = 0, i = 0;; c++) {
         slot *sl;
         if (threaded) {
-            if (!(sl = wait_loaded(ld, i)))
-                break; /* the other writer thread failed: see below */
+            if (!(sl = wait_loaded(ld, c)))
+                break; /* done, or the other writer thread failed: see below */
         } else {
-            sl = &ld->slots[0];
-            load_input(sl, cfg->inputs[i]);
+            if (i == cfg->ninputs)
+                break;
+            if (!load_input(ld, i++) && ld->wst != ST_OK) {
+                st = err_set(err, ld->wst, "%s", ld->werr.msg);
+                goto out;
+            }
+            sl = slot_of(ld, ld->current++);
         }
-        status one = sl->st;
-        errinfo e = sl->err;
-        if (one == ST_OK && !bad) {
+        status one = ST_OK;
+        errinfo e = {0};
+        if (!ld->bad) {
             /* after a bad input, the rest are only checked, so that all of them are named */
-            if ((one = write_slot(ld, sl, 0, &e)) != ST_OK) {
-                err_prefix(&e, "%s", cfg->inputs[i]);
-            } else {
+            if ((one = write_slot(ld, sl, 0, &e)) != ST_OK)
+                err_prefix(&e, "%s", cfg->inputs[sl->input]);
+        }
+        if (one == ST_OK && sl->last) {
+            one = sl->st;
+            e = sl->err;
+            if (one == ST_OK && !ld->bad) {
                 for (int t = 0; t < TBL_COUNT; t++)
                     counts.rows[t] += sl->counts.rows[t];
                 counts.skipped += sl->counts.skipped;
@@ -580,7 +574,7 @@ status convert_run(const config *cfg, errinfo *err)
         int fatal =
             one != ST_OK && one != ST_IO && one != ST_JSON && one != ST_DATA && one != ST_TOO_LARGE;
         if (threaded)
-            release(ld, 0, i);
+            release(ld, 0, c);
         if (one == ST_OK)
             continue;
         if (fatal) {
@@ -589,8 +583,8 @@ status convert_run(const config *cfg, errinfo *err)
             goto out;
         }
         log_error("input left unconverted",
-                  json_pack("{s:s,s:s}", "file", cfg->inputs[i], "error", e.msg));
-        if (bad++ == 0)
+                  json_pack("{s:s,s:s}", "file", cfg->inputs[sl->input], "error", e.msg));
+        if (ld->bad++ == 0)
             first = e;
     }
     if (writer_started) {
@@ -602,7 +596,8 @@ status convert_run(const config *cfg, errinfo *err)
             goto out;
         }
     }
-    if (bad) {
+    if (ld->bad) {
+        size_t bad = ld->bad;
         if (bad == 1)
             st = err_set(err, first.code, "%s", first.msg);
         else
@@ -644,6 +639,7 @@ out:
     if (ld) {
         for (int k = 0; k < SLOTS; k++)
             slot_free(&ld->slots[k]);
+        buf_free(&ld->piped);
         pthread_mutex_destroy(&ld->mu);
         pthread_cond_destroy(&ld->cv);
         free(ld);

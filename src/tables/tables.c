@@ -5,6 +5,7 @@
 
 #include "util/joinurl.h"
 #include "log.h"
+#include "util/jsonscan.h"
 #include "util/jsontok.h"
 #include "util/timeutil.h"
 
@@ -142,47 +143,69 @@ int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone)
 
 /* ---- the flattener ----
  *
- * The walk reads a snapshot tokenized by util/jsontok: a value is a token index
- * (JSONTOK_NONE: missing). A snapshot the job holds as a jansson tree is dumped and
- * tokenized first (tables_flatten_rows), so there is one walker and one set of
- * column rules whichever way a snapshot comes.
+ * The walk reads a snapshot a piece at a time (util/jsonscan), so that a snapshot of
+ * any size costs the same memory: the snapshot's own fields, one event, one report
+ * and one attendance record are each copied out and tokenized by util/jsontok (a
+ * "unit"); the arrays between them (events, attendance, attendanceRecords,
+ * unmatched_attendance) are walked in place. Within a unit a value is a token index
+ * (JSONTOK_NONE: missing), and the column rules read units exactly as they would
+ * read the whole snapshot.
  *
- * One walk over the snapshot serves both passes: the check pass (emit == 0) reads
- * every field the rows need and stops at the first error, the emit pass does the
- * same reads and hands the rows over. Sharing the code means the emit pass cannot
- * meet an error the check pass missed. Strings are borrowed from the tokenized
- * text (NUL-terminated there); the only allocation is the lower-cased user_upn,
- * once per snapshot. */
+ * An object's items are read where they stand when the fields they need (an event's
+ * id and onlineMeetingMeta for its reports, a report's id for its records, the
+ * snapshot's user_upn, run_id and extracted_utc for everything) came before them,
+ * which is how the job writes snapshots; otherwise the object is read to its end
+ * first and its items after, going back to them. A key that comes again after the
+ * items it applies to (a repeated key) is an error, since those items were read
+ * with its first value.
+ *
+ * Rows go out as they are made. A caller that must add all of a snapshot's rows or
+ * none (the run, per mailbox) walks it twice: once with no row function and
+ * TABLES_SILENT, then for real. Strings are borrowed from the units (NUL-terminated
+ * there) and valid during the row call only. */
 
 #define WHERE_MAX 400
 #define BAD_WARNED 20
 #define ID_SHOWN 120
 #define NONE JSONTOK_NONE
+/* the largest unit: one event (with its body), one report, one record, the
+ * snapshot's own fields */
+#define UNIT_MAX ((size_t)32 << 20)
+#define NO_HOLE UINT64_MAX
 
 typedef uint32_t jv; /* a value: its token index, or NONE */
 
+/* One piece of the snapshot, tokenized. An object read member by member keeps the
+ * members copied so far in raw; text is what was tokenized (jsontok changes it). */
+typedef struct unit {
+    buf raw;
+    buf text;
+    jsontok_doc doc;
+    size_t members;
+    int parsed; /* doc holds raw as it stands */
+} unit;
+
+enum { U_HEAD, U_EVENT, U_REPORT, U_RECORD, U_COUNT };
+
 typedef struct walk {
-    const jsontok_doc *doc;
-    int emit;
+    jsonscan *s;
+    const jsontok_doc *doc; /* the unit being read */
+    unit u[U_COUNT];
+    unsigned flags;
+    int quiet; /* reading fields early, before their object's end: noted at the end */
     tables_row_fn row;
     void *ctx;
     errinfo *err;
 
     char *upn;
     size_t upn_len;
-    const char *run_id;
+    char *run_id;
     size_t run_id_len;
     int64_t extracted;
+    int head_ok;
 
-    table_counts add;  /* emit pass: added to the caller's counts on success */
-    size_t bad_values; /* check pass: values of the wrong shape, written as null */
-
-    /* member lookups of the check pass, replayed by the emit pass (see member) */
-    struct {
-        jv obj, val;
-    } * tape;
-    size_t tape_len, tape_cap, tape_pos;
-    int tape_on;
+    table_counts add;  /* added to the caller's counts on success */
+    size_t bad_values; /* values of the wrong shape, written as null */
 
     buf link; /* a join link read from outside onlineMeeting (joinUrlSource) */
 
@@ -269,9 +292,9 @@ static void where(const walk *w, char *out, size_t n)
  * total), and both passes write null. */
 static void note_bad_value(walk *w, const char *field, const char *why)
 {
-    if (w->emit)
+    if (w->quiet)
         return;
-    if (w->bad_values++ >= BAD_WARNED)
+    if (w->bad_values++ >= BAD_WARNED || (w->flags & TABLES_SILENT))
         return;
     char at[WHERE_MAX];
     where(w, at, sizeof at);
@@ -287,11 +310,11 @@ static void note_bad_type(walk *w, const char *field)
 
 static void skip_item(walk *w, const char *what)
 {
-    if (!w->emit)
+    w->add.skipped++;
+    if (w->flags & TABLES_SILENT)
         return;
     char at[WHERE_MAX];
     where(w, at, sizeof at);
-    w->add.skipped++;
     log_warn("item left out of the tables",
              json_pack("{s:s,s:s,s:s}", "reason", what, "item", at, "user_upn", w->upn));
 }
@@ -319,40 +342,13 @@ static tables_value vjstr(const walk *w, jv j)
     return vstr(jsontok_str(w->doc, j), len_of(w, j));
 }
 
-/* A member that is missing or JSON null reads as NONE.
- *
- * Finding a member scans the object's keys. The emit pass asks for the same
- * members of the same objects in the same order as the check pass (the passes
- * differ only in what they hand over), so the check pass keeps each answer on a
- * tape and the emit pass replays it. Each entry also holds the object asked
- * about: a replay that does not match turns the tape off and looks up again. */
+/* A member that is missing or JSON null reads as NONE. */
 static jv member(walk *w, jv obj, const char *key)
 {
     if (obj == NONE)
         return NONE;
-    if (w->emit && w->tape_on) {
-        if (w->tape_pos < w->tape_len && w->tape[w->tape_pos].obj == obj)
-            return w->tape[w->tape_pos++].val;
-        w->tape_on = 0;
-    }
     jv j = jsontok_member(w->doc, obj, key, strlen(key));
-    if (jtype(w, j) == JSONTOK_NULL)
-        j = NONE;
-    if (!w->emit && w->tape_on) {
-        if (w->tape_len == w->tape_cap) {
-            size_t n = w->tape_cap ? w->tape_cap * 2 : 1024;
-            void *p = realloc(w->tape, n * sizeof *w->tape);
-            if (!p) {
-                w->tape_on = 0; /* slower, not wrong */
-                return j;
-            }
-            w->tape = p;
-            w->tape_cap = n;
-        }
-        w->tape[w->tape_len].obj = obj;
-        w->tape[w->tape_len++].val = j;
-    }
-    return j;
+    return jtype(w, j) == JSONTOK_NULL ? NONE : j;
 }
 
 /* An object member that should be an object: NONE when missing, null or (noted) wrong. */
@@ -526,8 +522,6 @@ static status array_member(walk *w, jv obj, const char *key, jv *out)
 
 static status put_row(walk *w, table_id t, tables_value *v, size_t n)
 {
-    if (!w->emit)
-        return ST_OK;
     v[n - 2] = vstr(w->run_id, w->run_id_len);
     v[n - 1] = vint(w->extracted);
     if (w->row) {
@@ -620,58 +614,6 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
     return put_row(w, TBL_RECORDS, v, REC_NCOLS);
 }
 
-/* One report, under an event (event_id set) or unmatched (event_id null, meeting id
- * from its own onlineMeetingId). */
-static status do_report(walk *w, jv rep, tables_value event_id, tables_value meeting_id)
-{
-    status st;
-    w->rep_id = NULL;
-    if (!is_object(w, rep)) {
-        skip_item(w, "attendance report is not a JSON object");
-        return ST_OK;
-    }
-    jv id = member(w, rep, "id");
-    if (nonempty_str(w, id))
-        w->rep_id = jsontok_str(w->doc, id);
-    if (meeting_id.null || meeting_id.len == 0)
-        meeting_id = str_field(w, rep, "onlineMeetingId");
-    tables_value v[REP_NCOLS];
-    v[REP_EVENT_ID] = event_id;
-    v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
-    v[REP_TOTAL_PARTICIPANT_COUNT] =
-        int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
-    if ((st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC])) != ST_OK ||
-        (st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC])) != ST_OK)
-        return st;
-    jv recs;
-    if ((st = array_member(w, rep, "attendanceRecords", &recs)) != ST_OK)
-        return st;
-    if (!w->rep_id) {
-        if (id != NONE && !is_string(w, id))
-            note_bad_type(w, "id");
-        skip_item(w, "attendance report without id (its records are left out with it)");
-        return ST_OK;
-    }
-    if (meeting_id.null || meeting_id.len == 0) {
-        skip_item(w, "attendance report without an online meeting id (its records are left out "
-                     "with it)");
-        return ST_OK;
-    }
-    v[REP_REPORT_ID] = vjstr(w, id);
-    v[REP_ONLINE_MEETING_ID] = meeting_id;
-    if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
-        return st;
-    size_t nrec = array_size(w, recs);
-    jv rec = nrec ? jsontok_first(recs) : NONE;
-    for (size_t i = 0; i < nrec; i++, rec = next_of(w, rec)) {
-        w->rec = (long)i;
-        if ((st = do_record(w, rec, &v[REP_REPORT_ID], &v[REP_ONLINE_MEETING_ID])) != ST_OK)
-            return st;
-    }
-    w->rec = -1;
-    return ST_OK;
-}
-
 /* The join link of an event whose final snapshot says where the run found it
  * (joinUrlSource: a joinurl_fields path such as "locations[].locationUri"): read
  * again from that field, so the run and `convert` give the same rows. */
@@ -713,31 +655,333 @@ static int str_is(const tables_value *v, const char *s)
     return !v->null && v->len == strlen(s) && memcmp(v->s, s, v->len) == 0;
 }
 
-static status do_event(walk *w, jv ev)
+/* ---- units: the pieces read out of the stream ---- */
+
+static void use(walk *w, int u)
 {
+    w->doc = &w->u[u].doc;
+}
+
+static status unit_failed(walk *w, status st)
+{
+    char at[WHERE_MAX];
+    where(w, at, sizeof at);
+    if (at[0])
+        err_prefix(w->err, "%s", at);
+    return st;
+}
+
+static status unit_tokenize(walk *w, unit *u)
+{
+    status st = jsontok_parse(&u->doc, u->text.data, u->text.len,
+                              JSONTOK_ALLOW_NUL | JSONTOK_ANY_DEPTH, w->err);
+    if (st != ST_OK)
+        return unit_failed(w, st);
+    u->parsed = 1;
+    return ST_OK;
+}
+
+/* The whole value at off as a unit: its token is 1 (inside a wrapping array, so that
+ * any value tokenizes). */
+static status unit_value(walk *w, int k, uint64_t off, uint64_t *end)
+{
+    unit *u = &w->u[k];
     status st;
-    w->ev_id = NULL;
-    if (!is_object(w, ev)) {
-        skip_item(w, "event is not a JSON object");
+    buf_reset(&u->text);
+    u->members = 0;
+    u->parsed = 0;
+    if ((st = jsonscan_value_end(w->s, off, end, w->err)) != ST_OK ||
+        (st = buf_append(&u->text, "[", 1, w->err)) != ST_OK ||
+        (st = jsonscan_copy(w->s, off, *end, &u->text, w->err)) != ST_OK ||
+        (st = buf_append(&u->text, "]", 1, w->err)) != ST_OK)
+        return unit_failed(w, st);
+    use(w, k);
+    return unit_tokenize(w, u);
+}
+
+static void unit_begin(walk *w, int k)
+{
+    unit *u = &w->u[k];
+    buf_reset(&u->raw);
+    u->members = 0;
+    u->parsed = 0;
+}
+
+/* Copies the member whose key starts at key and whose value ends at end. */
+static status unit_member(walk *w, int k, uint64_t key, uint64_t end)
+{
+    unit *u = &w->u[k];
+    status st = ST_OK;
+    if (u->members++ > 0)
+        st = buf_append(&u->raw, ",", 1, w->err);
+    if (st == ST_OK)
+        st = jsonscan_copy(w->s, key, end, &u->raw, w->err);
+    u->parsed = 0;
+    return st == ST_OK ? ST_OK : unit_failed(w, st);
+}
+
+/* The members copied so far, as an object: its token is 1. */
+static status unit_object(walk *w, int k)
+{
+    unit *u = &w->u[k];
+    use(w, k);
+    if (u->parsed)
+        return ST_OK;
+    status st;
+    buf_reset(&u->text);
+    if ((st = buf_append(&u->text, "[{", 2, w->err)) != ST_OK ||
+        (st = buf_append(&u->text, u->raw.data, u->raw.len, w->err)) != ST_OK ||
+        (st = buf_append(&u->text, "}]", 2, w->err)) != ST_OK)
+        return unit_failed(w, st);
+    return unit_tokenize(w, u);
+}
+
+/* Which of names[] (NULL-terminated) the key at off reads, or -1. */
+static status key_index(walk *w, uint64_t off, const char *const *names, int *which)
+{
+    *which = -1;
+    for (int i = 0; names[i]; i++) {
+        int yes;
+        status st = jsonscan_key_is(w->s, off, names[i], &yes, w->err);
+        if (st != ST_OK)
+            return st;
+        if (yes) {
+            *which = i;
+            return ST_OK;
+        }
+    }
+    return ST_OK;
+}
+
+static status repeated(walk *w, const char *key, const char *items)
+{
+    char at[WHERE_MAX];
+    where(w, at, sizeof at);
+    return err_set(w->err, ST_JSON,
+                   "%s%s'%s' comes again after the %s it applies to (a repeated key)", at,
+                   at[0] ? ": " : "", key, items);
+}
+
+/* A hole (an array member read apart) that was not an array where it stood: null is
+ * no items; anything else is an error, since its rows would otherwise vanish. */
+static status hole_not_array(walk *w, uint64_t off, const char *key)
+{
+    uint64_t end;
+    status st = unit_value(w, U_RECORD, off, &end);
+    if (st != ST_OK)
+        return st;
+    int t = w->u[U_RECORD].doc.tok[1].type;
+    if (t == JSONTOK_NULL)
+        return ST_OK;
+    char at[WHERE_MAX];
+    where(w, at, sizeof at);
+    return err_set(w->err, ST_JSON, "%s%s%s is a JSON %s, not an array", at, at[0] ? "." : "", key,
+                   t == JSONTOK_OBJECT                       ? "object"
+                   : t == JSONTOK_STRING                     ? "string"
+                   : t == JSONTOK_TRUE || t == JSONTOK_FALSE ? "boolean"
+                                                             : "number");
+}
+
+/* ---- reports and their records ---- */
+
+static status stream_records(walk *w, uint64_t off, const tables_value *report_id,
+                             const tables_value *meeting_id, uint64_t *end)
+{
+    jsonscan_iter it;
+    status st = jsonscan_array(w->s, off, &it, w->err);
+    for (long i = 0; st == ST_OK; i++) {
+        int more;
+        if ((st = jsonscan_element(w->s, &it, &more, w->err)) != ST_OK || !more)
+            break;
+        w->rec = i;
+        if ((st = unit_value(w, U_RECORD, it.value, &it.pos)) != ST_OK ||
+            (st = do_record(w, 1, report_id, meeting_id)) != ST_OK)
+            break;
+    }
+    w->rec = -1;
+    *end = it.pos;
+    return st;
+}
+
+/* What a report's rows need from it, read from its unit (U_REPORT, token 1): its id
+ * and meeting id, and for one of unmatched_attendance the event it names. */
+typedef struct report_keys {
+    tables_value id, meeting, event;
+    int ok; /* its rows (and its records') go out */
+} report_keys;
+
+static void read_report_keys(walk *w, int unmatched, const tables_value *event_id,
+                             const tables_value *meeting_id, report_keys *k)
+{
+    use(w, U_REPORT);
+    jv rep = 1, id = member(w, rep, "id");
+    w->rep_id = nonempty_str(w, id) ? jsontok_str(w->doc, id) : NULL;
+    k->id = w->rep_id ? vjstr(w, id) : vnull();
+    k->event = unmatched ? str_field(w, rep, "eventId") : *event_id;
+    k->meeting = *meeting_id;
+    if (k->meeting.null || k->meeting.len == 0)
+        k->meeting = str_field(w, rep, "onlineMeetingId");
+    k->ok = w->rep_id && !k->meeting.null && k->meeting.len > 0;
+}
+
+/* One report, under an event (event_id and meeting_id from it) or in
+ * unmatched_attendance (both from the report itself). */
+static status stream_report(walk *w, uint64_t off, int unmatched, const tables_value *event_id,
+                            const tables_value *meeting_id, uint64_t *end)
+{
+    static const char *const keys[] = {"attendanceRecords", "id", "onlineMeetingId", "eventId",
+                                       NULL};
+    status st;
+    w->rep_id = NULL;
+    if (jsonscan_byte(w->s, off) != '{') {
+        if ((st = unit_value(w, U_REPORT, off, end)) != ST_OK)
+            return st;
+        skip_item(w, "attendance report is not a JSON object");
         return ST_OK;
     }
-    jv id = member(w, ev, "id");
-    if (nonempty_str(w, id))
-        w->ev_id = jsontok_str(w->doc, id);
-    else if (id != NONE)
-        note_bad_type(w, "id");
+    /* the keys the records need before them: id always, onlineMeetingId when the
+     * event gives no meeting id, eventId in unmatched_attendance */
+    int need[4] = {0, 1, meeting_id->null || meeting_id->len == 0, unmatched};
+    int seen[4] = {0};
+    int forward = 0;
+    uint64_t hole = NO_HOLE;
+    jsonscan_iter it;
+    if ((st = jsonscan_object(w->s, off, &it, w->err)) != ST_OK)
+        return st;
+    unit_begin(w, U_REPORT);
+    for (;;) {
+        int more, which;
+        if ((st = jsonscan_member(w->s, &it, &more, w->err)) != ST_OK)
+            return st;
+        if (!more)
+            break;
+        if ((st = key_index(w, it.key, keys, &which)) != ST_OK)
+            return st;
+        uint64_t vend;
+        if (which == 0) {
+            if (forward)
+                return repeated(w, "attendanceRecords", "records");
+            hole = NO_HOLE;
+            if (jsonscan_byte(w->s, it.value) == '[' && seen[1] && (!need[2] || seen[2]) &&
+                (!need[3] || seen[3])) {
+                report_keys k;
+                if ((st = unit_object(w, U_REPORT)) != ST_OK)
+                    return st;
+                w->quiet = 1;
+                read_report_keys(w, unmatched, event_id, meeting_id, &k);
+                w->quiet = 0;
+                st = k.ok ? stream_records(w, it.value, &k.id, &k.meeting, &vend)
+                          : jsonscan_value_end(w->s, it.value, &vend, w->err);
+                if (st != ST_OK)
+                    return st;
+                forward = 1;
+            } else {
+                hole = it.value;
+                if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK)
+                    return st;
+            }
+        } else {
+            if (which > 0 && forward && need[which])
+                return repeated(w, keys[which], "records");
+            if (which > 0)
+                seen[which] = 1;
+            if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK ||
+                (st = unit_member(w, U_REPORT, it.key, vend)) != ST_OK)
+                return st;
+        }
+        it.pos = vend;
+    }
+    *end = it.pos;
 
+    report_keys k;
+    if ((st = unit_object(w, U_REPORT)) != ST_OK)
+        return st;
+    read_report_keys(w, unmatched, event_id, meeting_id, &k);
+    jv rep = 1;
+    tables_value v[REP_NCOLS];
+    v[REP_EVENT_ID] = k.event;
+    v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
+    v[REP_TOTAL_PARTICIPANT_COUNT] =
+        int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
+    if ((st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC])) != ST_OK ||
+        (st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC])) != ST_OK)
+        return st;
+    if (hole != NO_HOLE && jsonscan_byte(w->s, hole) != '[' &&
+        (st = hole_not_array(w, hole, "attendanceRecords")) != ST_OK)
+        return st;
+    if (!w->rep_id) {
+        use(w, U_REPORT);
+        jv id = member(w, rep, "id");
+        if (id != NONE && !is_string(w, id))
+            note_bad_type(w, "id");
+        skip_item(w, "attendance report without id (its records are left out with it)");
+        return ST_OK;
+    }
+    if (!k.ok) {
+        skip_item(w, "attendance report without an online meeting id (its records are left out "
+                     "with it)");
+        return ST_OK;
+    }
+    v[REP_REPORT_ID] = k.id;
+    v[REP_ONLINE_MEETING_ID] = k.meeting;
+    if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
+        return st;
+    if (hole != NO_HOLE && jsonscan_byte(w->s, hole) == '[') {
+        uint64_t e;
+        if ((st = stream_records(w, hole, &v[REP_REPORT_ID], &v[REP_ONLINE_MEETING_ID], &e)) !=
+            ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+/* ---- events ---- */
+
+static status stream_reports(walk *w, uint64_t off, const tables_value *event_id,
+                             const tables_value *meeting_id, size_t *n, uint64_t *end)
+{
+    jsonscan_iter it;
+    status st = jsonscan_array(w->s, off, &it, w->err);
+    *n = 0;
+    while (st == ST_OK) {
+        int more;
+        if ((st = jsonscan_element(w->s, &it, &more, w->err)) != ST_OK || !more)
+            break;
+        w->rep = (long)(*n)++;
+        st = stream_report(w, it.value, 0, event_id, meeting_id, &it.pos);
+    }
+    w->rep = -1;
+    w->rep_id = NULL;
+    *end = it.pos;
+    return st;
+}
+
+/* The event's id and meeting id, which its reports carry (U_EVENT, token 1). */
+static void read_event_keys(walk *w, tables_value *id, tables_value *meeting)
+{
+    use(w, U_EVENT);
+    jv ev = 1, j = member(w, ev, "id");
+    w->ev_id = nonempty_str(w, j) ? jsontok_str(w->doc, j) : NULL;
+    *id = w->ev_id ? vjstr(w, j) : vnull();
+    if (!w->ev_id && j != NONE)
+        note_bad_type(w, "id");
+    *meeting = str_field(w, obj_member(w, ev, "onlineMeetingMeta"), "id");
+}
+
+/* The event's row (U_EVENT, token 1), with nrep reports tied to it. */
+static status event_row(walk *w, size_t nrep, const tables_value *id, const tables_value *meeting)
+{
+    status st;
+    use(w, U_EVENT);
+    jv ev = 1;
     jv organizer = obj_member(w, ev, "organizer");
     jv org_addr = organizer != NONE ? obj_member(w, organizer, "emailAddress") : NONE;
     jv online = obj_member(w, ev, "onlineMeeting");
     jv meta = obj_member(w, ev, "onlineMeetingMeta");
     jv attendees = member(w, ev, "attendees");
-    jv attendance;
-    if ((st = array_member(w, ev, "attendance", &attendance)) != ST_OK)
-        return st;
 
     tables_value v[EV_NCOLS];
-    v[EV_EVENT_ID] = w->ev_id ? vjstr(w, id) : vnull();
+    v[EV_EVENT_ID] = *id;
     v[EV_USER_UPN] = vstr(w->upn, w->upn_len);
     v[EV_ICAL_UID] = str_field(w, ev, "iCalUId");
     v[EV_SERIES_MASTER_ID] = str_field(w, ev, "seriesMasterId");
@@ -753,7 +997,7 @@ static status do_event(walk *w, jv ev)
     v[EV_IS_ONLINE_MEETING] = bool_field(w, ev, "isOnlineMeeting");
     v[EV_ONLINE_MEETING_PROVIDER] = str_field(w, ev, "onlineMeetingProvider");
     v[EV_JOIN_URL] = str_field(w, online, "joinUrl");
-    v[EV_ONLINE_MEETING_ID] = str_field(w, meta, "id");
+    v[EV_ONLINE_MEETING_ID] = *meeting;
     if (attendees != NONE && !is_array(w, attendees)) {
         note_bad_type(w, "attendees");
         v[EV_ATTENDEE_COUNT] = vnull();
@@ -766,7 +1010,6 @@ static status do_event(walk *w, jv ev)
         return st;
 
     tables_value organizer_flag = bool_field(w, ev, "isOrganizer");
-    size_t nrep = array_size(w, attendance);
     const char *status_s;
     int teams = !v[EV_IS_ONLINE_MEETING].null && v[EV_IS_ONLINE_MEETING].i &&
                 str_is(&v[EV_ONLINE_MEETING_PROVIDER], "teamsForBusiness") &&
@@ -790,123 +1033,281 @@ static status do_event(walk *w, jv ev)
         status_s = "fetched";
     v[EV_ATTENDANCE_STATUS] = vstr(status_s, strlen(status_s));
 
-    if (w->ev_id) {
-        if ((st = put_row(w, TBL_EVENTS, v, EV_NCOLS)) != ST_OK)
-            return st;
-    } else {
-        skip_item(w, "event without id");
-    }
-
-    /* The reports keep their rows even when the event has none: their own
-     * never-null columns do not depend on it. */
-    jv rep = nrep ? jsontok_first(attendance) : NONE;
-    for (size_t i = 0; i < nrep; i++, rep = next_of(w, rep)) {
-        w->rep = (long)i;
-        if ((st = do_report(w, rep, v[EV_EVENT_ID], v[EV_ONLINE_MEETING_ID])) != ST_OK)
-            return st;
-    }
-    w->rep = -1;
-    w->rep_id = NULL;
+    if (w->ev_id)
+        return put_row(w, TBL_EVENTS, v, EV_NCOLS);
+    skip_item(w, "event without id");
     return ST_OK;
 }
 
-static status walk_snapshot(walk *w, jv snap)
+/* One event and its reports. The reports keep their rows even when the event has
+ * none: their own never-null columns do not depend on it. */
+static status stream_event(walk *w, uint64_t off, uint64_t *end)
+{
+    static const char *const keys[] = {"attendance", "id", "onlineMeetingMeta", NULL};
+    status st;
+    w->ev_id = NULL;
+    if (jsonscan_byte(w->s, off) != '{') {
+        if ((st = unit_value(w, U_EVENT, off, end)) != ST_OK)
+            return st;
+        skip_item(w, "event is not a JSON object");
+        return ST_OK;
+    }
+    int seen[3] = {0}, forward = 0;
+    uint64_t hole = NO_HOLE;
+    size_t nrep = 0;
+    jsonscan_iter it;
+    if ((st = jsonscan_object(w->s, off, &it, w->err)) != ST_OK)
+        return st;
+    unit_begin(w, U_EVENT);
+    for (;;) {
+        int more, which;
+        if ((st = jsonscan_member(w->s, &it, &more, w->err)) != ST_OK)
+            return st;
+        if (!more)
+            break;
+        if ((st = key_index(w, it.key, keys, &which)) != ST_OK)
+            return st;
+        uint64_t vend;
+        if (which == 0) {
+            if (forward)
+                return repeated(w, "attendance", "reports");
+            hole = NO_HOLE;
+            if (jsonscan_byte(w->s, it.value) == '[' && seen[1] && seen[2]) {
+                tables_value id, meeting;
+                if ((st = unit_object(w, U_EVENT)) != ST_OK)
+                    return st;
+                w->quiet = 1;
+                read_event_keys(w, &id, &meeting);
+                w->quiet = 0;
+                if ((st = stream_reports(w, it.value, &id, &meeting, &nrep, &vend)) != ST_OK)
+                    return st;
+                forward = 1;
+            } else {
+                hole = it.value;
+                if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK)
+                    return st;
+            }
+        } else {
+            if (which > 0 && forward)
+                return repeated(w, keys[which], "reports");
+            if (which > 0)
+                seen[which] = 1;
+            if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK ||
+                (st = unit_member(w, U_EVENT, it.key, vend)) != ST_OK)
+                return st;
+        }
+        it.pos = vend;
+    }
+    *end = it.pos;
+
+    tables_value id, meeting;
+    if ((st = unit_object(w, U_EVENT)) != ST_OK)
+        return st;
+    read_event_keys(w, &id, &meeting);
+    if (hole != NO_HOLE) {
+        if (jsonscan_byte(w->s, hole) != '[') {
+            if ((st = hole_not_array(w, hole, "attendance")) != ST_OK)
+                return st;
+        } else {
+            uint64_t e;
+            if ((st = stream_reports(w, hole, &id, &meeting, &nrep, &e)) != ST_OK)
+                return st;
+        }
+    }
+    return event_row(w, nrep, &id, &meeting);
+}
+
+/* ---- the snapshot ---- */
+
+/* The snapshot's own fields (U_HEAD, token 1): who and which run every row names. */
+static status read_head(walk *w)
 {
     status st;
-    jv events, unmatched;
-    w->ev = w->rep = w->rec = w->iv = -1;
-    w->section = "events";
-    if ((st = array_member(w, snap, "events", &events)) != ST_OK ||
-        (st = array_member(w, snap, "unmatched_attendance", &unmatched)) != ST_OK)
+    if ((st = unit_object(w, U_HEAD)) != ST_OK)
         return st;
-    size_t n = array_size(w, events);
-    jv ev = n ? jsontok_first(events) : NONE;
-    for (size_t i = 0; i < n; i++, ev = next_of(w, ev)) {
-        w->ev = (long)i;
-        if ((st = do_event(w, ev)) != ST_OK)
-            return st;
-    }
-    w->ev = -1;
-    w->ev_id = NULL;
-    w->section = "unmatched_attendance";
-    n = array_size(w, unmatched);
-    jv rep = n ? jsontok_first(unmatched) : NONE;
-    for (size_t i = 0; i < n; i++, rep = next_of(w, rep)) {
-        w->rep = (long)i;
-        /* a report landed through a tracked meeting names its occurrence, if any */
-        tables_value event_id = is_object(w, rep) ? str_field(w, rep, "eventId") : vnull();
-        if ((st = do_report(w, rep, event_id, vnull())) != ST_OK)
-            return st;
-    }
-    w->rep = -1;
+    jv snap = 1;
+    jv upn = member(w, snap, "user_upn");
+    jv run_id = member(w, snap, "run_id");
+    jv extracted = member(w, snap, "extracted_utc");
+    if (!nonempty_str(w, upn))
+        return err_set(w->err, ST_JSON, "the snapshot has no user_upn string");
+    if (!nonempty_str(w, run_id))
+        return err_set(w->err, ST_JSON, "the snapshot has no run_id string");
+    if (!is_string(w, extracted) ||
+        tables_parse_time(jsontok_str(w->doc, extracted), len_of(w, extracted), &w->extracted,
+                          NULL) != 0)
+        return err_set(w->err, ST_JSON, "the snapshot's extracted_utc is missing or not a time");
+    if (w->head_ok)
+        return ST_OK;
+    w->upn_len = len_of(w, upn);
+    w->run_id_len = len_of(w, run_id);
+    w->upn = malloc(w->upn_len + 1);
+    w->run_id = malloc(w->run_id_len + 1);
+    if (!w->upn || !w->run_id)
+        return err_set(w->err, ST_NOMEM, "out of memory flattening a snapshot");
+    memcpy(w->upn, jsontok_str(w->doc, upn), w->upn_len + 1);
+    memcpy(w->run_id, jsontok_str(w->doc, run_id), w->run_id_len + 1);
+    for (size_t i = 0; i < w->upn_len; i++)
+        if (w->upn[i] >= 'A' && w->upn[i] <= 'Z')
+            w->upn[i] = (char)(w->upn[i] - 'A' + 'a');
+    w->head_ok = 1;
     return ST_OK;
 }
 
-status tables_flatten_tokens(const jsontok_doc *doc, tables_row_fn row, void *ctx,
-                             table_counts *counts, errinfo *err)
+/* The items of events (which 0) or unmatched_attendance (which 1). */
+static status stream_section(walk *w, int which, uint64_t off, uint64_t *end)
 {
-    status st = ST_OK;
+    static const tables_value none = {1, 0, NULL, 0};
+    jsonscan_iter it;
+    status st = jsonscan_array(w->s, off, &it, w->err);
+    w->section = which == 0 ? "events" : "unmatched_attendance";
+    for (long i = 0; st == ST_OK; i++) {
+        int more;
+        if ((st = jsonscan_element(w->s, &it, &more, w->err)) != ST_OK || !more)
+            break;
+        if (which == 0) {
+            w->ev = i;
+            st = stream_event(w, it.value, &it.pos);
+        } else {
+            w->rep = i;
+            /* a report landed through a tracked meeting names its occurrence, if any */
+            st = stream_report(w, it.value, 1, &none, &none, &it.pos);
+        }
+    }
+    w->ev = w->rep = -1;
+    w->ev_id = w->rep_id = NULL;
+    *end = it.pos;
+    return st;
+}
+
+static status stream_snapshot(walk *w)
+{
+    static const char *const keys[] = {"events", "unmatched_attendance", "user_upn",
+                                       "run_id", "extracted_utc",        NULL};
+    status st;
+    uint64_t top = jsonscan_ws(w->s, 0);
+    if (jsonscan_byte(w->s, top) != '{') {
+        if (w->s->failed)
+            return err_set(w->err, w->s->read_err.code, "%s", w->s->read_err.msg);
+        return err_set(w->err, ST_JSON, "the snapshot is not a JSON object");
+    }
+    int seen = 0, forward[2] = {0, 0};
+    uint64_t hole[2] = {NO_HOLE, NO_HOLE};
+    jsonscan_iter it;
+    if ((st = jsonscan_object(w->s, top, &it, w->err)) != ST_OK)
+        return st;
+    unit_begin(w, U_HEAD);
+    for (;;) {
+        int more, which;
+        if ((st = jsonscan_member(w->s, &it, &more, w->err)) != ST_OK)
+            return st;
+        if (!more)
+            break;
+        if ((st = key_index(w, it.key, keys, &which)) != ST_OK)
+            return st;
+        uint64_t vend;
+        if (which == 0 || which == 1) {
+            if (forward[which])
+                return repeated(w, keys[which], "items");
+            hole[which] = NO_HOLE;
+            if (jsonscan_byte(w->s, it.value) == '[' && seen == 7) {
+                if ((st = read_head(w)) != ST_OK ||
+                    (st = stream_section(w, which, it.value, &vend)) != ST_OK)
+                    return st;
+                forward[which] = 1;
+            } else {
+                hole[which] = it.value;
+                if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK)
+                    return st;
+            }
+        } else {
+            if (which > 1 && (forward[0] || forward[1]))
+                return repeated(w, keys[which], "items");
+            if (which > 1)
+                seen |= 1 << (which - 2);
+            if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK ||
+                (st = unit_member(w, U_HEAD, it.key, vend)) != ST_OK)
+                return st;
+        }
+        it.pos = vend;
+    }
+    if ((st = jsonscan_end(w->s, it.pos, w->err)) != ST_OK || (st = read_head(w)) != ST_OK)
+        return st;
+    for (int k = 0; k < 2; k++) {
+        if (hole[k] == NO_HOLE)
+            continue;
+        uint64_t e;
+        if (jsonscan_byte(w->s, hole[k]) != '[')
+            st = hole_not_array(w, hole[k], keys[k]);
+        else
+            st = stream_section(w, k, hole[k], &e);
+        if (st != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+static status flatten(jsonscan *s, unsigned flags, tables_row_fn row, void *ctx,
+                      table_counts *counts, errinfo *err)
+{
     walk w;
     memset(&w, 0, sizeof w);
-    w.doc = doc;
+    w.s = s;
+    w.flags = flags;
     w.err = err;
     w.row = row;
     w.ctx = ctx;
-
-    jv snap = 0;
-    if (!doc || doc->ntok == 0 || !is_object(&w, snap))
-        return err_set(err, ST_JSON, "the snapshot is not a JSON object");
-    jv upn = member(&w, snap, "user_upn");
-    jv run_id = member(&w, snap, "run_id");
-    jv extracted = member(&w, snap, "extracted_utc");
-    if (!nonempty_str(&w, upn))
-        return err_set(err, ST_JSON, "the snapshot has no user_upn string");
-    if (!nonempty_str(&w, run_id))
-        return err_set(err, ST_JSON, "the snapshot has no run_id string");
-    if (!is_string(&w, extracted) ||
-        tables_parse_time(jsontok_str(doc, extracted), len_of(&w, extracted), &w.extracted, NULL) !=
-            0)
-        return err_set(err, ST_JSON, "the snapshot's extracted_utc is missing or not a time");
-    w.run_id = jsontok_str(doc, run_id);
-    w.run_id_len = len_of(&w, run_id);
-    w.upn_len = len_of(&w, upn);
-    w.upn = malloc(w.upn_len + 1);
-    if (!w.upn)
-        return err_set(err, ST_NOMEM, "out of memory flattening a snapshot");
-    memcpy(w.upn, jsontok_str(doc, upn), w.upn_len + 1);
-    for (size_t i = 0; i < w.upn_len; i++)
-        if (w.upn[i] >= 'A' && w.upn[i] <= 'Z')
-            w.upn[i] = (char)(w.upn[i] - 'A' + 'a');
-
+    w.ev = w.rep = w.rec = w.iv = -1;
+    w.section = "events";
+    for (int k = 0; k < U_COUNT; k++) {
+        buf_init(&w.u[k].raw, UNIT_MAX);
+        buf_init(&w.u[k].text, UNIT_MAX + 8);
+        jsontok_init(&w.u[k].doc);
+    }
     buf_init(&w.link, 64u << 10);
-    w.tape_on = 1;
-    w.tape_len = 0;
-    if ((st = walk_snapshot(&w, snap)) != ST_OK)
-        goto out;
-    w.emit = 1;
-    w.tape_pos = 0;
-    if ((st = walk_snapshot(&w, snap)) != ST_OK)
-        goto out;
-    if (w.bad_values > BAD_WARNED)
+    status st = stream_snapshot(&w);
+    if (st == ST_OK && w.bad_values > BAD_WARNED && !(flags & TABLES_SILENT))
         log_warn("more values of the wrong shape were written as null",
                  json_pack("{s:s,s:s,s:I}", "user_upn", w.upn, "run_id", w.run_id, "count",
                            (json_int_t)w.bad_values));
-    if (counts) {
+    if (st == ST_OK && counts) {
         for (int t = 0; t < TBL_COUNT; t++)
             counts->rows[t] += w.add.rows[t];
         counts->skipped += w.add.skipped;
         counts->bad_values += (int64_t)w.bad_values;
     }
-out:
+    for (int k = 0; k < U_COUNT; k++) {
+        buf_free(&w.u[k].raw);
+        buf_free(&w.u[k].text);
+        jsontok_free(&w.u[k].doc);
+    }
     free(w.upn);
-    free(w.tape);
+    free(w.run_id);
     buf_free(&w.link);
     return st;
 }
 
-/* A tree the job built: dumped to compact JSON and tokenized, so that it goes
- * through the same walker. NUL is allowed in its strings, as jansson allows it in
- * a tree, and any depth (Graph's objects sit a few levels down in a snapshot). */
+status tables_flatten_text(const char *text, size_t len, unsigned flags, tables_row_fn row,
+                           void *ctx, table_counts *counts, errinfo *err)
+{
+    jsonscan s;
+    jsonscan_open_mem(&s, text, len);
+    return flatten(&s, flags, row, ctx, counts, err);
+}
+
+status tables_flatten_fd(int fd, unsigned flags, tables_row_fn row, void *ctx, table_counts *counts,
+                         errinfo *err)
+{
+    jsonscan s;
+    status st = jsonscan_open_fd(&s, fd, err);
+    if (st == ST_OK)
+        st = flatten(&s, flags, row, ctx, counts, err);
+    jsonscan_close(&s);
+    return st;
+}
+
+/* A tree: dumped to compact JSON, so that it goes through the same walker, twice
+ * when there are rows to hand over, so that a failed snapshot hands none. */
 status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
                            table_counts *counts, errinfo *err)
 {
@@ -919,23 +1320,20 @@ status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
     if (!text)
         return err_set(err, ST_NOMEM, "out of memory for a %zu-byte snapshot", need);
     status st;
-    jsontok_doc doc;
-    jsontok_init(&doc);
     size_t len = json_dumpb(snapshot, text, need, JSON_COMPACT);
-    if (len == 0 || len > need) {
+    if (len == 0 || len > need)
         st = err_set(err, ST_JSON, "the snapshot cannot be written as JSON");
-        goto out;
-    }
-    if ((st = jsontok_parse(&doc, text, len, JSONTOK_ALLOW_NUL | JSONTOK_ANY_DEPTH, err)) !=
-        ST_OK) {
-        err_prefix(err, "the snapshot");
-        goto out;
-    }
-    st = tables_flatten_tokens(&doc, row, ctx, counts, err);
-out:
-    jsontok_free(&doc);
+    else if (!row ||
+             (st = tables_flatten_text(text, len, TABLES_SILENT, NULL, NULL, NULL, err)) == ST_OK)
+        st = tables_flatten_text(text, len, 0, row, ctx, counts, err);
     free(text);
     return st;
+}
+
+status tables_row_to_writers(void *writers, table_id table, const tables_value *row, errinfo *err)
+{
+    pq_writer *const *w = writers;
+    return tables_write_row(w[table], table, row, err);
 }
 
 status tables_write_row(pq_writer *w, table_id table, const tables_value *row, errinfo *err)
@@ -973,21 +1371,6 @@ status tables_write_row(pq_writer *w, table_id table, const tables_value *row, e
     if (st != ST_OK)
         err_prefix(err, "table %s", def->name);
     return st;
-}
-
-static status write_to_writers(void *ctx, table_id table, const tables_value *row, errinfo *err)
-{
-    pq_writer *const *writers = ctx;
-    return tables_write_row(writers[table], table, row, err);
-}
-
-status tables_flatten_snapshot(const json_t *snapshot, pq_writer *const writers[TBL_COUNT],
-                               table_counts *counts, errinfo *err)
-{
-    for (int t = 0; t < TBL_COUNT; t++)
-        if (!writers[t])
-            return err_set(err, ST_INTERNAL, "no writer for table %s", defs[t].name);
-    return tables_flatten_rows(snapshot, write_to_writers, (void *)writers, counts, err);
 }
 
 /* ---- `schema` and `schema --sql` ---- */

@@ -126,12 +126,6 @@ typedef struct table_counts {
     int64_t bad_values; /* values of the wrong shape, written as null (warned) */
 } table_counts;
 
-/* Appends the rows of one final snapshot (docs/format.md shape) to the four
- * writers (indexed by table_id). run_id and extracted_utc come from the snapshot. */
-TA_MUST_USE status tables_flatten_snapshot(const json_t *snapshot,
-                                           pq_writer *const writers[TBL_COUNT],
-                                           table_counts *counts, errinfo *err);
-
 /* `schema` output: a human-readable listing of every table's columns. */
 void tables_print_schema(FILE *out);
 /* `schema --sql` output: Synapse DDL for serverless and dedicated pools. */
@@ -151,11 +145,28 @@ typedef struct tables_value {
 /* Receives one row of `table`, tables_def(table)->ncols values in column order. */
 typedef status (*tables_row_fn)(void *ctx, table_id table, const tables_value *row, errinfo *err);
 
-/* The flattener behind tables_flatten_snapshot, with rows handed to `row` (NULL:
- * check and count only). Both functions add to *counts (they never reset it),
- * and change nothing in it when they fail. */
+/* The flattener: the rows of one final snapshot (docs/format.md shape) handed to
+ * `row` (NULL: check and count only), table by table as they are made. run_id and
+ * extracted_utc come from the snapshot. Memory does not grow with the snapshot: it
+ * is read one event, report and record at a time. Rows go out as they are made, so
+ * a caller that must add all of a snapshot's rows or none walks it first with no
+ * row function (and TABLES_SILENT). These functions add to *counts (they never
+ * reset it), and change nothing in it when they fail. */
+#define TABLES_SILENT 1u /* no warnings: a check pass before the real one */
+
+/* A snapshot held as a jansson tree (dumped to text first). All or nothing: it is
+ * checked before any row goes out. */
 TA_MUST_USE status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
                                        table_counts *counts, errinfo *err);
+/* A snapshot's text in memory. */
+TA_MUST_USE status tables_flatten_text(const char *text, size_t len, unsigned flags,
+                                       tables_row_fn row, void *ctx, table_counts *counts,
+                                       errinfo *err);
+/* A snapshot in a regular file, read through a window (util/jsonscan). */
+TA_MUST_USE status tables_flatten_fd(int fd, unsigned flags, tables_row_fn row, void *ctx,
+                                     table_counts *counts, errinfo *err);
+/* A row function writing to four writers: ctx is a pq_writer *[TBL_COUNT]. */
+status tables_row_to_writers(void *writers, table_id table, const tables_value *row, errinfo *err);
 /* Writes one row of `table` to w (pq_writer_* calls for each value, then end_row). */
 TA_MUST_USE status tables_write_row(pq_writer *w, table_id table, const tables_value *row,
                                     errinfo *err);
@@ -164,13 +175,5 @@ TA_MUST_USE status tables_write_row(pq_writer *w, table_id table, const tables_v
  * nothing, Z, or an offset (+HH:MM). A time with no zone is taken as UTC; *has_zone
  * (may be NULL) says whether one was written. Returns 0 on success. */
 int tables_parse_time(const char *s, size_t len, int64_t *out_us, int *has_zone);
-
-struct jsontok_doc;
-/* The flattener over a snapshot tokenized by util/jsontok (doc->tok[0] is the
- * snapshot): what tables_flatten_rows does once it has dumped and tokenized its
- * tree, for callers that read the text themselves (`convert`). Same rules, counts
- * and failures; strings handed to `row` point into the doc's text. */
-TA_MUST_USE status tables_flatten_tokens(const struct jsontok_doc *doc, tables_row_fn row,
-                                         void *ctx, table_counts *counts, errinfo *err);
 
 #endif

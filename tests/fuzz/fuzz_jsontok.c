@@ -100,22 +100,24 @@ static status record_row(void *ctx, table_id t, const tables_value *row, errinfo
     return st;
 }
 
-/* The flattener over the text's tokens (convert's path) and over jansson's tree
- * (the job's path) must agree: same outcome, counts and rows. */
-static void same_rows(const jsontok_doc *d, const json_t *j)
+/* The flattener over the text (convert's path, read a piece at a time) and over
+ * jansson's tree (a snapshot held in memory) must agree: same outcome, counts and
+ * rows. Two exceptions: a key repeated after the items it applies to is refused by
+ * the text's reader (jansson keeps the last one), and when a snapshot has several
+ * faults the two may name a different one first. */
+static void same_rows(const uint8_t *data, size_t size, const json_t *j)
 {
     buf a, b;
     buf_init(&a, 0);
     buf_init(&b, 0);
     table_counts ca = {{0}, 0, 0}, cb = {{0}, 0, 0};
     errinfo ea = {0}, eb = {0};
-    status sa = tables_flatten_tokens(d, record_row, &a, &ca, &ea);
+    status sa = tables_flatten_text((const char *)data, size, 0, record_row, &a, &ca, &ea);
     status sb = tables_flatten_rows(j, record_row, &b, &cb, &eb);
-    if (sa != sb || memcmp(&ca, &cb, sizeof ca) != 0)
+    int repeated = sa == ST_JSON && strstr(ea.msg, "(a repeated key)") != NULL;
+    if (!repeated && (sa != sb || (sa == ST_OK && memcmp(&ca, &cb, sizeof ca) != 0)))
         abort();
     if (sa == ST_OK && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
-        abort();
-    if (sa != ST_OK && strcmp(ea.msg, eb.msg) != 0)
         abort();
     buf_free(&a);
     buf_free(&b);
@@ -149,7 +151,7 @@ static void one(const uint8_t *data, size_t size, unsigned flags)
         if (d.ntok == 0 || d.tok[0].end != d.ntok || !same(&d, 0, j))
             abort();
         if (!flags)
-            same_rows(&d, j);
+            same_rows(data, size, j);
         char *text = json_dumps(j, JSON_COMPACT);
         if (text) {
             jsontok_doc d2;
