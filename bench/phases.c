@@ -223,7 +223,7 @@ typedef struct result {
 
 /* One pass over all inputs: parse from memory, flatten (no writers: rows handed to a
  * no-op; else into four writers with `codec`), free. tokens = 0: a jansson tree and
- * tables_flatten_rows; 1: util/jsontok and tables_flatten_tokens (on a copy of each
+ * tables_flatten_rows; 1: util/jsonscan + util/jsontok in tables_flatten_text (on each
  * input, since jsontok decodes in place; the copy is not timed). */
 static status write_rows(void *ctx, table_id table, const tables_value *row, errinfo *err)
 {
@@ -269,20 +269,13 @@ static result run_flatten(input *in, size_t n, int tokens, int writers_on, pq_co
             json_decref(snap);
             t3 = now_s();
         } else {
-#ifdef HAVE_FLATTEN_TOKENS
-            char *copy = malloc(in[i].len + 1);
-            if (!copy)
-                die("copy", "out of memory");
-            memcpy(copy, in[i].data, in[i].len + 1);
-            t0 = now_s();
-            if (jsontok_parse(&doc, copy, in[i].len, 0, &err) != ST_OK)
-                die(in[i].path, err.msg);
-            t1 = now_s();
-            st = tables_flatten_tokens(&doc, fn, ctx, &r.counts, &err);
+#ifdef HAVE_FLATTEN_TEXT
+            /* tokenizing and flattening go a piece at a time, together: one figure */
+            t0 = t1 = now_s();
+            st = tables_flatten_text(in[i].data, in[i].len, 0, fn, ctx, &r.counts, &err);
             t2 = t3 = now_s();
-            free(copy);
 #else
-            die("tokens", "not built with HAVE_FLATTEN_TOKENS");
+            die("tokens", "not built with HAVE_FLATTEN_TEXT");
 #endif
         }
         if (st != ST_OK)
@@ -531,7 +524,7 @@ int main(int argc, char **argv)
     split(in, n, 0, "jansson tree + tables_flatten_rows", t_parse_file, total_mb);
 #endif
 #ifdef HAVE_FLATTEN_TOKENS
-    split(in, n, 1, "util/jsontok + tables_flatten_tokens", 0, total_mb);
+    split(in, n, 1, "tables_flatten_text (jsonscan + jsontok)", 0, total_mb);
 #endif
     for (size_t i = 0; i < n; i++)
         free(in[i].data);
