@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "job/run.h"
 #include "graph/event.h"
@@ -28,17 +31,47 @@ enum { K_USER, K_EVENTS, K_MEETING, K_REPORTS, K_RECORDS };
  * not write (another run's, or landed before). */
 enum { TIE_UNMATCHED = -1, TIE_SKIPPED = -2 };
 
+/* A report as Graph listed it: its text in the spool without attendanceRecords,
+ * onlineMeetingId and eventId (the final snapshot writes those), and its records,
+ * one spool piece a page (the page's items joined by commas). */
+typedef struct mb_report {
+    spool_ref text; /* len 0: not an object */
+    char *id;       /* a usable id, or NULL */
+    int64_t start;  /* meetingStartDateTime, WINDOW_NO_TIME when missing or unreadable */
+    spool_ref *pages;
+    size_t npages;
+    int64_t nrecords;
+} mb_report;
+
 typedef struct meeting {
     char *join_url;
-    int found_elsewhere;         /* the link came from outside onlineMeeting (pasted, edited) */
-    json_t *meta;                /* the onlineMeeting, or NULL (no_meeting) */
-    json_t *reports;             /* the report objects, records filled in */
+    int found_elsewhere; /* the link came from outside onlineMeeting (pasted, edited) */
+    int has_meta;        /* the onlineMeeting was found (else no_meeting) */
+    spool_ref meta;      /* its text */
+    char *id;            /* its id */
+    int channel;         /* a channel meeting (is_channel_meeting) */
+    mb_report *reports;
+    size_t nreports;
     int *tie;                    /* per report: event index, TIE_UNMATCHED or TIE_SKIPPED */
     const char **tie_occurrence; /* per report: the tracked occurrence's event id, or NULL */
     size_t ntie;
     int tracked_only; /* tracked in the registry, no occurrence in this window */
     int listed;       /* its reports were listed in this run */
 } meeting;
+
+/* An event of the window, as the snapshots hold it. */
+typedef struct mb_event {
+    spool_ref text; /* without the fields of ATTENDANCE_SNAPSHOT_OMIT */
+    spool_ref full; /* every field, for the rows (text itself when nothing is omitted) */
+    char *id;       /* its id when a non-empty string */
+    char *join_url; /* the Teams link of a meeting it organizes, or NULL */
+    int object;
+} mb_event;
+
+/* Keys the final snapshot writes itself: dropped from Graph's objects as they come,
+ * so that the snapshot never holds a key twice. */
+static const char *const event_keys_set[] = {"onlineMeetingMeta", "attendance", "joinUrlSource"};
+static const char *const report_keys_set[] = {"attendanceRecords", "onlineMeetingId", "eventId"};
 
 typedef struct req_ctx {
     mailbox *mb;
@@ -71,28 +104,40 @@ mailbox *mailbox_new(struct run *r, int index, const char *upn)
     mb->old_watermark = WINDOW_NO_WATERMARK;
     mb->reg.first_window_start = REGISTRY_NO_TIME;
     buf_init(&mb->scratch, 64u << 10);
+    spool_init(&mb->data, &r->spill);
     return mb;
 }
 
 static void release_work(mailbox *mb)
 {
     for (size_t i = 0; i < mb->nmeetings; i++) {
-        free(mb->meetings[i].join_url);
-        json_decref(mb->meetings[i].meta);
-        json_decref(mb->meetings[i].reports);
-        free(mb->meetings[i].tie);
-        free(mb->meetings[i].tie_occurrence);
+        meeting *m = &mb->meetings[i];
+        free(m->join_url);
+        free(m->id);
+        for (size_t k = 0; k < m->nreports; k++) {
+            free(m->reports[k].id);
+            free(m->reports[k].pages);
+        }
+        free(m->reports);
+        free(m->tie);
+        free(m->tie_occurrence);
     }
     free(mb->meetings);
     mb->meetings = NULL;
     mb->nmeetings = 0;
-    json_decref(mb->events);
+    for (size_t i = 0; i < mb->nevents; i++) {
+        free(mb->events[i].id);
+        free(mb->events[i].join_url);
+    }
+    free(mb->events);
     mb->events = NULL;
+    mb->nevents = mb->events_alloc = 0;
     free(mb->ev);
     mb->ev = NULL;
     free(mb->ev_src);
     mb->ev_src = NULL;
     buf_free(&mb->scratch);
+    spool_free(&mb->data);
     /* the ETag stays: the run writes the registry back with If-Match */
     json_decref(mb->reg.doc);
     mb->reg.doc = NULL;
@@ -173,7 +218,6 @@ void mailbox_start(mailbox *mb)
     mb->state = MB_ACTIVE;
     mb->started_us = timeutil_now_us();
     mb->phase = PH_LIST;
-    mb->events = json_array();
     errinfo e = {0};
     submit(mb, graph_request_user(&r->gc, mb->upn, mb->index, &e), K_USER, 0, 0, 1, &e);
     mb->page_size = r->gc.page_size;
@@ -181,24 +225,33 @@ void mailbox_start(mailbox *mb)
     advance(mb);
 }
 
-/* Appends a page's "value" items to `into` and follows its nextLink. Returns 1 when
- * the listing is complete with this page: no nextLink, or one that is null or ""
+typedef status (*item_fn)(mailbox *mb, req_ctx *c, json_t *item, errinfo *err);
+
+/* Hands each of a page's "value" items to `take` and follows its nextLink. Returns 1
+ * when the listing is complete with this page: no nextLink, or one that is null or ""
  * (Graph and proxies write all three), 0 when a next page was asked for or the
  * mailbox failed. */
-static int take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int is_calendar)
+static int take_page(mailbox *mb, req_ctx *c, json_t *page, item_fn take, int is_calendar)
 {
     json_t *value = json_object_get(page, "value");
     if (!json_is_array(value)) {
         fail_msg(mb, ST_JSON, "Graph answered a listing without a \"value\" array");
         return 0;
     }
-    if (json_array_extend(into, value) != 0) {
-        fail_msg(mb, ST_NOMEM, "out of memory taking a page");
-        return 0;
+    errinfo e = {0};
+    size_t i;
+    json_t *item;
+    json_array_foreach(value, i, item)
+    {
+        if (take(mb, c, item, &e) != ST_OK) {
+            if (e.code == ST_IO)
+                run_storage_failed(mb->run, &e);
+            fail(mb, &e);
+            return 0;
+        }
     }
     run *r = mb->run;
     const char *next;
-    errinfo e = {0};
     if (graph_next_link(page, c->pages, r->cfg->max_pages, mb->upn, &next, &e) != ST_OK) {
         fail(mb, &e);
         return 0;
@@ -208,6 +261,17 @@ static int take_page(mailbox *mb, req_ctx *c, json_t *page, json_t *into, int is
     submit(mb, graph_request_next(&r->gc, next, is_calendar, mb->index, &e), c->kind, c->meeting,
            c->report, c->pages + 1, &e);
     return 0;
+}
+
+/* Appends a value's compact text to the mailbox's spool. */
+static status spool_json(mailbox *mb, const json_t *v, spool_ref *ref, errinfo *err)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    if (!text)
+        return err_set(err, ST_NOMEM, "out of memory keeping Graph's answer");
+    status st = spool_append(&mb->data, text, strlen(text), ref, err);
+    free(text);
+    return st;
 }
 
 /* A Graph id to put in a request path: a non-empty string without NUL (a NUL would
@@ -223,13 +287,12 @@ static const char *graph_id(const json_t *v)
 static void start_reports(mailbox *mb, size_t mi)
 {
     meeting *m = &mb->meetings[mi];
-    const char *id = graph_id(json_object_get(m->meta, "id"));
+    const char *id = m->id;
     if (!id) {
         log_warn("online meeting without a usable id (missing, empty or holding NUL); treated "
                  "as no meeting",
                  json_pack("{s:s}", "upn", mb->upn));
-        json_decref(m->meta);
-        m->meta = NULL;
+        m->has_meta = 0;
         return;
     }
     errinfo e = {0};
@@ -237,25 +300,48 @@ static void start_reports(mailbox *mb, size_t mi)
            0, 1, &e);
 }
 
-/* Reads each event's times and type once, for the time rules (the meeting of each
- * organized Teams event is set as the meetings are collected). */
-static int read_window_events(mailbox *mb)
+static int grow_events(mailbox *mb)
 {
-    size_t n = json_array_size(mb->events);
-    mb->ev = calloc(n ? n : 1, sizeof *mb->ev);
-    mb->ev_src = calloc(n ? n : 1, sizeof *mb->ev_src);
-    if (!mb->ev || !mb->ev_src)
+    if (mb->nevents < mb->events_alloc)
+        return 0;
+    size_t na = mb->events_alloc ? mb->events_alloc * 2 : 64;
+    mb_event *e = realloc(mb->events, na * sizeof *e);
+    if (e)
+        mb->events = e;
+    window_event *w = e ? realloc(mb->ev, na * sizeof *w) : NULL;
+    if (w)
+        mb->ev = w;
+    const char **src = w ? realloc(mb->ev_src, na * sizeof *src) : NULL;
+    if (!src)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = json_array_get(mb->events, i);
-        window_event *w = &mb->ev[i];
-        w->meeting = -1;
-        w->start_us = INT64_MAX;
-        w->end_us = INT64_MIN;
-        json_t *s = json_object_get(e, "start"), *en = json_object_get(e, "end");
+    mb->ev_src = src;
+    mb->events_alloc = na;
+    return 0;
+}
+
+/* One event of a calendarView page: what the time rules and the meetings need is read
+ * now, and the event waits in the spool as text. */
+static status take_event(mailbox *mb, req_ctx *c, json_t *e, errinfo *err)
+{
+    (void)c;
+    const config *cfg = mb->run->cfg;
+    if (grow_events(mb) != 0)
+        return err_set(err, ST_NOMEM, "out of memory");
+    size_t i = mb->nevents;
+    mb_event *me = &mb->events[i];
+    window_event *w = &mb->ev[i];
+    memset(me, 0, sizeof *me);
+    memset(w, 0, sizeof *w);
+    mb->ev_src[i] = NULL;
+    w->meeting = -1;
+    w->start_us = INT64_MAX;
+    w->end_us = INT64_MIN;
+    me->object = json_is_object(e);
+    if (me->object) {
+        json_t *st = json_object_get(e, "start"), *en = json_object_get(e, "end");
         int64_t t;
-        if (timeutil_parse_dtz(json_string_value(json_object_get(s, "dateTime")),
-                               json_string_value(json_object_get(s, "timeZone")),
+        if (timeutil_parse_dtz(json_string_value(json_object_get(st, "dateTime")),
+                               json_string_value(json_object_get(st, "timeZone")),
                                &t) == TIMEUTIL_OK)
             w->start_us = t;
         if (timeutil_parse_dtz(json_string_value(json_object_get(en, "dateTime")),
@@ -265,9 +351,88 @@ static int read_window_events(mailbox *mb)
         const char *type = json_string_value(json_object_get(e, "type"));
         w->single_instance = type && strcmp(type, "singleInstance") == 0;
         const char *src;
-        w->organizer_teams = event_organized_join_url(e, &mb->scratch, &src) != NULL;
+        const char *url = event_organized_join_url(e, &mb->scratch, &src);
+        w->organizer_teams = url != NULL;
+        mb->ev_src[i] = url ? src : NULL;
+        const char *id = json_string_value(json_object_get(e, "id"));
+        if ((url && !(me->join_url = strdup(url))) || (id && *id && !(me->id = strdup(id)))) {
+            free(me->join_url);
+            free(me->id);
+            return err_set(err, ST_NOMEM, "out of memory");
+        }
+        for (size_t k = 0; k < sizeof event_keys_set / sizeof *event_keys_set; k++)
+            json_object_del(e, event_keys_set[k]);
     }
-    return 0;
+    mb->nevents++;
+    status st = spool_json(mb, e, &me->full, err);
+    me->text = me->full;
+    if (st != ST_OK || !me->object || cfg->nsnapshot_omit == 0)
+        return st;
+    for (size_t k = 0; k < cfg->nsnapshot_omit; k++)
+        json_object_del(e, cfg->snapshot_omit[k]);
+    return spool_json(mb, e, &me->text, err);
+}
+
+/* One report of a meeting's listing. */
+static status take_report(mailbox *mb, req_ctx *c, json_t *rep, errinfo *err)
+{
+    meeting *m = &mb->meetings[c->meeting];
+    mb_report *grown = realloc(m->reports, (m->nreports + 1) * sizeof *grown);
+    if (!grown)
+        return err_set(err, ST_NOMEM, "out of memory");
+    m->reports = grown;
+    mb_report *r = &m->reports[m->nreports++];
+    memset(r, 0, sizeof *r);
+    r->start = WINDOW_NO_TIME;
+    if (!json_is_object(rep))
+        return ST_OK;
+    const char *s = json_string_value(json_object_get(rep, "meetingStartDateTime"));
+    if (s && timeutil_parse(s, &r->start) != 0)
+        r->start = WINDOW_NO_TIME;
+    const char *id = graph_id(json_object_get(rep, "id"));
+    if (id && !(r->id = strdup(id)))
+        return err_set(err, ST_NOMEM, "out of memory");
+    for (size_t k = 0; k < sizeof report_keys_set / sizeof *report_keys_set; k++)
+        json_object_del(rep, report_keys_set[k]);
+    return spool_json(mb, rep, &r->text, err);
+}
+
+/* A page of attendance records: its items, joined by commas, make one spool piece. */
+static status take_records(mailbox *mb, req_ctx *c, json_t *page, errinfo *err)
+{
+    mb_report *r = &mb->meetings[c->meeting].reports[c->report];
+    json_t *value = json_object_get(page, "value");
+    size_t n = json_array_size(value);
+    if (n == 0)
+        return ST_OK;
+    char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!text)
+        return err_set(err, ST_NOMEM, "out of memory keeping attendance records");
+    spool_ref *grown = realloc(r->pages, (r->npages + 1) * sizeof *grown);
+    status st;
+    if (!grown) {
+        st = err_set(err, ST_NOMEM, "out of memory");
+    } else {
+        r->pages = grown;
+        /* the items without the array's brackets */
+        size_t len = strlen(text);
+        st = spool_append(&mb->data, text + 1, len - 2, &r->pages[r->npages], err);
+        if (st == ST_OK) {
+            r->npages++;
+            r->nrecords += (int64_t)n;
+        }
+    }
+    free(text);
+    return st;
+}
+
+static status take_none(mailbox *mb, req_ctx *c, json_t *item, errinfo *err)
+{
+    (void)mb;
+    (void)c;
+    (void)item;
+    (void)err;
+    return ST_OK;
 }
 
 static json_t *snapshot_head(mailbox *mb)
@@ -281,39 +446,7 @@ static json_t *snapshot_head(mailbox *mb)
                      "window_start", ws, "window_end", we, "extracted_utc", ex);
 }
 
-/* Deletes the fields of ATTENDANCE_SNAPSHOT_OMIT from each event (objects the
- * caller owns: copies, never the events the mailbox still reads). */
-static void omit_fields(mailbox *mb, json_t *events)
-{
-    const config *cfg = mb->run->cfg;
-    size_t i;
-    json_t *e;
-    json_array_foreach(events, i, e)
-    {
-        for (size_t k = 0; k < cfg->nsnapshot_omit; k++)
-            json_object_del(e, cfg->snapshot_omit[k]);
-    }
-}
-
-/* The events as the events-only snapshot holds them: Graph's objects, or copies
- * without the omitted fields. A new reference (NULL when out of memory). */
-static json_t *snapshot_events(mailbox *mb, json_t *events)
-{
-    if (mb->run->cfg->nsnapshot_omit == 0)
-        return json_incref(events);
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(events, i, e)
-    {
-        if (!out || json_array_append_new(out, json_copy(e)) != 0) {
-            json_decref(out);
-            return NULL;
-        }
-    }
-    omit_fields(mb, out);
-    return out;
-}
+/* ---- snapshots: composed from the spool into a file, uploaded from it ---- */
 
 typedef struct put_ctx {
     mailbox *mb;
@@ -326,6 +459,7 @@ static void on_put_done(void *ctx, status st, const errinfo *err)
     put_ctx *pc = ctx;
     mailbox *mb = pc->mb;
     mb->pending--;
+    mb->run->upload_held -= (int64_t)pc->len;
     if (st == ST_OK) {
         run_file_written(mb->run, pc->name, pc->len);
     } else {
@@ -337,35 +471,257 @@ static void on_put_done(void *ctx, status st, const errinfo *err)
     advance(mb);
 }
 
-/* Serializes obj and queues its upload; the manifest lists it once it landed. */
-static void put_json(mailbox *mb, const char *kind, json_t *obj)
+/* A snapshot being composed: a file in the run's temporary folder. */
+typedef struct composed {
+    char path[4352];
+    FILE *f;
+} composed;
+
+static status compose_open(mailbox *mb, const char *what, composed *c, errinfo *err)
 {
     run *r = mb->run;
-    put_ctx *pc = calloc(1, sizeof *pc);
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (pc)
-        pc->name = layout_snapshot(r->cfg->prefix, kind, r->date, mb->upn, r->run_id);
-    if (!pc || !pc->name || !text) {
-        if (pc)
-            free(pc->name);
-        free(pc);
-        free(text);
-        fail_msg(mb, ST_NOMEM, "out of memory serializing a snapshot");
+    char name[64];
+    snprintf(name, sizeof name, "%s-%d.json", what, mb->index);
+    c->path[0] = '\0';
+    c->f = NULL;
+    int fd = tmpdir_create(&r->tmp, name, err);
+    if (fd < 0)
+        return ST_IO;
+    if (tmpdir_file(&r->tmp, name, c->path, sizeof c->path) != 0 || !(c->f = fdopen(fd, "w+b"))) {
+        close(fd);
+        return err_set(err, ST_IO, "cannot open a temporary file: %s", strerror(errno));
+    }
+    return ST_OK;
+}
+
+static void compose_close(composed *c)
+{
+    if (c->f)
+        fclose(c->f);
+    c->f = NULL;
+    if (c->path[0])
+        unlink(c->path);
+    c->path[0] = '\0';
+}
+
+static status put_text(FILE *f, const char *s, errinfo *err)
+{
+    size_t n = strlen(s);
+    if (fwrite(s, 1, n, f) != n)
+        return err_set(err, ST_IO, "cannot write a temporary file: %s", strerror(errno));
+    return ST_OK;
+}
+
+/* s as a JSON string (null when NULL). */
+static status put_string(FILE *f, const char *s, errinfo *err)
+{
+    if (!s)
+        return put_text(f, "null", err);
+    json_t *j = json_string(s);
+    char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!t)
+        return err_set(err, ST_NOMEM, "out of memory composing a snapshot");
+    status st = put_text(f, t, err);
+    free(t);
+    return st;
+}
+
+/* The snapshot's own fields, then the opening of its events. */
+static status compose_head(mailbox *mb, FILE *f, errinfo *err)
+{
+    json_t *h = snapshot_head(mb);
+    char *t = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(h);
+    if (!t)
+        return err_set(err, ST_NOMEM, "out of memory composing a snapshot");
+    t[strlen(t) - 1] = '\0'; /* the closing brace */
+    status st = put_text(f, t, err);
+    free(t);
+    return st == ST_OK ? put_text(f, ",\"events\":[", err) : st;
+}
+
+/* An object's text without its closing brace, and a comma when it has members, so
+ * that members can follow. */
+static status copy_open(mailbox *mb, spool_ref ref, FILE *f, errinfo *err)
+{
+    spool_ref r = {ref.off, ref.len - 1};
+    status st = spool_copy(&mb->data, r, f, err);
+    return st == ST_OK && ref.len > 2 ? put_text(f, ",", err) : st;
+}
+
+/* A report with its records; `lead` (may be NULL) holds members written before them. */
+static status compose_report(mailbox *mb, FILE *f, const mb_report *r, const char *lead,
+                             errinfo *err)
+{
+    status st = copy_open(mb, r->text, f, err);
+    if (st == ST_OK && lead)
+        st = put_text(f, lead, err);
+    if (st == ST_OK)
+        st = put_text(f, "\"attendanceRecords\":[", err);
+    for (size_t p = 0; p < r->npages && st == ST_OK; p++) {
+        if (p > 0)
+            st = put_text(f, ",", err);
+        if (st == ST_OK)
+            st = spool_copy(&mb->data, r->pages[p], f, err);
+    }
+    return st == ST_OK ? put_text(f, "]}", err) : st;
+}
+
+/* The events-only snapshot (docs/format.md). */
+static status compose_events(mailbox *mb, FILE *f, errinfo *err)
+{
+    status st = compose_head(mb, f, err);
+    for (size_t i = 0; i < mb->nevents && st == ST_OK; i++) {
+        if (i > 0)
+            st = put_text(f, ",", err);
+        if (st == ST_OK)
+            st = spool_copy(&mb->data, mb->events[i].text, f, err);
+    }
+    return st == ST_OK ? put_text(f, "]}", err) : st;
+}
+
+/* The members an unmatched report gets ahead of its records: its meeting's id and its
+ * tracked occurrence's event id. */
+static status unmatched_lead(const char *mid, const char *occ, buf *out, errinfo *err)
+{
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "onlineMeetingId", mid ? json_string(mid) : json_null()) ||
+        (occ && json_object_set_new(o, "eventId", json_string(occ)))) {
+        json_decref(o);
+        return err_set(err, ST_NOMEM, "out of memory composing a snapshot");
+    }
+    char *t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!t)
+        return err_set(err, ST_NOMEM, "out of memory composing a snapshot");
+    buf_reset(out);
+    t[strlen(t) - 1] = ','; /* the closing brace: records follow */
+    status st = buf_appends(out, t + 1, err);
+    free(t);
+    return st;
+}
+
+/* The final snapshot: each event with its onlineMeetingMeta and its reports, then the
+ * reports tied to no event. The keys the rows of an event's reports need come before
+ * them, so the flattener reads the file in one pass. `full`: every field (the rows'
+ * copy); else without ATTENDANCE_SNAPSHOT_OMIT's (the uploaded one). */
+static status compose_final(mailbox *mb, FILE *f, int full, errinfo *err)
+{
+    status st = compose_head(mb, f, err);
+    for (size_t i = 0; i < mb->nevents && st == ST_OK; i++) {
+        const mb_event *e = &mb->events[i];
+        if (i > 0 && (st = put_text(f, ",", err)) != ST_OK)
+            break;
+        if (!e->object) {
+            /* what Graph sent, as it sent it: the flattener skips it with a warning */
+            st = spool_copy(&mb->data, e->text, f, err);
+            continue;
+        }
+        int mi = mb->ev[i].meeting;
+        const meeting *m = mi >= 0 ? &mb->meetings[mi] : NULL;
+        if ((st = copy_open(mb, full ? e->full : e->text, f, err)) != ST_OK ||
+            (st = put_text(f, "\"onlineMeetingMeta\":", err)) != ST_OK)
+            break;
+        st = m && m->has_meta ? spool_copy(&mb->data, m->meta, f, err) : put_text(f, "null", err);
+        if (st == ST_OK && mb->ev_src[i] &&
+            ((st = put_text(f, ",\"joinUrlSource\":", err)) != ST_OK ||
+             (st = put_string(f, mb->ev_src[i], err)) != ST_OK))
+            break;
+        if (st == ST_OK)
+            st = put_text(f, ",\"attendance\":[", err);
+        int n = 0;
+        for (size_t j = 0; j < mb->nmeetings && st == ST_OK; j++)
+            for (size_t k = 0; k < mb->meetings[j].ntie && st == ST_OK; k++) {
+                if (mb->meetings[j].tie[k] != (int)i)
+                    continue;
+                if (n++ > 0)
+                    st = put_text(f, ",", err);
+                if (st == ST_OK)
+                    st = compose_report(mb, f, &mb->meetings[j].reports[k], NULL, err);
+            }
+        if (st == ST_OK)
+            st = put_text(f, "]}", err);
+    }
+    if (st == ST_OK)
+        st = put_text(f, "],\"unmatched_attendance\":[", err);
+    buf lead;
+    buf_init(&lead, 0);
+    int n = 0;
+    for (size_t j = 0; j < mb->nmeetings && st == ST_OK; j++) {
+        const meeting *m = &mb->meetings[j];
+        for (size_t k = 0; k < m->ntie && st == ST_OK; k++) {
+            if (m->tie[k] != TIE_UNMATCHED)
+                continue;
+            if (n++ > 0)
+                st = put_text(f, ",", err);
+            if (st == ST_OK)
+                st = unmatched_lead(m->id, m->tie_occurrence[k], &lead, err);
+            if (st == ST_OK)
+                st = compose_report(mb, f, &m->reports[k], lead.data, err);
+        }
+    }
+    buf_free(&lead);
+    if (st == ST_OK)
+        st = put_text(f, "]}", err);
+    if (st == ST_OK && fflush(f) != 0)
+        st = err_set(err, ST_IO, "cannot write a temporary file: %s", strerror(errno));
+    return st;
+}
+
+/* Largest snapshot uploaded from memory, queued on the engine, and the most such
+ * uploads may hold at once; a larger one, or one over that, goes up in blocks from
+ * its file before the run goes on. */
+#define UPLOAD_QUEUED_MAX ((int64_t)4 << 20)
+#define UPLOAD_HELD_MAX ((int64_t)32 << 20)
+
+/* Uploads a composed snapshot; the manifest lists it once it landed. */
+static void upload(mailbox *mb, const char *kind, composed *c)
+{
+    run *r = mb->run;
+    errinfo e = {0};
+    char *name = layout_snapshot(r->cfg->prefix, kind, r->date, mb->upn, r->run_id);
+    if (!name || fflush(c->f) != 0) {
+        free(name);
+        fail_msg(mb, ST_NOMEM, "out of memory");
         return;
     }
-    pc->mb = mb;
-    pc->len = strlen(text);
-    errinfo e = {0};
-    mb->pending++;
-    if (store_put_async(r->store, pc->name, text, pc->len, "application/json", on_put_done, pc,
-                        &e) != ST_OK) {
-        /* the store took the data but will not call back */
-        mb->pending--;
-        free(pc->name);
-        free(pc);
+    off_t size = ftello(c->f);
+    if (size >= 0 && size <= UPLOAD_QUEUED_MAX && r->upload_held + size <= UPLOAD_HELD_MAX) {
+        put_ctx *pc = calloc(1, sizeof *pc);
+        char *data = malloc((size_t)size + 1);
+        if (!pc || !data || pread(fileno(c->f), data, (size_t)size, 0) != (ssize_t)size) {
+            free(pc);
+            free(data);
+            free(name);
+            fail_msg(mb, ST_IO, "cannot read back a composed snapshot");
+            return;
+        }
+        pc->mb = mb;
+        pc->name = name;
+        pc->len = (size_t)size;
+        mb->pending++;
+        r->upload_held += size;
+        if (store_put_async(r->store, name, data, pc->len, "application/json", on_put_done, pc,
+                            &e) != ST_OK) {
+            /* the store took the data but will not call back */
+            mb->pending--;
+            r->upload_held -= size;
+            free(name);
+            free(pc);
+            run_storage_failed(r, &e);
+            fail(mb, &e);
+        }
+        return;
+    }
+    size_t bytes = 0;
+    if (store_put_file(r->store, name, c->path, "application/json", &bytes, &e) == ST_OK) {
+        run_file_written(r, name, bytes);
+    } else {
         run_storage_failed(r, &e);
         fail(mb, &e);
     }
+    free(name);
 }
 
 /* A new meeting of the mailbox, looked up by join_url; NULL (the mailbox failed) when
@@ -381,8 +737,7 @@ static meeting *add_meeting(mailbox *mb, const char *join_url)
     meeting *nm = &mb->meetings[mb->nmeetings++];
     memset(nm, 0, sizeof *nm);
     nm->join_url = strdup(join_url);
-    nm->reports = json_array();
-    if (!nm->join_url || !nm->reports) {
+    if (!nm->join_url) {
         fail_msg(mb, ST_NOMEM, "out of memory");
         return NULL;
     }
@@ -391,48 +746,38 @@ static meeting *add_meeting(mailbox *mb, const char *join_url)
 
 static void after_listing(mailbox *mb)
 {
-    mb->n_events = (int64_t)json_array_size(mb->events);
-    json_t *snap = snapshot_head(mb);
-    json_t *events = snapshot_events(mb, mb->events);
-    /* json_object_set_new takes events, even when it fails */
-    if (!snap || !events || json_object_set_new(snap, "events", events) != 0) {
-        if (!snap)
-            json_decref(events);
-        json_decref(snap);
-        fail_msg(mb, ST_NOMEM, "out of memory composing the events snapshot");
+    mb->n_events = (int64_t)mb->nevents;
+    composed c;
+    errinfo e = {0};
+    if (compose_open(mb, "events", &c, &e) != ST_OK || compose_events(mb, c.f, &e) != ST_OK) {
+        compose_close(&c);
+        if (e.code == ST_IO)
+            run_storage_failed(mb->run, &e);
+        fail(mb, &e);
         return;
     }
-    put_json(mb, "events", snap);
-    json_decref(snap);
+    upload(mb, "events", &c);
+    compose_close(&c);
     if (mb->state == MB_FAILED)
         return;
 
-    if (read_window_events(mb) != 0) {
-        fail_msg(mb, ST_NOMEM, "out of memory");
-        return;
-    }
     /* one lookup per distinct join URL among the Teams meetings this mailbox organizes */
-    size_t i;
-    json_t *e;
-    json_array_foreach(mb->events, i, e)
-    {
-        const char *src;
-        const char *url = event_organized_join_url(e, &mb->scratch, &src);
+    for (size_t i = 0; i < mb->nevents; i++) {
+        const char *url = mb->events[i].join_url;
         if (!url)
             continue;
-        mb->ev_src[i] = src;
         size_t m = 0;
         while (m < mb->nmeetings && strcmp(mb->meetings[m].join_url, url) != 0)
             m++;
         mb->ev[i].meeting = (int)m;
         if (m < mb->nmeetings) {
-            mb->meetings[m].found_elsewhere &= src != NULL;
+            mb->meetings[m].found_elsewhere &= mb->ev_src[i] != NULL;
             continue;
         }
         meeting *nm = add_meeting(mb, url);
         if (!nm)
             return;
-        nm->found_elsewhere = src != NULL;
+        nm->found_elsewhere = mb->ev_src[i] != NULL;
     }
     mb->n_meetings = (int64_t)mb->nmeetings;
     size_t in_window = mb->nmeetings;
@@ -495,7 +840,7 @@ static const char *tracked_occurrence(mailbox *mb, const char *meeting_id, int64
 static void tie_reports(mailbox *mb, size_t mi)
 {
     meeting *m = &mb->meetings[mi];
-    size_t nr = json_array_size(m->reports);
+    size_t nr = m->nreports;
     m->tie = calloc(nr ? nr : 1, sizeof *m->tie);
     m->tie_occurrence = calloc(nr ? nr : 1, sizeof *m->tie_occurrence);
     m->ntie = nr;
@@ -504,14 +849,12 @@ static void tie_reports(mailbox *mb, size_t mi)
         fail_msg(mb, ST_NOMEM, "out of memory");
         return;
     }
-    const char *mid = json_string_value(json_object_get(m->meta, "id"));
-    int channel = is_channel_meeting(m->meta);
+    const char *mid = m->id;
+    int channel = m->channel;
     int64_t first = mb->reg.first_window_start != REGISTRY_NO_TIME ? mb->reg.first_window_start
                                                                    : mb->window_start;
     for (size_t k = 0; k < nr; k++) {
-        json_t *rep = json_array_get(m->reports, k);
-        const char *s = json_string_value(json_object_get(rep, "meetingStartDateTime"));
-        const char *rid = graph_id(json_object_get(rep, "id"));
+        const char *rid = m->reports[k].id;
         if (!rid) {
             m->tie[k] = TIE_SKIPPED;
             mb->counts.skipped++;
@@ -522,12 +865,8 @@ static void tie_reports(mailbox *mb, size_t mi)
         }
         /* A start that is missing or unreadable ties only where no time is needed:
          * a one-off meeting takes all its reports (window_tie_report). */
-        int64_t rs = WINDOW_NO_TIME;
-        if (s && timeutil_parse(s, &rs) != 0)
-            rs = WINDOW_NO_TIME;
-        int t = m->tracked_only
-                    ? -1
-                    : window_tie_report(rs, mb->ev, json_array_size(mb->events), (int)mi, channel);
+        int64_t rs = m->reports[k].start;
+        int t = m->tracked_only ? -1 : window_tie_report(rs, mb->ev, mb->nevents, (int)mi, channel);
         if (t < 0) {
             const char *occ = rs != WINDOW_NO_TIME ? tracked_occurrence(mb, mid, rs) : NULL;
             if (mb->run->backfill)
@@ -547,7 +886,6 @@ static void tie_reports(mailbox *mb, size_t mi)
         m->tie[k] = t;
         if (t == TIE_SKIPPED)
             continue;
-        json_object_set_new(rep, "attendanceRecords", json_array());
         errinfo err = {0};
         submit(mb, graph_request_records(&mb->run->gc, mb->user_id, mid, rid, mb->index, &err),
                K_RECORDS, mi, k, 1, &err);
@@ -571,10 +909,16 @@ static void list_tracked_meetings(mailbox *mb)
         if (!nm)
             return;
         nm->tracked_only = 1;
-        if (!(nm->meta = json_pack("{s:s}", "id", id))) {
+        json_t *meta = json_pack("{s:s}", "id", id);
+        errinfo e = {0};
+        nm->id = strdup(id);
+        if (!meta || !nm->id || spool_json(mb, meta, &nm->meta, &e) != ST_OK) {
+            json_decref(meta);
             fail_msg(mb, ST_NOMEM, "out of memory");
             return;
         }
+        json_decref(meta);
+        nm->has_meta = 1;
         start_reports(mb, mb->nmeetings - 1);
     }
 }
@@ -587,8 +931,8 @@ static void on_graph(void *ctx, http_result *res)
     if (mb->state == MB_FAILED)
         goto out;
     meeting *m = c->kind >= K_MEETING ? &mb->meetings[c->meeting] : NULL;
-    if (res->st == ST_TOO_LARGE && c->kind == K_EVENTS && c->pages == 1 &&
-        json_array_size(mb->events) == 0 && mb->page_size > MIN_PAGE_SIZE) {
+    if (res->st == ST_TOO_LARGE && c->kind == K_EVENTS && c->pages == 1 && mb->nevents == 0 &&
+        mb->page_size > MIN_PAGE_SIZE) {
         /* a first page over the response cap (events with large bodies): ask again for
          * fewer events a page, not a failure */
         mb->page_size = mb->page_size / 4 > MIN_PAGE_SIZE ? mb->page_size / 4 : MIN_PAGE_SIZE;
@@ -604,9 +948,12 @@ static void on_graph(void *ctx, http_result *res)
             /* deleted meanwhile: the events are no_meeting */
             log_warn("online meeting not found (deleted meanwhile?); its events are no_meeting",
                      json_pack("{s:s,s:s}", "upn", mb->upn, "error", res->err.msg));
-            json_decref(m->meta);
-            m->meta = NULL;
-            json_array_clear(m->reports);
+            m->has_meta = 0;
+            for (size_t k = 0; k < m->nreports; k++) {
+                free(m->reports[k].id);
+                free(m->reports[k].pages);
+            }
+            m->nreports = 0;
             goto out;
         }
         if (gone && c->kind == K_RECORDS) {
@@ -658,7 +1005,7 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_EVENTS:
-        take_page(mb, c, j, mb->events, 1);
+        take_page(mb, c, j, take_event, 1);
         break;
     case K_MEETING: {
         json_t *value = json_object_get(j, "value");
@@ -668,7 +1015,14 @@ static void on_graph(void *ctx, http_result *res)
         }
         json_t *first = json_array_get(value, 0);
         if (json_is_object(first)) {
-            m->meta = json_incref(first);
+            errinfo e = {0};
+            const char *id = graph_id(json_object_get(first, "id"));
+            m->channel = is_channel_meeting(first);
+            if ((id && !(m->id = strdup(id))) || spool_json(mb, first, &m->meta, &e) != ST_OK) {
+                fail_msg(mb, e.code ? e.code : ST_NOMEM, e.code ? e.msg : "out of memory");
+                break;
+            }
+            m->has_meta = 1;
             start_reports(mb, c->meeting);
         } else if (m->found_elsewhere) {
             log_warn("a Teams link found outside onlineMeeting matches no meeting of this "
@@ -678,12 +1032,18 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_REPORTS:
-        if (take_page(mb, c, j, m->reports, 0) == 1 && mb->state != MB_FAILED)
+        if (take_page(mb, c, j, take_report, 0) == 1 && mb->state != MB_FAILED)
             tie_reports(mb, c->meeting);
         break;
     case K_RECORDS: {
-        json_t *rep = json_array_get(m->reports, c->report);
-        take_page(mb, c, j, json_object_get(rep, "attendanceRecords"), 0);
+        errinfo e = {0};
+        if (take_records(mb, c, j, &e) != ST_OK) {
+            if (e.code == ST_IO)
+                run_storage_failed(mb->run, &e);
+            fail(mb, &e);
+            break;
+        }
+        take_page(mb, c, j, take_none, 0);
         break;
     }
     }
@@ -692,76 +1052,12 @@ out:
     advance(mb);
 }
 
-/* Puts each fetched report under its event, and builds the final snapshot. */
-/* Puts each fetched report under its event, and builds the final snapshot. Every
- * allocation is checked: an event or a report that silently dropped out would be
- * attendance lost. NULL when out of memory. */
-static json_t *build_final(mailbox *mb)
-{
-    size_t n = json_array_size(mb->events);
-    json_t *snap = snapshot_head(mb);
-    json_t *events = json_array(), *unmatched = json_array();
-    int bad = !snap || !events || !unmatched;
-    for (size_t i = 0; i < n && !bad; i++) {
-        json_t *e = json_array_get(mb->events, i);
-        if (!json_is_object(e)) {
-            /* what Graph sent, as it sent it: the flattener skips it with a warning */
-            bad = json_array_append(events, e) != 0;
-            continue;
-        }
-        int mi = mb->ev[i].meeting;
-        json_t *meta =
-            mi >= 0 && mb->meetings[mi].meta ? json_incref(mb->meetings[mi].meta) : json_null();
-        json_t *att = json_array();
-        for (size_t m = 0; m < mb->nmeetings && att; m++)
-            for (size_t k = 0; k < mb->meetings[m].ntie && !bad; k++)
-                if (mb->meetings[m].tie[k] == (int)i)
-                    bad = json_array_append(att, json_array_get(mb->meetings[m].reports, k)) != 0;
-        /* the _new calls take their value even when they fail (a NULL copy included) */
-        json_t *copy = json_copy(e);
-        bad |= json_object_set_new(copy, "onlineMeetingMeta", meta) != 0;
-        bad |= json_object_set_new(copy, "attendance", att) != 0;
-        if (mb->ev_src[i])
-            bad |= json_object_set_new(copy, "joinUrlSource", json_string(mb->ev_src[i])) != 0;
-        bad |= json_array_append_new(events, copy) != 0;
-    }
-    for (size_t m = 0; m < mb->nmeetings && !bad; m++) {
-        const char *mid = json_string_value(json_object_get(mb->meetings[m].meta, "id"));
-        for (size_t k = 0; k < mb->meetings[m].ntie && !bad; k++) {
-            if (mb->meetings[m].tie[k] != TIE_UNMATCHED)
-                continue;
-            json_t *rep = json_copy(json_array_get(mb->meetings[m].reports, k));
-            const char *occ = mb->meetings[m].tie_occurrence[k];
-            bad |= json_object_set_new(rep, "onlineMeetingId",
-                                       mid ? json_string(mid) : json_null()) != 0;
-            if (occ)
-                bad |= json_object_set_new(rep, "eventId", json_string(occ)) != 0;
-            bad |= json_array_append_new(unmatched, rep) != 0;
-        }
-    }
-    bad |= json_object_set_new(snap, "events", events) != 0;
-    bad |= json_object_set_new(snap, "unmatched_attendance", unmatched) != 0;
-    if (bad) {
-        json_decref(snap);
-        return NULL;
-    }
-    for (size_t m = 0; m < mb->nmeetings; m++)
-        for (size_t k = 0; k < mb->meetings[m].ntie; k++)
-            if (mb->meetings[m].tie[k] >= TIE_UNMATCHED) {
-                mb->n_reports++;
-                json_t *rep = json_array_get(mb->meetings[m].reports, k);
-                mb->n_records +=
-                    (int64_t)json_array_size(json_object_get(rep, "attendanceRecords"));
-            }
-    return snap;
-}
-
 /* What the registry holds once this run's rows landed: the meetings this run saw or
  * listed, their occurrences in the window, and the reports that landed. */
 static json_t *registry_after(mailbox *mb)
 {
     run *r = mb->run;
-    size_t nm = mb->nmeetings, ne = json_array_size(mb->events), nids = 0;
+    size_t nm = mb->nmeetings, ne = mb->nevents, nids = 0;
     for (size_t m = 0; m < nm; m++)
         nids += mb->meetings[m].ntie;
     registry_meeting_update *up = calloc(nm ? nm : 1, sizeof *up);
@@ -773,7 +1069,7 @@ static json_t *registry_after(mailbox *mb)
     size_t n = 0, o = 0, at = 0;
     for (size_t m = 0; m < nm; m++) {
         meeting *mt = &mb->meetings[m];
-        const char *id = json_string_value(json_object_get(mt->meta, "id"));
+        const char *id = mt->has_meta ? mt->id : NULL;
         if (!id || !*id)
             continue;
         registry_meeting_update *u = &up[n++];
@@ -783,8 +1079,7 @@ static json_t *registry_after(mailbox *mb)
         for (size_t i = 0; i < ne; i++) {
             if (mb->ev[i].meeting != (int)m)
                 continue;
-            const char *eid =
-                json_string_value(json_object_get(json_array_get(mb->events, i), "id"));
+            const char *eid = mb->events[i].id;
             if (!eid || !*eid)
                 continue;
             occ[o].event_id = eid;
@@ -797,14 +1092,14 @@ static json_t *registry_after(mailbox *mb)
         u->listed = mt->listed;
         u->reports = ids + at;
         for (size_t k = 0; k < mt->ntie; k++) {
-            const char *rid = graph_id(json_object_get(json_array_get(mt->reports, k), "id"));
+            const char *rid = mt->reports[k].id;
             if (rid)
                 ids[at + u->nreports++] = rid;
         }
         at += u->nreports;
         u->landed = ids + at;
         for (size_t k = 0; k < mt->ntie; k++) {
-            const char *rid = graph_id(json_object_get(json_array_get(mt->reports, k), "id"));
+            const char *rid = mt->reports[k].id;
             if (rid && mt->tie[k] >= TIE_UNMATCHED)
                 ids[at + u->nlanded++] = rid;
         }
@@ -818,34 +1113,57 @@ out:
     return doc;
 }
 
+/* The rows of the mailbox's final snapshot, read from its file: checked to the end
+ * first, so that a mailbox adds all its rows or none. */
+static status flatten_final(mailbox *mb, FILE *f, errinfo *err)
+{
+    run *r = mb->run;
+    table_counts counts = {0};
+    status st = tables_flatten_fd(fileno(f), TABLES_SILENT, NULL, NULL, NULL, err);
+    if (st == ST_OK)
+        st = tables_flatten_fd(fileno(f), 0, tables_row_to_writers, r->writers, &counts, err);
+    if (st != ST_OK)
+        return st;
+    for (int t = 0; t < TBL_COUNT; t++)
+        mb->counts.rows[t] += counts.rows[t];
+    mb->counts.skipped += counts.skipped;
+    mb->counts.bad_values += counts.bad_values;
+    return ST_OK;
+}
+
 static void finish_rows(mailbox *mb)
 {
     run *r = mb->run;
-    json_t *final = build_final(mb);
-    if (!final) {
-        fail_msg(mb, ST_NOMEM, "out of memory composing the final snapshot");
-        return;
-    }
-    table_counts counts = {0};
+    composed fin, rows;
+    fin.f = rows.f = NULL;
+    fin.path[0] = rows.path[0] = '\0';
+    int omit = r->cfg->nsnapshot_omit > 0;
     errinfo e = {0};
-    table_counts dry = {0};
-    status st = tables_flatten_rows(final, NULL, NULL, &dry, &e);
+    status st = compose_open(mb, "final", &fin, &e);
     if (st == ST_OK)
-        st = tables_flatten_rows(final, tables_row_to_writers, r->writers, &counts, &e);
+        st = compose_final(mb, fin.f, !omit, &e);
+    /* with fields left out of the snapshot, the rows come from a copy that has them */
+    if (st == ST_OK && omit && (st = compose_open(mb, "rows", &rows, &e)) == ST_OK)
+        st = compose_final(mb, rows.f, 1, &e);
+    if (st == ST_OK)
+        st = flatten_final(mb, omit ? rows.f : fin.f, &e);
+    compose_close(&rows);
     if (st != ST_OK) {
-        json_decref(final);
+        compose_close(&fin);
         if (st == ST_IO || st == ST_NOMEM)
             run_storage_failed(r, &e);
         fail(mb, &e);
         return;
     }
-    for (int t = 0; t < TBL_COUNT; t++)
-        mb->counts.rows[t] += counts.rows[t];
-    mb->counts.skipped += counts.skipped;
-    mb->counts.bad_values += counts.bad_values;
+    for (size_t m = 0; m < mb->nmeetings; m++)
+        for (size_t k = 0; k < mb->meetings[m].ntie; k++)
+            if (mb->meetings[m].tie[k] >= TIE_UNMATCHED) {
+                mb->n_reports++;
+                mb->n_records += mb->meetings[m].reports[k].nrecords;
+            }
 
     /* the hold-back is bounded: say which meetings no longer hold the watermark */
-    size_t n = json_array_size(mb->events);
+    size_t n = mb->nevents;
     for (size_t i = 0; i < n; i++) {
         window_event *w = &mb->ev[i];
         if (!w->organizer_teams || window_holds_back(w, r->now_us, r->cfg->settle_minutes))
@@ -854,23 +1172,20 @@ static void finish_rows(mailbox *mb)
         if (!unreadable && (w->start_us >= r->now_us - WINDOW_HOLD_MAX_US ||
                             w->end_us <= r->now_us - (int64_t)r->cfg->settle_minutes * 60000000))
             continue;
-        log_info(
-            unreadable ? "a meeting whose end cannot be read does not hold the watermark"
-                       : "a meeting that started over 24 hours ago and has not settled no "
-                         "longer holds the watermark",
-            json_pack("{s:s,s:s?}", "upn", mb->upn_lower, "event_id",
-                      json_string_value(json_object_get(json_array_get(mb->events, i), "id"))));
+        log_info(unreadable ? "a meeting whose end cannot be read does not hold the watermark"
+                            : "a meeting that started over 24 hours ago and has not settled no "
+                              "longer holds the watermark",
+                 json_pack("{s:s,s:s?}", "upn", mb->upn_lower, "event_id", mb->events[i].id));
     }
     mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
                                              mb->window_end, r->cfg->settle_minutes);
     if (!r->backfill && !(mb->registry_doc = registry_after(mb))) {
-        json_decref(final);
+        compose_close(&fin);
         fail_msg(mb, ST_NOMEM, "out of memory updating the tracked meetings");
         return;
     }
-    omit_fields(mb, json_object_get(final, "events"));
-    put_json(mb, "final", final);
-    json_decref(final);
+    upload(mb, "final", &fin);
+    compose_close(&fin);
 }
 
 static void advance(mailbox *mb)

@@ -4,8 +4,13 @@
  * snapshot -> rows. Per mailbox all or nothing: the first error stops it, and a
  * failed mailbox adds no rows and no final snapshot.
  *
+ * What it takes in waits in a spool (util/spool: memory within the run's budget, else
+ * an unlinked file), as text; the final snapshot is composed from it into a file,
+ * flattened from that file and uploaded from it, so a mailbox of any size costs the
+ * same memory.
+ *
  * Ownership: the run allocates mailboxes (mailbox_new) and frees them
- * (mailbox_free); a mailbox holds its JSON only until it is done. */
+ * (mailbox_free); a mailbox holds its data only until it is done. */
 #ifndef TA_MAILBOX_H
 #define TA_MAILBOX_H
 
@@ -17,6 +22,7 @@
 #include "job/window.h"
 #include "status.h"
 #include "util/buf.h"
+#include "util/spool.h"
 #include "tables/tables.h"
 
 struct run;
@@ -56,8 +62,10 @@ typedef struct mailbox {
     json_t *registry_doc; /* what the run writes back once the Parquet files landed */
 
     /* working state, released when done */
-    json_t *events;      /* array, as Graph returned them */
-    window_event *ev;    /* per event, what the time rules need; set once the listing is done */
+    spool data;              /* Graph's answers as JSON text, until the final snapshot */
+    struct mb_event *events; /* the window's events, in Graph's order */
+    size_t nevents, events_alloc;
+    window_event *ev;    /* per event, what the time rules need */
     const char **ev_src; /* per event, the field its join link came from when it was not
                             onlineMeeting.joinUrl (a joinurl_fields name), else NULL */
     buf scratch;         /* a join link being read */

@@ -110,6 +110,10 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
     return ST_OK;
 }
 
+/* What the mailboxes may hold in memory in all before they spill to the temporary
+ * folder. */
+#define SPILL_MB 64
+
 /* The temporary Parquet file of a table: "{table}.parquet" in the run's folder. */
 static void table_file_name(int t, char name[64])
 {
@@ -133,6 +137,8 @@ static status open_tables(run *r, errinfo *err)
     status st = tmpdir_open(&r->tmp, r->cfg->tmpdir, err);
     if (st != ST_OK)
         return st;
+    r->spill.dir = r->tmp.path;
+    r->spill.limit = (int64_t)SPILL_MB << 20;
     pq_options opts = {0};
     opts.kv = tables_parquet_kv;
     opts.nkv = 1;
@@ -169,7 +175,9 @@ static status write_tables(run *r, errinfo *err)
         if (st != ST_OK)
             return st;
     }
-    /* the temporary files only grow until now: their sum is the folder's peak */
+    /* the temporary Parquet files only grow until now; with the most the mailboxes'
+     * spill files held at once, an upper bound of the folder's peak */
+    r->tmp_peak_bytes += r->spill.disk_peak;
     for (int t = 0; t < TBL_COUNT; t++) {
         char path[4352];
         struct stat sb;
@@ -211,8 +219,10 @@ static void close_tables(run *r)
 
 /* ---- mailbox selection ---------------------------------------------------- */
 
-/* Response bytes held in flight in all: above it new requests wait. */
-#define RESPONSES_MAX_MB 512
+/* Response bytes held in flight in all: above it new requests wait. With the
+ * mailboxes' spool budget and the writers' row groups, what bounds the run's memory
+ * (docs/PERFORMANCE.md). */
+#define RESPONSES_MAX_MB 48
 
 #define CLOCK_SKEW_US (5 * 60 * TIMEUTIL_US_PER_SEC)
 

@@ -15,6 +15,7 @@
 #include "parquet/pq.h"
 #include "store/store.h"
 #include "tables/tables.h"
+#include "util/spool.h"
 #include "util/tmpdir.h"
 
 typedef struct run {
@@ -35,7 +36,9 @@ typedef struct run {
     size_t next;
     int active, active_max;
 
-    tmpdir tmp; /* the run's temporary folder */
+    tmpdir tmp;          /* the run's temporary folder */
+    spool_budget spill;  /* what mailboxes hold in memory before they spill to it */
+    int64_t upload_held; /* snapshot bytes held by uploads in flight */
     FILE *files[TBL_COUNT];
     pq_writer *writers[TBL_COUNT];
 

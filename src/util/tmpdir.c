@@ -48,7 +48,7 @@ int tmpdir_create(tmpdir *t, const char *name, errinfo *err)
         err_set(err, ST_IO, "a temporary file's path is too long");
         return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         err_set(err, ST_IO, "cannot create %s: %s", path, strerror(errno));
     return fd;

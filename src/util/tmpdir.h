@@ -20,7 +20,8 @@ typedef struct tmpdir {
 #define TMPDIR_PREFIX "teams-attendance-"
 
 TA_MUST_USE status tmpdir_open(tmpdir *t, const char *base, errinfo *err);
-/* Creates (truncates) the file `name` inside, mode 0600; returns its fd or -1 with err set. */
+/* Creates (truncates) the file `name` inside, mode 0600, for reading and writing; returns
+ * its fd or -1 with err set. */
 int tmpdir_create(tmpdir *t, const char *name, errinfo *err);
 /* The full path of `name` inside, into out; 0 on success, -1 when it does not fit. */
 int tmpdir_file(const tmpdir *t, const char *name, char *out, size_t n);
