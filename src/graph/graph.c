@@ -289,3 +289,28 @@ void graph_explain_forbidden(http_result *res, const char *upn, const char *user
             upn, user_id ? user_id : "<user object id>", old);
     res->err.http_status = 403;
 }
+
+status graph_take_page(graph_client *gc, json_t *page, int pages, int max_pages, const char *what,
+                       int is_calendar, int group, graph_item_fn take, void *ctx,
+                       http_request **next, errinfo *err)
+{
+    *next = NULL;
+    json_t *value = json_object_get(page, "value");
+    if (!json_is_array(value))
+        return err_set(err, ST_JSON, "Graph answered a listing without a \"value\" array");
+    size_t i;
+    json_t *item;
+    json_array_foreach(value, i, item)
+    {
+        status st = take(ctx, item, err);
+        if (st != ST_OK)
+            return st;
+    }
+    const char *link;
+    status st = graph_next_link(page, pages, max_pages, what, &link, err);
+    if (st != ST_OK || !link)
+        return st;
+    if (!(*next = graph_request_next(gc, link, is_calendar, group, err)))
+        return err->code ? err->code : ST_NOMEM;
+    return ST_OK;
+}

@@ -58,6 +58,15 @@ http_request *graph_request_next(graph_client *gc, const char *next_link, int is
 TA_MUST_USE status graph_next_link(const json_t *page, int pages, int max_pages, const char *what,
                                    const char **next, errinfo *err);
 
+/* Takes one page of a listing: each item of its "value" array goes to `take` (the
+ * first error stops it), then *next is the request for the following page (page
+ * number pages + 1, following @odata.nextLink verbatim), or NULL when the listing is
+ * complete. A page without a "value" array is ST_JSON. */
+typedef status (*graph_item_fn)(void *ctx, json_t *item, errinfo *err);
+TA_MUST_USE status graph_take_page(graph_client *gc, json_t *page, int pages, int max_pages,
+                                   const char *what, int is_calendar, int group, graph_item_fn take,
+                                   void *ctx, http_request **next, errinfo *err);
+
 /* 1 when url is on the Graph host (same scheme, host and port). */
 int graph_url_on_host(const char *host, const char *url);
 /* For a final 403 on an online-meeting call: rewrites res->err into the access

@@ -14,14 +14,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "job/run.h"
+#include "store/store.h"
 #include "graph/event.h"
 #include "job/window.h"
 #include "layout.h"
 #include "log.h"
 #include "util/timeutil.h"
 
-enum { PH_LIST, PH_FETCH, PH_FINAL, PH_DONE };
 enum { K_USER, K_EVENTS, K_MEETING, K_REPORTS, K_RECORDS };
 
 #define MIN_PAGE_SIZE 10 /* $top of calendarView never below this */
@@ -85,12 +84,12 @@ static void advance(mailbox *mb);
 static void list_calendar(mailbox *mb);
 static void list_tracked_meetings(mailbox *mb);
 
-mailbox *mailbox_new(struct run *r, int index, const char *upn)
+mailbox *mailbox_new(const mailbox_env *env, int index, const char *upn)
 {
     mailbox *mb = calloc(1, sizeof *mb);
     if (!mb)
         return NULL;
-    mb->run = r;
+    mb->env = env;
     mb->index = index;
     mb->upn = strdup(upn);
     mb->upn_lower = strdup(upn);
@@ -104,7 +103,7 @@ mailbox *mailbox_new(struct run *r, int index, const char *upn)
     mb->old_watermark = WINDOW_NO_WATERMARK;
     mb->reg.first_window_start = REGISTRY_NO_TIME;
     buf_init(&mb->scratch, 64u << 10);
-    spool_init(&mb->data, &r->spill);
+    spool_init(&mb->data, env->spill);
     return mb;
 }
 
@@ -156,6 +155,25 @@ void mailbox_free(mailbox *mb)
     free(mb);
 }
 
+/* The one place a mailbox changes phase. */
+static void set_phase(mailbox *mb, mailbox_phase ph)
+{
+    static const char *const names[] = {"idle", "listing", "fetching", "finishing", "over"};
+    mb->phase = ph;
+    log_debug("mailbox phase", json_pack("{s:s,s:s,s:i}", "upn", mb->upn_lower, "phase", names[ph],
+                                         "pending", mb->pending));
+}
+
+static void storage_failed(mailbox *mb, const errinfo *e)
+{
+    mb->env->storage_failed(mb->env->ctx, e);
+}
+
+static void file_written(mailbox *mb, const char *name, size_t bytes)
+{
+    mb->env->file_written(mb->env->ctx, name, bytes);
+}
+
 static void fail(mailbox *mb, const errinfo *e)
 {
     if (mb->state == MB_FAILED)
@@ -192,7 +210,7 @@ static void submit(mailbox *mb, http_request *req, int kind, size_t meeting_i, s
     c->report = report_i;
     c->pages = pages;
     errinfo e = {0};
-    if (http_submit(mb->run->eng, req, on_graph, c, &e) != ST_OK) {
+    if (mb->env->submit(mb->env->submit_ctx, req, on_graph, c, &e) != ST_OK) {
         free(c);
         fail(mb, &e);
         return;
@@ -204,62 +222,60 @@ static void submit(mailbox *mb, http_request *req, int kind, size_t meeting_i, s
  * @odata.nextLink verbatim (it carries the $top the listing began with). */
 static void list_calendar(mailbox *mb)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     errinfo e = {0};
     submit(mb,
-           graph_request_calendar_view(&r->gc, mb->upn, mb->window_start, mb->window_end,
+           graph_request_calendar_view(r->gc, mb->upn, mb->window_start, mb->window_end,
                                        mb->page_size, mb->index, &e),
            K_EVENTS, 0, 0, 1, &e);
 }
 
 void mailbox_start(mailbox *mb)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     mb->state = MB_ACTIVE;
     mb->started_us = timeutil_now_us();
-    mb->phase = PH_LIST;
+    set_phase(mb, MB_LISTING);
     errinfo e = {0};
-    submit(mb, graph_request_user(&r->gc, mb->upn, mb->index, &e), K_USER, 0, 0, 1, &e);
-    mb->page_size = r->gc.page_size;
+    submit(mb, graph_request_user(r->gc, mb->upn, mb->index, &e), K_USER, 0, 0, 1, &e);
+    mb->page_size = r->gc->page_size;
     list_calendar(mb);
     advance(mb);
 }
 
 typedef status (*item_fn)(mailbox *mb, req_ctx *c, json_t *item, errinfo *err);
 
-/* Hands each of a page's "value" items to `take` and follows its nextLink. Returns 1
- * when the listing is complete with this page: no nextLink, or one that is null or ""
- * (Graph and proxies write all three), 0 when a next page was asked for or the
+typedef struct page_ctx {
+    mailbox *mb;
+    req_ctx *c;
+    item_fn take;
+} page_ctx;
+
+static status take_item(void *ctx, json_t *item, errinfo *err)
+{
+    page_ctx *p = ctx;
+    return p->take(p->mb, p->c, item, err);
+}
+
+/* Hands each of a page's items to `take` and asks for the next page. Returns 1 when
+ * the listing is complete with this page, 0 when a next page was asked for or the
  * mailbox failed. */
 static int take_page(mailbox *mb, req_ctx *c, json_t *page, item_fn take, int is_calendar)
 {
-    json_t *value = json_object_get(page, "value");
-    if (!json_is_array(value)) {
-        fail_msg(mb, ST_JSON, "Graph answered a listing without a \"value\" array");
-        return 0;
-    }
+    const mailbox_env *r = mb->env;
+    page_ctx p = {mb, c, take};
+    http_request *next = NULL;
     errinfo e = {0};
-    size_t i;
-    json_t *item;
-    json_array_foreach(value, i, item)
-    {
-        if (take(mb, c, item, &e) != ST_OK) {
-            if (e.code == ST_IO)
-                run_storage_failed(mb->run, &e);
-            fail(mb, &e);
-            return 0;
-        }
-    }
-    run *r = mb->run;
-    const char *next;
-    if (graph_next_link(page, c->pages, r->cfg->max_pages, mb->upn, &next, &e) != ST_OK) {
+    if (graph_take_page(r->gc, page, c->pages, r->cfg->max_pages, mb->upn, is_calendar, mb->index,
+                        take_item, &p, &next, &e) != ST_OK) {
+        if (e.code == ST_IO)
+            storage_failed(mb, &e);
         fail(mb, &e);
         return 0;
     }
     if (!next)
         return 1;
-    submit(mb, graph_request_next(&r->gc, next, is_calendar, mb->index, &e), c->kind, c->meeting,
-           c->report, c->pages + 1, &e);
+    submit(mb, next, c->kind, c->meeting, c->report, c->pages + 1, &e);
     return 0;
 }
 
@@ -296,8 +312,8 @@ static void start_reports(mailbox *mb, size_t mi)
         return;
     }
     errinfo e = {0};
-    submit(mb, graph_request_reports(&mb->run->gc, mb->user_id, id, mb->index, &e), K_REPORTS, mi,
-           0, 1, &e);
+    submit(mb, graph_request_reports(mb->env->gc, mb->user_id, id, mb->index, &e), K_REPORTS, mi, 0,
+           1, &e);
 }
 
 static int grow_events(mailbox *mb)
@@ -324,7 +340,7 @@ static int grow_events(mailbox *mb)
 static status take_event(mailbox *mb, req_ctx *c, json_t *e, errinfo *err)
 {
     (void)c;
-    const config *cfg = mb->run->cfg;
+    const config *cfg = mb->env->cfg;
     if (grow_events(mb) != 0)
         return err_set(err, ST_NOMEM, "out of memory");
     size_t i = mb->nevents;
@@ -437,7 +453,7 @@ static status take_none(mailbox *mb, req_ctx *c, json_t *item, errinfo *err)
 
 static json_t *snapshot_head(mailbox *mb)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     char ws[TIMEUTIL_FMT_MAX], we[TIMEUTIL_FMT_MAX], ex[TIMEUTIL_FMT_MAX];
     timeutil_format(mb->window_start, ws);
     timeutil_format(mb->window_end, we);
@@ -459,11 +475,11 @@ static void on_put_done(void *ctx, status st, const errinfo *err)
     put_ctx *pc = ctx;
     mailbox *mb = pc->mb;
     mb->pending--;
-    mb->run->upload_held -= (int64_t)pc->len;
+    *mb->env->upload_held -= (int64_t)pc->len;
     if (st == ST_OK) {
-        run_file_written(mb->run, pc->name, pc->len);
+        file_written(mb, pc->name, pc->len);
     } else {
-        run_storage_failed(mb->run, err);
+        storage_failed(mb, err);
         fail(mb, err);
     }
     free(pc->name);
@@ -479,15 +495,15 @@ typedef struct composed {
 
 static status compose_open(mailbox *mb, const char *what, composed *c, errinfo *err)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     char name[64];
     snprintf(name, sizeof name, "%s-%d.json", what, mb->index);
     c->path[0] = '\0';
     c->f = NULL;
-    int fd = tmpdir_create(&r->tmp, name, err);
+    int fd = tmpdir_create(r->tmp, name, err);
     if (fd < 0)
         return ST_IO;
-    if (tmpdir_file(&r->tmp, name, c->path, sizeof c->path) != 0 || !(c->f = fdopen(fd, "w+b"))) {
+    if (tmpdir_file(r->tmp, name, c->path, sizeof c->path) != 0 || !(c->f = fdopen(fd, "w+b"))) {
         close(fd);
         return err_set(err, ST_IO, "cannot open a temporary file: %s", strerror(errno));
     }
@@ -678,7 +694,7 @@ static status compose_final(mailbox *mb, FILE *f, int full, errinfo *err)
 /* Uploads a composed snapshot; the manifest lists it once it landed. */
 static void upload(mailbox *mb, const char *kind, composed *c)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     errinfo e = {0};
     char *name = layout_snapshot(r->cfg->prefix, kind, r->date, mb->upn, r->run_id);
     if (!name || fflush(c->f) != 0) {
@@ -687,7 +703,7 @@ static void upload(mailbox *mb, const char *kind, composed *c)
         return;
     }
     off_t size = ftello(c->f);
-    if (size >= 0 && size <= UPLOAD_QUEUED_MAX && r->upload_held + size <= UPLOAD_HELD_MAX) {
+    if (size >= 0 && size <= UPLOAD_QUEUED_MAX && *r->upload_held + size <= UPLOAD_HELD_MAX) {
         put_ctx *pc = calloc(1, sizeof *pc);
         char *data = malloc((size_t)size + 1);
         if (!pc || !data || pread(fileno(c->f), data, (size_t)size, 0) != (ssize_t)size) {
@@ -701,24 +717,24 @@ static void upload(mailbox *mb, const char *kind, composed *c)
         pc->name = name;
         pc->len = (size_t)size;
         mb->pending++;
-        r->upload_held += size;
+        *r->upload_held += size;
         if (store_put_async(r->store, name, data, pc->len, "application/json", on_put_done, pc,
                             &e) != ST_OK) {
             /* the store took the data but will not call back */
             mb->pending--;
-            r->upload_held -= size;
+            *r->upload_held -= size;
             free(name);
             free(pc);
-            run_storage_failed(r, &e);
+            storage_failed(mb, &e);
             fail(mb, &e);
         }
         return;
     }
     size_t bytes = 0;
     if (store_put_file(r->store, name, c->path, "application/json", &bytes, &e) == ST_OK) {
-        run_file_written(r, name, bytes);
+        file_written(mb, name, bytes);
     } else {
-        run_storage_failed(r, &e);
+        storage_failed(mb, &e);
         fail(mb, &e);
     }
     free(name);
@@ -752,7 +768,7 @@ static void after_listing(mailbox *mb)
     if (compose_open(mb, "events", &c, &e) != ST_OK || compose_events(mb, c.f, &e) != ST_OK) {
         compose_close(&c);
         if (e.code == ST_IO)
-            run_storage_failed(mb->run, &e);
+            storage_failed(mb, &e);
         fail(mb, &e);
         return;
     }
@@ -781,12 +797,12 @@ static void after_listing(mailbox *mb)
     }
     mb->n_meetings = (int64_t)mb->nmeetings;
     size_t in_window = mb->nmeetings;
-    if (!mb->run->backfill)
+    if (!mb->env->backfill)
         list_tracked_meetings(mb);
     for (size_t m = 0; m < in_window && mb->state != MB_FAILED; m++) {
         errinfo err = {0};
         submit(mb,
-               graph_request_meeting_by_url(&mb->run->gc, mb->user_id, mb->meetings[m].join_url,
+               graph_request_meeting_by_url(mb->env->gc, mb->user_id, mb->meetings[m].join_url,
                                             mb->index, &err),
                K_MEETING, m, 0, 1, &err);
     }
@@ -869,7 +885,7 @@ static void tie_reports(mailbox *mb, size_t mi)
         int t = m->tracked_only ? -1 : window_tie_report(rs, mb->ev, mb->nevents, (int)mi, channel);
         if (t < 0) {
             const char *occ = rs != WINDOW_NO_TIME ? tracked_occurrence(mb, mid, rs) : NULL;
-            if (mb->run->backfill)
+            if (mb->env->backfill)
                 t = (rs != WINDOW_NO_TIME && rs >= mb->window_start && rs < mb->window_end)
                         ? TIE_UNMATCHED
                         : TIE_SKIPPED;
@@ -887,7 +903,7 @@ static void tie_reports(mailbox *mb, size_t mi)
         if (t == TIE_SKIPPED)
             continue;
         errinfo err = {0};
-        submit(mb, graph_request_records(&mb->run->gc, mb->user_id, mid, rid, mb->index, &err),
+        submit(mb, graph_request_records(mb->env->gc, mb->user_id, mid, rid, mb->index, &err),
                K_RECORDS, mi, k, 1, &err);
     }
 }
@@ -980,12 +996,12 @@ static void on_graph(void *ctx, http_result *res)
     /* what a mailbox holds is bounded: a paging loop of large pages, or a calendar too
      * big for this replica, is a clear error for that mailbox, never an OOM kill */
     mb->held_bytes += (int64_t)res->body.len;
-    if (mb->held_bytes > (int64_t)mb->run->cfg->mailbox_max_mb * (1 << 20)) {
+    if (mb->held_bytes > (int64_t)mb->env->cfg->mailbox_max_mb * (1 << 20)) {
         errinfo e = {0};
         err_set(&e, ST_LIMIT,
                 "%s: Graph's answers for this mailbox passed %d MiB (ATTENDANCE_MAILBOX_MAX_MB); "
                 "stopped before memory runs out: raise the setting if the replica has the memory",
-                mb->upn, mb->run->cfg->mailbox_max_mb);
+                mb->upn, mb->env->cfg->mailbox_max_mb);
         fail(mb, &e);
         goto out;
     }
@@ -1039,7 +1055,7 @@ static void on_graph(void *ctx, http_result *res)
         errinfo e = {0};
         if (take_records(mb, c, j, &e) != ST_OK) {
             if (e.code == ST_IO)
-                run_storage_failed(mb->run, &e);
+                storage_failed(mb, &e);
             fail(mb, &e);
             break;
         }
@@ -1056,7 +1072,7 @@ out:
  * listed, their occurrences in the window, and the reports that landed. */
 static json_t *registry_after(mailbox *mb)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     size_t nm = mb->nmeetings, ne = mb->nevents, nids = 0;
     for (size_t m = 0; m < nm; m++)
         nids += mb->meetings[m].ntie;
@@ -1117,7 +1133,7 @@ out:
  * first, so that a mailbox adds all its rows or none. */
 static status flatten_final(mailbox *mb, FILE *f, errinfo *err)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     table_counts counts = {0};
     status st = tables_flatten_fd(fileno(f), TABLES_SILENT, NULL, NULL, NULL, err);
     if (st == ST_OK)
@@ -1133,7 +1149,7 @@ static status flatten_final(mailbox *mb, FILE *f, errinfo *err)
 
 static void finish_rows(mailbox *mb)
 {
-    run *r = mb->run;
+    const mailbox_env *r = mb->env;
     composed fin, rows;
     fin.f = rows.f = NULL;
     fin.path[0] = rows.path[0] = '\0';
@@ -1151,7 +1167,7 @@ static void finish_rows(mailbox *mb)
     if (st != ST_OK) {
         compose_close(&fin);
         if (st == ST_IO || st == ST_NOMEM)
-            run_storage_failed(r, &e);
+            storage_failed(mb, &e);
         fail(mb, &e);
         return;
     }
@@ -1190,27 +1206,27 @@ static void finish_rows(mailbox *mb)
 
 static void advance(mailbox *mb)
 {
-    if (mb->pending > 0 || mb->phase == PH_DONE)
+    if (mb->pending > 0 || mb->phase == MB_OVER)
         return;
     /* A phase's own work counts as outstanding while it runs, so that a callback
      * completing synchronously inside it (the folder sink) cannot end the phase. */
     while (mb->pending == 0 && mb->state != MB_FAILED && mb->state != MB_SUCCEEDED) {
         mb->pending++;
-        if (mb->phase == PH_LIST) {
-            mb->phase = PH_FETCH;
+        if (mb->phase == MB_LISTING) {
+            set_phase(mb, MB_FETCHING);
             after_listing(mb);
-        } else if (mb->phase == PH_FETCH) {
-            mb->phase = PH_FINAL;
+        } else if (mb->phase == MB_FETCHING) {
+            set_phase(mb, MB_FINISHING);
             finish_rows(mb);
         } else {
             mb->state = MB_SUCCEEDED;
         }
         mb->pending--;
     }
-    if (mb->pending > 0 || mb->phase == PH_DONE)
+    if (mb->pending > 0 || mb->phase == MB_OVER)
         return;
-    mb->phase = PH_DONE;
+    set_phase(mb, MB_OVER);
     mb->finished_us = timeutil_now_us();
     release_work(mb);
-    run_mailbox_done(mb->run, mb);
+    mb->env->done(mb->env->ctx, mb);
 }

@@ -17,7 +17,12 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "graph/graph.h"
+#include "http/http.h"
+#include "parquet/pq.h"
+#include "store/store.h"
+#include "util/tmpdir.h"
 #include "job/registry.h"
 #include "job/window.h"
 #include "status.h"
@@ -25,7 +30,31 @@
 #include "util/spool.h"
 #include "tables/tables.h"
 
-struct run;
+struct mailbox;
+
+/* What a mailbox works with, given by the run (or by a test): the mailbox reaches
+ * nothing else. Callbacks get ctx. */
+typedef struct mailbox_env {
+    const config *cfg;
+    graph_client *gc;
+    /* queues a request: http_submit on the run's engine; a test answers it itself */
+    status (*submit)(void *submit_ctx, http_request *req, http_done_fn done, void *done_ctx,
+                     errinfo *err);
+    void *submit_ctx;
+    store *store;
+    pq_writer **writers;  /* the run's four tables (indexed by table_id) */
+    tmpdir *tmp;          /* where composed snapshots go */
+    spool_budget *spill;  /* what all mailboxes may hold in memory */
+    int64_t *upload_held; /* snapshot bytes held by uploads in flight, shared */
+    const char *run_id;
+    const char *date; /* YYYY-MM-DD of the run's start */
+    int64_t now_us;
+    int backfill;
+    void (*done)(void *ctx, struct mailbox *mb); /* succeeded or failed */
+    void (*file_written)(void *ctx, const char *name, size_t bytes);
+    void (*storage_failed)(void *ctx, const errinfo *err);
+    void *ctx;
+} mailbox_env;
 
 typedef enum mailbox_state {
     MB_PENDING = 0,
@@ -35,8 +64,20 @@ typedef enum mailbox_state {
     MB_SKIPPED /* claimed by another replica */
 } mailbox_state;
 
+/* Its phases, in order: the user id and every calendarView page; the events
+ * snapshot, meeting lookups, report lists and record pages (each completion may ask
+ * for more); the final snapshot and the rows; done. A phase ends when none of the
+ * mailbox's requests or uploads is outstanding. */
+typedef enum mailbox_phase {
+    MB_IDLE = 0,
+    MB_LISTING,
+    MB_FETCHING,
+    MB_FINISHING,
+    MB_OVER
+} mailbox_phase;
+
 typedef struct mailbox {
-    struct run *run;
+    const mailbox_env *env;
     int index;
     char *upn; /* as configured */
     char *upn_lower;
@@ -74,10 +115,11 @@ typedef struct mailbox {
     int pending;        /* requests or uploads outstanding */
     int64_t held_bytes; /* Graph answers taken in, against ATTENDANCE_MAILBOX_MAX_MB */
     int page_size;      /* $top of its calendarView; smaller after a page over the cap */
-    int phase;
+    mailbox_phase phase;
 } mailbox;
 
-mailbox *mailbox_new(struct run *run, int index, const char *upn);
+/* env must outlive the mailbox. */
+mailbox *mailbox_new(const mailbox_env *env, int index, const char *upn);
 /* Starts the first requests; the run's engine carries it from there. */
 void mailbox_start(mailbox *mb);
 void mailbox_free(mailbox *mb);

@@ -46,6 +46,29 @@ void run_storage_failed(run *r, const errinfo *err)
     }
 }
 
+/* ---- what the mailboxes are given (mailbox_env) ---- */
+
+static status submit_request(void *eng, http_request *req, http_done_fn done, void *ctx,
+                             errinfo *err)
+{
+    return http_submit(eng, req, done, ctx, err);
+}
+
+static void mailbox_done(void *r, mailbox *mb)
+{
+    run_mailbox_done(r, mb);
+}
+
+static void file_written(void *r, const char *name, size_t bytes)
+{
+    run_file_written(r, name, bytes);
+}
+
+static void storage_failed(void *r, const errinfo *err)
+{
+    run_storage_failed(r, err);
+}
+
 static json_t *counts_json(const table_counts *c)
 {
     json_t *o = json_object();
@@ -846,6 +869,24 @@ int job_run(const config *cfg)
         warn_unused_legacy(&r);
     }
 
+    mailbox_env *env = &r.env;
+    env->cfg = cfg;
+    env->gc = &r.gc;
+    env->submit = submit_request;
+    env->submit_ctx = r.eng;
+    env->store = r.store;
+    env->writers = r.writers;
+    env->tmp = &r.tmp;
+    env->spill = &r.spill;
+    env->upload_held = &r.upload_held;
+    env->run_id = r.run_id;
+    env->date = r.date;
+    env->now_us = r.now_us;
+    env->backfill = r.backfill;
+    env->done = mailbox_done;
+    env->file_written = file_written;
+    env->storage_failed = storage_failed;
+    env->ctx = &r;
     r.mbs = calloc(r.roster.n ? r.roster.n : 1, sizeof *r.mbs);
     if (!r.mbs) {
         err_set(&e, ST_NOMEM, "out of memory");
@@ -857,7 +898,7 @@ int job_run(const config *cfg)
         if (cfg->shard_count > 1 &&
             upn_hash(re->upn) % (uint32_t)cfg->shard_count != (uint32_t)cfg->shard_index)
             continue;
-        mailbox *mb = mailbox_new(&r, (int)r.nmb, re->upn);
+        mailbox *mb = mailbox_new(&r.env, (int)r.nmb, re->upn);
         if (!mb) {
             err_set(&e, ST_NOMEM, "out of memory");
             code = fatal(&r, "cannot start", &e);

@@ -31,6 +31,7 @@ typedef struct run {
     checkpoint cp;
     roster roster; /* the mailboxes: settings and resolved groups */
 
+    mailbox_env env; /* what every mailbox is given */
     mailbox **mbs;
     size_t nmb;
     size_t next;
