@@ -137,6 +137,12 @@ static void release_work(mailbox *mb)
     mb->ev_src = NULL;
     buf_free(&mb->scratch);
     spool_free(&mb->data);
+    for (size_t i = 0; i < mb->ndeferred; i++) {
+        unlink(mb->deferred[i].path);
+        free(mb->deferred[i].name);
+        free(mb->deferred[i].path);
+    }
+    mb->ndeferred = 0;
     /* the ETag stays: the run writes the registry back with If-Match */
     json_decref(mb->reg.doc);
     mb->reg.doc = NULL;
@@ -520,6 +526,32 @@ static void compose_close(composed *c)
     c->path[0] = '\0';
 }
 
+/* Uploads what waits for an upload in blocks (see upload): called by the run between
+ * turns of its engine, since a block upload runs requests to their end itself. */
+void mailbox_upload_deferred(mailbox *mb)
+{
+    const mailbox_env *r = mb->env;
+    for (size_t i = 0; i < mb->ndeferred; i++) {
+        errinfo e = {0};
+        size_t bytes = 0;
+        if (mb->state != MB_FAILED) {
+            if (store_put_file(r->store, mb->deferred[i].name, mb->deferred[i].path,
+                               "application/json", &bytes, &e) == ST_OK) {
+                file_written(mb, mb->deferred[i].name, bytes);
+            } else {
+                storage_failed(mb, &e);
+                fail(mb, &e);
+            }
+        }
+        unlink(mb->deferred[i].path);
+        free(mb->deferred[i].name);
+        free(mb->deferred[i].path);
+        mb->pending--;
+    }
+    mb->ndeferred = 0;
+    advance(mb);
+}
+
 static status put_text(FILE *f, const char *s, errinfo *err)
 {
     size_t n = strlen(s);
@@ -730,14 +762,22 @@ static void upload(mailbox *mb, const char *kind, composed *c)
         }
         return;
     }
-    size_t bytes = 0;
-    if (store_put_file(r->store, name, c->path, "application/json", &bytes, &e) == ST_OK) {
-        file_written(mb, name, bytes);
-    } else {
-        storage_failed(mb, &e);
-        fail(mb, &e);
+    /* a block upload runs its requests to their end, which a request's callback (where
+     * this runs) may not: it waits for the run to call mailbox_upload_deferred */
+    char *path = strdup(c->path);
+    if (!path || mb->ndeferred == sizeof mb->deferred / sizeof *mb->deferred) {
+        free(path);
+        free(name);
+        fail_msg(mb, ST_NOMEM, "out of memory");
+        return;
     }
-    free(name);
+    fclose(c->f);
+    c->f = NULL;
+    c->path[0] = '\0'; /* the file stays until it is uploaded */
+    mb->deferred[mb->ndeferred].name = name;
+    mb->deferred[mb->ndeferred++].path = path;
+    mb->pending++;
+    r->want_upload(r->ctx, mb);
 }
 
 /* A new meeting of the mailbox, looked up by join_url; NULL (the mailbox failed) when

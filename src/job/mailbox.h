@@ -53,6 +53,9 @@ typedef struct mailbox_env {
     void (*done)(void *ctx, struct mailbox *mb); /* succeeded or failed */
     void (*file_written)(void *ctx, const char *name, size_t bytes);
     void (*storage_failed)(void *ctx, const errinfo *err);
+    /* the mailbox has a large snapshot to upload: call mailbox_upload_deferred soon,
+     * outside the engine's callbacks */
+    void (*want_upload)(void *ctx, struct mailbox *mb);
     void *ctx;
 } mailbox_env;
 
@@ -116,6 +119,10 @@ typedef struct mailbox {
     int64_t held_bytes; /* Graph answers taken in, against ATTENDANCE_MAILBOX_MAX_MB */
     int page_size;      /* $top of its calendarView; smaller after a page over the cap */
     mailbox_phase phase;
+    struct {
+        char *name, *path;
+    } deferred[2]; /* large snapshots waiting for mailbox_upload_deferred */
+    size_t ndeferred;
 } mailbox;
 
 /* env must outlive the mailbox. */
@@ -123,5 +130,8 @@ mailbox *mailbox_new(const mailbox_env *env, int index, const char *upn);
 /* Starts the first requests; the run's engine carries it from there. */
 void mailbox_start(mailbox *mb);
 void mailbox_free(mailbox *mb);
+/* Uploads the large snapshots the mailbox asked for through env->want_upload, in
+ * blocks, and carries the mailbox on. Never from an engine callback. */
+void mailbox_upload_deferred(mailbox *mb);
 
 #endif

@@ -69,6 +69,21 @@ static void storage_failed(void *r, const errinfo *err)
     run_storage_failed(r, err);
 }
 
+static void want_upload(void *r_, mailbox *mb)
+{
+    run *r = r_;
+    r->uploads[r->nuploads++] = mb;
+}
+
+/* The large snapshots mailboxes composed, uploaded between turns of the engine. */
+static void upload_deferred(run *r)
+{
+    while (r->nuploads > 0) {
+        mailbox *mb = r->uploads[--r->nuploads];
+        mailbox_upload_deferred(mb);
+    }
+}
+
 static json_t *counts_json(const table_counts *c)
 {
     json_t *o = json_object();
@@ -886,9 +901,11 @@ int job_run(const config *cfg)
     env->done = mailbox_done;
     env->file_written = file_written;
     env->storage_failed = storage_failed;
+    env->want_upload = want_upload;
     env->ctx = &r;
     r.mbs = calloc(r.roster.n ? r.roster.n : 1, sizeof *r.mbs);
-    if (!r.mbs) {
+    r.uploads = calloc(2 * r.roster.n + 1, sizeof *r.uploads);
+    if (!r.mbs || !r.uploads) {
         err_set(&e, ST_NOMEM, "out of memory");
         code = fatal(&r, "cannot start", &e);
         goto out;
@@ -916,6 +933,7 @@ int job_run(const config *cfg)
      * events crowd memory */
     r.active_max = cfg->concurrency / 2 > 2 ? cfg->concurrency / 2 : 2;
     start_next(&r);
+    upload_deferred(&r);
     while (!g_stop && (r.active > 0 || r.next < r.nmb || !http_idle(r.eng))) {
         if (http_step(r.eng, &e) != ST_OK) {
             if (g_stop)
@@ -923,7 +941,10 @@ int job_run(const config *cfg)
             code = fatal(&r, "the HTTP engine failed", &e);
             goto out;
         }
+        /* uploads first: they may end mailboxes, which start_next replaces */
+        upload_deferred(&r);
         start_next(&r);
+        upload_deferred(&r);
         tick(&r, 0);
         if (r.active > 0 && r.next >= r.nmb && http_idle(r.eng)) {
             /* nothing in flight can finish the active mailboxes: never spin */
@@ -965,6 +986,7 @@ out:
     for (size_t i = 0; i < r.nmb; i++)
         mailbox_free(r.mbs[i]);
     free(r.mbs);
+    free(r.uploads);
     checkpoint_free(&r.cp);
     roster_free(&r.roster);
     store_free(r.store);

@@ -33,6 +33,8 @@ typedef struct run {
 
     mailbox_env env; /* what every mailbox is given */
     mailbox **mbs;
+    mailbox **uploads; /* mailboxes with large snapshots to upload (at most 2 each) */
+    size_t nuploads;
     size_t nmb;
     size_t next;
     int active, active_max;

@@ -54,6 +54,7 @@ typedef struct harness {
     const answer *answers;
     int used[32];
     int done, storage_failed, uploaded;
+    mailbox *waiting; /* asked for a block upload */
     char out[256];
     char urls[16][512]; /* the first requests' URLs */
     size_t nurls;
@@ -87,6 +88,12 @@ static void on_storage_failed(void *ctx, const errinfo *err)
 {
     (void)err;
     ((harness *)ctx)->storage_failed++;
+}
+
+static void on_want_upload(void *ctx, mailbox *mb)
+{
+    harness *h = ctx;
+    h->waiting = mb;
 }
 
 static status discard(void *ctx, const void *data, size_t len, errinfo *err)
@@ -139,6 +146,7 @@ static void setup(harness *h, int64_t spill_limit)
     v->done = on_done;
     v->file_written = on_file;
     v->storage_failed = on_storage_failed;
+    v->want_upload = on_want_upload;
     v->ctx = h;
     timeutil_parse("2026-12-03T12:00:00Z", &v->now_us);
 }
@@ -159,7 +167,13 @@ static void teardown(harness *h)
 /* Answers queued requests until none is left (or the mailbox is over). */
 static void pump(harness *h)
 {
-    while (h->nq > 0) {
+    while (h->nq > 0 || h->waiting) {
+        if (h->waiting) {
+            mailbox *mb = h->waiting;
+            h->waiting = NULL;
+            mailbox_upload_deferred(mb);
+            continue;
+        }
         queued q = h->q[0];
         memmove(h->q, h->q + 1, --h->nq * sizeof *h->q);
         const char *url = http_request_url(q.req);
