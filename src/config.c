@@ -1,5 +1,6 @@
-/* Settings from the command line and the environment: see config.h, and the README's
- * table of settings.
+/* Settings from the command line and the environment: see config.h. Every setting is
+ * an entry of the table below ("the table of settings"), which the README's table,
+ * --help and the man page are printed from.
  *
  * Choices where the specification leaves room:
  * - Graph credential: when several are set, the client secret wins, then the
