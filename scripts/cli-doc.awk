@@ -1,7 +1,10 @@
 # Turns docs/teams-attendance.1.txt (its grammar is described at its top) into
 #   mode=c    the --help text as C string literals (build/generated/usage.inc), or
 #   mode=man  the man page teams-attendance(1) in roff -man (build/teams-attendance.1).
-# Usage: awk -v mode=c|man -v version=X.Y.Z -v out=FILE -f cli-doc.awk SOURCE
+# Usage: awk -v mode=c|man -v version=X.Y.Z -v out=FILE [-v settings=FILE] -f cli-doc.awk SOURCE
+# The "@settings" line stands for the table of settings in src/config.c: in C it is a
+# NULL that config_usage() fills at run time; in the man page it is the text in
+# settings=FILE (what `settings-doc` prints), read as an "@help environment" block.
 # POSIX awk (mawk, gawk, busybox): no gensub, no arrays of arrays.
 
 BEGIN {
@@ -167,6 +170,25 @@ function flush_block(    i, k, nk, t, para) {
             else
                 add(t, ".IP \\(bu 2\n" roff(squeeze(ETAG[k] " " EDESC[k])))
         }
+    } else if (kind == "help settings") {
+        # an entry line "  NAME ...   what a value looks like, its default", then its
+        # help in lines indented further: the help first, the rest in parentheses
+        if (intro(lines[1]) != "") add("ENVIRONMENT", ".PP\n" roff(intro(lines[1])))
+        nk = 0
+        for (i = 2; i <= n; i++) {
+            if (trim(lines[i]) == "") continue
+            if (indent(lines[i]) == 2) {
+                split_entry(lines[i], 0)
+                ETAG[++nk] = TAG; EDESC[nk] = DESC; EHELP[nk] = ""
+            } else if (nk > 0) {
+                EHELP[nk] = squeeze(EHELP[nk] " " lines[i])
+            } else {
+                fail("line " lineno[i] ": a help line without a setting")
+            }
+        }
+        for (k = 1; k <= nk; k++)
+            add("ENVIRONMENT", ".TP\n" bold_tag(ETAG[k]) "\n" \
+                roff(EHELP[k] (EDESC[k] != "" ? " (" EDESC[k] ")" : "")))
     } else if (kind == "help exit") {
         t = lines[1]
         sub(/^[^:]*:/, "", t)
@@ -198,6 +220,25 @@ function flush_block(    i, k, nk, t, para) {
     n = 0; kind = ""
 }
 
+# The table of settings: a NULL in C, the generated block in the man page.
+function settings_block(    l, got) {
+    if (mode == "c") {
+        if (nhelp++) print "\"\\n\"," > out
+        print "NULL," > out
+        return
+    }
+    if (settings == "") fail("@settings needs -v settings=FILE (what settings-doc prints)")
+    kind = "help settings"
+    got = 0
+    while ((getline l < settings) > 0) {
+        lines[++n] = l
+        lineno[n] = settings ":" (++got)
+    }
+    close(settings)
+    if (!got) fail("no settings in " settings)
+    flush_block()
+}
+
 /^#/ { next }
 
 /^@/ {
@@ -214,6 +255,10 @@ function flush_block(    i, k, nk, t, para) {
     if ($1 == "@man") {
         if (trim(substr($0, 5)) == "") fail("line " NR ": @man needs a title")
         kind = "man " toupper(trim(substr($0, 5)))
+        next
+    }
+    if ($1 == "@settings") {
+        settings_block()
         next
     }
     fail("line " NR ": unknown directive " $1)

@@ -1,5 +1,6 @@
-/* Settings from the command line and the environment: see config.h, and the README's
- * table of settings.
+/* Settings from the command line and the environment: see config.h. Every setting is
+ * an entry of the table below ("the table of settings"), which the README's table,
+ * --help and the man page are printed from.
  *
  * Choices where the specification leaves room:
  * - Graph credential: when several are set, the client secret wins, then the
@@ -47,33 +48,518 @@
 
 extern char **environ;
 
-#define DEFAULT_AUTHORITY "https://login.microsoftonline.com"
-#define DEFAULT_GRAPH "https://graph.microsoft.com"
 #define DEFAULT_IMDS "http://169.254.169.254/metadata/identity/oauth2/token"
-#define DEFAULT_CONTAINER "teams-attendance"
 #define MAX_USERS 1000000
 #define MAX_UPN_LEN 320
 #define MAX_PREFIX_LEN 512
 #define MAX_SHARDS 100000
 
+/* ---- the table of settings ----
+ *
+ * Every setting is declared once, here: its variable, the older names read when it
+ * is unset, its flag, its type, bounds or values, default, one line of help and the
+ * field it fills. The table drives reading (a flag beats the variable, the variable
+ * beats its older names), defaults, bounds and their messages, the settings block of
+ * --help and of the man page, and the README's table (src/tools/settings-doc.c;
+ * tests/docs/check-readme.sh keeps the README equal to it).
+ *
+ * A setting whose meaning spans several (which credential, which storage target,
+ * mailboxes merged from three places) is read by one hook of its group: `raw` says a
+ * hook reads its value rather than the table storing it; the group's hook sits on its
+ * first entry, whose place in the table is where the group is checked. Order matters:
+ * the first bad setting in table order is the one reported. */
+
+typedef enum setting_id {
+    S_LOG_FORMAT,
+    S_LOG_LEVEL,
+    S_PARQUET_COMPRESSION,
+    S_PARQUET_TIMESTAMPS,
+    S_JOB_COMPLETION_INDEX,
+    S_EXECUTION_NAME,
+    S_REPLICA_NAME,
+    S_GROUPS,
+    S_USERS,
+    S_SGA_UPN,
+    S_FIRST_RUN_DAYS,
+    S_OVERLAP_MINUTES,
+    S_SETTLE_MINUTES,
+    S_CONCURRENCY,
+    S_HTTP_TIMEOUT,
+    S_MAX_RETRIES,
+    S_MAX_RETRY_WAIT,
+    S_MAX_PAGES,
+    S_TRACK_DAYS,
+    S_CLAIM_LEASE,
+    S_MAILBOX_MAX_MB,
+    S_MAX_RESPONSE_MB,
+    S_SPILL_MB,
+    S_TMPDIR,
+    S_SNAPSHOT_OMIT,
+    S_TENANT,
+    S_CLIENT_ID,
+    S_CLIENT_SECRET,
+    S_CERT_PATH,
+    S_FEDERATED_TOKEN_FILE,
+    S_IDENTITY_ENDPOINT,
+    S_IDENTITY_HEADER,
+    S_POD_IDENTITY_HOST,
+    S_AUTHORITY_HOST,
+    S_GRAPH_ENDPOINT,
+    S_CONTAINER,
+    S_PREFIX,
+    S_CONNECTION_STRING,
+    S_ACCOUNT_URL,
+    S_SAS_TOKEN,
+    S_OUTPUT_DIR,
+    S_MI_CLIENT_ID,
+    S_SSL_CERT_FILE,
+    S_CURL_CA_BUNDLE,
+    S_SSL_CERT_DIR,
+    S_COUNT
+} setting_id;
+
+typedef enum setting_type {
+    T_INT,   /* a whole number in [lo, hi], into an int */
+    T_ENUM,  /* one of choices (case-insensitive), its value into an int-sized enum */
+    T_TEXT,  /* a string, trimmed, into a char * */
+    T_DIR,   /* an absolute folder, into a char * */
+    T_URL,   /* an http(s) base URL, https unless loopback, no trailing slash */
+    T_LIST,  /* names separated by commas, spaces or newlines: read by its hook */
+    T_FILE,  /* a path to a readable file: read by its hook */
+    T_SECRET /* a secret: read by its hook, never echoed */
+} setting_type;
+
+/* Commands that read a setting (help and version read none). */
+enum {
+    W_RUN = 1 << CMD_RUN,
+    W_CHECK = 1 << CMD_CHECK,
+    W_AUDIT = 1 << CMD_AUDIT,
+    W_RUNS = W_RUN | W_CHECK | W_AUDIT,
+    W_ANY = W_RUNS | 1 << CMD_CONVERT | 1 << CMD_SCHEMA
+};
+
+typedef struct setting_choice {
+    const char *name;
+    int value;
+    int alias; /* accepted, not shown */
+} setting_choice;
+
+typedef struct cli cli;
+
+/* What was given for each setting, before any is checked. */
+typedef struct reading {
+    const char *v[S_COUNT];    /* its flag's value, else the first of its names set; NULL: unset */
+    const char *from[S_COUNT]; /* the flag or variable that gave it (its name when unset) */
+    int by_flag[S_COUNT];
+    const cli *c; /* the command's own options (--since, --shard ...) */
+    command cmd;
+} reading;
+
+typedef status (*setting_hook)(config *cfg, const reading *r, errinfo *err);
+
+typedef struct setting {
+    const char *name;      /* the variable */
+    const char *legacy[3]; /* older names, read in this order when it is unset */
+    const char *flag;      /* its option, or NULL */
+    const char *arg;       /* the flag's argument as --help shows it */
+    setting_type type;
+    long lo, hi;                   /* T_INT */
+    const setting_choice *choices; /* T_ENUM, ended by a NULL name */
+    const char *hint;              /* T_ENUM: said after the choices in its message */
+    const char *def;               /* the default, given as a value would be; NULL: none */
+    const char *def_doc;           /* the default in words when it is not one value */
+    size_t off;                    /* offsetof(config, field) for T_INT .. T_URL */
+    unsigned when;                 /* W_* */
+    int raw;                       /* read by a hook (its own or its group's), not stored by type */
+    int external;                  /* read by another module; here to be documented */
+    setting_hook hook;             /* checks it after it is stored, or reads it (and its group) */
+    const char *help;              /* one line */
+} setting;
+
+static status hook_log_format(config *cfg, const reading *r, errinfo *err);
+static status hook_scale(config *cfg, const reading *r, errinfo *err);
+static status hook_groups(config *cfg, const reading *r, errinfo *err);
+static status hook_users(config *cfg, const reading *r, errinfo *err);
+static status hook_tmpdir(config *cfg, const reading *r, errinfo *err);
+static status hook_snapshot_omit(config *cfg, const reading *r, errinfo *err);
+static status hook_credentials(config *cfg, const reading *r, errinfo *err);
+static status hook_graph_endpoint(config *cfg, const reading *r, errinfo *err);
+static status hook_container(config *cfg, const reading *r, errinfo *err);
+static status hook_prefix(config *cfg, const reading *r, errinfo *err);
+static status hook_storage(config *cfg, const reading *r, errinfo *err);
+
+_Static_assert(sizeof(log_format) == sizeof(int) && sizeof(log_level) == sizeof(int) &&
+                   sizeof(pq_codec) == sizeof(int),
+               "T_ENUM stores an int");
+
+static const setting_choice log_formats[] = {
+    {"json", LOG_FORMAT_JSON, 0}, {"text", LOG_FORMAT_TEXT, 0}, {NULL, 0, 0}};
+static const setting_choice log_levels[] = {{"debug", LOG_DEBUG, 0}, {"info", LOG_INFO, 0},
+                                            {"warn", LOG_WARN, 0},   {"warning", LOG_WARN, 1},
+                                            {"error", LOG_ERROR, 0}, {NULL, 0, 0}};
+static const setting_choice codecs[] = {{"snappy", PQ_CODEC_SNAPPY, 0},
+                                        {"zstd", PQ_CODEC_ZSTD, 0},
+                                        {"none", PQ_CODEC_NONE, 0},
+                                        {"uncompressed", PQ_CODEC_NONE, 1},
+                                        {NULL, 0, 0}};
+static const setting_choice timestamp_kinds[] = {{"micros", 0, 0}, {"int96", 1, 0}, {NULL, 0, 0}};
+
+#define AT(field) .off = offsetof(config, field)
+#define INT(l, h) .type = T_INT, .lo = (l), .hi = (h)
+
+static const setting settings[S_COUNT] = {
+    /* logs and Parquet: every command that reads settings */
+    [S_LOG_FORMAT] = {.name = "LOG_FORMAT",
+                      .flag = "--log-format",
+                      .arg = "json|text",
+                      .type = T_ENUM,
+                      .choices = log_formats,
+                      AT(log_format),
+                      .when = W_ANY,
+                      .def_doc = "json unless stderr is a terminal",
+                      .hook = hook_log_format,
+                      .help = "log lines as JSON objects or as text"},
+    [S_LOG_LEVEL] = {.name = "LOG_LEVEL",
+                     .flag = "--log-level",
+                     .arg = "LEVEL",
+                     .type = T_ENUM,
+                     .choices = log_levels,
+                     .def = "info",
+                     AT(log_level),
+                     .when = W_ANY,
+                     .help = "the least severe log lines written"},
+    [S_PARQUET_COMPRESSION] = {.name = "ATTENDANCE_PARQUET_COMPRESSION",
+                               .type = T_ENUM,
+                               .choices = codecs,
+                               .def = "snappy",
+                               AT(codec),
+                               .when = W_ANY,
+                               .help = "the Parquet tables' compression"},
+    [S_PARQUET_TIMESTAMPS] = {.name = "ATTENDANCE_PARQUET_TIMESTAMPS",
+                              .type = T_ENUM,
+                              .choices = timestamp_kinds,
+                              .hint = " (int96 for the dedicated SQL pool's older reader)",
+                              .def = "micros",
+                              AT(int96_timestamps),
+                              .when = W_ANY,
+                              .help = "timestamp columns as microseconds, or int96 for the "
+                                      "dedicated SQL pool's Hadoop reader"},
+
+    /* replicas and shards */
+    [S_JOB_COMPLETION_INDEX] = {.name = "JOB_COMPLETION_INDEX",
+                                INT(0, MAX_SHARDS - 1),
+                                .when = W_RUNS,
+                                .raw = 1,
+                                .hook = hook_scale,
+                                .help = "with --shard-count N, this replica's shard (Kubernetes "
+                                        "indexed jobs set it)"},
+    [S_EXECUTION_NAME] = {.name = "CONTAINER_APP_JOB_EXECUTION_NAME",
+                          .type = T_TEXT,
+                          .when = W_RUNS,
+                          .raw = 1,
+                          .help = "with --claim, the execution whose replicas share the "
+                                  "mailboxes (Container Apps sets it)"},
+    [S_REPLICA_NAME] = {.name = "CONTAINER_APP_REPLICA_NAME",
+                        .type = T_TEXT,
+                        .when = W_RUNS,
+                        .raw = 1,
+                        .def_doc = "the host name",
+                        .help = "who holds a claim: a retried replica takes its own claims back "
+                                "(Container Apps sets it)"},
+
+    /* mailboxes */
+    [S_GROUPS] = {.name = "ATTENDANCE_GROUPS",
+                  .flag = "--groups",
+                  .arg = "LIST",
+                  .type = T_LIST,
+                  .when = W_RUNS,
+                  .hook = hook_groups,
+                  .help = "groups, by object id or the mail address of a mail-enabled group: "
+                          "their members, nested groups included, are added at every run "
+                          "(needs GroupMember.Read.All)"},
+    [S_USERS] = {.name = "ATTENDANCE_USERS",
+                 .flag = "--users",
+                 .arg = "LIST",
+                 .type = T_LIST,
+                 .when = W_RUNS,
+                 .hook = hook_users,
+                 .help = "mailboxes (UPNs) separated by commas, spaces or newlines; merged with "
+                         "SGA_UPN* and the groups' members, duplicates dropped (--users "
+                         "replaces this and SGA_UPN*)"},
+    [S_SGA_UPN] = {.name = "SGA_UPN",
+                   .type = T_LIST,
+                   .when = W_RUNS,
+                   .raw = 1,
+                   .help = "the old job's mailboxes, with SGA_UPN<n> (SGA_UPN2, ...), added "
+                           "in numeric order; their watermark is kept"},
+
+    /* the window and the limits */
+    [S_FIRST_RUN_DAYS] = {.name = "ATTENDANCE_FIRST_RUN_DAYS",
+                          INT(1, 3650),
+                          .def = "30",
+                          AT(first_run_days),
+                          .when = W_RUNS,
+                          .help = "how far back a mailbox's first run reads, in days"},
+    [S_OVERLAP_MINUTES] = {.name = "ATTENDANCE_OVERLAP_MINUTES",
+                           INT(0, 10080),
+                           .def = "5",
+                           AT(overlap_minutes),
+                           .when = W_RUNS,
+                           .help = "overlap between a run's window and the last, in minutes"},
+    [S_SETTLE_MINUTES] = {.name = "ATTENDANCE_SETTLE_MINUTES",
+                          INT(0, 10080),
+                          .def = "60",
+                          AT(settle_minutes),
+                          .when = W_RUNS,
+                          .help = "how long after a meeting ends its report is awaited, in "
+                                  "minutes"},
+    [S_CONCURRENCY] = {.name = "ATTENDANCE_CONCURRENCY",
+                       .flag = "--concurrency",
+                       .arg = "N",
+                       INT(1, 10000),
+                       .def = "256",
+                       AT(concurrency),
+                       .when = W_RUNS,
+                       .help = "requests in flight in all (never more than 4 per mailbox)"},
+    [S_HTTP_TIMEOUT] = {.name = "ATTENDANCE_HTTP_TIMEOUT_SECONDS",
+                        INT(1, 3600),
+                        .def = "60",
+                        AT(http_timeout_s),
+                        .when = W_RUNS,
+                        .help = "one HTTP request's time limit, in seconds"},
+    [S_MAX_RETRIES] = {.name = "ATTENDANCE_MAX_RETRIES",
+                       INT(0, 100),
+                       .def = "6",
+                       AT(max_retries),
+                       .when = W_RUNS,
+                       .help = "retries of a throttled or failed request"},
+    [S_MAX_RETRY_WAIT] = {.name = "ATTENDANCE_MAX_RETRY_WAIT_SECONDS",
+                          INT(1, 3600),
+                          .def = "300",
+                          AT(max_retry_wait_s),
+                          .when = W_RUNS,
+                          .help = "the longest wait before a retry, in seconds"},
+    [S_MAX_PAGES] = {.name = "ATTENDANCE_MAX_PAGES",
+                     INT(1, 1000000),
+                     .def = "10000",
+                     AT(max_pages),
+                     .when = W_RUNS,
+                     .help = "the most pages one Graph listing may take"},
+    [S_TRACK_DAYS] = {.name = "ATTENDANCE_TRACK_DAYS",
+                      INT(0, 3650),
+                      .def = "30",
+                      AT(track_days),
+                      .when = W_RUNS,
+                      .help = "how long a meeting stays tracked after its last occurrence, "
+                              "in days"},
+    [S_CLAIM_LEASE] = {.name = "ATTENDANCE_CLAIM_LEASE_MINUTES",
+                       INT(1, 10080),
+                       .def = "60",
+                       AT(claim_lease_minutes),
+                       .when = W_RUNS,
+                       .help = "how long a --claim holds a mailbox, in minutes; set it to the "
+                               "job's replica timeout"},
+    [S_MAILBOX_MAX_MB] = {.name = "ATTENDANCE_MAILBOX_MAX_MB",
+                          INT(1, 65536),
+                          .def = "512",
+                          AT(mailbox_max_mb),
+                          .when = W_RUNS,
+                          .help = "the most of Graph's answers one mailbox may hold, in MB; "
+                                  "past it that mailbox fails instead of the job running out "
+                                  "of memory"},
+    [S_MAX_RESPONSE_MB] = {.name = "ATTENDANCE_MAX_RESPONSE_MB",
+                           INT(1, 1024),
+                           .def = "64",
+                           AT(max_response_mb),
+                           .when = W_RUNS,
+                           .help = "the largest single answer taken, in MB; a first calendar "
+                                   "page over it is asked again with fewer events a page"},
+    [S_SPILL_MB] = {.name = "ATTENDANCE_SPILL_MB",
+                    INT(0, 65536),
+                    .def = "64",
+                    AT(spill_mb),
+                    .when = W_RUNS,
+                    .help = "Graph data the run keeps in memory, in all, before mailboxes "
+                            "spill to ATTENDANCE_TMPDIR (0: spill at once)"},
+
+    /* files */
+    [S_TMPDIR] = {.name = "ATTENDANCE_TMPDIR",
+                  .legacy = {"TMPDIR"},
+                  .type = T_DIR,
+                  .def = "/tmp",
+                  AT(tmpdir),
+                  .when = W_RUNS,
+                  .hook = hook_tmpdir,
+                  .help = "where temporary files go (give a writable folder when the root file "
+                          "system is read-only)"},
+    [S_SNAPSHOT_OMIT] = {.name = "ATTENDANCE_SNAPSHOT_OMIT",
+                         .type = T_LIST,
+                         .when = W_RUNS,
+                         .hook = hook_snapshot_omit,
+                         .def_doc = "none",
+                         .help = "event fields left out of both JSON snapshots (privacy), e.g. "
+                                 "body,bodyPreview,attendees; convert of such a snapshot gives "
+                                 "null for what it lacks"},
+
+    /* the Graph credential: one hook chooses */
+    [S_TENANT] = {.name = "AZURE_TENANT_ID",
+                  .legacy = {"tenant"},
+                  .type = T_TEXT,
+                  .when = W_RUNS,
+                  .raw = 1,
+                  .hook = hook_credentials,
+                  .help = "the directory (tenant) id of the app registration; not needed with "
+                          "a managed identity"},
+    [S_CLIENT_ID] = {.name = "AZURE_CLIENT_ID",
+                     .legacy = {"client_id"},
+                     .type = T_TEXT,
+                     .when = W_RUNS,
+                     .raw = 1,
+                     .help = "the application (client) id; with a managed identity for Graph, "
+                             "a user-assigned identity's (unset: the system-assigned one)"},
+    [S_CLIENT_SECRET] = {.name = "AZURE_CLIENT_SECRET",
+                         .legacy = {"client_secret", "client_screte"},
+                         .type = T_SECRET,
+                         .when = W_RUNS,
+                         .raw = 1,
+                         .help = "the client secret; when several credentials are set: the "
+                                 "secret, then the certificate, then the federated token"},
+    [S_CERT_PATH] = {.name = "AZURE_CLIENT_CERTIFICATE_PATH",
+                     .type = T_FILE,
+                     .when = W_RUNS,
+                     .raw = 1,
+                     .help = "or a PEM file holding the key and the certificate"},
+    [S_FEDERATED_TOKEN_FILE] = {.name = "AZURE_FEDERATED_TOKEN_FILE",
+                                .type = T_FILE,
+                                .when = W_RUNS,
+                                .raw = 1,
+                                .help = "or workload identity's federated token file (storage "
+                                        "may log in with it too)"},
+    [S_IDENTITY_ENDPOINT] = {.name = "IDENTITY_ENDPOINT",
+                             .type = T_URL,
+                             .when = W_RUNS,
+                             .raw = 1,
+                             .help = "with none of the three, a managed identity: the "
+                                     "platform's token endpoint (Container Apps and App Service "
+                                     "set it and IDENTITY_HEADER)"},
+    [S_IDENTITY_HEADER] = {.name = "IDENTITY_HEADER",
+                           .type = T_SECRET,
+                           .when = W_RUNS,
+                           .raw = 1,
+                           .help = "the header IDENTITY_ENDPOINT wants"},
+    [S_POD_IDENTITY_HOST] = {.name = "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                             .type = T_URL,
+                             .when = W_RUNS,
+                             .raw = 1,
+                             .def_doc = "http://169.254.169.254 on an Azure VM",
+                             .help = "the VM metadata endpoint's host, for a managed identity "
+                                     "without IDENTITY_ENDPOINT (an Azure VM is found by its "
+                                     "asset tag, without a network call)"},
+    [S_AUTHORITY_HOST] = {.name = "AZURE_AUTHORITY_HOST",
+                          .type = T_URL,
+                          .def = "https://login.microsoftonline.com",
+                          AT(authority_host),
+                          .when = W_RUNS,
+                          .help = "the login host (national clouds, tests)"},
+    [S_GRAPH_ENDPOINT] = {.name = "GRAPH_ENDPOINT",
+                          .type = T_URL,
+                          .def = "https://graph.microsoft.com",
+                          AT(graph_host),
+                          .when = W_RUNS,
+                          .hook = hook_graph_endpoint,
+                          .help = "the Graph host, without /v1.0 (national clouds, tests)"},
+
+    /* storage: one hook chooses the target */
+    [S_CONTAINER] = {.name = "ATTENDANCE_CONTAINER",
+                     .type = T_TEXT,
+                     .def = "teams-attendance",
+                     AT(container),
+                     .when = W_RUNS,
+                     .hook = hook_container,
+                     .help = "the container, created if missing"},
+    [S_PREFIX] = {.name = "ATTENDANCE_PREFIX",
+                  .type = T_TEXT,
+                  .def = "",
+                  AT(prefix),
+                  .when = W_RUNS,
+                  .hook = hook_prefix,
+                  .def_doc = "none",
+                  .help = "a folder inside the container"},
+    [S_CONNECTION_STRING] = {.name = "AZURE_STORAGE_CONNECTION_STRING",
+                             .type = T_SECRET,
+                             .when = W_RUNS,
+                             .hook = hook_storage,
+                             .help = "storage, exactly one of this, AZURE_STORAGE_ACCOUNT_URL or "
+                                     "ATTENDANCE_OUTPUT_DIR: an account key or SAS connection "
+                                     "string (UseDevelopmentStorage=true for Azurite)"},
+    [S_ACCOUNT_URL] = {.name = "AZURE_STORAGE_ACCOUNT_URL",
+                       .type = T_URL,
+                       .when = W_RUNS,
+                       .raw = 1,
+                       .help = "or the account URL, with AZURE_STORAGE_SAS_TOKEN or a managed "
+                               "(or workload) identity"},
+    [S_SAS_TOKEN] = {.name = "AZURE_STORAGE_SAS_TOKEN",
+                     .type = T_SECRET,
+                     .when = W_RUNS,
+                     .raw = 1,
+                     .help = "a SAS for AZURE_STORAGE_ACCOUNT_URL"},
+    [S_OUTPUT_DIR] = {.name = "ATTENDANCE_OUTPUT_DIR",
+                      .flag = "--output-dir",
+                      .arg = "DIR",
+                      .type = T_DIR,
+                      .when = W_RUNS,
+                      .raw = 1,
+                      .help = "or a local folder, same layout (convert writes there too)"},
+    [S_MI_CLIENT_ID] = {.name = "ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID",
+                        .type = T_TEXT,
+                        .when = W_RUNS,
+                        .raw = 1,
+                        .help = "the user-assigned identity storage uses (unset: the one "
+                                "AZURE_CLIENT_ID names when Graph uses a managed identity, else "
+                                "the system-assigned one)"},
+
+    /* read by the HTTP engine (http_set_ca) */
+    [S_SSL_CERT_FILE] = {.name = "SSL_CERT_FILE",
+                         .type = T_FILE,
+                         .external = 1,
+                         .def_doc = "the system's",
+                         .help = "CA certificates to trust (a private CA or an inspecting "
+                                 "proxy); verification cannot be turned off"},
+    [S_CURL_CA_BUNDLE] = {.name = "CURL_CA_BUNDLE",
+                          .type = T_FILE,
+                          .external = 1,
+                          .help = "the same, before SSL_CERT_FILE"},
+    [S_SSL_CERT_DIR] = {.name = "SSL_CERT_DIR",
+                        .type = T_DIR,
+                        .external = 1,
+                        .help = "a folder of CA certificates to trust"},
+};
+
+#undef AT
+#undef INT
+
 /* The --help text, generated from docs/teams-attendance.1.txt (the man page's
  * source too) by scripts/cli-doc.awk: edit it there. One literal a line: C caps a
- * single string literal at 4095 bytes. */
+ * single string literal at 4095 bytes. A NULL stands where the table of settings
+ * goes (its "@settings" line). */
 static const char *const usage_lines[] = {
 #include "usage.inc"
 };
 
 const char *config_usage(void)
 {
-    static char text[16384];
+    static char text[32768];
     if (!text[0]) {
         size_t n = 0;
         for (size_t i = 0; i < sizeof usage_lines / sizeof usage_lines[0]; i++) {
-            size_t k = strlen(usage_lines[i]);
-            if (n + k >= sizeof text)
-                break;
-            memcpy(text + n, usage_lines[i], k);
-            n += k;
+            char *made = usage_lines[i] ? NULL : config_settings_doc(CONFIG_DOC_HELP);
+            const char *s = usage_lines[i] ? usage_lines[i] : made ? made : "";
+            size_t k = strlen(s);
+            if (n + k < sizeof text) {
+                memcpy(text + n, s, k);
+                n += k;
+            }
+            free(made);
         }
         text[n] = '\0';
     }
@@ -117,20 +603,6 @@ static const char *env(const char *name)
 {
     const char *v = getenv(name);
     return blank(v) ? NULL : v;
-}
-
-/* The first variable of names[] that is set; *which gets its name. */
-static const char *env_first(const char *const *names, const char **which)
-{
-    for (; *names; names++) {
-        const char *v = env(*names);
-        if (v) {
-            if (which)
-                *which = *names;
-            return v;
-        }
-    }
-    return NULL;
 }
 
 static status nomem(errinfo *err)
@@ -186,23 +658,6 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 }
 
 /* An integer setting from a flag value (when not NULL) or a variable. */
-static status int_setting(const char *flag, const char *flag_value, const char *var, long lo,
-                          long hi, int *out, errinfo *err)
-{
-    const char *v = flag_value ? flag_value : env(var);
-    if (!v)
-        return ST_OK;
-    if (parse_int(v, lo, hi, out) != 0) {
-        if (flag_value)
-            return err_set(err, ST_USAGE, "%s: expected a whole number from %ld to %ld", flag, lo,
-                           hi);
-        return err_set(err, ST_CONFIG,
-                       "%s: expected a whole number from %ld to %ld; set it to such a number or "
-                       "unset it for the default",
-                       var, lo, hi);
-    }
-    return ST_OK;
-}
 
 /* ---- URLs ---- */
 
@@ -595,15 +1050,16 @@ static status set_sas(config *cfg, const char *name, const char *v, errinfo *err
 
 /* ---- the command line ---- */
 
-typedef struct cli {
+struct cli {
     const char *command;
-    const char *since, *until, *users, *groups, *output_dir, *concurrency, *log_format, *log_level,
-        *shard, *shard_count;
+    const char *since, *until, *shard, *shard_count;
     int claim, sql, help, version;
+    const char *setting[S_COUNT]; /* a setting's flag value (settings[].flag) */
     char **inputs;
     size_t ninputs;
-} cli;
+};
 
+/* The command's own options; a setting's flag is declared in its table entry. */
 typedef struct opt_def {
     const char *name;
     size_t field; /* offsetof the const char * (a value) or int (a flag) in cli */
@@ -620,22 +1076,11 @@ typedef struct opt_def {
     }
 
 static const opt_def options[] = {
-    VALUE_OPT("--since", since),
-    VALUE_OPT("--until", until),
-    VALUE_OPT("--users", users),
-    VALUE_OPT("--groups", groups),
-    VALUE_OPT("--output-dir", output_dir),
-    VALUE_OPT("--concurrency", concurrency),
-    VALUE_OPT("--log-format", log_format),
-    VALUE_OPT("--log-level", log_level),
-    VALUE_OPT("--shard", shard),
-    VALUE_OPT("--shard-count", shard_count),
-    FLAG_OPT("--claim", claim),
-    FLAG_OPT("--sql", sql),
-    FLAG_OPT("--help", help),
-    FLAG_OPT("-h", help),
-    FLAG_OPT("--version", version),
-    FLAG_OPT("-V", version),
+    VALUE_OPT("--since", since),    VALUE_OPT("--until", until),
+    VALUE_OPT("--shard", shard),    VALUE_OPT("--shard-count", shard_count),
+    FLAG_OPT("--claim", claim),     FLAG_OPT("--sql", sql),
+    FLAG_OPT("--help", help),       FLAG_OPT("-h", help),
+    FLAG_OPT("--version", version), FLAG_OPT("-V", version),
 };
 
 static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
@@ -677,17 +1122,30 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
         }
         const char *eq = strchr(a, '=');
         size_t nl = eq ? (size_t)(eq - a) : strlen(a);
-        const opt_def *d = NULL;
+        const char *name = NULL;
+        const char **value_at = NULL;
+        int *flag_at = NULL;
         for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
-            if (strlen(options[k].name) == nl && strncmp(options[k].name, a, nl) == 0)
-                d = &options[k];
-        if (!d)
+            if (strlen(options[k].name) == nl && strncmp(options[k].name, a, nl) == 0) {
+                name = options[k].name;
+                if (options[k].is_flag)
+                    flag_at = (int *)((char *)c + options[k].field);
+                else
+                    value_at = (const char **)((char *)c + options[k].field);
+            }
+        for (size_t k = 0; k < S_COUNT && !name; k++)
+            if (settings[k].flag && strlen(settings[k].flag) == nl &&
+                strncmp(settings[k].flag, a, nl) == 0) {
+                name = settings[k].flag;
+                value_at = &c->setting[k];
+            }
+        if (!name)
             return err_set(err, ST_USAGE, "unknown option \"%.*s\" (see --help)",
                            (int)(nl > 64 ? 64 : nl), a);
-        if (d->is_flag) {
+        if (flag_at) {
             if (eq)
-                return err_set(err, ST_USAGE, "option %s takes no value", d->name);
-            *(int *)((char *)c + d->field) = 1;
+                return err_set(err, ST_USAGE, "option %s takes no value", name);
+            *flag_at = 1;
             continue;
         }
         const char *v;
@@ -695,97 +1153,17 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
             v = eq + 1;
         } else {
             if (i + 1 >= argc)
-                return err_set(err, ST_USAGE, "option %s needs a value", d->name);
+                return err_set(err, ST_USAGE, "option %s needs a value", name);
             v = argv[++i];
         }
         if (blank(v))
-            return err_set(err, ST_USAGE, "option %s needs a value", d->name);
-        *(const char **)((char *)c + d->field) = v;
+            return err_set(err, ST_USAGE, "option %s needs a value", name);
+        *value_at = v;
     }
     return ST_OK;
 }
 
-/* ---- the settings ---- */
-
-static status load_logging(config *cfg, const cli *c, errinfo *err)
-{
-    cfg->log_format = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
-    const char *f = c->log_format ? c->log_format : env("LOG_FORMAT");
-    if (f) {
-        char *t = dup_trim(f);
-        if (!t)
-            return nomem(err);
-        int ok = 1;
-        if (strcasecmp(t, "json") == 0)
-            cfg->log_format = LOG_FORMAT_JSON;
-        else if (strcasecmp(t, "text") == 0)
-            cfg->log_format = LOG_FORMAT_TEXT;
-        else
-            ok = 0;
-        free(t);
-        if (!ok)
-            return c->log_format ? err_set(err, ST_USAGE, "--log-format: expected json or text")
-                                 : err_set(err, ST_CONFIG, "LOG_FORMAT: expected json or text");
-    }
-    cfg->log_level = LOG_INFO;
-    const char *l = c->log_level ? c->log_level : env("LOG_LEVEL");
-    if (l) {
-        char *t = dup_trim(l);
-        if (!t)
-            return nomem(err);
-        int bad = log_level_parse(t, &cfg->log_level) != 0;
-        free(t);
-        if (bad)
-            return c->log_level
-                       ? err_set(err, ST_USAGE, "--log-level: expected debug, info, warn or error")
-                       : err_set(err, ST_CONFIG, "LOG_LEVEL: expected debug, info, warn or error");
-    }
-    return ST_OK;
-}
-
-static status load_parquet(config *cfg, errinfo *err)
-{
-    cfg->codec = PQ_CODEC_SNAPPY;
-    const char *v = env("ATTENDANCE_PARQUET_COMPRESSION");
-    if (v) {
-        char *t = dup_trim(v);
-        if (!t)
-            return nomem(err);
-        int ok = 1;
-        if (strcasecmp(t, "snappy") == 0)
-            cfg->codec = PQ_CODEC_SNAPPY;
-        else if (strcasecmp(t, "zstd") == 0)
-            cfg->codec = PQ_CODEC_ZSTD;
-        else if (strcasecmp(t, "none") == 0 || strcasecmp(t, "uncompressed") == 0)
-            cfg->codec = PQ_CODEC_NONE;
-        else
-            ok = 0;
-        free(t);
-        if (!ok)
-            return err_set(err, ST_CONFIG,
-                           "ATTENDANCE_PARQUET_COMPRESSION: expected snappy, zstd or none");
-    }
-    cfg->int96_timestamps = 0;
-    v = env("ATTENDANCE_PARQUET_TIMESTAMPS");
-    if (v) {
-        char *t = dup_trim(v);
-        if (!t)
-            return nomem(err);
-        int ok = 1;
-        if (strcasecmp(t, "micros") == 0)
-            cfg->int96_timestamps = 0;
-        else if (strcasecmp(t, "int96") == 0)
-            cfg->int96_timestamps = 1;
-        else
-            ok = 0;
-        free(t);
-        if (!ok)
-            return err_set(err, ST_CONFIG,
-                           "ATTENDANCE_PARQUET_TIMESTAMPS: expected micros or int96 (int96 for "
-                           "the dedicated SQL pool's older reader)");
-    }
-    return ST_OK;
-}
+/* ---- the settings: hooks ---- */
 
 static status set_output_dir(config *cfg, const char *v, errinfo *err)
 {
@@ -822,15 +1200,15 @@ static status readable_file(const char *name, const char *path, const char *what
 /* The managed identity endpoint the platform gives: IDENTITY_ENDPOINT with
  * IDENTITY_HEADER (Container Apps, App Service), else the VM metadata endpoint (moved
  * by AZURE_POD_IDENTITY_AUTHORITY_HOST). Safe to call more than once. */
-static status load_identity_endpoint(config *cfg, errinfo *err)
+static status load_identity_endpoint(config *cfg, const reading *r, errinfo *err)
 {
     status st;
-    const char *ie = env("IDENTITY_ENDPOINT");
+    const char *ie = r->v[S_IDENTITY_ENDPOINT];
     if (ie) {
         if ((st = check_url("IDENTITY_ENDPOINT", ie, URL_HTTP_ANY, 0, &cfg->identity_endpoint,
                             err)) != ST_OK)
             return st;
-        const char *ih = env("IDENTITY_HEADER");
+        const char *ih = r->v[S_IDENTITY_HEADER];
         if (!ih)
             return err_set(err, ST_CONFIG,
                            "IDENTITY_HEADER: not set while IDENTITY_ENDPOINT is; the platform "
@@ -839,7 +1217,7 @@ static status load_identity_endpoint(config *cfg, errinfo *err)
             return st;
         secret_add(cfg->identity_header);
     }
-    const char *pod = env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+    const char *pod = r->v[S_POD_IDENTITY_HOST];
     if (pod) {
         char *host = NULL;
         st = check_url("AZURE_POD_IDENTITY_AUTHORITY_HOST", pod, URL_HTTP_ANY, 0, &host, err);
@@ -881,29 +1259,25 @@ static int azure_vm(void)
 
 /* 1 when a managed identity endpoint is present: IDENTITY_ENDPOINT, or the VM metadata
  * endpoint (named by AZURE_POD_IDENTITY_AUTHORITY_HOST, or this is an Azure VM). */
-static int identity_endpoint_present(const config *cfg)
+static int identity_endpoint_present(const config *cfg, const reading *r)
 {
-    return cfg->identity_endpoint || env("AZURE_POD_IDENTITY_AUTHORITY_HOST") || azure_vm();
+    return cfg->identity_endpoint || r->v[S_POD_IDENTITY_HOST] || azure_vm();
 }
 
-static status load_credentials(config *cfg, errinfo *err)
+static status hook_credentials(config *cfg, const reading *r, errinfo *err)
 {
-    static const char *const tenant_vars[] = {"AZURE_TENANT_ID", "tenant", NULL};
-    static const char *const client_vars[] = {"AZURE_CLIENT_ID", "client_id", NULL};
-    static const char *const secret_vars[] = {"AZURE_CLIENT_SECRET", "client_secret",
-                                              "client_screte", NULL};
-    const char *which = NULL, *secret_var = NULL;
+    const char *which = NULL, *secret_var = r->from[S_CLIENT_SECRET];
     status st;
-    const char *secret = env_first(secret_vars, &secret_var);
-    const char *cert = env("AZURE_CLIENT_CERTIFICATE_PATH");
-    const char *fed = env("AZURE_FEDERATED_TOKEN_FILE");
+    const char *secret = r->v[S_CLIENT_SECRET];
+    const char *cert = r->v[S_CERT_PATH];
+    const char *fed = r->v[S_FEDERATED_TOKEN_FILE];
     /* With none of the three, a managed identity endpoint logs in to Graph; tenant
      * and client id are then optional (the client id names a user-assigned identity). */
     int mi = 0;
     if (!secret && !cert && !fed) {
-        if ((st = load_identity_endpoint(cfg, err)) != ST_OK)
+        if ((st = load_identity_endpoint(cfg, r, err)) != ST_OK)
             return st;
-        mi = identity_endpoint_present(cfg);
+        mi = identity_endpoint_present(cfg, r);
         if (!mi) /* first: with a managed identity, tenant and client id are optional */
             return err_set(err, ST_CONFIG,
                            "no Graph credential: set AZURE_CLIENT_SECRET (or client_secret), or "
@@ -913,7 +1287,8 @@ static status load_credentials(config *cfg, errinfo *err)
                            "Apps and App Service set them, or the VM metadata endpoint, moved by "
                            "AZURE_POD_IDENTITY_AUTHORITY_HOST)");
     }
-    const char *v = env_first(tenant_vars, &which);
+    const char *v = r->v[S_TENANT];
+    which = r->from[S_TENANT];
     if (!v && !mi)
         return err_set(err, ST_CONFIG,
                        "AZURE_TENANT_ID: not set; set it to the directory (tenant) id of the app "
@@ -925,7 +1300,8 @@ static status load_credentials(config *cfg, errinfo *err)
                        "%s: expected a tenant id (GUID) or domain name (letters, digits, dots, "
                        "hyphens)",
                        which);
-    v = env_first(client_vars, &which);
+    v = r->v[S_CLIENT_ID];
+    which = r->from[S_CLIENT_ID];
     if (!v && !mi)
         return err_set(err, ST_CONFIG,
                        "AZURE_CLIENT_ID: not set; set it to the application (client) id of the "
@@ -966,14 +1342,13 @@ static status load_credentials(config *cfg, errinfo *err)
                             "the federated token file", err)) != ST_OK)
         return st;
 
-    v = env("AZURE_AUTHORITY_HOST");
-    if ((st = check_url("AZURE_AUTHORITY_HOST", v ? v : DEFAULT_AUTHORITY, URL_HTTP_LOOPBACK, 0,
-                        &cfg->authority_host, err)) != ST_OK)
-        return st;
-    v = env("GRAPH_ENDPOINT");
-    if ((st = check_url("GRAPH_ENDPOINT", v ? v : DEFAULT_GRAPH, URL_HTTP_LOOPBACK, 0,
-                        &cfg->graph_host, err)) != ST_OK)
-        return st;
+    return ST_OK;
+}
+
+/* GRAPH_ENDPOINT is a host: the job adds the version. */
+static status hook_graph_endpoint(config *cfg, const reading *r, errinfo *err)
+{
+    (void)r;
     size_t gl = strlen(cfg->graph_host);
     if ((gl >= 5 && strcmp(cfg->graph_host + gl - 5, "/v1.0") == 0) ||
         (gl >= 5 && strcmp(cfg->graph_host + gl - 5, "/beta") == 0))
@@ -985,11 +1360,11 @@ static status load_credentials(config *cfg, errinfo *err)
 
 /* The old job's mailboxes (SGA_UPN, SGA_UPN<n>): its checkpoint's watermark is
  * theirs, whether or not this run reads them. */
-static status load_legacy_users(config *cfg, errinfo *err)
+static status load_legacy_users(config *cfg, const reading *r, errinfo *err)
 {
     user_set u = {0};
     status st = ST_OK;
-    const char *v = env("SGA_UPN");
+    const char *v = r->v[S_SGA_UPN];
     if (v)
         st = users_add_list(&u, v, "SGA_UPN", err);
     if (st == ST_OK)
@@ -1023,13 +1398,13 @@ static int group_name_ok(const char *s, size_t n)
     return 1;
 }
 
-static status load_groups(config *cfg, const cli *c, errinfo *err)
+static status hook_groups(config *cfg, const reading *r, errinfo *err)
 {
-    const char *from = c->groups ? "--groups" : "ATTENDANCE_GROUPS";
-    const char *list = c->groups ? c->groups : env("ATTENDANCE_GROUPS");
+    const char *from = r->from[S_GROUPS];
+    const char *list = r->v[S_GROUPS];
     if (!list)
         return ST_OK;
-    status bad = c->groups ? ST_USAGE : ST_CONFIG;
+    status bad = r->by_flag[S_GROUPS] ? ST_USAGE : ST_CONFIG;
     for (const char *p = list; *p;) {
         p += strspn(p, ",; \t\r\n\f\v");
         size_t n = strcspn(p, ",; \t\r\n\f\v");
@@ -1056,12 +1431,13 @@ static status load_groups(config *cfg, const cli *c, errinfo *err)
     return ST_OK;
 }
 
-static status load_users(config *cfg, const cli *c, errinfo *err)
+static status hook_users(config *cfg, const reading *r, errinfo *err)
 {
     user_set u = {0};
     status st = ST_OK;
-    if (c->users) {
-        st = users_add_list(&u, c->users, "--users", err);
+    int by_flag = r->by_flag[S_USERS];
+    if (by_flag) {
+        st = users_add_list(&u, r->v[S_USERS], "--users", err);
         if (st == ST_CONFIG) {
             st = ST_USAGE;
             if (err)
@@ -1069,23 +1445,23 @@ static status load_users(config *cfg, const cli *c, errinfo *err)
         }
         cfg->nusers_listed = u.n;
     } else {
-        const char *v = env("ATTENDANCE_USERS");
+        const char *v = r->v[S_USERS];
         if (v)
             st = users_add_list(&u, v, "ATTENDANCE_USERS", err);
         cfg->nusers_listed = u.n;
-        v = env("SGA_UPN");
+        v = r->v[S_SGA_UPN];
         if (st == ST_OK && v)
             st = users_add_list(&u, v, "SGA_UPN", err);
         if (st == ST_OK)
             st = users_add_numbered(&u, err);
     }
     /* a group alone is enough: its members are the mailboxes */
-    if (st == ST_OK && u.n == 0 && (c->users || cfg->ngroups == 0))
-        st = c->users ? err_set(err, ST_USAGE, "--users: no mailbox in the list")
-                      : err_set(err, ST_CONFIG,
-                                "ATTENDANCE_USERS: no mailbox configured; set ATTENDANCE_USERS "
-                                "(UPNs separated by commas), SGA_UPN / SGA_UPN<n> or "
-                                "ATTENDANCE_GROUPS, or pass --users or --groups");
+    if (st == ST_OK && u.n == 0 && (by_flag || cfg->ngroups == 0))
+        st = by_flag ? err_set(err, ST_USAGE, "--users: no mailbox in the list")
+                     : err_set(err, ST_CONFIG,
+                               "ATTENDANCE_USERS: no mailbox configured; set ATTENDANCE_USERS "
+                               "(UPNs separated by commas), SGA_UPN / SGA_UPN<n> or "
+                               "ATTENDANCE_GROUPS, or pass --users or --groups");
     if (st != ST_OK) {
         users_free(&u);
         return st;
@@ -1093,41 +1469,42 @@ static status load_users(config *cfg, const cli *c, errinfo *err)
     cfg->users = u.v;
     cfg->nusers = u.n;
     free(u.slots);
-    return load_legacy_users(cfg, err);
+    return load_legacy_users(cfg, r, err);
 }
 
-static status load_storage(config *cfg, const cli *c, errinfo *err)
+static status hook_container(config *cfg, const reading *r, errinfo *err)
+{
+    (void)r;
+    if (!valid_container(cfg->container))
+        return err_set(err, ST_CONFIG,
+                       "ATTENDANCE_CONTAINER: not a valid container name (3 to 63 "
+                       "characters: lower-case letters, digits and single hyphens, starting "
+                       "and ending with a letter or digit)");
+    return ST_OK;
+}
+
+static status hook_prefix(config *cfg, const reading *r, errinfo *err)
+{
+    (void)r;
+    char *given = cfg->prefix;
+    cfg->prefix = NULL;
+    status st = normalise_prefix(given, &cfg->prefix, err);
+    free(given);
+    return st;
+}
+
+/* The storage target: --output-dir, else exactly one of the three variables. */
+static status hook_storage(config *cfg, const reading *r, errinfo *err)
 {
     status st;
-    const char *container = env("ATTENDANCE_CONTAINER");
-    if (container) {
-        if ((st = set_str(&cfg->container, container, err)) != ST_OK)
-            return st;
-        if (!valid_container(cfg->container))
-            return err_set(err, ST_CONFIG,
-                           "ATTENDANCE_CONTAINER: not a valid container name (3 to 63 "
-                           "characters: lower-case letters, digits and single hyphens, starting "
-                           "and ending with a letter or digit)");
-    }
-    const char *prefix = env("ATTENDANCE_PREFIX");
-    if (prefix) {
-        char *t = dup_trim(prefix);
-        if (!t)
-            return nomem(err);
-        st = normalise_prefix(t, &cfg->prefix, err);
-        free(t);
-        if (st != ST_OK)
-            return st;
-    }
-
-    if (c->output_dir) {
+    if (r->by_flag[S_OUTPUT_DIR]) {
         cfg->storage = STORAGE_DIR;
-        return set_output_dir(cfg, c->output_dir, err);
+        return set_output_dir(cfg, r->v[S_OUTPUT_DIR], err);
     }
-    const char *cs = env("AZURE_STORAGE_CONNECTION_STRING");
-    const char *url = env("AZURE_STORAGE_ACCOUNT_URL");
-    const char *dir = env("ATTENDANCE_OUTPUT_DIR");
-    const char *sas = env("AZURE_STORAGE_SAS_TOKEN");
+    const char *cs = r->v[S_CONNECTION_STRING];
+    const char *url = r->v[S_ACCOUNT_URL];
+    const char *dir = r->v[S_OUTPUT_DIR];
+    const char *sas = r->v[S_SAS_TOKEN];
     int n = !!cs + !!url + !!dir;
     if (n == 0)
         return err_set(err, ST_CONFIG,
@@ -1176,9 +1553,9 @@ static status load_storage(config *cfg, const cli *c, errinfo *err)
         return ST_OK;
 
     /* No SAS: a bearer token from a managed (or workload) identity. */
-    if ((st = load_identity_endpoint(cfg, err)) != ST_OK)
+    if ((st = load_identity_endpoint(cfg, r, err)) != ST_OK)
         return st;
-    const char *mi = env("ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID");
+    const char *mi = r->v[S_MI_CLIENT_ID];
     if (!mi && cfg->cred == CRED_MANAGED_IDENTITY && cfg->client_id)
         return set_str(&cfg->managed_identity_client_id, cfg->client_id, err);
     if (mi) {
@@ -1193,9 +1570,9 @@ static status load_storage(config *cfg, const cli *c, errinfo *err)
 }
 
 /* Event fields left out of both snapshots (privacy): names as Graph writes them. */
-static status load_snapshot_omit(config *cfg, errinfo *err)
+static status hook_snapshot_omit(config *cfg, const reading *r, errinfo *err)
 {
-    const char *v = env("ATTENDANCE_SNAPSHOT_OMIT");
+    const char *v = r->v[S_SNAPSHOT_OMIT];
     if (!v)
         return ST_OK;
     for (const char *p = v; *p;) {
@@ -1228,51 +1605,14 @@ static status load_snapshot_omit(config *cfg, errinfo *err)
     return ST_OK;
 }
 
-static status load_files(config *cfg, errinfo *err)
+static status hook_tmpdir(config *cfg, const reading *r, errinfo *err)
 {
-    const char *t = env("ATTENDANCE_TMPDIR");
-    if (!t)
-        t = env("TMPDIR");
-    if (!t)
-        t = "/tmp";
-    if (t[0] != '/')
+    (void)r;
+    if (cfg->tmpdir[0] != '/')
         return err_set(err, ST_CONFIG,
-                       "ATTENDANCE_TMPDIR (or TMPDIR): \"%.200s\" is not an absolute folder", t);
-    status st = set_str(&cfg->tmpdir, t, err);
-    if (st == ST_OK)
-        st = load_snapshot_omit(cfg, err);
-    return st;
-}
-
-static status load_numbers(config *cfg, const cli *c, errinfo *err)
-{
-    status st;
-    if ((st = int_setting(NULL, NULL, "ATTENDANCE_FIRST_RUN_DAYS", 1, 3650, &cfg->first_run_days,
-                          err)) != ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_OVERLAP_MINUTES", 0, 10080, &cfg->overlap_minutes,
-                          err)) != ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_SETTLE_MINUTES", 0, 10080, &cfg->settle_minutes,
-                          err)) != ST_OK ||
-        (st = int_setting("--concurrency", c->concurrency, "ATTENDANCE_CONCURRENCY", 1, 10000,
-                          &cfg->concurrency, err)) != ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_HTTP_TIMEOUT_SECONDS", 1, 3600,
-                          &cfg->http_timeout_s, err)) != ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_MAX_RETRIES", 0, 100, &cfg->max_retries, err)) !=
-            ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_MAX_RETRY_WAIT_SECONDS", 1, 3600,
-                          &cfg->max_retry_wait_s, err)) != ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_MAX_PAGES", 1, 1000000, &cfg->max_pages, err)) !=
-            ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_TRACK_DAYS", 0, 3650, &cfg->track_days, err)) !=
-            ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_CLAIM_LEASE_MINUTES", 1, 10080,
-                          &cfg->claim_lease_minutes, err)) != ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_MAILBOX_MAX_MB", 1, 65536, &cfg->mailbox_max_mb,
-                          err)) != ST_OK ||
-        (st = int_setting(NULL, NULL, "ATTENDANCE_MAX_RESPONSE_MB", 1, 1024, &cfg->max_response_mb,
-                          err)) != ST_OK)
-        return st;
-    return load_files(cfg, err);
+                       "ATTENDANCE_TMPDIR (or TMPDIR): \"%.200s\" is not an absolute folder",
+                       cfg->tmpdir);
+    return ST_OK;
 }
 
 static status load_window(config *cfg, const cli *c, errinfo *err)
@@ -1303,8 +1643,10 @@ static status load_window(config *cfg, const cli *c, errinfo *err)
     return ST_OK;
 }
 
-static status load_scale(config *cfg, const cli *c, errinfo *err)
+/* --shard, --shard-count with JOB_COMPLETION_INDEX, --claim, and who holds a claim. */
+static status hook_scale(config *cfg, const reading *r, errinfo *err)
 {
+    const cli *c = r->c;
     status st;
     if (c->shard && c->shard_count)
         return err_set(err, ST_USAGE, "give --shard I/N or --shard-count N, not both");
@@ -1326,7 +1668,7 @@ static status load_scale(config *cfg, const cli *c, errinfo *err)
         if (parse_int(c->shard_count, 1, MAX_SHARDS, &cfg->shard_count) != 0)
             return err_set(err, ST_USAGE, "--shard-count: expected a whole number from 1 to %d",
                            MAX_SHARDS);
-        const char *idx = env("JOB_COMPLETION_INDEX");
+        const char *idx = r->v[S_JOB_COMPLETION_INDEX];
         if (!idx)
             return err_set(err, ST_CONFIG,
                            "JOB_COMPLETION_INDEX: not set, and --shard-count needs it (Kubernetes "
@@ -1337,7 +1679,7 @@ static status load_scale(config *cfg, const cli *c, errinfo *err)
                            "--shard-count)",
                            cfg->shard_count - 1);
     }
-    const char *ex = env("CONTAINER_APP_JOB_EXECUTION_NAME");
+    const char *ex = r->v[S_EXECUTION_NAME];
     if (ex && (st = set_str(&cfg->execution_name, ex, err)) != ST_OK)
         return st;
     if (c->claim) {
@@ -1353,7 +1695,7 @@ static status load_scale(config *cfg, const cli *c, errinfo *err)
                        "CONTAINER_APP_JOB_EXECUTION_NAME: expected letters, digits, '.', '-', "
                        "'_' (it names a folder of claims)");
     /* who holds a claim: a retried attempt of this replica takes its own claims back */
-    const char *rep = env("CONTAINER_APP_REPLICA_NAME");
+    const char *rep = r->v[S_REPLICA_NAME];
     cfg->replica_from_platform = rep != NULL;
     char host[256] = "";
     if (!rep && gethostname(host, sizeof host - 1) == 0)
@@ -1363,34 +1705,270 @@ static status load_scale(config *cfg, const cli *c, errinfo *err)
     return ST_OK;
 }
 
-static status set_defaults(config *cfg, errinfo *err)
+static status hook_log_format(config *cfg, const reading *r, errinfo *err)
 {
-    cfg->first_run_days = 30;
-    cfg->overlap_minutes = 5;
-    cfg->settle_minutes = 60;
-    cfg->concurrency = 256;
-    cfg->http_timeout_s = 60;
-    cfg->max_retries = 6;
-    cfg->max_retry_wait_s = 300;
-    cfg->max_pages = 10000;
-    cfg->track_days = 30;
-    cfg->claim_lease_minutes = 60;
-    cfg->mailbox_max_mb = 512;
-    cfg->max_response_mb = 64;
-    cfg->codec = PQ_CODEC_SNAPPY;
-    cfg->log_level = LOG_INFO;
-    if (!(cfg->container = strdup(DEFAULT_CONTAINER)) || !(cfg->prefix = strdup("")) ||
-        !(cfg->authority_host = strdup(DEFAULT_AUTHORITY)) ||
-        !(cfg->graph_host = strdup(DEFAULT_GRAPH)) || !(cfg->imds_endpoint = strdup(DEFAULT_IMDS)))
-        return nomem(err);
+    (void)err;
+    if (!r->v[S_LOG_FORMAT])
+        cfg->log_format = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
     return ST_OK;
+}
+
+/* ---- what the table drives ---- */
+
+/* Finds each setting's value: its flag, else its variable, else its older names. */
+static void settings_read(reading *r, const cli *c, command cmd)
+{
+    memset(r, 0, sizeof *r);
+    r->c = c;
+    r->cmd = cmd;
+    for (size_t i = 0; i < S_COUNT; i++) {
+        const setting *s = &settings[i];
+        r->from[i] = s->name;
+        if (s->external)
+            continue;
+        if (c->setting[i]) {
+            r->v[i] = c->setting[i];
+            r->from[i] = s->flag;
+            r->by_flag[i] = 1;
+            continue;
+        }
+        if ((r->v[i] = env(s->name)) != NULL)
+            continue;
+        for (size_t k = 0; k < sizeof s->legacy / sizeof s->legacy[0] && s->legacy[k]; k++)
+            if ((r->v[i] = env(s->legacy[k])) != NULL) {
+                r->from[i] = s->legacy[k];
+                break;
+            }
+    }
+}
+
+/* 1 when the table stores the value by its type (no hook reads it raw). */
+static int stored(const setting *s)
+{
+    return !s->raw && !s->external &&
+           (s->type == T_INT || s->type == T_ENUM || s->type == T_TEXT || s->type == T_DIR ||
+            s->type == T_URL);
+}
+
+/* "a, b or c": the choices shown (aliases are accepted, not shown). */
+static void choices_text(const setting *s, const char *sep, const char *last, char *out, size_t n)
+{
+    size_t shown = 0, k = 0;
+    for (const setting_choice *c = s->choices; c->name; c++)
+        shown += !c->alias;
+    out[0] = '\0';
+    for (const setting_choice *c = s->choices; c->name; c++) {
+        if (c->alias)
+            continue;
+        size_t used = strlen(out);
+        snprintf(out + used, n - used, "%s%s", k == 0 ? "" : k + 1 == shown ? last : sep, c->name);
+        k++;
+    }
+}
+
+/* Parses v as setting i's value into its field; `from` names it in a message (a flag's
+ * bad value is a usage error). */
+static status setting_store(config *cfg, size_t i, const char *v, const char *from, int by_flag,
+                            errinfo *err)
+{
+    const setting *s = &settings[i];
+    void *field = (char *)cfg + s->off;
+    switch (s->type) {
+    case T_INT:
+        if (parse_int(v, s->lo, s->hi, (int *)field) == 0)
+            return ST_OK;
+        if (by_flag)
+            return err_set(err, ST_USAGE, "%s: expected a whole number from %ld to %ld", from,
+                           s->lo, s->hi);
+        return err_set(err, ST_CONFIG,
+                       "%s: expected a whole number from %ld to %ld; set it to such a number or "
+                       "unset it for the default",
+                       from, s->lo, s->hi);
+    case T_ENUM: {
+        char *t = dup_trim(v);
+        if (!t)
+            return nomem(err);
+        const setting_choice *c = s->choices;
+        while (c->name && strcasecmp(c->name, t) != 0)
+            c++;
+        free(t);
+        if (c->name) {
+            *(int *)field = c->value;
+            return ST_OK;
+        }
+        char list[160];
+        choices_text(s, ", ", " or ", list, sizeof list);
+        return err_set(err, by_flag ? ST_USAGE : ST_CONFIG, "%s: expected %s%s", from, list,
+                       s->hint ? s->hint : "");
+    }
+    case T_TEXT:
+    case T_DIR:
+        return set_str((char **)field, v, err);
+    case T_URL:
+        return check_url(from, v, URL_HTTP_LOOPBACK, 0, (char **)field, err);
+    default:
+        return ST_OK;
+    }
+}
+
+/* Every default, as if it were given: a default out of its own bounds fails here. */
+static status settings_defaults(config *cfg, errinfo *err)
+{
+    for (size_t i = 0; i < S_COUNT; i++) {
+        const setting *s = &settings[i];
+        status st;
+        if (stored(s) && s->def && (st = setting_store(cfg, i, s->def, s->name, 0, err)) != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+/* Checks, in table order, every setting the command reads, and a setting's flag
+ * wherever it is given; then the setting's hook. */
+static status settings_check(config *cfg, const reading *r, errinfo *err)
+{
+    for (size_t i = 0; i < S_COUNT; i++) {
+        const setting *s = &settings[i];
+        int read = (s->when & (1u << r->cmd)) != 0;
+        status st;
+        if (!read && !(r->by_flag[i] && stored(s)))
+            continue;
+        if (r->v[i] && stored(s) &&
+            (st = setting_store(cfg, i, r->v[i], r->from[i], r->by_flag[i], err)) != ST_OK)
+            return st;
+        if (read && s->hook && (st = s->hook(cfg, r, err)) != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+/* ---- the table as text ---- */
+
+/* What a value looks like and its default, in words: "N from 1 to 3650, default 30". */
+static status doc_kind(buf *b, const setting *s, int markdown, errinfo *err)
+{
+    static const char *const words[] = {
+        [T_INT] = "N",   [T_ENUM] = "",     [T_TEXT] = "text", [T_DIR] = "folder",
+        [T_URL] = "URL", [T_LIST] = "list", [T_FILE] = "file", [T_SECRET] = "secret"};
+    const char *q = markdown ? "`" : "";
+    status st;
+    if (s->type == T_ENUM) {
+        char list[160];
+        choices_text(s, markdown ? "`, `" : "|", markdown ? "`, `" : "|", list, sizeof list);
+        st = buf_appendf(b, err, "%s%s%s", q, list, q);
+    } else if (s->type == T_INT && !s->raw) {
+        st = buf_appendf(b, err, "N from %ld to %ld", s->lo, s->hi);
+    } else {
+        st = buf_appends(b, words[s->type], err);
+    }
+    if (st == ST_OK && s->def_doc)
+        st = buf_appendf(b, err, ", default %s", s->def_doc);
+    else if (st == ST_OK && s->def && s->def[0])
+        st = buf_appendf(b, err, ", default %s%s%s", q, s->def, q);
+    return st;
+}
+
+/* Appends text with `|` escaped (it would end a Markdown table cell). */
+static status md_cell(buf *b, const char *text, errinfo *err)
+{
+    status st = ST_OK;
+    for (const char *p = text; *p && st == ST_OK; p++)
+        st = *p == '|' ? buf_appends(b, "\\|", err) : buf_append(b, p, 1, err);
+    return st;
+}
+
+/* The names a setting is read under: "AZURE_CLIENT_SECRET (or client_secret,
+ * client_screte), --flag ARG". */
+static status doc_names(buf *b, const setting *s, int markdown, errinfo *err)
+{
+    const char *q = markdown ? "`" : "";
+    status st = buf_appendf(b, err, "%s%s%s", q, s->name, q);
+    for (size_t k = 0; st == ST_OK && k < sizeof s->legacy / sizeof s->legacy[0] && s->legacy[k];
+         k++)
+        st = buf_appendf(b, err, "%s%s%s%s", k == 0 ? " (or " : ", ", q, s->legacy[k], q);
+    if (st == ST_OK && s->legacy[0])
+        st = buf_appends(b, ")", err);
+    if (st == ST_OK && s->flag) {
+        st = buf_appendf(b, err, ", %s%s ", q, s->flag);
+        if (st == ST_OK)
+            st = markdown ? md_cell(b, s->arg, err) : buf_appends(b, s->arg, err);
+        if (st == ST_OK)
+            st = buf_appends(b, q, err);
+    }
+    return st;
+}
+
+/* The help, wrapped at 88 columns, each line indented 6 spaces. */
+static status doc_wrap(buf *b, const char *text, errinfo *err)
+{
+    enum { INDENT = 6, WIDTH = 88 };
+    status st = ST_OK;
+    size_t col = 0;
+    for (const char *p = text; *p && st == ST_OK;) {
+        size_t n = strcspn(p, " ");
+        if (col > 0 && col + 1 + n > WIDTH) {
+            st = buf_appends(b, "\n", err);
+            col = 0;
+        }
+        if (st == ST_OK)
+            st = col == 0 ? buf_appendf(b, err, "%*s", INDENT, "") : buf_appends(b, " ", err);
+        col += col == 0 ? INDENT : 1;
+        if (st == ST_OK)
+            st = buf_append(b, p, n, err);
+        col += n;
+        p += n;
+        p += strspn(p, " ");
+    }
+    return st == ST_OK ? buf_appends(b, "\n", err) : st;
+}
+
+char *config_settings_doc(config_doc format)
+{
+    buf b;
+    buf_init(&b, 8192);
+    int md = format == CONFIG_DOC_MARKDOWN;
+    status st = md ? buf_appends(&b, "| variable | value | meaning |\n|---|---|---|\n", NULL)
+                   : buf_appends(&b,
+                                 "Environment (a flag beats its variable, a variable its older "
+                                 "names; an empty value counts as unset):\n",
+                                 NULL);
+    for (size_t i = 0; i < S_COUNT && st == ST_OK; i++) {
+        const setting *s = &settings[i];
+        st = buf_appends(&b, md ? "| " : "  ", NULL);
+        if (st == ST_OK)
+            st = doc_names(&b, s, md, NULL);
+        if (st == ST_OK)
+            st = buf_appends(&b, md ? " | " : "   ", NULL);
+        if (st == ST_OK)
+            st = doc_kind(&b, s, md, NULL);
+        if (md) {
+            if (st == ST_OK)
+                st = buf_appends(&b, " | ", NULL);
+            if (st == ST_OK)
+                st = md_cell(&b, s->help, NULL);
+            if (st == ST_OK)
+                st = buf_appends(&b, " |\n", NULL);
+        } else {
+            if (st == ST_OK)
+                st = buf_appends(&b, "\n", NULL);
+            if (st == ST_OK)
+                st = doc_wrap(&b, s->help, NULL);
+        }
+    }
+    if (st != ST_OK) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
 }
 
 status config_load(config *cfg, int argc, char **argv, errinfo *err)
 {
     memset(cfg, 0, sizeof *cfg);
     cli c;
-    status st = set_defaults(cfg, err);
+    status st = settings_defaults(cfg, err);
+    if (st == ST_OK && !(cfg->imds_endpoint = strdup(DEFAULT_IMDS)))
+        st = nomem(err);
     if (st != ST_OK)
         goto fail_nocli;
     st = parse_cli(&c, argc, argv, err);
@@ -1425,20 +2003,20 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
         goto fail;
     }
     cfg->schema_sql = c.sql;
-    if ((st = load_logging(cfg, &c, err)) != ST_OK || (st = load_parquet(cfg, err)) != ST_OK)
+    reading r;
+    settings_read(&r, &c, cfg->cmd);
+    if (cfg->cmd != CMD_SCHEMA && cfg->cmd != CMD_CONVERT &&
+        (st = load_window(cfg, &c, err)) != ST_OK)
         goto fail;
-    if (c.concurrency && (st = int_setting("--concurrency", c.concurrency, "ATTENDANCE_CONCURRENCY",
-                                           1, 10000, &cfg->concurrency, err)) != ST_OK)
+    if ((st = settings_check(cfg, &r, err)) != ST_OK)
         goto fail;
 
-    if (cfg->cmd == CMD_SCHEMA)
-        goto done;
     if (cfg->cmd == CMD_CONVERT) {
         if (c.ninputs == 0) {
             st = err_set(err, ST_USAGE, "convert needs at least one FILE (a final JSON snapshot)");
             goto fail;
         }
-        const char *dir = c.output_dir ? c.output_dir : env("ATTENDANCE_OUTPUT_DIR");
+        const char *dir = r.v[S_OUTPUT_DIR];
         if (!dir) {
             st = err_set(err, ST_USAGE, "convert needs --output-dir DIR");
             goto fail;
@@ -1458,15 +2036,7 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
             }
             cfg->ninputs++;
         }
-        goto done;
     }
-
-    /* run, check and audit */
-    if ((st = load_window(cfg, &c, err)) != ST_OK || (st = load_scale(cfg, &c, err)) != ST_OK ||
-        (st = load_groups(cfg, &c, err)) != ST_OK || (st = load_users(cfg, &c, err)) != ST_OK ||
-        (st = load_numbers(cfg, &c, err)) != ST_OK || (st = load_credentials(cfg, err)) != ST_OK ||
-        (st = load_storage(cfg, &c, err)) != ST_OK)
-        goto fail;
 
 done:
     free(c.inputs);

@@ -5,7 +5,10 @@
  * config_load fills a config from argv and the process environment; on a bad
  * setting it returns ST_CONFIG (ST_USAGE for a bad command line) with a message
  * that names the setting and what is wrong, and never echoes a secret's value.
- * The config owns every string in it; config_free releases them (NULL-safe). */
+ * The config owns every string in it; config_free releases them (NULL-safe).
+ *
+ * Every setting is declared once, in the table at the top of config.c: its names,
+ * flag, type, bounds, default, help and field. */
 #ifndef TA_CONFIG_H
 #define TA_CONFIG_H
 
@@ -94,6 +97,8 @@ typedef struct config {
     int claim_lease_minutes; /* ATTENDANCE_CLAIM_LEASE_MINUTES (60) */
     int mailbox_max_mb;      /* ATTENDANCE_MAILBOX_MAX_MB (512): Graph answers one mailbox holds */
     int max_response_mb;     /* ATTENDANCE_MAX_RESPONSE_MB (64): one response's size cap */
+    int spill_mb;            /* ATTENDANCE_SPILL_MB (64): Graph data held in memory, in all, before
+                                mailboxes spill to tmpdir; 0: at once */
 
     /* HTTP */
     int concurrency;      /* 256 */
@@ -125,8 +130,16 @@ typedef struct config {
 
 TA_MUST_USE status config_load(config *cfg, int argc, char **argv, errinfo *err);
 void config_free(config *cfg);
-/* The usage text for --help. */
+/* The usage text for --help (the table of settings included). */
 const char *config_usage(void);
+
+typedef enum config_doc {
+    CONFIG_DOC_HELP,    /* the settings block of --help and of the man page */
+    CONFIG_DOC_MARKDOWN /* the README's table of settings */
+} config_doc;
+/* Every setting of the table (src/config.c) as text; the caller frees it. NULL when
+ * out of memory. */
+char *config_settings_doc(config_doc format);
 /* Parses RFC 3339 ("2026-11-01T00:00:00Z", offsets, fractions) or a date
  * ("2026-11-01", midnight UTC) into microseconds since the epoch; 0 on success. */
 int config_parse_time(const char *s, int64_t *out_us);

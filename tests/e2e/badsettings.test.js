@@ -51,6 +51,11 @@ describe('bad settings: out of range, malformed, missing parts', () => {
     ['max pages 0', { ATTENDANCE_MAX_PAGES: '0' }, [], /ATTENDANCE_MAX_PAGES/],
     ['max pages not a number', { ATTENDANCE_MAX_PAGES: 'many' }, [], /ATTENDANCE_MAX_PAGES/],
     ['codec gzip', { ATTENDANCE_PARQUET_COMPRESSION: 'gzip' }, [], /ATTENDANCE_PARQUET_COMPRESSION/],
+    // settings the table of src/config.c added or moved
+    ['spill budget past 64 GB', { ATTENDANCE_SPILL_MB: '65537' }, [], /ATTENDANCE_SPILL_MB: expected a whole number from 0 to 65536/],
+    ['spill budget negative', { ATTENDANCE_SPILL_MB: '-1' }, [], /ATTENDANCE_SPILL_MB/],
+    ['temporary folder not absolute', { ATTENDANCE_TMPDIR: 'scratch' }, [], /ATTENDANCE_TMPDIR \(or TMPDIR\): "scratch" is not an absolute folder/],
+    ['TMPDIR not absolute', { TMPDIR: 'rel/tmp' }, [], /TMPDIR.*not an absolute folder/],
     // names
     ['container with capitals and _', { ATTENDANCE_CONTAINER: 'Bad_Container' }, [], /ATTENDANCE_CONTAINER/],
     ['container too short', { ATTENDANCE_CONTAINER: 'ab' }, [], /ATTENDANCE_CONTAINER/],

@@ -1056,6 +1056,96 @@ static void test_config__usage_text(void **state)
             fail_msg("usage text lacks %s", must[i]);
 }
 
+/* The settings the table added or moved: ATTENDANCE_SPILL_MB and ATTENDANCE_TMPDIR
+ * (with TMPDIR as its older name). */
+static void test_config__table_settings(void **state)
+{
+    (void)state;
+    config cfg;
+    errinfo err;
+    unsetenv("ATTENDANCE_SPILL_MB");
+    unsetenv("ATTENDANCE_TMPDIR");
+    unsetenv("TMPDIR");
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.spill_mb, 64);
+    assert_string_equal(cfg.tmpdir, "/tmp");
+    config_free(&cfg);
+    setenv("ATTENDANCE_SPILL_MB", "0", 1);
+    setenv("TMPDIR", "/var/tmp/", 1);
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.spill_mb, 0);
+    assert_string_equal(cfg.tmpdir, "/var/tmp/");
+    config_free(&cfg);
+    setenv("ATTENDANCE_SPILL_MB", " 65536 ", 1);
+    setenv("ATTENDANCE_TMPDIR", "/scratch", 1); /* beats TMPDIR */
+    assert_int_equal(load(&cfg, &err, NULL), ST_OK);
+    assert_int_equal(cfg.spill_mb, 65536);
+    assert_string_equal(cfg.tmpdir, "/scratch");
+    config_free(&cfg);
+    static const char *const bad_spill[] = {"65537", "-1", "64MB", "1e3"};
+    for (size_t i = 0; i < sizeof bad_spill / sizeof bad_spill[0]; i++) {
+        setenv("ATTENDANCE_SPILL_MB", bad_spill[i], 1);
+        expect_fail(ST_CONFIG, "ATTENDANCE_SPILL_MB: expected a whole number from 0 to 65536",
+                    NULL);
+    }
+    unsetenv("ATTENDANCE_SPILL_MB");
+    setenv("ATTENDANCE_TMPDIR", "scratch", 1);
+    expect_fail(ST_CONFIG, "ATTENDANCE_TMPDIR (or TMPDIR): \"scratch\" is not an absolute folder",
+                NULL);
+    unsetenv("ATTENDANCE_TMPDIR");
+    setenv("TMPDIR", "rel/tmp", 1);
+    expect_fail(ST_CONFIG, "is not an absolute folder", NULL);
+    unsetenv("TMPDIR");
+    /* schema reads neither */
+    setenv("ATTENDANCE_SPILL_MB", "lots", 1);
+    assert_int_equal(load(&cfg, &err, "schema", NULL), ST_OK);
+    config_free(&cfg);
+    unsetenv("ATTENDANCE_SPILL_MB");
+}
+
+/* --help holds the whole table of settings, untruncated, between the options and the
+ * exit status; the README's form has one row per setting. */
+static void test_config__usage_lists_the_table(void **state)
+{
+    (void)state;
+    const char *u = config_usage();
+    char *help = config_settings_doc(CONFIG_DOC_HELP);
+    char *md = config_settings_doc(CONFIG_DOC_MARKDOWN);
+    assert_non_null(help);
+    assert_non_null(md);
+    const char *at = strstr(u, help);
+    assert_non_null(at);
+    assert_true(at > strstr(u, "Options ("));
+    assert_non_null(strstr(at + strlen(help), "\nExit status: "));
+    size_t n = strlen(u);
+    assert_true(n > 1 && u[n - 1] == '\n' && u[n - 2] != '\n');
+    static const char *const names[] = {"ATTENDANCE_SPILL_MB",
+                                        "ATTENDANCE_TMPDIR (or TMPDIR)",
+                                        "AZURE_CLIENT_SECRET (or client_secret, client_screte)",
+                                        "ATTENDANCE_CONCURRENCY, --concurrency N",
+                                        "N from 0 to 65536, default 64",
+                                        "SGA_UPN",
+                                        "JOB_COMPLETION_INDEX",
+                                        "SSL_CERT_FILE"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strstr(help, names[i]))
+            fail_msg("the settings block lacks %s", names[i]);
+    /* one entry line (two spaces, then a name) per README row */
+    size_t entries = 0, rows = 0;
+    for (const char *p = help; (p = strchr(p, '\n')) != NULL; p++)
+        if (p[1] == ' ' && p[2] == ' ' && p[3] != ' ')
+            entries++;
+    for (const char *p = md; (p = strstr(p, "\n| `")) != NULL; p++)
+        rows++;
+    assert_true(entries >= 40);
+    assert_int_equal(entries, rows);
+    assert_non_null(strstr(md, "| `ATTENDANCE_SPILL_MB` | N from 0 to 65536, default `64` | Graph "
+                               "data the run keeps in memory"));
+    assert_non_null(strstr(md, "`--log-format json\\|text`")); /* | escaped in a cell */
+    free(help);
+    free(md);
+}
+
 #define T(name) cmocka_unit_test_setup(name, setup)
 
 int main(void)
@@ -1085,6 +1175,8 @@ int main(void)
         T(test_config__scale),
         T(test_config__convert),
         T(test_config__usage_text),
+        T(test_config__table_settings),
+        T(test_config__usage_lists_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
