@@ -598,7 +598,7 @@ static status set_sas(config *cfg, const char *name, const char *v, errinfo *err
 typedef struct cli {
     const char *command;
     const char *since, *until, *users, *groups, *output_dir, *concurrency, *log_format, *log_level,
-        *shard, *shard_count;
+        *shard, *shard_count, *before, *table;
     int claim, sql, help, version;
     char **inputs;
     size_t ninputs;
@@ -630,6 +630,8 @@ static const opt_def options[] = {
     VALUE_OPT("--log-level", log_level),
     VALUE_OPT("--shard", shard),
     VALUE_OPT("--shard-count", shard_count),
+    VALUE_OPT("--before", before),
+    VALUE_OPT("--table", table),
     FLAG_OPT("--claim", claim),
     FLAG_OPT("--sql", sql),
     FLAG_OPT("--help", help),
@@ -653,8 +655,8 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
         }
         if (only_files || a[0] != '-' || a[1] == '\0') {
             if (!c->command && !only_files) {
-                static const char *const cmds[] = {"run",   "convert", "check",  "schema",
-                                                   "audit", "help",    "version"};
+                static const char *const cmds[] = {"run",   "convert", "check",   "schema",
+                                                   "audit", "help",    "version", "compact"};
                 int known = 0;
                 for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
                     if (strcmp(a, cmds[k]) == 0)
@@ -662,7 +664,7 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
                 if (!known)
                     return err_set(err, ST_USAGE,
                                    "unknown command \"%.64s\"; commands are run, convert, "
-                                   "check, schema, audit (see --help)",
+                                   "check, schema, audit, compact (see --help)",
                                    a);
                 c->command = a;
                 continue;
@@ -1406,11 +1408,12 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
         cfg->cmd = CMD_VERSION;
         goto done;
     }
-    cfg->cmd = strcmp(cmd, "convert") == 0  ? CMD_CONVERT
-               : strcmp(cmd, "check") == 0  ? CMD_CHECK
-               : strcmp(cmd, "schema") == 0 ? CMD_SCHEMA
-               : strcmp(cmd, "audit") == 0  ? CMD_AUDIT
-                                            : CMD_RUN;
+    cfg->cmd = strcmp(cmd, "convert") == 0   ? CMD_CONVERT
+               : strcmp(cmd, "check") == 0   ? CMD_CHECK
+               : strcmp(cmd, "schema") == 0  ? CMD_SCHEMA
+               : strcmp(cmd, "audit") == 0   ? CMD_AUDIT
+               : strcmp(cmd, "compact") == 0 ? CMD_COMPACT
+                                             : CMD_RUN;
     if (c.sql && cfg->cmd != CMD_SCHEMA) {
         st = err_set(err, ST_USAGE, "--sql goes with the schema command only");
         goto fail;
@@ -1422,6 +1425,10 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
     if ((c.claim || c.shard || c.shard_count) && cfg->cmd != CMD_RUN) {
         st = err_set(err, ST_USAGE,
                      "--shard, --shard-count and --claim go with the run command only");
+        goto fail;
+    }
+    if ((c.before || c.table) && cfg->cmd != CMD_COMPACT) {
+        st = err_set(err, ST_USAGE, "--before and --table go with the compact command only");
         goto fail;
     }
     cfg->schema_sql = c.sql;
@@ -1458,6 +1465,21 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
             }
             cfg->ninputs++;
         }
+        goto done;
+    }
+
+    if (cfg->cmd == CMD_COMPACT) {
+        /* a date, so that a month folder is never cut inside a day */
+        if (!c.before || strlen(c.before) != 10 ||
+            config_parse_time(c.before, &cfg->compact_before_us) != 0) {
+            st = err_set(err, ST_USAGE, "compact needs --before DATE (YYYY-MM-DD, UTC)");
+            goto fail;
+        }
+        if (c.table && (st = set_str(&cfg->compact_table, c.table, err)) != ST_OK)
+            goto fail;
+        if ((st = load_numbers(cfg, &c, err)) != ST_OK ||
+            (st = load_storage(cfg, &c, err)) != ST_OK)
+            goto fail;
         goto done;
     }
 
@@ -1501,7 +1523,8 @@ void config_free(config *cfg)
                      &cfg->managed_identity_client_id,
                      &cfg->execution_name,
                      &cfg->replica_name,
-                     &cfg->tmpdir};
+                     &cfg->tmpdir,
+                     &cfg->compact_table};
     char *secrets[] = {cfg->client_secret, cfg->connection_string, cfg->sas_token,
                        cfg->identity_header};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
