@@ -549,11 +549,13 @@ static status parse_rowgroup(pq_reader *r, tdec *d, rowgroup *g, errinfo *err)
 static status set_column(pq_reader *r, size_t i, const schema_el *s, errinfo *err)
 {
     colinfo *c = &r->cols[i];
+    if (!s->name || s->name_len == 0)
+        return bad(r, err, ST_DATA, "column %zu has no name", i + 1);
     char *name = strndup((const char *)s->name, s->name_len);
     if (!name)
         return bad(r, err, ST_NOMEM, "out of memory reading the schema");
     c->col.name = name;
-    if (memchr(s->name, '\0', s->name_len) || s->name_len == 0)
+    if (memchr(s->name, '\0', s->name_len))
         return bad(r, err, ST_DATA, "column %zu has an empty or unreadable name", i + 1);
     if (!s->type_set || s->nchildren != 0)
         return bad(r, err, ST_DATA, "column %s is not a flat column", name);
