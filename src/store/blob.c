@@ -1042,6 +1042,11 @@ status blob_delete(blob_client *b, const char *name, errinfo *err)
     status st = new_request(b, "DELETE", name, NULL, &req, err);
     if (st != ST_OK)
         return st;
+    /* no body: keep libcurl from adding a form Content-Type that the signature lacks */
+    if ((st = http_request_header(req, "Content-Type:", err)) != ST_OK) {
+        http_request_free(req);
+        return st;
+    }
     http_result res;
     st = http_perform(b->eng, req, &res);
     if (st != ST_OK && res.http_status == 404 && strcmp(res.error_code, "BlobNotFound") == 0)
