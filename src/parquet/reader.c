@@ -46,7 +46,7 @@ enum {
 
 #define THRIFT_DEPTH_MAX 32
 #define CHUNKS_MAX ((size_t)1 << 18) /* row groups x columns in one footer */
-#define MEM_MAX ((size_t)192 << 20)  /* pages and dictionaries held by one reader */
+#define MEM_MAX ((size_t)96 << 20)   /* pages and dictionaries held by one reader */
 #define HEADER_READ 8192
 #define HEADER_READ_MAX ((size_t)256 << 10)
 #define JULIAN_UNIX_EPOCH 2440588

@@ -9,7 +9,8 @@
  * an error whose message starts with the label given at open. Rows come out one at
  * a time; each column keeps only its current page (and dictionary) in memory, so a
  * reader holds about ncols x (page + dictionary) bytes whatever the file's size;
- * pages and dictionaries larger than PQ_READER_PAGE_MAX are refused.
+ * pages larger than PQ_READER_PAGE_MAX, and more than 96 MiB of pages and
+ * dictionaries held at once, are refused (ST_TOO_LARGE).
  *
  * Ownership: pq_reader_open* allocates; pq_reader_free releases (NULL-safe). The
  * reader owns the file descriptor it opened; pq_reader_open_mem borrows `data`,
@@ -24,7 +25,7 @@
 #include "parquet/pq.h"
 #include "status.h"
 
-#define PQ_READER_PAGE_MAX ((size_t)64 << 20)   /* one page, compressed or not */
+#define PQ_READER_PAGE_MAX ((size_t)16 << 20)   /* one page, compressed or not */
 #define PQ_READER_FOOTER_MAX ((size_t)16 << 20) /* the file's metadata */
 #define PQ_READER_COLS_MAX 1024
 
