@@ -139,14 +139,14 @@ static status compact_month(compactor *c, table_id t, const entry *in, size_t n,
     const char *month = in[0].month;
     merge_input *mi = calloc(n, sizeof *mi);
     char(*paths)[4200] = calloc(n, sizeof *paths);
-    char out[4200] = "";
+    char merged[4200] = "";
     char *name = NULL;
     status st = ST_OK;
     merge_stats ms = {0};
     uint64_t bytes_in = 0;
     if (!mi || !paths) {
         st = err_set(err, ST_NOMEM, "out of memory compacting %s %s", d->name, month);
-        goto out;
+        goto done;
     }
     for (size_t i = 0; i < n && st == ST_OK; i++) {
         char f[32];
@@ -161,17 +161,17 @@ static status compact_month(compactor *c, table_id t, const entry *in, size_t n,
         mi[i] = (merge_input){paths[i], in[i].name};
     }
     if (st != ST_OK)
-        goto out;
-    if (tmpdir_file(&c->tmp, "out.parquet", out, sizeof out) != 0) {
+        goto done;
+    if (tmpdir_file(&c->tmp, "out.parquet", merged, sizeof merged) != 0) {
         st = err_set(err, ST_IO, "the temporary folder's path is too long");
-        goto out;
+        goto done;
     }
     pq_options o = {.codec = c->cfg->codec,
                     .int96_timestamps = c->cfg->int96_timestamps,
                     .kv = tables_parquet_kv,
                     .nkv = 1};
-    if ((st = merge_files(t, mi, n, out, &o, 0, &ms, err)) != ST_OK)
-        goto out;
+    if ((st = merge_files(t, mi, n, merged, &o, 0, &ms, err)) != ST_OK)
+        goto done;
     for (size_t i = 0; i < n; i++)
         unlink(paths[i]);
 
@@ -179,15 +179,20 @@ static status compact_month(compactor *c, table_id t, const entry *in, size_t n,
     layout_run_id(timeutil_now_us(), run_id, date);
     if (!(name = layout_compacted(c->cfg->prefix, d->name, month, run_id))) {
         st = err_set(err, ST_NOMEM, "out of memory compacting %s %s", d->name, month);
-        goto out;
+        goto done;
     }
     size_t bytes_out = 0;
-    if ((st = store_put_file(c->st, name, out, "application/vnd.apache.parquet", &bytes_out,
+    if ((st = store_put_file(c->st, name, merged, "application/vnd.apache.parquet", &bytes_out,
                              err)) != ST_OK)
-        goto out;
-    unlink(out);
-    if ((st = verify(c, t, name, ms.rows_out, err)) != ST_OK)
-        goto out;
+        goto done;
+    unlink(merged);
+    if ((st = verify(c, t, name, ms.rows_out, err)) != ST_OK) {
+        /* a file that does not read back must not stay where the tables read */
+        errinfo e = {0};
+        if (store_delete(c->st, name, &e) != ST_OK)
+            err_prefix(err, "%s (not deleted either: %s)", name, e.msg);
+        goto done;
+    }
     size_t deleted = 0;
     for (size_t i = 0; i < n && st == ST_OK; i++)
         if ((st = store_delete(c->st, in[i].name, err)) == ST_OK)
@@ -197,7 +202,7 @@ static status compact_month(compactor *c, table_id t, const entry *in, size_t n,
                    "%s is written and read back, but %zu of its %zu inputs are not deleted yet "
                    "(the views show each row once meanwhile; run compact again)",
                    name, n - deleted, n);
-        goto out;
+        goto done;
     }
     log_info("month compacted",
              json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "table", d->name, "month",
@@ -205,12 +210,12 @@ static status compact_month(compactor *c, table_id t, const entry *in, size_t n,
                        (json_int_t)ms.rows_in, "rows_out", (json_int_t)ms.rows_out, "bytes_in",
                        (json_int_t)bytes_in, "bytes_out", (json_int_t)bytes_out, "passes",
                        (int)ms.partitions));
-out:
+done:
     for (size_t i = 0; paths && i < n; i++)
         if (paths[i][0])
             unlink(paths[i]);
-    if (st != ST_OK && out[0])
-        unlink(out);
+    if (st != ST_OK && merged[0])
+        unlink(merged);
     free(name);
     free(paths);
     free(mi);
