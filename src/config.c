@@ -135,7 +135,8 @@ enum {
     W_CHECK = 1 << CMD_CHECK,
     W_AUDIT = 1 << CMD_AUDIT,
     W_RUNS = W_RUN | W_CHECK | W_AUDIT,
-    W_ANY = W_RUNS | 1 << CMD_CONVERT | 1 << CMD_SCHEMA
+    W_STORE = W_RUNS | 1 << CMD_COMPACT, /* the storage's settings: compact reads them too */
+    W_ANY = W_STORE | 1 << CMD_CONVERT | 1 << CMD_SCHEMA
 };
 
 typedef struct setting_choice {
@@ -325,19 +326,19 @@ static const setting settings[S_COUNT] = {
                         INT(1, 3600),
                         .def = "60",
                         AT(http_timeout_s),
-                        .when = W_RUNS,
+                        .when = W_STORE,
                         .help = "one HTTP request's time limit, in seconds"},
     [S_MAX_RETRIES] = {.name = "ATTENDANCE_MAX_RETRIES",
                        INT(0, 100),
                        .def = "6",
                        AT(max_retries),
-                       .when = W_RUNS,
+                       .when = W_STORE,
                        .help = "retries of a throttled or failed request"},
     [S_MAX_RETRY_WAIT] = {.name = "ATTENDANCE_MAX_RETRY_WAIT_SECONDS",
                           INT(1, 3600),
                           .def = "300",
                           AT(max_retry_wait_s),
-                          .when = W_RUNS,
+                          .when = W_STORE,
                           .help = "the longest wait before a retry, in seconds"},
     [S_MAX_PAGES] = {.name = "ATTENDANCE_MAX_PAGES",
                      INT(1, 1000000),
@@ -361,12 +362,12 @@ static const setting settings[S_COUNT] = {
                                "job's replica timeout"},
     [S_MAILBOX_MAX_MB] = {.name = "ATTENDANCE_MAILBOX_MAX_MB",
                           INT(1, 65536),
-                          .def = "512",
+                          .def = "16384",
                           AT(mailbox_max_mb),
                           .when = W_RUNS,
-                          .help = "the most of Graph's answers one mailbox may hold, in MB; "
-                                  "past it that mailbox fails instead of the job running out "
-                                  "of memory"},
+                          .help = "the most of Graph's answers one mailbox may take in, in MB "
+                                  "(held in memory or spilled to ATTENDANCE_TMPDIR); past it "
+                                  "that mailbox fails instead of the disk filling up"},
     [S_MAX_RESPONSE_MB] = {.name = "ATTENDANCE_MAX_RESPONSE_MB",
                            INT(1, 1024),
                            .def = "64",
@@ -388,7 +389,7 @@ static const setting settings[S_COUNT] = {
                   .type = T_DIR,
                   .def = "/tmp",
                   AT(tmpdir),
-                  .when = W_RUNS,
+                  .when = W_STORE,
                   .hook = hook_tmpdir,
                   .help = "where temporary files go (give a writable folder when the root file "
                           "system is read-only)"},
@@ -437,14 +438,14 @@ static const setting settings[S_COUNT] = {
                                         "may log in with it too)"},
     [S_IDENTITY_ENDPOINT] = {.name = "IDENTITY_ENDPOINT",
                              .type = T_URL,
-                             .when = W_RUNS,
+                             .when = W_STORE,
                              .raw = 1,
                              .help = "with none of the three, a managed identity: the "
                                      "platform's token endpoint (Container Apps and App Service "
                                      "set it and IDENTITY_HEADER)"},
     [S_IDENTITY_HEADER] = {.name = "IDENTITY_HEADER",
                            .type = T_SECRET,
-                           .when = W_RUNS,
+                           .when = W_STORE,
                            .raw = 1,
                            .help = "the header IDENTITY_ENDPOINT wants"},
     [S_POD_IDENTITY_HOST] = {.name = "AZURE_POD_IDENTITY_AUTHORITY_HOST",
@@ -474,45 +475,45 @@ static const setting settings[S_COUNT] = {
                      .type = T_TEXT,
                      .def = "teams-attendance",
                      AT(container),
-                     .when = W_RUNS,
+                     .when = W_STORE,
                      .hook = hook_container,
                      .help = "the container, created if missing"},
     [S_PREFIX] = {.name = "ATTENDANCE_PREFIX",
                   .type = T_TEXT,
                   .def = "",
                   AT(prefix),
-                  .when = W_RUNS,
+                  .when = W_STORE,
                   .hook = hook_prefix,
                   .def_doc = "none",
                   .help = "a folder inside the container"},
     [S_CONNECTION_STRING] = {.name = "AZURE_STORAGE_CONNECTION_STRING",
                              .type = T_SECRET,
-                             .when = W_RUNS,
+                             .when = W_STORE,
                              .hook = hook_storage,
                              .help = "storage, exactly one of this, AZURE_STORAGE_ACCOUNT_URL or "
                                      "ATTENDANCE_OUTPUT_DIR: an account key or SAS connection "
                                      "string (UseDevelopmentStorage=true for Azurite)"},
     [S_ACCOUNT_URL] = {.name = "AZURE_STORAGE_ACCOUNT_URL",
                        .type = T_URL,
-                       .when = W_RUNS,
+                       .when = W_STORE,
                        .raw = 1,
                        .help = "or the account URL, with AZURE_STORAGE_SAS_TOKEN or a managed "
                                "(or workload) identity"},
     [S_SAS_TOKEN] = {.name = "AZURE_STORAGE_SAS_TOKEN",
                      .type = T_SECRET,
-                     .when = W_RUNS,
+                     .when = W_STORE,
                      .raw = 1,
                      .help = "a SAS for AZURE_STORAGE_ACCOUNT_URL"},
     [S_OUTPUT_DIR] = {.name = "ATTENDANCE_OUTPUT_DIR",
                       .flag = "--output-dir",
                       .arg = "DIR",
                       .type = T_DIR,
-                      .when = W_RUNS,
+                      .when = W_STORE,
                       .raw = 1,
                       .help = "or a local folder, same layout (convert writes there too)"},
     [S_MI_CLIENT_ID] = {.name = "ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID",
                         .type = T_TEXT,
-                        .when = W_RUNS,
+                        .when = W_STORE,
                         .raw = 1,
                         .help = "the user-assigned identity storage uses (unset: the one "
                                 "AZURE_CLIENT_ID names when Graph uses a managed identity, else "
@@ -1052,7 +1053,7 @@ static status set_sas(config *cfg, const char *name, const char *v, errinfo *err
 
 struct cli {
     const char *command;
-    const char *since, *until, *shard, *shard_count;
+    const char *since, *until, *shard, *shard_count, *before, *table;
     int claim, sql, help, version;
     const char *setting[S_COUNT]; /* a setting's flag value (settings[].flag) */
     char **inputs;
@@ -1078,6 +1079,7 @@ typedef struct opt_def {
 static const opt_def options[] = {
     VALUE_OPT("--since", since),    VALUE_OPT("--until", until),
     VALUE_OPT("--shard", shard),    VALUE_OPT("--shard-count", shard_count),
+    VALUE_OPT("--before", before),  VALUE_OPT("--table", table),
     FLAG_OPT("--claim", claim),     FLAG_OPT("--sql", sql),
     FLAG_OPT("--help", help),       FLAG_OPT("-h", help),
     FLAG_OPT("--version", version), FLAG_OPT("-V", version),
@@ -1098,8 +1100,8 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
         }
         if (only_files || a[0] != '-' || a[1] == '\0') {
             if (!c->command && !only_files) {
-                static const char *const cmds[] = {"run",   "convert", "check",  "schema",
-                                                   "audit", "help",    "version"};
+                static const char *const cmds[] = {"run",   "convert", "check",   "schema",
+                                                   "audit", "help",    "version", "compact"};
                 int known = 0;
                 for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
                     if (strcmp(a, cmds[k]) == 0)
@@ -1107,7 +1109,7 @@ static status parse_cli(cli *c, int argc, char **argv, errinfo *err)
                 if (!known)
                     return err_set(err, ST_USAGE,
                                    "unknown command \"%.64s\"; commands are run, convert, "
-                                   "check, schema, audit (see --help)",
+                                   "check, schema, audit, compact (see --help)",
                                    a);
                 c->command = a;
                 continue;
@@ -1984,11 +1986,12 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
         cfg->cmd = CMD_VERSION;
         goto done;
     }
-    cfg->cmd = strcmp(cmd, "convert") == 0  ? CMD_CONVERT
-               : strcmp(cmd, "check") == 0  ? CMD_CHECK
-               : strcmp(cmd, "schema") == 0 ? CMD_SCHEMA
-               : strcmp(cmd, "audit") == 0  ? CMD_AUDIT
-                                            : CMD_RUN;
+    cfg->cmd = strcmp(cmd, "convert") == 0   ? CMD_CONVERT
+               : strcmp(cmd, "check") == 0   ? CMD_CHECK
+               : strcmp(cmd, "schema") == 0  ? CMD_SCHEMA
+               : strcmp(cmd, "audit") == 0   ? CMD_AUDIT
+               : strcmp(cmd, "compact") == 0 ? CMD_COMPACT
+                                             : CMD_RUN;
     if (c.sql && cfg->cmd != CMD_SCHEMA) {
         st = err_set(err, ST_USAGE, "--sql goes with the schema command only");
         goto fail;
@@ -2002,6 +2005,10 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
                      "--shard, --shard-count and --claim go with the run command only");
         goto fail;
     }
+    if ((c.before || c.table) && cfg->cmd != CMD_COMPACT) {
+        st = err_set(err, ST_USAGE, "--before and --table go with the compact command only");
+        goto fail;
+    }
     cfg->schema_sql = c.sql;
     reading r;
     settings_read(&r, &c, cfg->cmd);
@@ -2010,6 +2017,18 @@ status config_load(config *cfg, int argc, char **argv, errinfo *err)
         goto fail;
     if ((st = settings_check(cfg, &r, err)) != ST_OK)
         goto fail;
+
+    if (cfg->cmd == CMD_COMPACT) {
+        /* a date, so that a month folder is never cut inside a day */
+        if (!c.before || strlen(c.before) != 10 ||
+            config_parse_time(c.before, &cfg->compact_before_us) != 0) {
+            st = err_set(err, ST_USAGE, "compact needs --before DATE (YYYY-MM-DD, UTC)");
+            goto fail;
+        }
+        if (c.table && (st = set_str(&cfg->compact_table, c.table, err)) != ST_OK)
+            goto fail;
+        goto done;
+    }
 
     if (cfg->cmd == CMD_CONVERT) {
         if (c.ninputs == 0) {
@@ -2071,7 +2090,8 @@ void config_free(config *cfg)
                      &cfg->managed_identity_client_id,
                      &cfg->execution_name,
                      &cfg->replica_name,
-                     &cfg->tmpdir};
+                     &cfg->tmpdir,
+                     &cfg->compact_table};
     char *secrets[] = {cfg->client_secret, cfg->connection_string, cfg->sas_token,
                        cfg->identity_header};
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)

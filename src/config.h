@@ -26,7 +26,8 @@ typedef enum command {
     CMD_SCHEMA,
     CMD_AUDIT,
     CMD_HELP,
-    CMD_VERSION
+    CMD_VERSION,
+    CMD_COMPACT
 } command;
 
 typedef enum storage_kind {
@@ -119,6 +120,8 @@ typedef struct config {
     char **inputs; /* convert FILE... */
     size_t ninputs;
     int schema_sql;
+    int64_t compact_before_us; /* compact --before DATE: midnight UTC of DATE */
+    char *compact_table;       /* compact --table T, or NULL for every table */
 
     /* scale */
     int shard_index, shard_count; /* shard_count 0: no sharding */

@@ -102,3 +102,90 @@ char *layout_claim(const char *prefix, const char *execution, const char *upn)
         st = urlenc_upn_folder(&b, upn, NULL);
     return done(&b, st);
 }
+
+char *layout_parquet_table(const char *prefix, const char *table)
+{
+    buf b;
+    buf_init(&b, 0);
+    return done(&b, buf_appendf(&b, NULL, "%sparquet/%s/", prefix, table));
+}
+
+char *layout_compacted(const char *prefix, const char *table, const char *month, const char *run_id)
+{
+    buf b;
+    buf_init(&b, 0);
+    return done(&b, buf_appendf(&b, NULL, "%sparquet/%s/month=%s/compacted-%s.parquet", prefix,
+                                table, month, run_id));
+}
+
+/* n digits at s; their value, or -1. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* "YYYY-MM" at s, a month that exists; 0 when it is one. */
+static int read_month(const char *s)
+{
+    int y = digits(s, 4), m = digits(s + 5, 2);
+    return y >= 1970 && y <= 9999 && s[4] == '-' && m >= 1 && m <= 12 ? 0 : -1;
+}
+
+/* A file name of a run or of compact: a non-empty name of safe bytes ending in .parquet. */
+static int parquet_base(const char *s)
+{
+    size_t n = strlen(s);
+    if (n <= 8 || strcmp(s + n - 8, ".parquet") != 0 || s[0] == '.' || s[0] == '_')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+layout_kind layout_parse_table_file(const char *prefix, const char *table, const char *name,
+                                    char date[LAYOUT_DATE_MAX], char month[LAYOUT_DATE_MAX])
+{
+    date[0] = month[0] = '\0';
+    char *dir = layout_parquet_table(prefix, table);
+    if (!dir)
+        return LAYOUT_OTHER;
+    size_t dl = strlen(dir);
+    int under = strncmp(name, dir, dl) == 0;
+    free(dir);
+    if (!under)
+        return LAYOUT_OTHER;
+    const char *rest = name + dl;
+    if (strncmp(rest, "ingest_date=", 12) == 0) {
+        const char *d = rest + 12;
+        if (strlen(d) < 11 || d[10] != '/' || read_month(d) != 0 || d[7] != '-' ||
+            !parquet_base(d + 11) || strchr(d + 11, '/'))
+            return LAYOUT_OTHER;
+        int y = digits(d, 4), m = digits(d + 5, 2), day = digits(d + 8, 2);
+        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if (day < 1 || day > mdays[m - 1] + (m == 2 && leap))
+            return LAYOUT_OTHER;
+        snprintf(date, LAYOUT_DATE_MAX, "%.10s", d);
+        snprintf(month, LAYOUT_DATE_MAX, "%.7s", d);
+        return LAYOUT_INGEST;
+    }
+    if (strncmp(rest, "month=", 6) == 0) {
+        const char *m = rest + 6;
+        if (strlen(m) < 8 || m[7] != '/' || read_month(m) != 0 ||
+            strncmp(m + 8, "compacted-", 10) != 0 || !parquet_base(m + 8) || strchr(m + 8, '/'))
+            return LAYOUT_OTHER;
+        snprintf(month, LAYOUT_DATE_MAX, "%.7s", m);
+        return LAYOUT_COMPACTED;
+    }
+    return LAYOUT_OTHER;
+}

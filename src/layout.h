@@ -23,6 +23,24 @@ char *layout_snapshot(const char *prefix, const char *kind, const char *date, co
 char *layout_parquet(const char *prefix, const char *table, const char *date, const char *run_id);
 /* {prefix}parquet/{table}/ingest_date={date}: the folder of layout_parquet */
 char *layout_parquet_dir(const char *prefix, const char *table, const char *date);
+/* {prefix}parquet/{table}/: where every file of a table lies (what compact lists) */
+char *layout_parquet_table(const char *prefix, const char *table);
+/* {prefix}parquet/{table}/month={month}/compacted-{run_id}.parquet: one month's files
+ * merged by `compact`; month is "YYYY-MM" */
+char *layout_compacted(const char *prefix, const char *table, const char *month,
+                       const char *run_id);
+
+/* What a name under layout_parquet_table is, for `compact`. */
+typedef enum layout_kind {
+    LAYOUT_OTHER = 0, /* not a table file this program writes */
+    LAYOUT_INGEST,    /* layout_parquet: date is its ingest date, month its month */
+    LAYOUT_COMPACTED  /* layout_compacted: month is set, date is "" */
+} layout_kind;
+/* Reads name (a listed blob name) against prefix and table: its kind, and its date
+ * ("YYYY-MM-DD") and month ("YYYY-MM"), checked to be real dates. */
+layout_kind layout_parse_table_file(const char *prefix, const char *table, const char *name,
+                                    char date[LAYOUT_DATE_MAX], char month[LAYOUT_DATE_MAX]);
+
 /* {prefix}registry/runs/{run_id}.json */
 char *layout_manifest(const char *prefix, const char *run_id);
 /* {prefix}registry/checkpoint.json */

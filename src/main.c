@@ -57,6 +57,9 @@ int main(int argc, char **argv)
     case CMD_AUDIT:
         code = job_audit(&cfg);
         break;
+    case CMD_COMPACT:
+        code = job_compact(&cfg);
+        break;
     }
     config_free(&cfg);
     secret_forget();

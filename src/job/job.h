@@ -16,5 +16,9 @@ int job_check(const config *cfg);
 /* Compares, per mailbox, the attendance reports Graph lists with the landed ids of its
  * registry file, and prints what is missing; writes nothing (audit.c). */
 int job_audit(const config *cfg);
+/* Merges each month of each table's Parquet files before cfg->compact_before_us into
+ * one file (compact.c, docs/operations.md); 0 done, 1 a month failed (named), 2 a
+ * bad --table or storage setting. */
+int job_compact(const config *cfg);
 
 #endif

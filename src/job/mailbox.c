@@ -1033,14 +1033,15 @@ static void on_graph(void *ctx, http_result *res)
         fail(mb, &res->err);
         goto out;
     }
-    /* what a mailbox holds is bounded: a paging loop of large pages, or a calendar too
-     * big for this replica, is a clear error for that mailbox, never an OOM kill */
+    /* what a mailbox takes in is bounded: a paging loop of large pages, or a calendar too
+     * big for this replica's disk, is a clear error for that mailbox */
     mb->held_bytes += (int64_t)res->body.len;
     if (mb->held_bytes > (int64_t)mb->env->cfg->mailbox_max_mb * (1 << 20)) {
         errinfo e = {0};
         err_set(&e, ST_LIMIT,
                 "%s: Graph's answers for this mailbox passed %d MiB (ATTENDANCE_MAILBOX_MAX_MB); "
-                "stopped before memory runs out: raise the setting if the replica has the memory",
+                "stopped before the temporary folder fills up: raise the setting if "
+                "ATTENDANCE_TMPDIR has the room",
                 mb->upn, mb->env->cfg->mailbox_max_mb);
         fail(mb, &e);
         goto out;

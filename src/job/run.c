@@ -148,10 +148,6 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
     return ST_OK;
 }
 
-/* What the mailboxes may hold in memory in all before they spill to the temporary
- * folder. */
-#define SPILL_MB 64
-
 /* The temporary Parquet file of a table: "{table}.parquet" in the run's folder. */
 static void table_file_name(int t, char name[64])
 {
@@ -176,7 +172,7 @@ static status open_tables(run *r, errinfo *err)
     if (st != ST_OK)
         return st;
     r->spill.dir = r->tmp.path;
-    r->spill.limit = (int64_t)SPILL_MB << 20;
+    r->spill.limit = (int64_t)r->cfg->spill_mb << 20;
     pq_options opts = {0};
     opts.kv = tables_parquet_kv;
     opts.nkv = 1;

@@ -90,3 +90,42 @@ status pq_compress(pq_compressor *c, const void *in, size_t n, buf *out, errinfo
     out->data[out->len] = '\0';
     return ST_OK;
 }
+
+status pq_decompress(int codec, const void *in, size_t n, size_t want, buf *out, errinfo *err)
+{
+    buf_reset(out);
+    status st = buf_reserve(out, want, err);
+    if (st != ST_OK)
+        return st;
+    switch (codec) {
+    case 0:
+        if (n != want)
+            return err_set(err, ST_DATA, "an uncompressed page says %zu bytes but holds %zu", want,
+                           n);
+        if (n)
+            memcpy(out->data, in, n);
+        break;
+    case 1: {
+        size_t got = 0;
+        if (snappy_uncompressed_length(in, n, &got) != SNAPPY_OK || got != want)
+            return err_set(err, ST_DATA, "a snappy page does not hold the %zu bytes it says", want);
+        if (snappy_uncompress(in, n, out->data, &got) != SNAPPY_OK || got != want)
+            return err_set(err, ST_DATA, "a snappy page does not decompress");
+        break;
+    }
+    case 6: {
+        /* the frame's declared size is not trusted: the output buffer bounds it */
+        size_t got = ZSTD_decompress(out->data, want, in, n);
+        if (ZSTD_isError(got) || got != want)
+            return err_set(err, ST_DATA, "a zstd page does not decompress to its %zu bytes%s%s",
+                           want, ZSTD_isError(got) ? ": " : "",
+                           ZSTD_isError(got) ? ZSTD_getErrorName(got) : "");
+        break;
+    }
+    default:
+        return err_set(err, ST_DATA, "compression codec %d is not one this reader knows", codec);
+    }
+    out->len = want;
+    out->data[want] = '\0';
+    return ST_OK;
+}

@@ -856,6 +856,292 @@ out:
     return st;
 }
 
+/* ---- listing, deleting, downloading ------------------------------------------ */
+
+#define LIST_PAGES_MAX 1000000 /* 5,000 names a page */
+
+/* The text between <tag ...> and </tag> inside [p, end), or NULL. An element whose
+ * start tag carries attributes (Encoded="true") is reported through *attrs. */
+static const char *xml_elem(const char *p, const char *end, const char *tag, size_t *len,
+                            int *attrs)
+{
+    size_t tl = strlen(tag);
+    for (const char *q = p; q + tl + 2 <= end; q++) {
+        if (q[0] != '<' || memcmp(q + 1, tag, tl) != 0)
+            continue;
+        char c = q[1 + tl];
+        if (c != '>' && c != ' ' && c != '/')
+            continue;
+        const char *gt = memchr(q, '>', (size_t)(end - q));
+        if (!gt)
+            return NULL;
+        if (gt[-1] == '/') { /* <tag /> */
+            *len = 0;
+            if (attrs)
+                *attrs = 0;
+            return gt + 1;
+        }
+        if (attrs)
+            *attrs = c == ' ';
+        const char *body = gt + 1;
+        for (const char *e = body; e + tl + 3 <= end; e++)
+            if (e[0] == '<' && e[1] == '/' && memcmp(e + 2, tag, tl) == 0 && e[2 + tl] == '>') {
+                *len = (size_t)(e - body);
+                return body;
+            }
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Appends the XML text [p, p+n) to out with its five entities and character
+ * references decoded; ST_DATA on a reference it cannot read. */
+static status xml_text(buf *out, const char *p, size_t n, errinfo *err)
+{
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
+    status st = ST_OK;
+    for (size_t i = 0; i < n && st == ST_OK;) {
+        if (p[i] != '&') {
+            size_t j = i;
+            while (j < n && p[j] != '&')
+                j++;
+            st = buf_append(out, p + i, j - i, err);
+            i = j;
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < sizeof ents / sizeof ents[0]; k++) {
+            size_t el = strlen(ents[k].ent);
+            if (n - i - 1 >= el && memcmp(p + i + 1, ents[k].ent, el) == 0) {
+                st = buf_append(out, &ents[k].c, 1, err);
+                i += 1 + el;
+                break;
+            }
+        }
+        if (k < sizeof ents / sizeof ents[0])
+            continue;
+        /* &#N; or &#xH; for an ASCII character: the names this program writes are ASCII */
+        unsigned long v = 0;
+        size_t j = i + 1;
+        int hex = 0, digits = 0;
+        if (j < n && p[j] == '#') {
+            j++;
+            if (j < n && (p[j] == 'x' || p[j] == 'X'))
+                hex = 1, j++;
+            for (; j < n && digits < 8; j++, digits++) {
+                char c = p[j];
+                int d = c >= '0' && c <= '9'          ? c - '0'
+                        : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                      : -1;
+                if (d < 0)
+                    break;
+                v = v * (hex ? 16 : 10) + (unsigned long)d;
+            }
+        }
+        if (!digits || j >= n || p[j] != ';' || v == 0 || v > 0x7f)
+            return err_set(err, ST_DATA, "a blob listing has an XML reference it cannot read");
+        char c = (char)v;
+        st = buf_append(out, &c, 1, err);
+        i = j + 1;
+    }
+    return st;
+}
+
+status blob_list_parse(const char *xml, size_t n, store_list_fn fn, void *ctx, buf *next_marker,
+                       errinfo *err)
+{
+    const char *end = xml + n, *p = xml;
+    buf name;
+    buf_init(&name, 1024);
+    status st = ST_OK;
+    buf_reset(next_marker);
+    size_t blen;
+    const char *blobs = xml_elem(p, end, "Blobs", &blen, NULL);
+    if (!blobs) {
+        if (!xml_elem(p, end, "EnumerationResults", &blen, NULL))
+            return err_set(err, ST_DATA, "a blob listing is not an EnumerationResults document");
+        blobs = end; /* no blobs in this page */
+        blen = 0;
+    }
+    const char *q = blobs, *bend = blobs + blen;
+    size_t one;
+    const char *b;
+    while (st == ST_OK && (b = xml_elem(q, bend, "Blob", &one, NULL)) != NULL) {
+        q = b + one;
+        size_t nl, ll;
+        int encoded = 0;
+        const char *nm = xml_elem(b, b + one, "Name", &nl, &encoded);
+        if (!nm || encoded) /* a name with characters XML cannot hold: not ours */
+            continue;
+        buf_reset(&name);
+        if ((st = xml_text(&name, nm, nl, err)) != ST_OK)
+            break;
+        uint64_t size = 0;
+        const char *len = xml_elem(b, b + one, "Content-Length", &ll, NULL);
+        for (size_t i = 0;
+             len && i < ll && len[i] >= '0' && len[i] <= '9' && size < UINT64_MAX / 10; i++)
+            size = size * 10 + (uint64_t)(len[i] - '0');
+        if (memchr(name.data, '\0', name.len))
+            continue;
+        st = fn(ctx, name.data, size, err);
+    }
+    size_t ml;
+    const char *marker = xml_elem(xml, end, "NextMarker", &ml, NULL);
+    if (st == ST_OK && marker && ml)
+        st = xml_text(next_marker, marker, ml, err);
+    buf_free(&name);
+    return st;
+}
+
+status blob_list(blob_client *b, const char *prefix, store_list_fn fn, void *ctx, errinfo *err)
+{
+    buf marker, query;
+    buf_init(&marker, 4096);
+    buf_init(&query, 0);
+    status st = ST_OK;
+    for (long page = 0; st == ST_OK; page++) {
+        if (page >= LIST_PAGES_MAX) {
+            st = err_set(err, ST_LIMIT, "listing %s: more than %d pages", prefix, LIST_PAGES_MAX);
+            break;
+        }
+        buf_reset(&query);
+        st = buf_appends(&query, "restype=container&comp=list&maxresults=5000&prefix=", err);
+        if (st == ST_OK)
+            st = urlenc_query(&query, prefix, err);
+        if (st == ST_OK && marker.len) {
+            st = buf_appends(&query, "&marker=", err);
+            if (st == ST_OK)
+                st = urlenc_query(&query, marker.data, err);
+        }
+        http_request *req;
+        if (st != ST_OK || (st = new_request(b, "GET", NULL, query.data, &req, err)) != ST_OK)
+            break;
+        http_result res;
+        st = http_perform(b->eng, req, &res);
+        if (st != ST_OK)
+            st = failed(b, &res, err, "listing blobs under %s", prefix);
+        else if ((st = blob_list_parse(res.body.data, res.body.len, fn, ctx, &marker, err)) !=
+                 ST_OK)
+            err_prefix(err, "listing blobs under %s", prefix);
+        http_result_free(&res);
+        if (st == ST_OK && !marker.len)
+            break;
+    }
+    buf_free(&marker);
+    buf_free(&query);
+    return st;
+}
+
+status blob_delete(blob_client *b, const char *name, errinfo *err)
+{
+    http_request *req;
+    status st = new_request(b, "DELETE", name, NULL, &req, err);
+    if (st != ST_OK)
+        return st;
+    /* no body: keep libcurl from adding a form Content-Type that the signature lacks */
+    if ((st = http_request_header(req, "Content-Type:", err)) != ST_OK) {
+        http_request_free(req);
+        return st;
+    }
+    http_result res;
+    st = http_perform(b->eng, req, &res);
+    if (st != ST_OK && res.http_status == 404 && strcmp(res.error_code, "BlobNotFound") == 0)
+        st = ST_OK; /* a retried delete whose first attempt went through */
+    else if (st != ST_OK)
+        st = failed(b, &res, err, "deleting blob %s", name);
+    http_result_free(&res);
+    return st;
+}
+
+static status write_out(int fd, const char *p, size_t n, const char *path, errinfo *err)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return err_set(err, ST_IO, "cannot write %s: %s", path, strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return ST_OK;
+}
+
+status blob_get_file(blob_client *b, const char *name, const char *path, uint64_t *bytes_out,
+                     errinfo *err)
+{
+    if (bytes_out)
+        *bytes_out = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_set(err, ST_IO, "reading blob %s: cannot create %s: %s", name, path,
+                       strerror(errno));
+    char etag[STORE_ETAG_MAX] = "";
+    uint64_t off = 0;
+    status st = ST_OK;
+    for (;;) {
+        http_request *req;
+        if ((st = new_request(b, "GET", name, NULL, &req, err)) != ST_OK)
+            break;
+        uint64_t last = off + b->block_size - 1;
+        if ((st = add_header(req, err, "x-ms-range: bytes=%llu-%llu", (unsigned long long)off,
+                             (unsigned long long)last)) != ST_OK ||
+            (etag[0] && (st = add_header(req, err, "If-Match: %s", etag)) != ST_OK)) {
+            http_request_free(req);
+            break;
+        }
+        http_result res;
+        st = http_perform(b->eng, req, &res);
+        if (st != ST_OK && res.http_status == 416) {
+            st = ST_OK; /* the range starts at the end: the previous one was the last */
+            http_result_free(&res);
+            break;
+        }
+        if (st != ST_OK) {
+            if (res.http_status == 404 && strcmp(res.error_code, "ContainerNotFound") != 0) {
+                if (err && err->code == ST_OK)
+                    err->http_status = 404;
+                st = err_set(err, ST_NOT_FOUND, "blob %s does not exist in %s", name, b->describe);
+            } else if (res.http_status == 412) {
+                st = failed(b, &res, err, "reading blob %s: it changed while being read", name);
+            } else {
+                st = failed(b, &res, err, "reading blob %s", name);
+            }
+            http_result_free(&res);
+            break;
+        }
+        if (!etag[0]) {
+            if (!res.etag[0] || !header_safe(res.etag)) {
+                st = err_set(err, ST_DATA, "reading blob %s: the answer has no ETag", name);
+                http_result_free(&res);
+                break;
+            }
+            snprintf(etag, sizeof etag, "%s", res.etag);
+        }
+        size_t got = res.body.len;
+        if (got > b->block_size)
+            st =
+                err_set(err, ST_DATA, "reading blob %s: a range came back longer than asked", name);
+        else
+            st = write_out(fd, res.body.data, got, path, err);
+        http_result_free(&res);
+        if (st != ST_OK)
+            break;
+        off += got;
+        if (got < b->block_size)
+            break;
+    }
+    if (close(fd) != 0 && st == ST_OK)
+        st = err_set(err, ST_IO, "cannot write %s: %s", path, strerror(errno));
+    if (st == ST_OK && bytes_out)
+        *bytes_out = off;
+    return st;
+}
+
 /* ---- the driver ------------------------------------------------------------ */
 
 static status drv_open(void **impl, const config *cfg, http_engine *eng, errinfo *err)
@@ -911,6 +1197,22 @@ static status drv_put_file(void *impl, const char *name, const char *path, const
     return blob_put_file(impl, name, path, content_type, bytes_out, err);
 }
 
+static status drv_list(void *impl, const char *prefix, store_list_fn fn, void *ctx, errinfo *err)
+{
+    return blob_list(impl, prefix, fn, ctx, err);
+}
+
+static status drv_del(void *impl, const char *name, errinfo *err)
+{
+    return blob_delete(impl, name, err);
+}
+
+static status drv_get_file(void *impl, const char *name, const char *path, uint64_t *bytes_out,
+                           errinfo *err)
+{
+    return blob_get_file(impl, name, path, bytes_out, err);
+}
+
 static void drv_set_upload_sizes(void *impl, size_t single_max, size_t block_size)
 {
     blob_set_upload_sizes(impl, single_max, block_size);
@@ -928,5 +1230,8 @@ const store_driver store_blob_driver = {
     .put = drv_put,
     .put_async = drv_put_async,
     .put_file = drv_put_file,
+    .list = drv_list,
+    .del = drv_del,
+    .get_file = drv_get_file,
     .set_upload_sizes = drv_set_upload_sizes,
 };

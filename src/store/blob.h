@@ -46,6 +46,21 @@ TA_MUST_USE status blob_put_async(blob_client *b, const char *name, char *data, 
 TA_MUST_USE status blob_put_file(blob_client *b, const char *name, const char *path,
                                  const char *content_type, size_t *bytes_out, errinfo *err);
 
+/* List Blobs with prefix, every page (NextMarker), calling fn per blob. */
+TA_MUST_USE status blob_list(blob_client *b, const char *prefix, store_list_fn fn, void *ctx,
+                             errinfo *err);
+/* Delete Blob; ST_OK when it is already gone (404). */
+TA_MUST_USE status blob_delete(blob_client *b, const char *name, errinfo *err);
+/* Get Blob in ranges of block_size bytes into the file path, If-Match the first
+ * range's ETag so that every range comes from one version. */
+TA_MUST_USE status blob_get_file(blob_client *b, const char *name, const char *path,
+                                 uint64_t *bytes_out, errinfo *err);
+/* Pure parts of List Blobs, exposed for tests: the blobs of one answer page (names
+ * and Content-Length, XML entities decoded) and its NextMarker (empty at the end),
+ * read from untrusted XML. */
+TA_MUST_USE status blob_list_parse(const char *xml, size_t n, store_list_fn fn, void *ctx,
+                                   buf *next_marker, errinfo *err);
+
 /* Pure parts, exposed for tests. */
 
 /* Appends endpoint "/" container ["/" name, each segment percent-encoded, '/' kept]

@@ -32,6 +32,12 @@ typedef struct store_driver {
                         const char *content_type, store_done_fn done, void *ctx, errinfo *err);
     status (*put_file)(void *impl, const char *name, const char *path, const char *content_type,
                        size_t *bytes_out, errinfo *err);
+    /* names that store.c filters (store_list), in any order */
+    status (*list)(void *impl, const char *prefix, store_list_fn fn, void *ctx, errinfo *err);
+    /* ST_OK when the blob is already gone */
+    status (*del)(void *impl, const char *name, errinfo *err);
+    status (*get_file)(void *impl, const char *name, const char *path, uint64_t *bytes_out,
+                       errinfo *err);
     /* NULL when the driver has no upload sizes to set */
     void (*set_upload_sizes)(void *impl, size_t single_max, size_t block_size);
 } store_driver;

@@ -2,6 +2,7 @@
 #include "store/localdir.h"
 #include "store/driver.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -447,6 +448,136 @@ status localdir_put_file(localdir *d, const char *name, const char *path, size_t
     return st;
 }
 
+/* ---- listing, deleting, copying out ------------------------------------------- */
+
+#define LIST_DEPTH_MAX 32
+
+/* Walks the folder rel (under the root; "" for the root itself) and reports each
+ * regular file whose name starts with prefix. Dot files are temporary files of a
+ * write in progress, or the folder lock: never blobs. */
+static status walk(localdir *d, buf *rel, const char *prefix, int depth, store_list_fn fn,
+                   void *ctx, errinfo *err)
+{
+    if (depth > LIST_DEPTH_MAX)
+        return ST_OK;
+    char *path = join(d, rel->data);
+    if (!path)
+        return nomem(err);
+    DIR *dir = opendir(path);
+    if (!dir) {
+        int e = errno;
+        free(path);
+        if (e == ENOENT || e == ENOTDIR)
+            return ST_OK;
+        return err_set(err, ST_IO, "cannot list folder %s: %s", rel->data, strerror(e));
+    }
+    size_t keep = rel->len;
+    status st = ST_OK;
+    struct dirent *de;
+    while (st == ST_OK && (de = readdir(dir)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        rel->len = keep;
+        rel->data[keep] = '\0';
+        if ((st = buf_appendf(rel, err, "%s%s", keep ? "/" : "", de->d_name)) != ST_OK)
+            break;
+        size_t pl = strlen(prefix);
+        /* go down only where the prefix can still match */
+        size_t cmp = rel->len < pl ? rel->len : pl;
+        if (strncmp(rel->data, prefix, cmp) != 0)
+            continue;
+        struct stat sb;
+        char *full = join(d, rel->data);
+        if (!full) {
+            st = nomem(err);
+            break;
+        }
+        int rc = lstat(full, &sb);
+        free(full);
+        if (rc != 0)
+            continue; /* removed meanwhile */
+        if (S_ISDIR(sb.st_mode))
+            st = walk(d, rel, prefix, depth + 1, fn, ctx, err);
+        else if (S_ISREG(sb.st_mode) && rel->len >= pl)
+            st = fn(ctx, rel->data, (uint64_t)sb.st_size, err);
+    }
+    rel->len = keep;
+    rel->data[keep] = '\0';
+    closedir(dir);
+    free(path);
+    return st;
+}
+
+status localdir_list(localdir *d, const char *prefix, store_list_fn fn, void *ctx, errinfo *err)
+{
+    buf rel;
+    buf_init(&rel, 0);
+    status st = buf_appends(&rel, "", err);
+    if (st == ST_OK)
+        st = walk(d, &rel, prefix, 0, fn, ctx, err);
+    buf_free(&rel);
+    return st;
+}
+
+status localdir_delete(localdir *d, const char *name, errinfo *err)
+{
+    char *path = join(d, name);
+    if (!path)
+        return nomem(err);
+    status st = ST_OK;
+    if (unlink(path) != 0 && errno != ENOENT)
+        st = err_set(err, ST_IO, "cannot delete %s: %s", path, strerror(errno));
+    free(path);
+    return st;
+}
+
+status localdir_get_file(localdir *d, const char *name, const char *path, uint64_t *bytes_out,
+                         errinfo *err)
+{
+    if (bytes_out)
+        *bytes_out = 0;
+    char *src = join(d, name);
+    if (!src)
+        return nomem(err);
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        int e = errno;
+        status st = e == ENOENT ? err_set(err, ST_NOT_FOUND, "%s does not exist", src)
+                                : err_set(err, ST_IO, "cannot open %s: %s", src, strerror(e));
+        free(src);
+        return st;
+    }
+    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char *chunk = malloc(COPY_CHUNK);
+    status st = ST_OK;
+    uint64_t total = 0;
+    if (out < 0)
+        st = err_set(err, ST_IO, "cannot create %s: %s", path, strerror(errno));
+    else if (!chunk)
+        st = nomem(err);
+    while (st == ST_OK) {
+        ssize_t r = read(in, chunk, COPY_CHUNK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            st = err_set(err, ST_IO, "cannot read %s: %s", src, strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        st = write_all(out, chunk, (size_t)r, path, err);
+        total += (uint64_t)r;
+    }
+    if (out >= 0 && close(out) != 0 && st == ST_OK)
+        st = err_set(err, ST_IO, "cannot write %s: %s", path, strerror(errno));
+    close(in);
+    free(chunk);
+    free(src);
+    if (st == ST_OK && bytes_out)
+        *bytes_out = total;
+    return st;
+}
+
 /* ---- the driver ------------------------------------------------------------ */
 
 static status check_settings(const config *cfg, errinfo *err)
@@ -520,6 +651,22 @@ static status drv_put_file(void *impl, const char *name, const char *path, const
     return localdir_put_file(impl, name, path, bytes_out, err);
 }
 
+static status drv_list(void *impl, const char *prefix, store_list_fn fn, void *ctx, errinfo *err)
+{
+    return localdir_list(impl, prefix, fn, ctx, err);
+}
+
+static status drv_del(void *impl, const char *name, errinfo *err)
+{
+    return localdir_delete(impl, name, err);
+}
+
+static status drv_get_file(void *impl, const char *name, const char *path, uint64_t *bytes_out,
+                           errinfo *err)
+{
+    return localdir_get_file(impl, name, path, bytes_out, err);
+}
+
 const store_driver store_dir_driver = {
     .name = "folder",
     .check_settings = check_settings,
@@ -532,5 +679,8 @@ const store_driver store_dir_driver = {
     .put = drv_put,
     .put_async = drv_put_async,
     .put_file = drv_put_file,
+    .list = drv_list,
+    .del = drv_del,
+    .get_file = drv_get_file,
     .set_upload_sizes = NULL,
 };

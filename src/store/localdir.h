@@ -35,6 +35,17 @@ TA_MUST_USE status localdir_put(localdir *d, const char *name, const void *data,
 TA_MUST_USE status localdir_put_file(localdir *d, const char *name, const char *path,
                                      size_t *bytes_out, errinfo *err);
 
+/* Every regular file whose name starts with prefix, folders walked (dot files,
+ * which are writes in progress or the lock, left out). */
+TA_MUST_USE status localdir_list(localdir *d, const char *prefix, store_list_fn fn, void *ctx,
+                                 errinfo *err);
+/* Removes the file (ST_OK when it is gone already). Its folder stays, even empty:
+ * a run may be about to write into it. */
+TA_MUST_USE status localdir_delete(localdir *d, const char *name, errinfo *err);
+/* Copies the file out to path in chunks. */
+TA_MUST_USE status localdir_get_file(localdir *d, const char *name, const char *path,
+                                     uint64_t *bytes_out, errinfo *err);
+
 /* The ETag of content: '"' + 32 hex digits of its SHA-256 + '"'. */
 void localdir_etag(const void *data, size_t len, char out[STORE_ETAG_MAX]);
 

@@ -166,3 +166,42 @@ status store_put_file(store *s, const char *name, const char *path, const char *
         return st;
     return s->drv->put_file(s->impl, name, path, content_type, bytes_out, err);
 }
+
+typedef struct list_filter {
+    store_list_fn fn;
+    void *ctx;
+} list_filter;
+
+static status filtered(void *ctx, const char *name, uint64_t size, errinfo *err)
+{
+    list_filter *f = ctx;
+    errinfo ignored = {0};
+    if (check_name(name, &ignored) != ST_OK)
+        return ST_OK; /* not a name this program writes or can read back */
+    return f->fn(f->ctx, name, size, err);
+}
+
+status store_list(store *s, const char *prefix, store_list_fn fn, void *ctx, errinfo *err)
+{
+    list_filter f = {fn, ctx};
+    return s->drv->list(s->impl, prefix ? prefix : "", filtered, &f, err);
+}
+
+status store_delete(store *s, const char *name, errinfo *err)
+{
+    status st = check_name(name, err);
+    if (st != ST_OK)
+        return st;
+    return s->drv->del(s->impl, name, err);
+}
+
+status store_get_file(store *s, const char *name, const char *path, uint64_t *bytes_out,
+                      errinfo *err)
+{
+    if (bytes_out)
+        *bytes_out = 0;
+    status st = check_name(name, err);
+    if (st != ST_OK)
+        return st;
+    return s->drv->get_file(s->impl, name, path, bytes_out, err);
+}

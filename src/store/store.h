@@ -12,6 +12,7 @@
 #define TA_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "http/http.h"
@@ -64,6 +65,22 @@ TA_MUST_USE status store_put_async(store *s, const char *name, char *data, size_
  * small), reading it piece by piece so memory stays bounded. bytes_out may be NULL. */
 TA_MUST_USE status store_put_file(store *s, const char *name, const char *path,
                                   const char *content_type, size_t *bytes_out, errinfo *err);
+
+/* Receives one blob of a listing: its name (prefix included) and size in bytes. */
+typedef status (*store_list_fn)(void *ctx, const char *name, uint64_t size, errinfo *err);
+/* Calls fn for every blob whose name starts with prefix (List Blobs, every page; a
+ * folder walked for the folder sink). A name that store_get could not take (a
+ * control character, an empty or ".." segment) is left out. fn's error stops the
+ * listing and is returned. */
+TA_MUST_USE status store_list(store *s, const char *prefix, store_list_fn fn, void *ctx,
+                              errinfo *err);
+/* Deletes a blob; ST_OK too when it was already gone. */
+TA_MUST_USE status store_delete(store *s, const char *name, errinfo *err);
+/* Downloads a blob into the local file path (created or truncated, mode 0600) piece
+ * by piece (ranged reads of 8 MiB, all of one version of the blob), so memory stays
+ * bounded whatever its size. ST_NOT_FOUND when it does not exist. bytes_out may be NULL. */
+TA_MUST_USE status store_get_file(store *s, const char *name, const char *path, uint64_t *bytes_out,
+                                  errinfo *err);
 
 /* Parses an Azure Storage connection string. Exposed for tests and fuzzing. */
 typedef struct store_connstr {

@@ -134,6 +134,61 @@ static void test_blob__open(void **state)
     open_fails(&cfg, ST_INTERNAL, NULL);
 }
 
+typedef struct names {
+    char got[8][64];
+    uint64_t size[8];
+    int n;
+} names;
+
+static status collect(void *ctx, const char *name, uint64_t size, errinfo *err)
+{
+    names *s = ctx;
+    if (s->n >= 8)
+        return err_set(err, ST_LIMIT, "too many");
+    snprintf(s->got[s->n], sizeof s->got[0], "%s", name);
+    s->size[s->n++] = size;
+    return ST_OK;
+}
+
+/* One page of List Blobs as the service writes it: names with entities, sizes,
+ * an Encoded name left out, and the next marker; then the last page. */
+static void test_blob__list_parse(void **state)
+{
+    (void)state;
+    static const char page[] =
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults "
+        "ServiceEndpoint=\"http://x/\" ContainerName=\"c\"><Prefix>p/</Prefix><Blobs>"
+        "<Blob><Name>p/a&amp;b.parquet</Name><Properties><Content-Length>123</Content-Length>"
+        "</Properties></Blob>"
+        "<Blob><Name Encoded=\"true\">p%01x</Name><Properties><Content-Length>1</Content-Length>"
+        "</Properties></Blob>"
+        "<Blob><Name>p/&#x41;&#66;</Name><Properties><Content-Length>0</Content-Length>"
+        "</Properties></Blob>"
+        "</Blobs><NextMarker>2!72!MDAw&amp;x</NextMarker></EnumerationResults>";
+    names s = {0};
+    buf marker;
+    buf_init(&marker, 0);
+    errinfo err = {0};
+    assert_int_equal(blob_list_parse(page, strlen(page), collect, &s, &marker, &err), ST_OK);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.got[0], "p/a&b.parquet");
+    assert_int_equal(s.size[0], 123);
+    assert_string_equal(s.got[1], "p/AB");
+    assert_string_equal(marker.data, "2!72!MDAw&x");
+    static const char last[] = "<EnumerationResults><Blobs /><NextMarker /></EnumerationResults>";
+    s.n = 0;
+    assert_int_equal(blob_list_parse(last, strlen(last), collect, &s, &marker, &err), ST_OK);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(marker.len, 0);
+    static const char bad[] = "<html>not a listing</html>";
+    assert_int_equal(blob_list_parse(bad, strlen(bad), collect, &s, &marker, &err), ST_DATA);
+    err_clear(&err);
+    static const char badref[] =
+        "<EnumerationResults><Blobs><Blob><Name>a&#0;b</Name></Blob></Blobs></EnumerationResults>";
+    assert_int_equal(blob_list_parse(badref, strlen(badref), collect, &s, &marker, &err), ST_DATA);
+    buf_free(&marker);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_blob__block_list_xml),
         cmocka_unit_test(test_blob__content_md5),
         cmocka_unit_test(test_blob__open),
+        cmocka_unit_test(test_blob__list_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

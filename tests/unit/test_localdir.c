@@ -406,6 +406,74 @@ static void test_localdir__store_interface(void **state)
     store_free(NULL);
 }
 
+typedef struct seen {
+    char names[16][128];
+    uint64_t sizes[16];
+    int n;
+} seen;
+
+static status collect(void *ctx, const char *name, uint64_t size, errinfo *err)
+{
+    seen *s = ctx;
+    if (s->n >= 16)
+        return err_set(err, ST_LIMIT, "too many");
+    snprintf(s->names[s->n], sizeof s->names[0], "%s", name);
+    s->sizes[s->n++] = size;
+    return ST_OK;
+}
+
+static int seen_has(const seen *s, const char *name, uint64_t size)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0 && s->sizes[i] == size)
+            return 1;
+    return 0;
+}
+
+/* Listing by prefix (folders walked, dot files and other prefixes left out),
+ * deleting (twice: gone counts as done), copying a file out. */
+static void test_localdir__list_delete_get_file(void **state)
+{
+    fixture *f = *state;
+    errinfo err = {0};
+    const char *names[] = {"p/parquet/events/ingest_date=2026-10-01/a.parquet",
+                           "p/parquet/events/month=2026-09/compacted-x.parquet",
+                           "p/parquet/events2/ingest_date=2026-10-01/b.parquet",
+                           "p/raw/final/x.json"};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(
+            localdir_put(f->d, names[i], "abcdef", i + 1, STORE_COND_NONE, NULL, NULL, &err),
+            ST_OK);
+    char dot[256];
+    snprintf(dot, sizeof dot, "%s/p/parquet/events/ingest_date=2026-10-01/.a.parquet.tmp", f->out);
+    FILE *fp = fopen(dot, "wb");
+    assert_non_null(fp);
+    fclose(fp);
+    seen s = {0};
+    assert_int_equal(localdir_list(f->d, "p/parquet/events/", collect, &s, &err), ST_OK);
+    assert_int_equal(s.n, 2);
+    assert_true(seen_has(&s, names[0], 1));
+    assert_true(seen_has(&s, names[1], 2));
+    s = (seen){0};
+    assert_int_equal(localdir_list(f->d, "nothing/here/", collect, &s, &err), ST_OK);
+    assert_int_equal(s.n, 0);
+
+    char out[256];
+    snprintf(out, sizeof out, "%s/copy", f->root);
+    uint64_t bytes = 0;
+    assert_int_equal(localdir_get_file(f->d, names[2], out, &bytes, &err), ST_OK);
+    assert_int_equal(bytes, 3);
+    assert_int_equal(localdir_get_file(f->d, "p/none", out, &bytes, &err), ST_NOT_FOUND);
+    err_clear(&err);
+
+    assert_int_equal(localdir_delete(f->d, names[0], &err), ST_OK);
+    assert_int_equal(localdir_delete(f->d, names[0], &err), ST_OK);
+    s = (seen){0};
+    assert_int_equal(localdir_list(f->d, "p/parquet/", collect, &s, &err), ST_OK);
+    assert_int_equal(s.n, 2);
+    assert_false(seen_has(&s, names[0], 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +486,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_localdir__put_file_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_localdir__check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_localdir__store_interface, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_localdir__list_delete_get_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
