@@ -58,6 +58,10 @@ describe('spilling to ATTENDANCE_TMPDIR', () => {
   before(async () => {
     az = await startAzurite();
     const tenant = generateTenant({ seed: 91, mailboxes: 3, now: Date.now(), bigReportRecords: BIG });
+    // one mailbox holds the big report; the others keep a few of its records
+    const bigOwner = tenant.users[0].id;
+    for (const m of Object.values(tenant.meetings))
+      if (m.organizerId !== bigOwner) for (const r of m.reports) if (r.records.length > 50) r.records = r.records.slice(0, 50);
     sb = await startSandbox({ tenant, recordsPageSize: 500, latencyMs: [0, 2] });
     tmp = tmpDir('ta-spill-');
     await openDuck();
@@ -115,9 +119,10 @@ describe('spilling to ATTENDANCE_TMPDIR', () => {
       ATTENDANCE_TMPDIR: dir,
     });
     assert.equal(r.code, 1, describeRun(r));
-    assert.equal(run.manifest.status, 'partial');
+    assert.equal(run.manifest.status, 'partial', JSON.stringify(run.manifest.mailboxes.map((m) => [m.upn, m.status, m.error])));
     const failed = run.manifest.mailboxes.filter((m) => m.status === 'failed');
     assert.equal(failed.length, 1, JSON.stringify(run.manifest.mailboxes));
+    assert.equal(failed[0].upn.toLowerCase(), sb.tenant.users[0].userPrincipalName.toLowerCase());
     assert.match(failed[0].error, /ATTENDANCE_MAILBOX_MAX_MB/);
     const upn = failed[0].upn.toLowerCase();
     for (const t of TABLE_NAMES) {
