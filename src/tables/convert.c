@@ -194,8 +194,8 @@ static status read_input(int fd, buf *out, errinfo *err)
  * stays at a few chunks plus the writers' row groups, whatever the size of an input. */
 #define SLOTS 4
 /* a chunk is handed over once its rows hold this many values or string bytes */
-#define CHUNK_VALUES ((size_t)1 << 18)
-#define CHUNK_BYTES ((size_t)16 << 20)
+#define CHUNK_VALUES ((size_t)1 << 16)
+#define CHUNK_BYTES ((size_t)4 << 20)
 /* a pipe or other non-regular input is read whole (the flattener needs to go back) */
 #define CONVERT_MAX_PIPED ((uint64_t)1 << 31)
 
