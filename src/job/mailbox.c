@@ -1,9 +1,6 @@
-/* One mailbox's extraction: see mailbox.h.
- *
- * Phases: LIST (user id + every calendarView page, in parallel) -> FETCH (events
- * snapshot upload, meeting lookups, report lists, record pages; each completion
- * may submit more) -> FINAL (rows appended, final snapshot upload) -> done. A
- * phase ends when no request of the mailbox is outstanding. */
+/* One mailbox's extraction: see mailbox.h for its phases and what it is given, and
+ * docs/internals.md for how its data waits in the spool and becomes the final
+ * snapshot. */
 #include "job/mailbox.h"
 #include "job/roster.h"
 
