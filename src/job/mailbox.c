@@ -153,7 +153,7 @@ void mailbox_free(mailbox *mb)
     free(mb->upn);
     free(mb->upn_lower);
     free(mb->user_id);
-    json_decref(mb->registry_doc);
+    free(mb->registry_text);
     registry_free(&mb->reg);
     free(mb);
 }
@@ -1233,7 +1233,12 @@ static void finish_rows(mailbox *mb)
     }
     mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
                                              mb->window_end, r->cfg->settle_minutes);
-    if (!r->backfill && !(mb->registry_doc = registry_after(mb))) {
+    json_t *doc = r->backfill ? NULL : registry_after(mb);
+    /* held as text until the run writes it: a fraction of the tree's memory */
+    if (doc)
+        mb->registry_text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (!r->backfill && !mb->registry_text) {
         compose_close(&fin);
         fail_msg(mb, ST_NOMEM, "out of memory updating the tracked meetings");
         return;

@@ -485,12 +485,17 @@ static status save_registries(run *r, errinfo *err)
 {
     for (size_t i = 0; i < r->nmb; i++) {
         mailbox *mb = r->mbs[i];
-        if (mb->state != MB_SUCCEEDED || !mb->registry_doc)
+        if (mb->state != MB_SUCCEEDED || !mb->registry_text)
             continue;
         char *name = layout_registry(r->cfg->prefix, mb->upn);
-        if (!name)
+        json_t *doc = json_loads(mb->registry_text, 0, NULL);
+        if (!name || !doc) {
+            free(name);
+            json_decref(doc);
             return err_set(err, ST_NOMEM, "out of memory");
-        status st = registry_save(r->store, name, &mb->reg, mb->registry_doc, err);
+        }
+        status st = registry_save(r->store, name, &mb->reg, doc, err);
+        json_decref(doc);
         if (st != ST_OK)
             err_prefix(err, "writing %s", name);
         free(name);
