@@ -148,6 +148,9 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
     return ST_OK;
 }
 
+/* Values a table buffers before it writes a row group, in the run. */
+#define RUN_ROW_GROUP_BYTES ((size_t)16 << 20)
+
 /* The temporary Parquet file of a table: "{table}.parquet" in the run's folder. */
 static void table_file_name(int t, char name[64])
 {
@@ -178,6 +181,9 @@ static status open_tables(run *r, errinfo *err)
     opts.nkv = 1;
     opts.codec = r->cfg->codec;
     opts.int96_timestamps = r->cfg->int96_timestamps;
+    /* the run's memory budget holds four tables' row groups beside its spool and the
+     * answers in flight (docs/behaviour.md) */
+    opts.row_group_bytes = RUN_ROW_GROUP_BYTES;
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *d = tables_def((table_id)t);
         char name[64];
