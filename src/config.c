@@ -377,7 +377,7 @@ static const setting settings[S_COUNT] = {
                                    "page over it is asked again with fewer events a page"},
     [S_SPILL_MB] = {.name = "ATTENDANCE_SPILL_MB",
                     INT(0, 65536),
-                    .def = "64",
+                    .def = "32",
                     AT(spill_mb),
                     .when = W_RUNS,
                     .help = "Graph data the run keeps in memory, in all, before mailboxes "

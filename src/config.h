@@ -98,7 +98,7 @@ typedef struct config {
     int claim_lease_minutes; /* ATTENDANCE_CLAIM_LEASE_MINUTES (60) */
     int mailbox_max_mb;      /* ATTENDANCE_MAILBOX_MAX_MB (512): Graph answers one mailbox holds */
     int max_response_mb;     /* ATTENDANCE_MAX_RESPONSE_MB (64): one response's size cap */
-    int spill_mb;            /* ATTENDANCE_SPILL_MB (64): Graph data held in memory, in all, before
+    int spill_mb;            /* ATTENDANCE_SPILL_MB (32): Graph data held in memory, in all, before
                                 mailboxes spill to tmpdir; 0: at once */
 
     /* HTTP */

@@ -52,6 +52,9 @@ typedef struct group_state {
     int successes;
 } group_state;
 
+/* The size a response is taken to have before any was seen. */
+#define FIRST_RESPONSE_GUESS ((size_t)256 << 10)
+
 struct http_engine {
     CURLM *multi;
     http_limits lim;
@@ -59,6 +62,8 @@ struct http_engine {
     http_request *head, *tail; /* queued: waiting for a slot or a retry time */
     int in_flight;
     size_t body_total; /* response bytes held by the requests in flight */
+    size_t body_big;   /* a large recent response size, decaying: what a new request may
+                          come to hold */
     group_state *groups;
     size_t ngroups;
     int in_callback;
@@ -113,6 +118,8 @@ status http_engine_new(http_engine **out, const http_limits *limits, errinfo *er
         eng->lim.max_in_flight = 1;
     if (eng->lim.group_cap < 1)
         eng->lim.group_cap = 1;
+    /* until answers are seen, each is taken to be large */
+    eng->body_big = FIRST_RESPONSE_GUESS;
     eng->multi = curl_multi_init();
     if (!eng->multi) {
         free(eng);
@@ -502,6 +509,23 @@ nomem:
     complete(eng, req);
 }
 
+/* Memory per request in flight beside its response: libcurl's handle and buffers. */
+#define REQUEST_OVERHEAD ((size_t)32 << 10)
+
+/* What responses hold in memory is bounded too: each request in flight is counted at
+ * what it holds or at the size of a large recent response, whichever is more, so
+ * that thousands of requests answering at once cannot pass the budget together. Above
+ * it new requests wait (one always may start, so nothing waits for ever). */
+static int over_budget(const http_engine *eng)
+{
+    if (!eng->lim.max_body_total || eng->in_flight == 0)
+        return 0;
+    size_t each = eng->body_big + REQUEST_OVERHEAD;
+    size_t reserved = (size_t)eng->in_flight * each;
+    size_t held = eng->body_total + (size_t)eng->in_flight * REQUEST_OVERHEAD;
+    return (held > reserved ? held : reserved) + each > eng->lim.max_body_total;
+}
+
 /* Starts every queued request whose time has come and that fits the caps.
  * Returns the milliseconds until the earliest waiting request may start (-1: none). */
 static long pump(http_engine *eng)
@@ -509,11 +533,7 @@ static long pump(http_engine *eng)
     int64_t now = now_ms();
     long wait = -1;
     http_request *prev = NULL, *r = eng->head;
-    /* what responses hold in memory is bounded too: above the budget, new requests
-     * wait for those in flight (one always may start, so nothing waits for ever) */
-    while (r && eng->in_flight < eng->lim.max_in_flight &&
-           !(eng->lim.max_body_total && eng->in_flight > 0 &&
-             eng->body_total >= eng->lim.max_body_total)) {
+    while (r && eng->in_flight < eng->lim.max_in_flight && !over_budget(eng)) {
         http_request *next = r->next;
         group_state *g = group_of(eng, r->group);
         int ready = r->not_before_ms <= now;
@@ -625,6 +645,9 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     curl_multi_remove_handle(eng->multi, req->easy);
     eng->in_flight--;
     eng->body_total -= res->body.len < eng->body_total ? res->body.len : eng->body_total;
+    eng->body_big -= eng->body_big / 64;
+    if (res->body.len > eng->body_big)
+        eng->body_big = res->body.len;
     group_state *g = group_of(eng, req->group);
     if (g)
         g->in_flight--;

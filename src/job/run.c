@@ -148,6 +148,10 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
     return ST_OK;
 }
 
+/* Mailboxes active at once, at most: enough to keep the budget of answers in flight
+ * full (docs/behaviour.md), few enough that their working state stays small. */
+#define ACTIVE_MAX 256
+
 /* Values a table buffers before it writes a row group, in the run. */
 #define RUN_ROW_GROUP_BYTES ((size_t)16 << 20)
 
@@ -939,6 +943,8 @@ int job_run(const config *cfg)
     /* enough mailboxes at once to fill the in-flight cap, not so many that their
      * events crowd memory */
     r.active_max = cfg->concurrency / 2 > 2 ? cfg->concurrency / 2 : 2;
+    if (r.active_max > ACTIVE_MAX)
+        r.active_max = ACTIVE_MAX;
     start_next(&r);
     upload_deferred(&r);
     while (!g_stop && (r.active > 0 || r.next < r.nmb || !http_idle(r.eng))) {

@@ -1067,7 +1067,7 @@ static void test_config__table_settings(void **state)
     unsetenv("ATTENDANCE_TMPDIR");
     unsetenv("TMPDIR");
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
-    assert_int_equal(cfg.spill_mb, 64);
+    assert_int_equal(cfg.spill_mb, 32);
     assert_string_equal(cfg.tmpdir, "/tmp");
     config_free(&cfg);
     setenv("ATTENDANCE_SPILL_MB", "0", 1);
@@ -1123,7 +1123,7 @@ static void test_config__usage_lists_the_table(void **state)
                                         "ATTENDANCE_TMPDIR (or TMPDIR)",
                                         "AZURE_CLIENT_SECRET (or client_secret, client_screte)",
                                         "ATTENDANCE_CONCURRENCY, --concurrency N",
-                                        "N from 0 to 65536, default 64",
+                                        "N from 0 to 65536, default 32",
                                         "SGA_UPN",
                                         "JOB_COMPLETION_INDEX",
                                         "SSL_CERT_FILE"};
@@ -1139,7 +1139,7 @@ static void test_config__usage_lists_the_table(void **state)
         rows++;
     assert_true(entries >= 40);
     assert_int_equal(entries, rows);
-    assert_non_null(strstr(md, "| `ATTENDANCE_SPILL_MB` | N from 0 to 65536, default `64` | Graph "
+    assert_non_null(strstr(md, "| `ATTENDANCE_SPILL_MB` | N from 0 to 65536, default `32` | Graph "
                                "data the run keeps in memory"));
     assert_non_null(strstr(md, "`--log-format json\\|text`")); /* | escaped in a cell */
     free(help);

@@ -323,8 +323,8 @@ static void test_http__group_cap(void **state)
     server_stop(s);
 }
 
-/* Response bytes held in flight are bounded: while one response holds more than the
- * budget, no new request starts (they wait; one always may run). */
+/* Response bytes held in flight are bounded: while the requests in flight may hold
+ * more than the budget, no new request starts (they wait; one always may run). */
 static void test_http__body_budget_waits(void **state)
 {
     (void)state;
@@ -355,8 +355,10 @@ static void test_http__body_budget_waits(void **state)
         assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_done, NULL, &e), ST_OK);
     assert_int_equal(http_run(eng, &e), ST_OK);
     assert_int_equal(done_count, 3);
-    /* the two later ones waited for the first to finish: never three at once */
-    assert_int_equal(s->max_concurrent, 2);
+    /* the two later ones waited for the first to finish, then for each other: each
+     * request is counted at a large recent answer's size plus libcurl's share, which
+     * alone passes a 10-byte budget, so one runs at a time */
+    assert_int_equal(s->max_concurrent, 1);
     http_engine_free(eng);
     server_stop(s);
 }
