@@ -520,10 +520,14 @@ static void test_token__no_redirects_and_bad_answers(void **state)
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
     assert_int_equal(err.http_status, 302);
     assert_int_equal(nrequests(), 1);
-    err_clear(&err);
-    assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
-    assert_non_null(strstr(err.msg, "no bearer access_token"));
-    assert_int_equal(nrequests(), 3);
+    /* an answer that is JSON but no bearer token is the server's final word, as
+     * any valid JSON answer is to the engine: not retried */
+    for (int i = 2; i <= 3; i++) {
+        err_clear(&err);
+        assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
+        assert_non_null(strstr(err.msg, "no bearer access_token"));
+        assert_int_equal(nrequests(), i);
+    }
     token_source_free(ts);
 }
 
