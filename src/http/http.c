@@ -760,7 +760,8 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     }
     res->st = st;
     if (st != ST_OK && retry)
-        err_prefix(&res->err, "gave up after %d attempts", req->attempts);
+        err_prefix(&res->err, "gave up after %d attempt%s", req->attempts,
+                   req->attempts == 1 ? "" : "s");
     complete(req);
 }
 
