@@ -29,6 +29,8 @@ struct http_request {
     int group;
     http_auth_fn auth;
     void *auth_ctx;
+    http_prepare_fn prepare;
+    void *prepare_ctx;
 
     /* engine state */
     http_engine *eng;
@@ -66,7 +68,7 @@ struct http_engine {
                           come to hold */
     group_state *groups;
     size_t ngroups;
-    int in_callback;
+    int in_step; /* a turn of the loop is running: hooks and callbacks are inside it */
     unsigned rng;
 };
 
@@ -193,6 +195,12 @@ void http_request_auth(http_request *req, http_auth_fn fn, void *ctx)
 {
     req->auth = fn;
     req->auth_ctx = ctx;
+}
+
+void http_request_prepare(http_request *req, http_prepare_fn fn, void *ctx)
+{
+    req->prepare = fn;
+    req->prepare_ctx = ctx;
 }
 
 const char *http_request_method(const http_request *req)
@@ -397,7 +405,7 @@ static int has_header(const struct curl_slist *l, const char *name)
     return 0;
 }
 
-static void complete(http_engine *eng, http_request *req);
+static void complete(http_request *req);
 static status step(http_engine *eng, errinfo *err);
 
 /* Starts one attempt. On a local failure (auth hook, out of memory) the request
@@ -417,6 +425,16 @@ static void start_attempt(http_engine *eng, http_request *req)
     headers_free(req->attempt_headers);
     req->attempt_headers = NULL;
 
+    if (req->prepare) {
+        errinfo perr = {0};
+        status st = req->prepare(req->prepare_ctx, req, &perr);
+        if (st != ST_OK) {
+            res->st = st;
+            res->err = perr;
+            complete(req);
+            return;
+        }
+    }
     struct curl_slist *h = NULL;
     for (const struct curl_slist *l = req->headers; l; l = l->next) {
         struct curl_slist *t = curl_slist_append(h, l->data);
@@ -444,7 +462,7 @@ static void start_attempt(http_engine *eng, http_request *req)
             headers_free(h);
             res->st = st;
             res->err = aerr;
-            complete(eng, req);
+            complete(req);
             return;
         }
     }
@@ -479,6 +497,8 @@ static void start_attempt(http_engine *eng, http_request *req)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     http_set_ca(e);
+    if (req->flags & HTTP_NO_PROXY)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     if (strcmp(req->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(req->method, "HEAD") == 0) {
@@ -506,7 +526,7 @@ nomem:
     headers_free(h);
     req->attempt_headers = NULL;
     res->st = err_set(&res->err, ST_NOMEM, "out of memory starting a request");
-    complete(eng, req);
+    complete(req);
 }
 
 /* Memory per request in flight beside its response: libcurl's handle and buffers. */
@@ -560,12 +580,10 @@ static long pump(http_engine *eng)
     return wait;
 }
 
-static void complete(http_engine *eng, http_request *req)
+static void complete(http_request *req)
 {
-    eng->in_callback++;
     if (req->done)
         req->done(req->done_ctx, &req->res);
-    eng->in_callback--;
     http_request_free(req);
 }
 
@@ -731,7 +749,8 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
             st = ST_HTTP;
             break;
         }
-        if (retryable_http(code)) {
+        if (retryable_http(code) ||
+            ((req->flags & HTTP_RETRY_NOT_FOUND) && (code == 404 || code == 410))) {
             retry = 1;
             if (code == 429) {
                 eng->stats.throttled++;
@@ -764,8 +783,9 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     }
     res->st = st;
     if (st != ST_OK && retry)
-        err_prefix(&res->err, "gave up after %d attempts", req->attempts);
-    complete(eng, req);
+        err_prefix(&res->err, "gave up after %d attempt%s", req->attempts,
+                   req->attempts == 1 ? "" : "s");
+    complete(req);
 }
 
 status http_submit(http_engine *eng, http_request *req, http_done_fn done, void *ctx, errinfo *err)
@@ -795,8 +815,8 @@ static void drain_messages(http_engine *eng)
  * then wait for activity or the next retry time. */
 status http_step(http_engine *eng, errinfo *err)
 {
-    if (eng->in_callback)
-        return err_set(err, ST_INTERNAL, "http_step called from a request callback");
+    if (eng->in_step)
+        return err_set(err, ST_INTERNAL, "http_step called from a request callback or hook");
     return step(eng, err);
 }
 
@@ -805,7 +825,18 @@ int http_idle(const http_engine *eng)
     return !eng->head && eng->in_flight == 0;
 }
 
+static status turn(http_engine *eng, errinfo *err);
+
+/* A nested turn would start again the requests the outer one is walking through. */
 static status step(http_engine *eng, errinfo *err)
+{
+    eng->in_step++;
+    status st = turn(eng, err);
+    eng->in_step--;
+    return st;
+}
+
+static status turn(http_engine *eng, errinfo *err)
 {
     long wait = pump(eng);
     int running = 0;
@@ -835,8 +866,8 @@ static status step(http_engine *eng, errinfo *err)
 
 status http_run(http_engine *eng, errinfo *err)
 {
-    if (eng->in_callback)
-        return err_set(err, ST_INTERNAL, "http_run called from a request callback");
+    if (eng->in_step)
+        return err_set(err, ST_INTERNAL, "http_run called from a request callback or hook");
     while (eng->head || eng->in_flight) {
         status st = step(eng, err);
         if (st != ST_OK)
@@ -865,9 +896,10 @@ status http_perform(http_engine *eng, http_request *req, http_result *res)
 {
     memset(res, 0, sizeof *res);
     buf_init(&res->body, 0);
-    if (eng->in_callback) {
+    if (eng->in_step) {
         http_request_free(req);
-        res->st = err_set(&res->err, ST_INTERNAL, "http_perform called from a request callback");
+        res->st =
+            err_set(&res->err, ST_INTERNAL, "http_perform called from a request callback or hook");
         return res->st;
     }
     perform_ctx pc = {res, 0};
