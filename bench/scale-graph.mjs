@@ -68,14 +68,15 @@ export function groundTruth(s) {
 // The Graph requests one mailbox costs a first run, and its chain of dependent requests:
 // the user id and the first calendarView page go out together, calendarView pages
 // follow one another, then a meeting lookup, its report list pages, and one report's
-// record pages one after another.
+// record pages one after another; before all of it, the token.
 export function requestPlan(s, { calendarTop = 500, recordsPage = 100, reportsPage = 50 } = {}) {
   const events = s.meetings + s.other;
   const calPages = Math.max(1, Math.ceil(events / calendarTop));
   const repPages = Math.max(1, Math.ceil(s.reports / reportsPage));
   const recPages = Math.max(1, Math.ceil(s.records / recordsPage));
   const perMailbox = 1 + calPages + s.meetings * (1 + repPages + s.reports * recPages);
-  const chain = Math.max(1, calPages) + (s.meetings ? 1 + repPages + (s.reports ? recPages : 0) : 0);
+  // the token comes first: nothing goes out before it
+  const chain = 1 + Math.max(1, calPages) + (s.meetings ? 1 + repPages + (s.reports ? recPages : 0) : 0);
   return { calPages, repPages, recPages, perMailbox, chain, total: perMailbox * s.mailboxes };
 }
 
@@ -451,6 +452,8 @@ export async function startScaleGraph({ seed = 1, shape, latencyMs = 0, recordsP
     throttled429: 0,
     bytes: 0,
     requests: 0,
+    t0: Date.now(),
+    timeline: {}, // kind -> {first, last}: seconds after reset when the first / last answer went out
   };
   let base = '';
 
@@ -650,6 +653,9 @@ export async function startScaleGraph({ seed = 1, shape, latencyMs = 0, recordsP
       }
     }
     st.kinds[r.kind] = (st.kinds[r.kind] || 0) + 1;
+    const at = (Date.now() - st.t0) / 1000;
+    const tl = (st.timeline[r.kind] ||= { first: at, last: at });
+    tl.last = at;
     st.statuses[out.status] = (st.statuses[out.status] || 0) + 1;
     const payload = JSON.stringify(out.body);
     const headers =
@@ -707,6 +713,7 @@ export async function startScaleGraph({ seed = 1, shape, latencyMs = 0, recordsP
         maxInflightAll: st.maxInflightAll,
         mailbox429: st.throttled429,
         bytes: st.bytes,
+        timeline: st.timeline,
         rssMiB: process.memoryUsage().rss / 1048576,
       };
     },
@@ -718,6 +725,8 @@ export async function startScaleGraph({ seed = 1, shape, latencyMs = 0, recordsP
       st.throttled429 = 0;
       st.bytes = 0;
       st.requests = 0;
+      st.t0 = Date.now();
+      st.timeline = {};
     },
     config({ latencyMs, limit } = {}) {
       if (latencyMs !== undefined) st.latencyMs = latencyMs;

@@ -456,6 +456,7 @@ async function runJob(ctx, { sink, label }) {
     graphKinds: gs.kinds,
     graphStatuses: gs.statuses,
     graphBytes: gs.bytes,
+    timeline: gs.timeline,
     maxPerMailbox: gs.maxPerMailbox,
     mailbox429: gs.mailbox429,
     maxInflightAll: gs.maxInflightAll,
@@ -549,23 +550,24 @@ async function main() {
       const latencyMs = args.latency ?? Math.max(50, Math.ceil((needed * 1000) / 10) * 10);
       await g.call('config', { latencyMs, limit: 4 });
       const L = latencyMs / 1000;
-      const perMailboxS = L * Math.max(plan.chain, Math.ceil(plan.perMailbox / 4));
-      const widthS = (plan.total / width) * L;
+      const perMailboxS = L * Math.max(plan.chain, 1 + Math.ceil(plan.perMailbox / 4));
+      const widthS = (1 + plan.total / width) * L;
       const ceilingS = plan.total / ceil.reqPerS;
       const bound = Math.max(perMailboxS, widthS, ceilingS);
       const binding = bound === ceilingS ? 'the server ceiling' : bound === widthS ? 'requests / in flight' : 'one mailbox';
       log(`  latency ${latencyMs} ms per request${args.latency !== null ? ' (--latency)' : ` (chosen: at least 50 ms and 2 x ${width} in flight / ceiling = ${f0(needed * 1000)} ms, so the ceiling does not bind)`}`);
       log(`  Graph requests a first run needs: ${f0(plan.total)} (${f0(plan.perMailbox)} a mailbox: 1 user, ${plan.calPages} calendarView page(s), ${t.meetings} x (1 lookup + ${plan.repPages} report page(s) + ${t.reports} x ${plan.recPages} record page(s)))`);
       log(`  lower bound ${f1(bound)} s = max of`);
-      log(`    one mailbox:  ${f2(L)} s x max(chain ${plan.chain}, ceil(${plan.perMailbox} / 4) = ${Math.ceil(plan.perMailbox / 4)}) = ${f1(perMailboxS)} s`);
-      log(`    in flight:    ${f0(plan.total)} requests / min(concurrency ${conc}, 4 x ${t.mailboxes} mailboxes) = ${width} x ${f2(L)} s = ${f1(widthS)} s`);
+      log(`    one mailbox:  ${f2(L)} s x max(chain ${plan.chain}, 1 + ceil(${plan.perMailbox} / 4) = ${1 + Math.ceil(plan.perMailbox / 4)}) = ${f1(perMailboxS)} s` +
+          ` (chain: token, user id + calendarView${plan.calPages > 1 ? ` x ${plan.calPages}` : ''}, lookup, ${plan.repPages} report page(s), ${plan.recPages} record page(s))`);
+      log(`    in flight:    (1 + ${f0(plan.total)} requests / min(concurrency ${conc}, 4 x ${t.mailboxes} mailboxes) = ${width}) x ${f2(L)} s = ${f1(widthS)} s`);
       log(`    server floor: ${f0(plan.total)} requests / ${f0(ceil.reqPerS)} per s = ${f1(ceilingS)} s`);
       log(`    binding: ${binding}`);
 
       const extraEnv = {};
       if (t.concurrency) extraEnv.ATTENDANCE_CONCURRENCY = String(t.concurrency);
       const perMailboxMiB = answerBytesPerMailbox(tn) / MiB;
-      if (perMailboxMiB * 1.5 > 512) extraEnv.ATTENDANCE_MAILBOX_MAX_MB = String(Math.ceil((perMailboxMiB * 1.5) / 64) * 64);
+      if (perMailboxMiB * 2 > 512) extraEnv.ATTENDANCE_MAILBOX_MAX_MB = String(Math.ceil((perMailboxMiB * 2) / 64) * 64);
       const users = Array.from({ length: t.mailboxes }, (_, i) => tn.ids.upn(i));
       const ue = usersEnv(users);
       log(`  job environment: mailboxes in ${ue.how}; ${Object.entries(extraEnv).map(([k, v]) => `${k}=${v}`).join(' ') || 'no other setting'}` +
@@ -595,6 +597,10 @@ async function main() {
             `peak RSS ${f1(r.peakRssMiB)} MiB, tmp peak ${f1(r.tmpPeakBytes === null ? null : r.tmpPeakBytes / MiB)} MiB, rows ${r.rowsOk ? 'ok' : 'DIFFER'}` +
             `${r.errors.length ? `; errors: ${r.errors.join(' | ')}` : ''}${r.manifestError ? `; ${r.manifestError}` : ''}`,
         );
+        const tl = r.timeline || {};
+        const span = (k) => (tl[k] ? (tl[k].last - tl[k].first < 0.05 ? f1(tl[k].first) : `${f1(tl[k].first)}-${f1(tl[k].last)}`) : '-');
+        log(`      answers went out at (s after the start): token ${span('token')}, user ${span('user')}, calendarView ${span('calendarView')}, lookups ${span('onlineMeetings')}, ` +
+            `report lists ${span('attendanceReports')}, record pages ${span('attendanceRecords')}; the job exited at ${f1(r.wallS)}`);
       }
       await g.close();
       g = null;
@@ -626,8 +632,8 @@ async function main() {
           f1(r.loadBefore),
         ]);
     log(table(rows, ['tenant sink', 'mailboxes', 'records', 'lat ms', 'exit', 'wall s', 'bound s', 'wall/bound', 'Graph req', 'max/mbx 429', 'peak RSS MiB', 'tmp peak MiB', 'job CPU s', 'Graph CPU mean/peak', 'machine', 'rows', 'load']));
-    log('  bound: the lower bound the sandbox allows (latency x the longest of: one mailbox\'s chain or its requests at 4 in flight;');
-    log('  requests / min(concurrency, 4 x mailboxes); requests / the server\'s measured ceiling). Graph req: answered, token excluded.');
+    log('  bound: the lower bound the sandbox allows (latency x the longest of: one mailbox\'s chain, or the token then its requests at 4');
+    log('  in flight; the token then requests / min(concurrency, 4 x mailboxes); requests / the server\'s measured ceiling). Graph req: token excluded.');
     log('  max/mbx 429: most requests in flight for one mailbox, MailboxConcurrency 429s. peak RSS: the job\'s process alone.');
     log('  tmp peak: the manifest\'s tmp_peak_bytes. Graph CPU: the procedural Graph\'s share of one core (mean / busiest second).');
     log('\nrows per table (job / ground truth):');
