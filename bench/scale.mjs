@@ -435,7 +435,7 @@ async function runJob(ctx, { sink, label }) {
 
   let outputBytes = null;
   if (manifest && Array.isArray(manifest.files)) outputBytes = manifest.files.reduce((n, f) => n + (f.bytes || 0), 0);
-  if (sink === 'azurite') await az.service.getContainerClient(container).deleteIfExists().catch(() => {});
+  // (the container is not deleted: that can keep Azurite busy for minutes; it is stopped instead)
   if (outDir && !args.keep) fs.rmSync(outDir, { recursive: true, force: true });
   fs.rmSync(tmp, { recursive: true, force: true });
 
@@ -529,10 +529,6 @@ async function main() {
   process.on('SIGTERM', () => cleanup().then(() => process.exit(143)));
 
   try {
-    if (sinks.includes('azurite')) {
-      az = await startAzurite(work);
-      log(`Azurite (in memory) on pid ${az.pid}`);
-    }
     for (const t of tenants) {
       const truth = groundTruth(t);
       const plan = requestPlan(t, { recordsPage: args.recordsPage });
@@ -593,8 +589,20 @@ async function main() {
       };
       const ctx = { args, g, az, work, users, t, truth, usersEnv: ue.env, extraEnv };
       for (const sink of sinks) {
+        // a fresh Azurite for each tenant, stopped before the folder run: after a large
+        // tenant, Azurite (in memory, one Node thread) can spend minutes at 100% of a
+        // core freeing the deleted container, and would stall the next run
+        if (sink === 'azurite') {
+          az = await startAzurite(work);
+          ctx.az = az;
+          log(`  Azurite (in memory) on pid ${az.pid}`);
+        }
         log(`  [${t.n}/${sink}] running...`);
         const r = await runJob(ctx, { sink, label: `t${t.n}-${sink}` });
+        if (az) {
+          await az.stop().catch(() => {});
+          az = ctx.az = null;
+        }
         r.ratio = r.wallS / bound;
         tres.runs.push(r);
         log(
