@@ -317,7 +317,7 @@ static status read_federated_token(const token_source *ts, buf *out, errinfo *er
     }
     if (b.data)
         secret_wipe(b.data, b.len);
-    buf_free(&b);
+    buf_dispose(&b);
     return st;
 }
 
@@ -350,7 +350,7 @@ static status entra_body(const token_source *ts, buf *body, errinfo *err)
         st = urlenc_form_field(body, "client_assertion", assertion.data, err);
     if (assertion.data)
         secret_wipe(assertion.data, assertion.len);
-    buf_free(&assertion);
+    buf_dispose(&assertion);
     return st;
 }
 
@@ -688,11 +688,11 @@ static status fetch(token_source *ts, errinfo *err)
 out:
     if (form.body.data)
         secret_wipe(form.body.data, form.body.len);
-    buf_free(&form.body);
-    buf_free(&url);
+    buf_dispose(&form.body);
+    buf_dispose(&url);
     if (res.body.data)
         secret_wipe(res.body.data, res.body.len); /* a token answer holds the token */
-    http_result_free(&res);
+    http_result_dispose(&res);
     return st;
 }
 

@@ -223,11 +223,11 @@ size_t http_request_body_len(const http_request *req)
     return req->body_len;
 }
 
-void http_result_free(http_result *res)
+void http_result_dispose(http_result *res)
 {
     if (!res)
         return;
-    buf_free(&res->body);
+    buf_dispose(&res->body);
     json_decref(res->json);
     res->json = NULL;
 }
@@ -242,7 +242,7 @@ void http_request_free(http_request *req)
     headers_free(req->headers);
     if (req->body_owned)
         free(req->body);
-    http_result_free(&req->res);
+    http_result_dispose(&req->res);
     free(req->method);
     free(req->url);
     free(req);

@@ -128,9 +128,9 @@ int http_idle(const http_engine *eng);
 /* Runs until no request is queued, waiting or in flight. */
 TA_MUST_USE status http_run(http_engine *eng, errinfo *err);
 /* Runs req (taken) to its end, with the same retries, and fills *res (caller frees
- * it with http_result_free). Other queued requests progress meanwhile. Returns res->st. */
+ * it with http_result_dispose). Other queued requests progress meanwhile. Returns res->st. */
 TA_MUST_USE status http_perform(http_engine *eng, http_request *req, http_result *res);
-void http_result_free(http_result *res);
+void http_result_dispose(http_result *res);
 
 /* Points easy at the CA certificates named by CURL_CA_BUNDLE, else SSL_CERT_FILE (a PEM
  * bundle), and SSL_CERT_DIR (a hashed folder), when set; otherwise libcurl's default

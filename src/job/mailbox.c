@@ -132,8 +132,8 @@ static void release_work(mailbox *mb)
     mb->ev = NULL;
     free(mb->ev_src);
     mb->ev_src = NULL;
-    buf_free(&mb->scratch);
-    spool_free(&mb->data);
+    buf_dispose(&mb->scratch);
+    spool_dispose(&mb->data);
     for (size_t i = 0; i < mb->ndeferred; i++) {
         unlink(mb->deferred[i].path);
         free(mb->deferred[i].name);
@@ -154,7 +154,7 @@ void mailbox_free(mailbox *mb)
     free(mb->upn_lower);
     free(mb->user_id);
     free(mb->registry_text);
-    registry_free(&mb->reg);
+    registry_dispose(&mb->reg);
     free(mb);
 }
 
@@ -706,7 +706,7 @@ static status compose_final(mailbox *mb, FILE *f, int full, errinfo *err)
                 st = compose_report(mb, f, &m->reports[k], lead.data, err);
         }
     }
-    buf_free(&lead);
+    buf_dispose(&lead);
     if (st == ST_OK)
         st = put_text(f, "]}", err);
     if (st == ST_OK && fflush(f) != 0)

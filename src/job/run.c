@@ -349,7 +349,7 @@ static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
             }
             json_decref(held);
         }
-        buf_free(&cur);
+        buf_dispose(&cur);
     }
     free(body);
     free(claim_name);
@@ -391,7 +391,7 @@ static int name_too_long(run *r, mailbox *mb)
     buf_init(&folder, 0);
     status st = urlenc_upn_folder(&folder, mb->upn, NULL);
     size_t n = folder.len;
-    buf_free(&folder);
+    buf_dispose(&folder);
     char *name = layout_snapshot(r->cfg->prefix, "final", r->date, mb->upn, r->run_id);
     size_t total = name ? strlen(name) : SIZE_MAX;
     free(name);
@@ -1000,8 +1000,8 @@ out:
         mailbox_free(r.mbs[i]);
     free(r.mbs);
     free(r.uploads);
-    checkpoint_free(&r.cp);
-    roster_free(&r.roster);
+    checkpoint_dispose(&r.cp);
+    roster_dispose(&r.roster);
     store_free(r.store);
     token_source_free(r.graph_tokens);
     http_engine_free(r.eng);

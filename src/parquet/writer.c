@@ -200,18 +200,18 @@ void pq_writer_free(pq_writer *w)
     if (!w)
         return;
     for (size_t i = 0; i < w->ncols && w->c; i++) {
-        buf_free(&w->c[i].values);
-        buf_free(&w->c[i].defs);
+        buf_dispose(&w->c[i].values);
+        buf_dispose(&w->c[i].defs);
     }
     free(w->c);
     free(w->meta);
-    buf_free(&w->rowgroups);
-    buf_free(&w->page);
-    buf_free(&w->comp);
-    buf_free(&w->hdr);
+    buf_dispose(&w->rowgroups);
+    buf_dispose(&w->page);
+    buf_dispose(&w->comp);
+    buf_dispose(&w->hdr);
     free(w->idx);
-    pq_dict_free(&w->dict);
-    pq_compressor_free(&w->z);
+    pq_dict_dispose(&w->dict);
+    pq_compressor_dispose(&w->z);
     free(w);
 }
 
@@ -1059,7 +1059,7 @@ status pq_writer_close(pq_writer *w, errinfo *err)
     if (st == ST_OK)
         st = emit(w, tail, 8, err);
 out:
-    buf_free(&footer);
+    buf_dispose(&footer);
     w->state = st == ST_OK ? W_CLOSED : W_FAILED;
     return st;
 }

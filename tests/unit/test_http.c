@@ -195,7 +195,7 @@ static void test_http__retry_after_then_success(void **state)
     assert_int_equal(st.requests, 5);
     assert_int_equal(st.retries, 4);
     assert_int_equal(st.throttled, 1);
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
 }
@@ -219,7 +219,7 @@ static void test_http__gives_up_and_names_url_without_query(void **state)
     assert_non_null(strstr(res.err.msg, "generalException"));
     assert_null(strstr(res.err.msg, "secret"));
     assert_string_equal(res.error_code, "generalException");
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
 }
@@ -233,7 +233,7 @@ static void test_http__not_found_is_final(void **state)
     http_result res;
     assert_int_equal(http_perform(eng, get(s, 0), &res), ST_NOT_FOUND);
     assert_int_equal(res.attempts, 1);
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
 }
@@ -247,7 +247,7 @@ static void test_http__body_cap(void **state)
     http_result res;
     assert_int_equal(http_perform(eng, get(s, 0), &res), ST_TOO_LARGE);
     assert_int_equal(res.attempts, 1);
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
 }
@@ -279,7 +279,7 @@ static void test_http__renews_once_on_401(void **state)
     assert_int_equal(http_perform(eng, r, &res), ST_OK);
     assert_int_equal(renewals, 1);
     assert_string_equal(s->last_auth, "Authorization: Bearer fresh");
-    http_result_free(&res);
+    http_result_dispose(&res);
     /* a second 401 after the renewal is final */
     const char *script2[] = {"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"};
     server *s2 = server_start(1, script2);
@@ -287,7 +287,7 @@ static void test_http__renews_once_on_401(void **state)
     http_request_auth(r, auth_hook, NULL);
     assert_int_equal(http_perform(eng, r, &res), ST_AUTH);
     assert_int_equal(s2->served, 2);
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
     server_stop(s2);
@@ -438,7 +438,7 @@ static void test_http__prepare_before_each_attempt(void **state)
     assert_int_equal(http_perform(eng, r, &res), ST_OK);
     assert_int_equal(res.attempts, 2);
     assert_int_equal(prepares, 2);
-    http_result_free(&res);
+    http_result_dispose(&res);
 
     /* a hook that fails ends the request with its error, before anything is sent */
     r = http_request_new("POST", url);
@@ -449,7 +449,7 @@ static void test_http__prepare_before_each_attempt(void **state)
     assert_string_equal(res.err.msg, "no form this time");
     assert_int_equal(res.attempts, 0);
     assert_int_equal(s->served, 2);
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
 }
@@ -466,7 +466,7 @@ static void test_http__retry_not_found_when_asked(void **state)
     assert_int_equal(http_perform(eng, get(s, HTTP_EXPECT_JSON | HTTP_RETRY_NOT_FOUND), &res),
                      ST_OK);
     assert_int_equal(res.attempts, 3);
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
 }
@@ -489,9 +489,9 @@ static void test_http__no_proxy(void **state)
     setenv("http_proxy", "http://127.0.0.1:1", 1);
     http_result res;
     assert_int_equal(http_perform(eng, get(s, HTTP_NO_PROXY), &res), ST_OK);
-    http_result_free(&res);
+    http_result_dispose(&res);
     assert_int_equal(http_perform(eng, get(s, 0), &res), ST_NET);
-    http_result_free(&res);
+    http_result_dispose(&res);
     assert_int_equal(s->served, 1);
     for (int i = 0; i < 3; i++) {
         if (saved[i])
@@ -516,7 +516,7 @@ static status nesting_hook(void *ctx, const http_request *req, int renew, struct
     status st = http_perform(eng, http_request_new("GET", http_request_url(req)), &inner);
     if (st != ST_OK)
         err_set(err, st, "%s", inner.err.msg);
-    http_result_free(&inner);
+    http_result_dispose(&inner);
     return st;
 }
 
@@ -531,12 +531,12 @@ static void test_http__no_perform_from_a_hook(void **state)
     http_result res;
     assert_int_equal(http_perform(eng, r, &res), ST_INTERNAL);
     assert_non_null(strstr(res.err.msg, "called from a request callback or hook"));
-    http_result_free(&res);
+    http_result_dispose(&res);
     assert_int_equal(s->served, 0);
     /* the engine is still whole */
     assert_int_equal(http_perform(eng, get(s, HTTP_EXPECT_JSON), &res), ST_OK);
     assert_true(http_idle(eng));
-    http_result_free(&res);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
 }

@@ -116,7 +116,7 @@ static void read_request(int c)
     if (srv.nrequests < MAX_CANNED)
         srv.requests[srv.nrequests++] = buf_take(&b);
     pthread_mutex_unlock(&srv.mu);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void *serve(void *arg)
@@ -641,7 +641,7 @@ static json_t *decode_part(const char *s, size_t n)
     buf_init(&b, 0);
     assert_int_equal(urlenc_base64_decode(&b, s, n, NULL), ST_OK);
     json_t *j = json_loadb(b.data, b.len, 0, NULL);
-    buf_free(&b);
+    buf_dispose(&b);
     assert_non_null(j);
     return j;
 }
@@ -690,7 +690,7 @@ static void test_token__certificate_assertion(void **state)
     assert_int_equal(urlenc_base64url(&x5t, dg, sizeof dg, NULL), ST_OK);
     assert_string_equal(json_string_value(json_object_get(hdr, "x5t#S256")), x5t.data);
     assert_int_equal(strlen(x5t.data), 43);
-    buf_free(&x5t);
+    buf_dispose(&x5t);
     json_decref(hdr);
 
     json_t *cl = decode_part(dot1 + 1, (size_t)(dot2 - dot1 - 1));
@@ -738,7 +738,7 @@ static void test_token__certificate_assertion(void **state)
                          1);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pub);
-    buf_free(&sig);
+    buf_dispose(&sig);
     free(jwt);
 
     /* a renewal signs a new assertion (new jti) */
