@@ -55,6 +55,7 @@
 typedef enum src_kind { SRC_ENTRA, SRC_APP_SERVICE, SRC_IMDS } src_kind;
 
 struct token_source {
+    int64_t fetched_us; /* when the current token came */
     src_kind kind;
     credential_kind cred; /* SRC_ENTRA: which client credential */
     const char *what;     /* "Microsoft Graph" or "Blob Storage", for messages */
@@ -442,6 +443,7 @@ static int take_token(token_source *ts, const json_t *j, int64_t now_us)
     secret_free(ts->token);
     ts->token = copy;
     ts->expires_us = exp;
+    ts->fetched_us = timeutil_now_us();
     int64_t margin = (exp - now_us) / 2;
     if (margin > RENEW_MARGIN_US)
         margin = RENEW_MARGIN_US;
@@ -694,6 +696,11 @@ out:
         secret_wipe(res.body.data, res.body.len); /* a token answer holds the token */
     http_result_dispose(&res);
     return st;
+}
+
+int token_fetched_after(const token_source *ts, int64_t us)
+{
+    return ts && ts->token && ts->fetched_us > us;
 }
 
 status token_get(token_source *ts, int force_renew, const char **token, errinfo *err)

@@ -40,6 +40,10 @@ struct http_request {
     int renewed;
     int want_renew;
     int too_large;
+    int64_t sent_us; /* when its last attempt started (before it, 0) */
+    int admitted;    /* its body may be taken in (see on_body) */
+    int paused;      /* waiting in the engine's paused list */
+    struct http_request *pnext;
     int64_t not_before_ms;
     CURL *easy;
     struct curl_slist *attempt_headers;
@@ -66,6 +70,7 @@ struct http_engine {
     size_t body_total; /* response bytes held by the requests in flight */
     size_t body_big;   /* a large recent response size, decaying: what a new request may
                           come to hold */
+    http_request *paused_head, *paused_tail; /* answers waiting to be taken in */
     group_state *groups;
     size_t ngroups;
     int in_step; /* a turn of the loop is running: hooks and callbacks are inside it */
@@ -208,6 +213,11 @@ const char *http_request_method(const http_request *req)
     return req->method;
 }
 
+int64_t http_request_sent_us(const http_request *req)
+{
+    return req->sent_us;
+}
+
 const char *http_request_url(const http_request *req)
 {
     return req->url;
@@ -289,10 +299,63 @@ long http_parse_retry_after(const char *value, int64_t now)
 
 /* ---- callbacks from libcurl ---------------------------------------------- */
 
+/* Whether one more answer may not start coming in now: the answers coming in hold
+ * the budget, counting each new one at a large recent answer's size. With nothing
+ * held, one always may. */
+static int bodies_full(const http_engine *eng)
+{
+    return eng->lim.max_body_total && eng->body_total > 0 &&
+           eng->body_total + eng->body_big > eng->lim.max_body_total;
+}
+
+static void unlist_paused(http_engine *eng, http_request *req)
+{
+    http_request **pp = &eng->paused_head, *prev = NULL;
+    while (*pp && *pp != req) {
+        prev = *pp;
+        pp = &(*pp)->pnext;
+    }
+    if (!*pp)
+        return;
+    *pp = req->pnext;
+    if (eng->paused_tail == req)
+        eng->paused_tail = prev;
+    req->pnext = NULL;
+    req->paused = 0;
+}
+
+/* Lets paused answers come in, oldest first, while the budget allows. */
+static void admit_paused(http_engine *eng)
+{
+    while (eng->paused_head && !bodies_full(eng)) {
+        http_request *req = eng->paused_head;
+        unlist_paused(eng, req);
+        req->admitted = 1;
+        curl_easy_pause(req->easy, CURLPAUSE_CONT);
+    }
+}
+
+/* Answers are held in memory until they are complete: many at once could pass the
+ * budget together, so an answer whose first bytes come while the budget is held waits
+ * (libcurl stops reading its socket) until answers in progress are done. */
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     http_request *req = userdata;
     size_t n = size * nmemb;
+    if (!req->admitted) {
+        if (bodies_full(req->eng)) {
+            if (!req->paused) {
+                req->paused = 1;
+                if (req->eng->paused_tail)
+                    req->eng->paused_tail->pnext = req;
+                else
+                    req->eng->paused_head = req;
+                req->eng->paused_tail = req;
+            }
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        req->admitted = 1;
+    }
     if (buf_append(&req->res.body, ptr, n, NULL) != ST_OK) {
         req->too_large = 1;
         return 0;
@@ -458,6 +521,9 @@ static void start_attempt(http_engine *eng, http_request *req)
         errinfo aerr = {0};
         status st = req->auth(req->auth_ctx, req, req->want_renew, &h, &aerr);
         req->want_renew = 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        req->sent_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         if (st != ST_OK) {
             headers_free(h);
             res->st = st;
@@ -529,21 +595,17 @@ nomem:
     complete(req);
 }
 
-/* Memory per request in flight beside its response: libcurl's handle and buffers. */
-#define REQUEST_OVERHEAD ((size_t)32 << 10)
+/* Memory per request in flight beside its answer: libcurl's handle and buffers. */
+#define REQUEST_OVERHEAD ((size_t)16 << 10)
 
-/* What responses hold in memory is bounded too: each request in flight is counted at
- * what it holds or at the size of a large recent response, whichever is more, so
- * that thousands of requests answering at once cannot pass the budget together. Above
- * it new requests wait (one always may start, so nothing waits for ever). */
+/* Whether no new request may start: the requests in flight cost memory of their own,
+ * and answers held pass the budget. One always may start, so nothing waits for ever. */
 static int over_budget(const http_engine *eng)
 {
     if (!eng->lim.max_body_total || eng->in_flight == 0)
         return 0;
-    size_t each = eng->body_big + REQUEST_OVERHEAD;
-    size_t reserved = (size_t)eng->in_flight * each;
-    size_t held = eng->body_total + (size_t)eng->in_flight * REQUEST_OVERHEAD;
-    return (held > reserved ? held : reserved) + each > eng->lim.max_body_total;
+    return (size_t)(eng->in_flight + 1) * REQUEST_OVERHEAD > eng->lim.max_body_total ||
+           eng->body_total >= eng->lim.max_body_total;
 }
 
 /* Starts every queued request whose time has come and that fits the caps.
@@ -552,6 +614,7 @@ static long pump(http_engine *eng)
 {
     int64_t now = now_ms();
     long wait = -1;
+    admit_paused(eng);
     http_request *prev = NULL, *r = eng->head;
     while (r && eng->in_flight < eng->lim.max_in_flight && !over_budget(eng)) {
         http_request *next = r->next;
@@ -661,6 +724,8 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     long code = 0;
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
     curl_multi_remove_handle(eng->multi, req->easy);
+    unlist_paused(eng, req);
+    req->admitted = 0;
     eng->in_flight--;
     eng->body_total -= res->body.len < eng->body_total ? res->body.len : eng->body_total;
     eng->body_big -= eng->body_big / 64;

@@ -114,6 +114,9 @@ void http_request_free(http_request *req);
 /* Accessors for auth hooks (e.g. Shared Key signing needs them). */
 const char *http_request_method(const http_request *req);
 const char *http_request_url(const http_request *req);
+/* When the request's last attempt started, in µs since the epoch (0 before the first):
+ * in an auth hook that renews, the attempt that was refused. */
+int64_t http_request_sent_us(const http_request *req);
 const struct curl_slist *http_request_headers(const http_request *req);
 size_t http_request_body_len(const http_request *req);
 

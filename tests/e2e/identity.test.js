@@ -104,7 +104,9 @@ describe('managed identity for Microsoft Graph', () => {
     assert.deepEqual(log.filter((e) => e.kind === 'token').map((e) => e.path), [], 'Entra ID is never asked');
     const graph = log.filter((e) => !['identity', 'imds', 'token'].includes(e.kind));
     assert.ok(graph.length > 0 && graph.every((e) => e.headers.tokenId && (e.status === 200 || refused.has(e))), 'every Graph call carried an identity token and succeeded (but the refused lookups)');
-    assert.equal(ident.length, 1 + renewals, 'one token, and one more per refused lookup');
+    // each refused lookup is retried with a token newer than the one refused; lookups
+    // refused together share one renewal
+    assert.ok(ident.length >= 2 && ident.length <= 1 + renewals, `one token, then at most one more per refused lookup (${renewals}) (got ${ident.length})`);
 
     const hits = await findSecrets([...sb.secrets(), DEV_KEY], { runs: [r], service: az.service, containers: ['mi-app'] });
     assert.deepEqual(hits, [], 'a secret leaked (the identity header or a token)');
@@ -119,8 +121,9 @@ describe('managed identity for Microsoft Graph', () => {
       const env = jobEnv(sb, az, { ...NO_APP_CREDENTIAL, AZURE_CLIENT_ID: clientId, AZURE_POD_IDENTITY_AUTHORITY_HOST: sb.url });
       const { r, log, renewals } = await runAgainstTruth(sb, az, 'mi-vm', env, dir);
       const imds = log.filter((e) => e.kind === 'imds');
-      // each refused lookup (another organizer's link) renews the token once too
-      assert.equal(imds.length, 2 + renewals, `one token, one more after the 401 and one per refused lookup (${renewals}) (got ${imds.length})`);
+      // each refused lookup (another organizer's link) is retried with a newer token too;
+      // lookups refused together share one renewal
+      assert.ok(imds.length >= 3 && imds.length <= 2 + renewals, `one token, one more after the 401, at most one per refused lookup (${renewals}) (got ${imds.length})`);
       for (const e of imds) {
         assert.equal(e.identity.header, 'ok', 'Metadata: true');
         assert.equal(e.identity.apiVersion, '2018-02-01');
