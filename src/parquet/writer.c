@@ -602,6 +602,23 @@ static status write_page(pq_writer *w, chunkmeta *m, int page_type, size_t num_v
     return ST_OK;
 }
 
+/* a[0, alen) == b[0, blen), without a call for the fixed-size values and for
+ * strings that differ in their first 8 bytes (the usual case when not in a run). */
+static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t alen, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    if (alen >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+        return alen == 8 || memcmp(a + 8, b + 8, alen - 8) == 0;
+    }
+    return memcmp(a, b, alen) == 0;
+}
+
 /* Builds the dictionary of a chunk and decides whether to use it; on yes, w->dict
  * holds the entries and w->idx the index of every non-null value. */
 static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
@@ -623,8 +640,14 @@ static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
     const uint8_t *base = (const uint8_t *)c->values.data;
     size_t entry_plain = c->ptype == T_BYTE_ARRAY ? 0 : fixed_size(c->ptype);
     size_t max_distinct = c->nvalues / 2, dict_bytes = 0, pos = 0, prev_off = 0, prev_len = 0;
+    size_t probe = PQ_DICT_PROBE;
     for (size_t i = 0; i < c->nvalues; i++) {
         size_t off, len;
+        if (i == probe) {
+            if (pq_dict_hopeless(i, w->dict.n))
+                return ST_OK;
+            probe *= 2;
+        }
         if (c->ptype == T_BYTE_ARRAY) {
             uint32_t l32;
             memcpy(&l32, base + pos, 4);
@@ -637,7 +660,7 @@ static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
         }
         /* a run of equal values (a run id, a report id on each of its records) is
          * looked up once: the entry is the previous value's */
-        if (i > 0 && len == prev_len && memcmp(base + off, base + prev_off, len) == 0) {
+        if (i > 0 && same_bytes(base + off, base + prev_off, len, prev_len)) {
             w->idx[i] = w->idx[i - 1];
             prev_off = off;
             continue;

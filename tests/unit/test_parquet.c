@@ -178,6 +178,20 @@ static void test_parquet__dict_decision(void **state)
     assert_true(pq_dict_worth(100, 50, 200, 400));
 }
 
+static void test_parquet__dict_hopeless(void **state)
+{
+    (void)state;
+    /* Too early to tell, however distinct. */
+    assert_false(pq_dict_hopeless(PQ_DICT_PROBE - 1, PQ_DICT_PROBE - 1));
+    /* All distinct at the probe (ids, timestamps): given up. */
+    assert_true(pq_dict_hopeless(PQ_DICT_PROBE, PQ_DICT_PROBE));
+    /* Five eighths distinct is still kept, one more is not. */
+    assert_false(pq_dict_hopeless(8192, 5120));
+    assert_true(pq_dict_hopeless(8192, 5121));
+    /* Names of a few thousand people among 87,000 records: kept. */
+    assert_false(pq_dict_hopeless(4096, 841));
+}
+
 static void test_parquet__dict_index_width(void **state)
 {
     (void)state;
@@ -666,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_parquet__rle_random_roundtrip),
         cmocka_unit_test(test_parquet__plain_bools),
         cmocka_unit_test(test_parquet__dict_decision),
+        cmocka_unit_test(test_parquet__dict_hopeless),
         cmocka_unit_test(test_parquet__dict_index_width),
         cmocka_unit_test(test_parquet__dict_insert),
         cmocka_unit_test(test_parquet__codec_parse),
