@@ -5,7 +5,9 @@
  * Values are buffered per column; a row group is encoded and handed to the sink
  * when its buffered size reaches options.row_group_bytes (or row_group_rows), so
  * memory stays bounded whatever the number of rows. pq_writer_close writes the
- * last row group and the footer. A file with no rows is a valid file.
+ * last row group and the footer. A file with no rows is a valid file. Memory: the
+ * buffered row group, plus while it is written its column chunks encoded and not
+ * yet handed to the sink (at most the row group's encoded size).
  *
  * Ownership: pq_writer_open allocates the writer; pq_writer_free releases it
  * (NULL-safe) whether or not it was closed. The column array passed to open must
@@ -46,6 +48,11 @@ typedef struct pq_options {
      * the strings must outlive the writer */
     const char *const *kv;
     size_t nkv;
+    /* threads that encode and compress a full row group's column chunks, the
+     * caller's included (0: the online CPUs, at most 4; 1: the caller's alone).
+     * The others exist only while a row group is written; the sink is called on the
+     * caller's thread only, and the file is the same bytes whatever the number. */
+    int threads;
 } pq_options;
 
 /* Receives the file's bytes in order. Returns ST_OK or fills err. */
