@@ -40,7 +40,7 @@ typedef enum pq_codec { PQ_CODEC_NONE, PQ_CODEC_SNAPPY, PQ_CODEC_ZSTD } pq_codec
 typedef struct pq_options {
     pq_codec codec;
     int int96_timestamps;
-    size_t row_group_bytes; /* 0: 32 MiB */
+    size_t row_group_bytes; /* 0: 16 MiB */
     size_t row_group_rows;  /* 0: 1,000,000 */
     size_t page_bytes;      /* 0: 1 MiB */
     const char *created_by; /* NULL: "teams-attendance version X" */
