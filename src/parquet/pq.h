@@ -72,6 +72,25 @@ TA_MUST_USE status pq_writer_string(pq_writer *w, const char *s, size_t len, err
 /* Microseconds since 1970-01-01T00:00:00Z. */
 TA_MUST_USE status pq_writer_timestamp(pq_writer *w, int64_t micros, errinfo *err);
 TA_MUST_USE status pq_writer_end_row(pq_writer *w, errinfo *err);
+
+/* One value of a row for pq_writer_row; the column's type says which field counts:
+ * BOOLEAN i != 0, INT32 (int32_t)i, INT64 i, TIMESTAMP i (microseconds as for
+ * pq_writer_timestamp), STRING s and len. */
+typedef struct pq_cell {
+    int null;
+    int64_t i;
+    const char *s;
+    size_t len;
+} pq_cell;
+
+/* A whole row, n values in column order (n must be the column count), ended as by
+ * pq_writer_end_row: the same file as one call per value, with the checks done
+ * once a row. Every value is checked before any is kept, so a failure (a null in
+ * a REQUIRED column, a string that is not UTF-8, out of memory) leaves the writer
+ * as it was and ready for the next row; a failure to write a full row group fails
+ * the writer as pq_writer_end_row does. Not to be mixed with the one-value calls
+ * within a row. */
+TA_MUST_USE status pq_writer_row(pq_writer *w, const pq_cell *row, size_t n, errinfo *err);
 TA_MUST_USE status pq_writer_close(pq_writer *w, errinfo *err);
 uint64_t pq_writer_rows(const pq_writer *w);
 void pq_writer_free(pq_writer *w);

@@ -511,6 +511,28 @@ static inline int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, siz
     return alen < blen ? -1 : alen > blen;
 }
 
+/* Min and max of a string column, with the value v just stored at off. */
+static inline void string_stats(colstate *c, const uint8_t *v, size_t off, size_t len)
+{
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    if (!c->has_minmax) {
+        c->has_minmax = 1;
+        c->smin_off = c->smax_off = off;
+        c->smin_len = c->smax_len = len;
+        return;
+    }
+    /* compare v, not its fresh copy in the buffer: loading what was just stored
+     * stalls */
+    if (bytes_cmp(v, len, base + c->smin_off, c->smin_len) < 0) {
+        c->smin_off = off;
+        c->smin_len = len;
+    }
+    if (bytes_cmp(v, len, base + c->smax_off, c->smax_len) > 0) {
+        c->smax_off = off;
+        c->smax_len = len;
+    }
+}
+
 status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
 {
     colstate *c = NULL;
@@ -546,25 +568,114 @@ status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
     c->nvalues++;
     w->buffered += 4 + len + !c->def->required;
     w->cur++;
-    const uint8_t *base = (const uint8_t *)c->values.data;
-    if (!c->has_minmax) {
-        c->has_minmax = 1;
-        c->smin_off = c->smax_off = off;
-        c->smin_len = c->smax_len = len;
-    } else {
-        /* read the value from s, not from its fresh copy in the buffer: loading what
-         * was just stored stalls */
-        const uint8_t *v = (const uint8_t *)s;
-        if (bytes_cmp(v, len, base + c->smin_off, c->smin_len) < 0) {
-            c->smin_off = off;
-            c->smin_len = len;
-        }
-        if (bytes_cmp(v, len, base + c->smax_off, c->smax_len) > 0) {
-            c->smax_off = off;
-            c->smax_len = len;
-        }
-    }
+    string_stats(c, (const uint8_t *)s, off, len);
     return ST_OK;
+}
+
+/* ---- a whole row at once ---- */
+
+/* Checks what pq_writer_row would refuse in value v of column c, and makes room for
+ * it: after this, appending it cannot fail. */
+static status check_value(pq_writer *w, colstate *c, const pq_cell *v, errinfo *err)
+{
+    status st;
+    if (v->null) {
+        if (c->def->required)
+            return err_set(err, ST_DATA,
+                           "parquet column '%s' is REQUIRED and got a null in row %" PRIu64,
+                           c->def->name, w->rows);
+        st = reserve(&c->defs, 1, err);
+    } else {
+        size_t n = c->ptype == T_INT32 ? 4 : c->ptype == T_BOOLEAN ? 1 : 8;
+        if (c->def->type == PQ_STRING) {
+            if (v->len > UINT32_MAX || v->len > COLUMN_CAP)
+                return err_set(err, ST_DATA, "parquet column '%s': a %zu-byte string is too long",
+                               c->def->name, v->len);
+            if (v->len && !v->s)
+                return err_set(err, ST_INTERNAL, "parquet column '%s': NULL string pointer",
+                               c->def->name);
+            size_t bad = utf8_invalid_at((const uint8_t *)v->s, v->len);
+            if (bad != v->len)
+                return err_set(err, ST_DATA,
+                               "parquet column '%s': string in row %" PRIu64
+                               " is not valid UTF-8 (byte %zu)",
+                               c->def->name, w->rows, bad);
+            n = 4 + v->len;
+        }
+        st = reserve(&c->values, n, err);
+        if (st == ST_OK && !c->def->required)
+            st = reserve(&c->defs, 1, err);
+    }
+    if (st != ST_OK)
+        err_prefix(err, "parquet column '%s'", c->def->name);
+    return st;
+}
+
+/* Appends value v, checked by check_value, to column c. */
+static void append_value(pq_writer *w, colstate *c, const pq_cell *v)
+{
+    if (v->null) {
+        c->defs.data[c->defs.len++] = 0;
+        c->nnull++;
+        w->buffered++;
+        return;
+    }
+    if (!c->def->required)
+        c->defs.data[c->defs.len++] = 1;
+    c->nvalues++;
+    uint8_t *at = (uint8_t *)c->values.data + c->values.len;
+    switch (c->def->type) {
+    case PQ_BOOLEAN:
+        *at = v->i != 0;
+        c->values.len += 1;
+        w->buffered += 1 + !c->def->required;
+        int_stats(c, v->i != 0);
+        return;
+    case PQ_INT32: {
+        int32_t x = (int32_t)v->i;
+        memcpy(at, &x, 4);
+        c->values.len += 4;
+        w->buffered += 4 + !c->def->required;
+        int_stats(c, x);
+        return;
+    }
+    case PQ_INT64:
+    case PQ_TIMESTAMP:
+        memcpy(at, &v->i, 8);
+        c->values.len += 8;
+        w->buffered += 8 + !c->def->required;
+        int_stats(c, v->i);
+        return;
+    case PQ_STRING:
+        break;
+    }
+    size_t len = v->len, off = c->values.len + 4;
+    uint32_t l32 = (uint32_t)len;
+    memcpy(at, &l32, 4);
+    if (len)
+        memcpy(at + 4, v->s, len);
+    c->values.len = off + len;
+    w->buffered += 4 + len + !c->def->required;
+    string_stats(c, (const uint8_t *)v->s, off, len);
+}
+
+status pq_writer_row(pq_writer *w, const pq_cell *row, size_t n, errinfo *err)
+{
+    status st = check_open(w, err);
+    if (st != ST_OK)
+        return st;
+    if (w->cur != 0)
+        return err_set(err, ST_INTERNAL, "pq_writer_row in the middle of row %" PRIu64, w->rows);
+    if (n != w->ncols)
+        return err_set(err, ST_INTERNAL, "a row of %zu values for a table of %zu columns", n,
+                       w->ncols);
+    for (size_t i = 0; i < n; i++)
+        if ((st = check_value(w, &w->c[i], &row[i], err)) != ST_OK)
+            return st;
+    for (size_t i = 0; i < n; i++)
+        append_value(w, &w->c[i], &row[i]);
+    w->cur = n;
+    return pq_writer_end_row(w, err);
 }
 
 /* ---- encoding a row group ---- */

@@ -697,6 +697,93 @@ static void test_parquet__threads_sink_failure(void **state)
     }
 }
 
+/* The table written with pq_writer_row; bad_every > 0: before every bad_every-th
+ * row, a row that is refused (a null in the first, REQUIRED, column, or a string
+ * that is not UTF-8) and must change nothing. */
+static void write_rows(size_t nrows, size_t bad_every, memsink *m)
+{
+    buf_init(&m->b, 0);
+    pq_options o = {0};
+    o.codec = PQ_CODEC_SNAPPY;
+    o.row_group_bytes = 100000;
+    o.page_bytes = 4096;
+    o.threads = 1;
+    o.created_by = "test";
+    pq_writer *w = NULL;
+    errinfo err = {0};
+    assert_int_equal(pq_writer_open(&w, ALL, NALL, &o, mem_sink, m, &err), ST_OK);
+    char s[NALL][64];
+    pq_cell row[NALL];
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t c = 0; c < NALL; c++) {
+            size_t sl = 0;
+            row[c] = (pq_cell){0, 0, NULL, 0};
+            cell(r, c, &row[c].null, &row[c].i, s[c], &sl);
+            if (ALL[c].type == PQ_STRING) {
+                row[c].s = s[c];
+                row[c].len = sl;
+            }
+        }
+        if (bad_every && r % bad_every == 0) {
+            pq_cell keep = row[0];
+            errinfo e1 = {0};
+            assert_true(ALL[0].required);
+            row[0].null = 1;
+            assert_int_equal(pq_writer_row(w, row, NALL, &e1), ST_DATA);
+            row[0] = keep;
+            for (size_t c = NALL; c-- > 0;) {
+                if (ALL[c].type != PQ_STRING || row[c].null)
+                    continue;
+                pq_cell good = row[c];
+                row[c].s = "ok\xff";
+                row[c].len = 3;
+                errinfo e2 = {0};
+                assert_int_equal(pq_writer_row(w, row, NALL, &e2), ST_DATA);
+                assert_non_null(strstr(e2.msg, "UTF-8"));
+                row[c] = good;
+                break;
+            }
+        }
+        assert_int_equal(pq_writer_row(w, row, NALL, &err), ST_OK);
+    }
+    errinfo e3 = {0};
+    assert_int_equal(pq_writer_row(w, row, NALL - 1, &e3), ST_INTERNAL);
+    assert_int_equal(pq_writer_close(w, &err), ST_OK);
+    assert_int_equal(pq_writer_rows(w), nrows);
+    pq_writer_free(w);
+}
+
+static void test_parquet__whole_rows(void **state)
+{
+    (void)state;
+    /* A row at a time gives the file of a value at a time; refused rows leave no
+     * trace. */
+    const size_t nrows = 3000;
+    memsink one = {0};
+    buf_init(&one.b, 0);
+    pq_options o = {0};
+    o.codec = PQ_CODEC_SNAPPY;
+    o.row_group_bytes = 100000;
+    o.page_bytes = 4096;
+    o.threads = 1;
+    o.created_by = "test";
+    pq_writer *w = NULL;
+    errinfo err = {0};
+    assert_int_equal(pq_writer_open(&w, ALL, NALL, &o, mem_sink, &one, &err), ST_OK);
+    write_table(w, nrows);
+    assert_int_equal(pq_writer_close(w, &err), ST_OK);
+    pq_writer_free(w);
+    size_t bad[] = {0, 7};
+    for (size_t k = 0; k < 2; k++) {
+        memsink rows = {0};
+        write_rows(nrows, bad[k], &rows);
+        assert_int_equal(rows.b.len, one.b.len);
+        assert_memory_equal(rows.b.data, one.b.data, one.b.len);
+        buf_free(&rows.b);
+    }
+    buf_free(&one.b);
+}
+
 static void test_parquet__streams_row_groups(void **state)
 {
     (void)state;
@@ -789,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_parquet__one_row_and_row_group_flush),
         cmocka_unit_test(test_parquet__streams_row_groups),
         cmocka_unit_test(test_parquet__threads_same_bytes),
+        cmocka_unit_test(test_parquet__whole_rows),
         cmocka_unit_test(test_parquet__threads_sink_failure),
         cmocka_unit_test(test_parquet__big_strings),
     };
