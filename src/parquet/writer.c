@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1206,9 +1207,16 @@ static status flush_row_group(pq_writer *w, errinfo *err)
         pthread_mutex_init(&j.mu, NULL);
         pthread_cond_init(&j.cv, NULL);
         j.threaded = 1;
-        /* a helper that cannot start leaves its share to the others */
+        /* helpers block every signal, so that a signal reaches the caller's thread
+         * (the run's stop flag, a poll it interrupts) as if there were none; a
+         * helper that cannot start leaves its share to the others */
+        sigset_t all, old;
+        sigfillset(&all);
+        int masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
         while (nhelpers < want && pthread_create(&helper[nhelpers], NULL, flush_helper, &j) == 0)
             nhelpers++;
+        if (masked)
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     status st = ST_OK;
     size_t emitted = 0;
