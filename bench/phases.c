@@ -286,7 +286,7 @@ static result run_flatten(input *in, size_t n, int tokens, int writers_on, pq_co
         r.free_ += t3 - t2;
     }
 #ifdef HAVE_FLATTEN_TOKENS
-    jsontok_free(&doc);
+    jsontok_dispose(&doc);
 #endif
     double t0 = now_s();
     for (int t = 0; t < TBL_COUNT; t++) {
@@ -389,7 +389,7 @@ static double parse_pass(input *in, size_t n, int which, double *free_s, long *c
         total += (t1 ? t1 : now_s()) - t0;
     }
 #ifdef HAVE_JSONTOK
-    jsontok_free(&doc);
+    jsontok_dispose(&doc);
 #endif
     return total;
 }

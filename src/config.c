@@ -377,7 +377,7 @@ static const setting settings[S_COUNT] = {
                                    "page over it is asked again with fewer events a page"},
     [S_SPILL_MB] = {.name = "ATTENDANCE_SPILL_MB",
                     INT(0, 65536),
-                    .def = "64",
+                    .def = "32",
                     AT(spill_mb),
                     .when = W_RUNS,
                     .help = "Graph data the run keeps in memory, in all, before mailboxes "
@@ -1023,7 +1023,7 @@ static status normalise_prefix(const char *v, char **out, errinfo *err)
         p += n;
     }
     if (st != ST_OK) {
-        buf_free(&b);
+        buf_dispose(&b);
         return st;
     }
     free(*out);
@@ -1958,7 +1958,7 @@ char *config_settings_doc(config_doc format)
         }
     }
     if (st != ST_OK) {
-        buf_free(&b);
+        buf_dispose(&b);
         return NULL;
     }
     return buf_take(&b);
@@ -2063,11 +2063,11 @@ done:
 fail:
     free(c.inputs);
 fail_nocli:
-    config_free(cfg);
+    config_dispose(cfg);
     return st;
 }
 
-void config_free(config *cfg)
+void config_dispose(config *cfg)
 {
     if (!cfg)
         return;

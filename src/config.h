@@ -5,7 +5,7 @@
  * config_load fills a config from argv and the process environment; on a bad
  * setting it returns ST_CONFIG (ST_USAGE for a bad command line) with a message
  * that names the setting and what is wrong, and never echoes a secret's value.
- * The config owns every string in it; config_free releases them (NULL-safe).
+ * The config owns every string in it; config_dispose releases them (NULL-safe).
  *
  * Every setting is declared once, in the table at the top of config.c: its names,
  * flag, type, bounds, default, help and field. */
@@ -98,7 +98,7 @@ typedef struct config {
     int claim_lease_minutes; /* ATTENDANCE_CLAIM_LEASE_MINUTES (60) */
     int mailbox_max_mb;      /* ATTENDANCE_MAILBOX_MAX_MB (512): Graph answers one mailbox holds */
     int max_response_mb;     /* ATTENDANCE_MAX_RESPONSE_MB (64): one response's size cap */
-    int spill_mb;            /* ATTENDANCE_SPILL_MB (64): Graph data held in memory, in all, before
+    int spill_mb;            /* ATTENDANCE_SPILL_MB (32): Graph data held in memory, in all, before
                                 mailboxes spill to tmpdir; 0: at once */
 
     /* HTTP */
@@ -132,7 +132,7 @@ typedef struct config {
 } config;
 
 TA_MUST_USE status config_load(config *cfg, int argc, char **argv, errinfo *err);
-void config_free(config *cfg);
+void config_dispose(config *cfg);
 /* The usage text for --help (the table of settings included). */
 const char *config_usage(void);
 

@@ -33,7 +33,7 @@ void layout_run_id(int64_t start_us, char id[LAYOUT_RUN_ID_MAX], char date[LAYOU
 static char *done(buf *b, status st)
 {
     if (st != ST_OK) {
-        buf_free(b);
+        buf_dispose(b);
         return NULL;
     }
     return buf_take(b);

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "teams-attendance: %s\n", err.msg);
         if (st == ST_USAGE)
             fprintf(stderr, "Try 'teams-attendance --help'.\n");
-        config_free(&cfg);
+        config_dispose(&cfg);
         return 2;
     }
     log_setup(cfg.log_format, cfg.log_level);
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
         code = job_compact(&cfg);
         break;
     }
-    config_free(&cfg);
+    config_dispose(&cfg);
     secret_forget();
     return code;
 }

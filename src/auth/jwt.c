@@ -107,7 +107,7 @@ out:
     OPENSSL_free(der);
     X509_free(cert);
     EVP_PKEY_free(k);
-    buf_free(&b);
+    buf_dispose(&b);
     return st;
 }
 

@@ -1,9 +1,15 @@
 /* Access tokens from Entra ID and managed identity endpoints: see token.h.
  *
- * Each fetch is a synchronous libcurl easy request: no redirects, http and https
- * only, a timeout, a response size cap, retried on network errors, 429 and 5xx
- * (and on 404/410 from the VM metadata endpoint, which answers so while an
- * identity is being assigned) after Retry-After or an exponential backoff.
+ * Each fetch is one request run to its end by the HTTP engine (http_perform), so
+ * the engine's rules hold: no redirects, http and https only, its timeout and
+ * response size cap (MAX_TOKEN_BODY here), retries on network errors, timeouts, 429
+ * and 5xx, and an empty or invalid JSON body (and on 404/410 from the VM metadata
+ * endpoint, which answers so while an identity is being assigned), after
+ * Retry-After or a jittered exponential backoff capped by the longest wait. The
+ * engine is the source's own: a token is fetched from inside an auth hook, while
+ * the caller's engine is starting a request and cannot run another one. This file
+ * keeps what is about tokens: the request's form, the answer, caching, and errors
+ * that name the fix.
  *
  * A token is kept until 5 minutes before it expires (half its lifetime when it
  * lives less than 10 minutes). If renewing it fails while
@@ -23,11 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 
 #include "auth/jwt.h"
 #include "http/http.h"
@@ -46,7 +49,6 @@
 #define SECONDS_MAX ((int64_t)1 << 40)
 #define MAX_TOKEN_BODY ((size_t)1 << 20)
 #define MAX_FEDERATED_TOKEN ((size_t)64 << 10)
-#define BASE_BACKOFF_MS 500L
 #define STORAGE_RESOURCE "https://storage.azure.com/"
 #define JWT_BEARER "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -66,24 +68,14 @@ struct token_source {
     char *identity_header;
     EVP_PKEY *key;
     char x5t[JWT_X5T_MAX];
-    long timeout_ms;
-    int max_retries;
-    long max_wait_ms;
+    http_limits lim;
+    http_engine *eng; /* made at the first fetch */
     char *token;
     int64_t expires_us;
     int64_t renew_at_us; /* when to fetch a new one: 5 minutes before expiry, or half
                             the lifetime when a token lives less than 10 minutes */
     unsigned fetches;
 };
-
-typedef struct reply {
-    CURLcode cc;
-    long status;
-    buf body;
-    int too_large;
-    char retry_after[64];
-    char curl_err[CURL_ERROR_SIZE];
-} reply;
 
 static status nomem(errinfo *err)
 {
@@ -103,6 +95,7 @@ void token_source_free(token_source *ts)
     secret_free(ts->identity_header);
     EVP_PKEY_free(ts->key);
     secret_free(ts->token);
+    http_engine_free(ts->eng);
     free(ts);
 }
 
@@ -135,9 +128,15 @@ static token_source *source_new(const config *cfg, src_kind kind, const char *wh
     ts->kind = kind;
     ts->what = what;
     ts->graph = strcmp(what, "Microsoft Graph") == 0;
-    ts->timeout_ms = (cfg->http_timeout_s > 0 ? cfg->http_timeout_s : 60) * 1000L;
-    ts->max_retries = cfg->max_retries >= 0 ? cfg->max_retries : 0;
-    ts->max_wait_ms = (cfg->max_retry_wait_s > 0 ? cfg->max_retry_wait_s : 300) * 1000L;
+    http_limits_default(&ts->lim);
+    ts->lim.timeout_ms = (cfg->http_timeout_s > 0 ? cfg->http_timeout_s : 60) * 1000L;
+    ts->lim.max_retries = cfg->max_retries >= 0 ? cfg->max_retries : 0;
+    ts->lim.max_retry_wait_ms = (cfg->max_retry_wait_s > 0 ? cfg->max_retry_wait_s : 300) * 1000L;
+    if (ts->lim.base_backoff_ms > ts->lim.max_retry_wait_ms)
+        ts->lim.base_backoff_ms = ts->lim.max_retry_wait_ms;
+    ts->lim.max_body = MAX_TOKEN_BODY;
+    ts->lim.max_in_flight = 1;
+    ts->lim.group_cap = 1;
     return ts;
 }
 
@@ -286,83 +285,6 @@ status token_source_storage(token_source **out, const config *cfg, errinfo *err)
     return st;
 }
 
-/* ---- one request ---- */
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    reply *r = ud;
-    size_t n = size * nmemb;
-    if (buf_append(&r->body, p, n, NULL) != ST_OK) {
-        r->too_large = 1;
-        return 0;
-    }
-    return n;
-}
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-    reply *r = ud;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    if (n > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-        const char *v = p + sizeof name - 1;
-        size_t vn = n - (sizeof name - 1);
-        while (vn && (*v == ' ' || *v == '\t')) {
-            v++;
-            vn--;
-        }
-        while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
-            vn--;
-        if (vn >= sizeof r->retry_after)
-            vn = sizeof r->retry_after - 1;
-        memcpy(r->retry_after, v, vn);
-        r->retry_after[vn] = '\0';
-    }
-    return n;
-}
-
-static void perform(const token_source *ts, const char *url, struct curl_slist *headers,
-                    const char *body, reply *r)
-{
-    memset(r, 0, sizeof *r);
-    buf_init(&r->body, MAX_TOKEN_BODY);
-    CURL *e = curl_easy_init();
-    if (!e) {
-        r->cc = CURLE_OUT_OF_MEMORY;
-        snprintf(r->curl_err, sizeof r->curl_err, "cannot create a libcurl handle");
-        return;
-    }
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ts->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "teams-attendance/" TA_VERSION);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
-    http_set_ca(e);
-    if (ts->kind != SRC_ENTRA) /* platform endpoints are local: never through a proxy */
-        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-    if (body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    r->cc = curl_easy_perform(e);
-    if (r->cc == CURLE_OK)
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->cc != CURLE_OK && !r->curl_err[0])
-        snprintf(r->curl_err, sizeof r->curl_err, "%s", curl_easy_strerror(r->cc));
-    curl_easy_cleanup(e);
-}
-
 /* ---- building the request ---- */
 
 static status read_federated_token(const token_source *ts, buf *out, errinfo *err)
@@ -395,7 +317,7 @@ static status read_federated_token(const token_source *ts, buf *out, errinfo *er
     }
     if (b.data)
         secret_wipe(b.data, b.len);
-    buf_free(&b);
+    buf_dispose(&b);
     return st;
 }
 
@@ -428,7 +350,7 @@ static status entra_body(const token_source *ts, buf *body, errinfo *err)
         st = urlenc_form_field(body, "client_assertion", assertion.data, err);
     if (assertion.data)
         secret_wipe(assertion.data, assertion.len);
-    buf_free(&assertion);
+    buf_dispose(&assertion);
     return st;
 }
 
@@ -501,28 +423,22 @@ static int64_t token_lifetime_s(const json_t *j, int64_t now_us)
     return UNKNOWN_LIFETIME_S;
 }
 
-/* 0 with the token and expiry taken; -1 when the body is not a token answer. */
-static int take_token(token_source *ts, const reply *r, int64_t now_us)
+/* 0 with the token and expiry taken from the answer j; -1 when it is not a token
+ * answer (a token with a NUL, CR or LF in it could not go into a header as it is). */
+static int take_token(token_source *ts, const json_t *j, int64_t now_us)
 {
-    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-    if (!json_is_object(j)) {
-        json_decref(j);
+    if (!json_is_object(j))
         return -1;
-    }
-    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    const json_t *t = json_object_get(j, "access_token");
+    const char *tok = json_string_value(t);
     const char *type = json_string_value(json_object_get(j, "token_type"));
-    if (!tok || !*tok || strchr(tok, '\r') || strchr(tok, '\n') ||
-        (type && strcasecmp(type, "bearer") != 0)) {
-        json_decref(j);
+    if (!tok || !*tok || strlen(tok) != json_string_length(t) || strchr(tok, '\r') ||
+        strchr(tok, '\n') || (type && strcasecmp(type, "bearer") != 0))
         return -1;
-    }
     char *copy = strdup(tok);
-    if (!copy) {
-        json_decref(j);
+    if (!copy)
         return -1;
-    }
     int64_t exp = now_us + token_lifetime_s(j, now_us) * TIMEUTIL_US_PER_SEC;
-    json_decref(j);
     secret_free(ts->token);
     ts->token = copy;
     ts->expires_us = exp;
@@ -601,7 +517,7 @@ static const char *entra_fix(const token_source *ts, const char *desc)
     }
 }
 
-static status http_error(const token_source *ts, const reply *r, errinfo *err)
+static status http_error(const token_source *ts, const http_result *r, errinfo *err)
 {
     char error[96] = "", desc[320] = "";
     json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
@@ -619,8 +535,8 @@ static status http_error(const token_source *ts, const reply *r, errinfo *err)
         }
     }
     json_decref(j);
-    status code = r->status == 403 ? ST_FORBIDDEN : ST_AUTH;
-    if (r->status >= 500 || r->status == 429)
+    status code = r->http_status == 403 ? ST_FORBIDDEN : ST_AUTH;
+    if (r->http_status >= 500 || r->http_status == 429)
         code = ST_HTTP;
     const char *fix;
     if (ts->kind == SRC_ENTRA)
@@ -628,7 +544,7 @@ static status http_error(const token_source *ts, const reply *r, errinfo *err)
                   ? "check the workload identity's federated credential and its Storage Blob "
                     "Data Contributor role on the account"
                   : entra_fix(ts, desc);
-    else if (ts->graph && ts->kind == SRC_IMDS && (r->status == 400 || r->status == 404))
+    else if (ts->graph && ts->kind == SRC_IMDS && (r->http_status == 400 || r->http_status == 404))
         fix = "the VM has no managed identity (or not the user-assigned one AZURE_CLIENT_ID "
               "names); assign one, or set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH";
     else if (ts->graph)
@@ -636,7 +552,7 @@ static status http_error(const token_source *ts, const reply *r, errinfo *err)
               "and grant it the Graph application permissions User.Read.All, Calendars.Read, "
               "OnlineMeetings.Read.All and OnlineMeetingArtifact.Read.All (admin consent); or set "
               "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH";
-    else if (ts->kind == SRC_IMDS && (r->status == 400 || r->status == 404))
+    else if (ts->kind == SRC_IMDS && (r->http_status == 400 || r->http_status == 404))
         fix = "the VM has no managed identity (or not the one named by "
               "ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID); assign one, or set AZURE_STORAGE_SAS_TOKEN";
     else
@@ -644,155 +560,139 @@ static status http_error(const token_source *ts, const reply *r, errinfo *err)
               "ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID for a user-assigned one), or set "
               "AZURE_STORAGE_SAS_TOKEN";
     err_set(err, code, "%s token request to %s failed: HTTP %ld%s%s%s%s; fix: %s", ts->what,
-            ts->url, r->status, error[0] ? " " : "", error, desc[0] ? ": " : "", desc, fix);
+            ts->url, r->http_status, error[0] ? " " : "", error, desc[0] ? ": " : "", desc, fix);
     if (err)
-        err->http_status = (int)r->status;
+        err->http_status = (int)r->http_status;
     return code;
 }
 
-static long backoff_ms(const token_source *ts, int attempt, const reply *r)
+/* The engine's failure, told as a token failure: what fails without an HTTP answer
+ * keeps the engine's text (and its libcurl code, for check's fixes). */
+static status transport_error(const token_source *ts, const http_result *res, errinfo *err)
 {
-    long wait = -1;
-    if (r->retry_after[0])
-        wait = http_parse_retry_after(r->retry_after, timeutil_now_us() / 1000);
-    if (wait < 0) {
-        long base = BASE_BACKOFF_MS;
-        for (int i = 0; i < attempt && base < ts->max_wait_ms; i++)
-            base *= 2;
-        unsigned char rnd = 128;
-        if (RAND_bytes(&rnd, 1) != 1)
-            rnd = 128;
-        wait = base / 2 + (long)((base / 2) * (rnd / 255.0)); /* jitter: 50-100 % */
-    }
-    if (wait > ts->max_wait_ms)
-        wait = ts->max_wait_ms;
-    return wait;
+    int fresh = err && err->code == ST_OK;
+    status st;
+    if (res->st == ST_TIMEOUT)
+        st = err_set(err, ST_TIMEOUT,
+                     "%s token request timed out (ATTENDANCE_HTTP_TIMEOUT_SECONDS): %s", ts->what,
+                     res->err.msg);
+    else
+        st = err_set(err, res->st, "%s token request failed: %s%s", ts->what, res->err.msg,
+                     ts->kind != SRC_IMDS ? ""
+                     : ts->graph
+                         ? "; no VM metadata endpoint here: set AZURE_CLIENT_SECRET, "
+                           "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or "
+                           "IDENTITY_ENDPOINT and IDENTITY_HEADER"
+                         : "; no VM metadata endpoint here: give the app a managed identity, "
+                           "or set AZURE_STORAGE_SAS_TOKEN or a connection string");
+    if (fresh)
+        err->curl_code = res->err.curl_code;
+    return st;
 }
 
-static void sleep_ms(long ms)
+static status read_answer(token_source *ts, const http_result *res, int64_t sent_us, errinfo *err)
 {
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
+    if (res->st == ST_OK && take_token(ts, res->json, sent_us) == 0)
+        return ST_OK;
+    if (res->st == ST_TOO_LARGE)
+        return err_set(err, ST_TOO_LARGE, "%s token request to %s: the answer is over %zu bytes",
+                       ts->what, ts->url, MAX_TOKEN_BODY);
+    if (res->err.curl_code)
+        return transport_error(ts, res, err);
+    if (res->http_status >= 200 && res->http_status < 300) /* also after empty or bad JSON */
+        return err_set(err, ST_AUTH,
+                       "%s token request to %s: the answer holds no bearer access_token", ts->what,
+                       ts->url);
+    if (res->http_status)
+        return http_error(ts, res, err);
+    if (err && err->code == ST_OK) /* before any answer: the request could not be built */
+        *err = res->err;
+    return res->st;
+}
+
+typedef struct form_ctx {
+    const token_source *ts;
+    buf body;
+} form_ctx;
+
+/* The engine's prepare hook: each attempt sends a fresh form (an assertion expires,
+ * a federated token file rotates); the one before is wiped. */
+static status prepare_form(void *ctx, http_request *req, errinfo *err)
+{
+    form_ctx *fc = ctx;
+    if (fc->body.data)
+        secret_wipe(fc->body.data, fc->body.len);
+    buf_reset(&fc->body);
+    status st = entra_body(fc->ts, &fc->body, err);
+    if (st == ST_OK)
+        http_request_body_ref(req, fc->body.data, fc->body.len);
+    return st;
+}
+
+static status add_headers(const token_source *ts, http_request *req, errinfo *err)
+{
+    status st = http_request_header(req, "Accept: application/json", err);
+    if (st == ST_OK)
+        st = http_request_header(req, "User-Agent: teams-attendance/" TA_VERSION, err);
+    if (st == ST_OK && ts->kind == SRC_ENTRA)
+        st = http_request_header(req, "Content-Type: application/x-www-form-urlencoded", err);
+    if (st == ST_OK && ts->kind == SRC_IMDS)
+        st = http_request_header(req, "Metadata: true", err);
+    if (st == ST_OK && ts->kind == SRC_APP_SERVICE) {
+        size_t n = strlen(ts->identity_header) + 32;
+        char *h = malloc(n);
+        if (!h)
+            return nomem(err);
+        snprintf(h, n, "X-IDENTITY-HEADER: %s", ts->identity_header);
+        st = http_request_header(req, h, err); /* the engine wipes its copy */
+        secret_free(h);
+    }
+    return st;
 }
 
 static status fetch(token_source *ts, errinfo *err)
 {
-    status st = ST_OK;
-    struct curl_slist *headers = NULL;
-    buf url, body;
+    http_result res;
+    memset(&res, 0, sizeof res);
+    buf_init(&res.body, 0);
+    buf url;
     buf_init(&url, 0);
-    buf_init(&body, 0);
-    reply r;
-    memset(&r, 0, sizeof r);
+    form_ctx form = {ts, {0}};
+    buf_init(&form.body, 0);
+    http_request *req = NULL;
 
-    headers = curl_slist_append(NULL, "Accept: application/json");
-    if (headers && ts->kind == SRC_ENTRA)
-        headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
-    if (headers && ts->kind == SRC_IMDS)
-        headers = curl_slist_append(headers, "Metadata: true");
-    if (headers && ts->kind == SRC_APP_SERVICE) {
-        size_t n = strlen(ts->identity_header) + 32;
-        char *h = malloc(n);
-        if (h) {
-            snprintf(h, n, "X-IDENTITY-HEADER: %s", ts->identity_header);
-            struct curl_slist *nh = curl_slist_append(headers, h);
-            secret_wipe(h, strlen(h));
-            free(h);
-            headers = nh;
-        } else {
-            curl_slist_free_all(headers);
-            headers = NULL;
-        }
-    }
-    if (!headers) {
+    status st = ST_OK;
+    if (!ts->eng)
+        st = http_engine_new(&ts->eng, &ts->lim, err);
+    if (st == ST_OK)
+        st = ts->kind == SRC_ENTRA ? buf_appends(&url, ts->url, err) : mi_url(ts, &url, err);
+    if (st != ST_OK)
+        goto out;
+    if (!(req = http_request_new(ts->kind == SRC_ENTRA ? "POST" : "GET", url.data))) {
         st = nomem(err);
         goto out;
     }
+    /* the platform endpoints are on the host: never through a proxy */
+    http_request_flags(req, HTTP_EXPECT_JSON | (ts->kind == SRC_IMDS ? HTTP_RETRY_NOT_FOUND : 0) |
+                                (ts->kind != SRC_ENTRA ? HTTP_NO_PROXY : 0));
     if (ts->kind == SRC_ENTRA)
-        st = buf_appends(&url, ts->url, err);
-    else
-        st = mi_url(ts, &url, err);
-    if (st != ST_OK)
-        goto out;
-
-    for (int attempt = 0;; attempt++) {
-        if (ts->kind == SRC_ENTRA) {
-            if (body.data)
-                secret_wipe(body.data, body.len);
-            buf_reset(&body);
-            if ((st = entra_body(ts, &body, err)) != ST_OK)
-                goto out;
-        }
-        ts->fetches++;
-        int64_t sent_us = timeutil_now_us();
-        perform(ts, url.data, headers, ts->kind == SRC_ENTRA ? body.data : NULL, &r);
-        int again = 0;
-        if (r.cc != CURLE_OK) {
-            /* a certificate that fails verification, or a bad URL, fails the same way again */
-            again = !r.too_large && r.cc != CURLE_PEER_FAILED_VERIFICATION &&
-                    r.cc != CURLE_SSL_CACERT_BADFILE && r.cc != CURLE_SSL_CERTPROBLEM &&
-                    r.cc != CURLE_URL_MALFORMAT && r.cc != CURLE_UNSUPPORTED_PROTOCOL;
-        } else if (r.status == 200) {
-            if (take_token(ts, &r, sent_us) == 0)
-                goto out;
-            again = 1; /* an empty or cut body: worth another try */
-        } else if (r.status == 429 || r.status >= 500 ||
-                   (ts->kind == SRC_IMDS && (r.status == 404 || r.status == 410))) {
-            again = 1;
-        }
-        if (again && attempt < ts->max_retries) {
-            long wait = backoff_ms(ts, attempt, &r);
-            if (log_enabled(LOG_WARN))
-                log_warn("token request failed, retrying",
-                         json_pack("{s:s, s:s, s:I, s:i, s:I}", "source", ts->what, "reason",
-                                   r.cc != CURLE_OK ? r.curl_err : "http", "http_status",
-                                   (json_int_t)r.status, "attempt", attempt + 1, "wait_ms",
-                                   (json_int_t)wait));
-            secret_wipe(r.body.data, r.body.len); /* a token answer holds the token */
-            buf_free(&r.body);
-            sleep_ms(wait);
-            continue;
-        }
-        int fresh = err && err->code == ST_OK;
-        if (r.too_large)
-            st = err_set(err, ST_TOO_LARGE, "%s token request to %s: the answer is over %zu bytes",
-                         ts->what, ts->url, MAX_TOKEN_BODY);
-        else if (r.cc == CURLE_OPERATION_TIMEDOUT)
-            st = err_set(err, ST_TIMEOUT,
-                         "%s token request to %s timed out after %d attempt(s) "
-                         "(ATTENDANCE_HTTP_TIMEOUT_SECONDS)",
-                         ts->what, ts->url, attempt + 1);
-        else if (r.cc != CURLE_OK)
-            st = err_set(err, ST_NET, "%s token request to %s failed after %d attempt(s): %s%s",
-                         ts->what, ts->url, attempt + 1, r.curl_err,
-                         ts->kind != SRC_IMDS ? ""
-                         : ts->graph
-                             ? "; no VM metadata endpoint here: set AZURE_CLIENT_SECRET, "
-                               "AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or "
-                               "IDENTITY_ENDPOINT and IDENTITY_HEADER"
-                             : "; no VM metadata endpoint here: give the app a managed identity, "
-                               "or set AZURE_STORAGE_SAS_TOKEN or a connection string");
-        else if (r.status == 200)
-            st = err_set(err, ST_AUTH,
-                         "%s token request to %s: the answer holds no bearer access_token",
-                         ts->what, ts->url);
-        else
-            st = http_error(ts, &r, err);
-        if (fresh && r.cc != CURLE_OK && !r.too_large)
-            err->curl_code = (int)r.cc;
+        http_request_prepare(req, prepare_form, &form);
+    if ((st = add_headers(ts, req, err)) != ST_OK) {
+        http_request_free(req);
         goto out;
     }
+    int64_t sent_us = timeutil_now_us();   /* the lifetime counts from the first attempt */
+    st = http_perform(ts->eng, req, &res); /* res holds the whole outcome: read below */
+    ts->fetches += (unsigned)res.attempts;
+    st = read_answer(ts, &res, sent_us, err);
 out:
-    if (body.data)
-        secret_wipe(body.data, body.len);
-    buf_free(&body);
-    buf_free(&url);
-    secret_wipe(r.body.data, r.body.len); /* a token answer holds the token */
-    buf_free(&r.body);
-    for (struct curl_slist *h = headers; h; h = h->next)
-        secret_wipe(h->data, strlen(h->data)); /* X-IDENTITY-HEADER */
-    curl_slist_free_all(headers);
+    if (form.body.data)
+        secret_wipe(form.body.data, form.body.len);
+    buf_dispose(&form.body);
+    buf_dispose(&url);
+    if (res.body.data)
+        secret_wipe(res.body.data, res.body.len); /* a token answer holds the token */
+    http_result_dispose(&res);
     return st;
 }
 

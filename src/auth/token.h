@@ -6,8 +6,11 @@
  * x5t#S256), workload identity (federated token file), and managed identity
  * (Container Apps IDENTITY_ENDPOINT, or the VM metadata endpoint).
  *
- * Token requests are made synchronously with their own libcurl easy handle and
- * the same retry rules as the engine (they happen once an hour at most).
+ * A fetch runs one request to its end through the HTTP engine (http_perform), so
+ * the engine's retries, Retry-After, timeouts and error texts apply; on an engine
+ * the source owns, since token_get is called from the auth hooks of a request the
+ * caller's engine is starting, where that engine cannot run another request. It
+ * blocks the caller meanwhile (once an hour at most).
  * Ownership: token_source_new allocates; token_source_free releases (NULL-safe).
  * The string from token_get belongs to the source and stays valid until the next
  * token_get or token_source_free. Every secret and token it handles is registered

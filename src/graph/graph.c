@@ -66,14 +66,14 @@ static status add_auth(void *ctx, const http_request *req, int renew, struct cur
     /* the line held the token: wipe it before it goes back to the allocator */
     if (line.data)
         secret_wipe(line.data, line.len);
-    buf_free(&line);
+    buf_dispose(&line);
     return st;
 }
 
 static http_request *finish(graph_client *gc, buf *url, int group, int calendar, errinfo *err)
 {
     http_request *req = http_request_new("GET", url->data);
-    buf_free(url);
+    buf_dispose(url);
     if (!req) {
         err_set(err, ST_NOMEM, "out of memory building a Graph request");
         return NULL;
@@ -109,7 +109,7 @@ http_request *graph_request_user(graph_client *gc, const char *upn, int group, e
     if (st == ST_OK)
         st = buf_appends(&url, "?$select=id,userPrincipalName", err);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     return finish(gc, &url, group, 0, err);
@@ -138,7 +138,7 @@ http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int
                          : gc->page_size > 0 ? gc->page_size
                                              : 500);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     return finish(gc, &url, group, 1, err);
@@ -166,7 +166,7 @@ http_request *graph_request_meeting_by_url(graph_client *gc, const char *user_id
     if (st == ST_OK)
         st = urlenc_odata_string(&url, join_url, err);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     return finish(gc, &url, group, 0, err);
@@ -181,7 +181,7 @@ http_request *graph_request_reports(graph_client *gc, const char *user_id, const
     if (st == ST_OK)
         st = buf_appends(&url, "/attendanceReports", err);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     return finish(gc, &url, group, 0, err);
@@ -200,7 +200,7 @@ http_request *graph_request_records(graph_client *gc, const char *user_id, const
     if (st == ST_OK)
         st = buf_appends(&url, "/attendanceRecords", err);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     return finish(gc, &url, group, 0, err);
@@ -227,7 +227,7 @@ http_request *graph_request_group_members(graph_client *gc, const char *group_id
                          "mail,accountEnabled,userType&$count=true&$top=999",
                          err);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     http_request *req = finish(gc, &url, group, 0, err);
@@ -249,7 +249,7 @@ http_request *graph_request_group_by_mail(graph_client *gc, const char *mail, in
     if (st == ST_OK)
         st = buf_appends(&url, "&$select=id,mail,displayName", err);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     return finish(gc, &url, group, 0, err);
@@ -270,7 +270,7 @@ http_request *graph_request_next(graph_client *gc, const char *next_link, int is
     buf url;
     buf_init(&url, URL_MAX);
     if (buf_appends(&url, next_link, err) != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return NULL;
     }
     return finish(gc, &url, group, is_calendar, err);

@@ -29,6 +29,8 @@ struct http_request {
     int group;
     http_auth_fn auth;
     void *auth_ctx;
+    http_prepare_fn prepare;
+    void *prepare_ctx;
 
     /* engine state */
     http_engine *eng;
@@ -52,6 +54,9 @@ typedef struct group_state {
     int successes;
 } group_state;
 
+/* The size a response is taken to have before any was seen. */
+#define FIRST_RESPONSE_GUESS ((size_t)256 << 10)
+
 struct http_engine {
     CURLM *multi;
     http_limits lim;
@@ -59,9 +64,11 @@ struct http_engine {
     http_request *head, *tail; /* queued: waiting for a slot or a retry time */
     int in_flight;
     size_t body_total; /* response bytes held by the requests in flight */
+    size_t body_big;   /* a large recent response size, decaying: what a new request may
+                          come to hold */
     group_state *groups;
     size_t ngroups;
-    int in_callback;
+    int in_step; /* a turn of the loop is running: hooks and callbacks are inside it */
     unsigned rng;
 };
 
@@ -113,6 +120,8 @@ status http_engine_new(http_engine **out, const http_limits *limits, errinfo *er
         eng->lim.max_in_flight = 1;
     if (eng->lim.group_cap < 1)
         eng->lim.group_cap = 1;
+    /* until answers are seen, each is taken to be large */
+    eng->body_big = FIRST_RESPONSE_GUESS;
     eng->multi = curl_multi_init();
     if (!eng->multi) {
         free(eng);
@@ -188,6 +197,12 @@ void http_request_auth(http_request *req, http_auth_fn fn, void *ctx)
     req->auth_ctx = ctx;
 }
 
+void http_request_prepare(http_request *req, http_prepare_fn fn, void *ctx)
+{
+    req->prepare = fn;
+    req->prepare_ctx = ctx;
+}
+
 const char *http_request_method(const http_request *req)
 {
     return req->method;
@@ -208,11 +223,11 @@ size_t http_request_body_len(const http_request *req)
     return req->body_len;
 }
 
-void http_result_free(http_result *res)
+void http_result_dispose(http_result *res)
 {
     if (!res)
         return;
-    buf_free(&res->body);
+    buf_dispose(&res->body);
     json_decref(res->json);
     res->json = NULL;
 }
@@ -227,7 +242,7 @@ void http_request_free(http_request *req)
     headers_free(req->headers);
     if (req->body_owned)
         free(req->body);
-    http_result_free(&req->res);
+    http_result_dispose(&req->res);
     free(req->method);
     free(req->url);
     free(req);
@@ -390,7 +405,7 @@ static int has_header(const struct curl_slist *l, const char *name)
     return 0;
 }
 
-static void complete(http_engine *eng, http_request *req);
+static void complete(http_request *req);
 static status step(http_engine *eng, errinfo *err);
 
 /* Starts one attempt. On a local failure (auth hook, out of memory) the request
@@ -410,6 +425,16 @@ static void start_attempt(http_engine *eng, http_request *req)
     headers_free(req->attempt_headers);
     req->attempt_headers = NULL;
 
+    if (req->prepare) {
+        errinfo perr = {0};
+        status st = req->prepare(req->prepare_ctx, req, &perr);
+        if (st != ST_OK) {
+            res->st = st;
+            res->err = perr;
+            complete(req);
+            return;
+        }
+    }
     struct curl_slist *h = NULL;
     for (const struct curl_slist *l = req->headers; l; l = l->next) {
         struct curl_slist *t = curl_slist_append(h, l->data);
@@ -437,7 +462,7 @@ static void start_attempt(http_engine *eng, http_request *req)
             headers_free(h);
             res->st = st;
             res->err = aerr;
-            complete(eng, req);
+            complete(req);
             return;
         }
     }
@@ -472,6 +497,8 @@ static void start_attempt(http_engine *eng, http_request *req)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     http_set_ca(e);
+    if (req->flags & HTTP_NO_PROXY)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     if (strcmp(req->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(req->method, "HEAD") == 0) {
@@ -499,7 +526,24 @@ nomem:
     headers_free(h);
     req->attempt_headers = NULL;
     res->st = err_set(&res->err, ST_NOMEM, "out of memory starting a request");
-    complete(eng, req);
+    complete(req);
+}
+
+/* Memory per request in flight beside its response: libcurl's handle and buffers. */
+#define REQUEST_OVERHEAD ((size_t)32 << 10)
+
+/* What responses hold in memory is bounded too: each request in flight is counted at
+ * what it holds or at the size of a large recent response, whichever is more, so
+ * that thousands of requests answering at once cannot pass the budget together. Above
+ * it new requests wait (one always may start, so nothing waits for ever). */
+static int over_budget(const http_engine *eng)
+{
+    if (!eng->lim.max_body_total || eng->in_flight == 0)
+        return 0;
+    size_t each = eng->body_big + REQUEST_OVERHEAD;
+    size_t reserved = (size_t)eng->in_flight * each;
+    size_t held = eng->body_total + (size_t)eng->in_flight * REQUEST_OVERHEAD;
+    return (held > reserved ? held : reserved) + each > eng->lim.max_body_total;
 }
 
 /* Starts every queued request whose time has come and that fits the caps.
@@ -509,11 +553,7 @@ static long pump(http_engine *eng)
     int64_t now = now_ms();
     long wait = -1;
     http_request *prev = NULL, *r = eng->head;
-    /* what responses hold in memory is bounded too: above the budget, new requests
-     * wait for those in flight (one always may start, so nothing waits for ever) */
-    while (r && eng->in_flight < eng->lim.max_in_flight &&
-           !(eng->lim.max_body_total && eng->in_flight > 0 &&
-             eng->body_total >= eng->lim.max_body_total)) {
+    while (r && eng->in_flight < eng->lim.max_in_flight && !over_budget(eng)) {
         http_request *next = r->next;
         group_state *g = group_of(eng, r->group);
         int ready = r->not_before_ms <= now;
@@ -540,12 +580,10 @@ static long pump(http_engine *eng)
     return wait;
 }
 
-static void complete(http_engine *eng, http_request *req)
+static void complete(http_request *req)
 {
-    eng->in_callback++;
     if (req->done)
         req->done(req->done_ctx, &req->res);
-    eng->in_callback--;
     http_request_free(req);
 }
 
@@ -625,6 +663,9 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     curl_multi_remove_handle(eng->multi, req->easy);
     eng->in_flight--;
     eng->body_total -= res->body.len < eng->body_total ? res->body.len : eng->body_total;
+    eng->body_big -= eng->body_big / 64;
+    if (res->body.len > eng->body_big)
+        eng->body_big = res->body.len;
     group_state *g = group_of(eng, req->group);
     if (g)
         g->in_flight--;
@@ -708,7 +749,8 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
             st = ST_HTTP;
             break;
         }
-        if (retryable_http(code)) {
+        if (retryable_http(code) ||
+            ((req->flags & HTTP_RETRY_NOT_FOUND) && (code == 404 || code == 410))) {
             retry = 1;
             if (code == 429) {
                 eng->stats.throttled++;
@@ -741,8 +783,9 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     }
     res->st = st;
     if (st != ST_OK && retry)
-        err_prefix(&res->err, "gave up after %d attempts", req->attempts);
-    complete(eng, req);
+        err_prefix(&res->err, "gave up after %d attempt%s", req->attempts,
+                   req->attempts == 1 ? "" : "s");
+    complete(req);
 }
 
 status http_submit(http_engine *eng, http_request *req, http_done_fn done, void *ctx, errinfo *err)
@@ -772,8 +815,8 @@ static void drain_messages(http_engine *eng)
  * then wait for activity or the next retry time. */
 status http_step(http_engine *eng, errinfo *err)
 {
-    if (eng->in_callback)
-        return err_set(err, ST_INTERNAL, "http_step called from a request callback");
+    if (eng->in_step)
+        return err_set(err, ST_INTERNAL, "http_step called from a request callback or hook");
     return step(eng, err);
 }
 
@@ -782,7 +825,18 @@ int http_idle(const http_engine *eng)
     return !eng->head && eng->in_flight == 0;
 }
 
+static status turn(http_engine *eng, errinfo *err);
+
+/* A nested turn would start again the requests the outer one is walking through. */
 static status step(http_engine *eng, errinfo *err)
+{
+    eng->in_step++;
+    status st = turn(eng, err);
+    eng->in_step--;
+    return st;
+}
+
+static status turn(http_engine *eng, errinfo *err)
 {
     long wait = pump(eng);
     int running = 0;
@@ -812,8 +866,8 @@ static status step(http_engine *eng, errinfo *err)
 
 status http_run(http_engine *eng, errinfo *err)
 {
-    if (eng->in_callback)
-        return err_set(err, ST_INTERNAL, "http_run called from a request callback");
+    if (eng->in_step)
+        return err_set(err, ST_INTERNAL, "http_run called from a request callback or hook");
     while (eng->head || eng->in_flight) {
         status st = step(eng, err);
         if (st != ST_OK)
@@ -842,9 +896,10 @@ status http_perform(http_engine *eng, http_request *req, http_result *res)
 {
     memset(res, 0, sizeof *res);
     buf_init(&res->body, 0);
-    if (eng->in_callback) {
+    if (eng->in_step) {
         http_request_free(req);
-        res->st = err_set(&res->err, ST_INTERNAL, "http_perform called from a request callback");
+        res->st =
+            err_set(&res->err, ST_INTERNAL, "http_perform called from a request callback or hook");
         return res->st;
     }
     perform_ctx pc = {res, 0};

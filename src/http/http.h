@@ -17,7 +17,9 @@
  * take it (the engine frees it after the callback returns, or on error). The
  * callback's result is valid only during the callback; it may steal res->json
  * (set it to NULL) or res->body (buf_take). Callbacks may submit new requests but
- * must not call http_perform or http_run. */
+ * must not call http_perform or http_run, and neither may the auth and prepare hooks
+ * (they run while the engine is starting a request): a hook that needs a request of
+ * its own (a token fetch) runs it on another engine. */
 #ifndef TA_HTTP_H
 #define TA_HTTP_H
 
@@ -66,9 +68,12 @@ typedef struct http_result {
 
 /* Flags for http_request_flags. */
 enum {
-    HTTP_EXPECT_JSON = 1 << 0,  /* parse the body; retry empty or invalid JSON bodies */
-    HTTP_RENEW_ON_403 = 1 << 1, /* a 403 renews the token once before it is final */
-    HTTP_NO_RETRY = 1 << 2,     /* one attempt only */
+    HTTP_EXPECT_JSON = 1 << 0,     /* parse the body; retry empty or invalid JSON bodies */
+    HTTP_RENEW_ON_403 = 1 << 1,    /* a 403 renews the token once before it is final */
+    HTTP_NO_RETRY = 1 << 2,        /* one attempt only */
+    HTTP_RETRY_NOT_FOUND = 1 << 3, /* 404 and 410 are retried like 503 (the VM metadata
+                                      endpoint answers so while an identity is assigned) */
+    HTTP_NO_PROXY = 1 << 4,        /* never through a proxy (an endpoint on the host) */
 };
 
 /* Called before every attempt to add authorization: append header lines to *headers
@@ -77,6 +82,12 @@ enum {
  * It runs on the engine's thread and may block (a token fetch). */
 typedef status (*http_auth_fn)(void *ctx, const http_request *req, int renew,
                                struct curl_slist **headers, errinfo *err);
+
+/* Called before every attempt, before the auth hook: may give the request a new body
+ * (http_request_body_ref or _take), for a body that must be built afresh each time,
+ * like one holding a signed client assertion that expires. A failure ends the request
+ * with that error. Runs on the engine's thread. */
+typedef status (*http_prepare_fn)(void *ctx, http_request *req, errinfo *err);
 
 typedef void (*http_done_fn)(void *ctx, http_result *res);
 
@@ -97,6 +108,7 @@ void http_request_body_ref(http_request *req, const void *data, size_t len);
 void http_request_flags(http_request *req, int flags);
 void http_request_group(http_request *req, int group); /* -1: no group cap */
 void http_request_auth(http_request *req, http_auth_fn fn, void *ctx);
+void http_request_prepare(http_request *req, http_prepare_fn fn, void *ctx);
 void http_request_free(http_request *req);
 
 /* Accessors for auth hooks (e.g. Shared Key signing needs them). */
@@ -116,9 +128,9 @@ int http_idle(const http_engine *eng);
 /* Runs until no request is queued, waiting or in flight. */
 TA_MUST_USE status http_run(http_engine *eng, errinfo *err);
 /* Runs req (taken) to its end, with the same retries, and fills *res (caller frees
- * it with http_result_free). Other queued requests progress meanwhile. Returns res->st. */
+ * it with http_result_dispose). Other queued requests progress meanwhile. Returns res->st. */
 TA_MUST_USE status http_perform(http_engine *eng, http_request *req, http_result *res);
-void http_result_free(http_result *res);
+void http_result_dispose(http_result *res);
 
 /* Points easy at the CA certificates named by CURL_CA_BUNDLE, else SSL_CERT_FILE (a PEM
  * bundle), and SSL_CERT_DIR (a hashed folder), when set; otherwise libcurl's default

@@ -187,8 +187,8 @@ static void release_work(am_mailbox *mb)
     mb->events = NULL;
     json_decref(mb->judged);
     mb->judged = NULL;
-    buf_free(&mb->scratch);
-    auditrule_registry_free(&mb->reg);
+    buf_dispose(&mb->scratch);
+    auditrule_registry_dispose(&mb->reg);
     free(mb->user_id);
     mb->user_id = NULL;
 }
@@ -587,8 +587,8 @@ static status read_registry(am_mailbox *mb, errinfo *err)
     } else {
         err_prefix(err, "reading %s", name.data);
     }
-    buf_free(&name);
-    buf_free(&body);
+    buf_dispose(&name);
+    buf_dispose(&body);
     return st;
 }
 
@@ -962,7 +962,7 @@ out:
         free(mb->reg_name);
     }
     free(a.mbs);
-    checkpoint_free(&a.cp);
+    checkpoint_dispose(&a.cp);
     store_free(a.store);
     token_source_free(a.tokens);
     http_engine_free(a.eng);

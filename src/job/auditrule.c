@@ -93,14 +93,14 @@ status auditrule_registry_parse(const json_t *doc, auditrule_registry *out, erri
     out->meetings = calloc(n ? n : 1, sizeof *out->meetings);
     out->landed = json_object();
     if (!out->meetings || !out->landed) {
-        auditrule_registry_free(out);
+        auditrule_registry_dispose(out);
         return err_set(err, ST_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         status st = read_meeting(json_array_get(meetings, i), i, &out->meetings[i], err);
         out->nmeetings = i + 1; /* what read_meeting allocated is freed with the rest */
         if (st != ST_OK) {
-            auditrule_registry_free(out);
+            auditrule_registry_dispose(out);
             return st;
         }
     }
@@ -109,7 +109,7 @@ status auditrule_registry_parse(const json_t *doc, auditrule_registry *out, erri
     json_object_foreach((json_t *)landed, mid, ids)
     {
         if (!json_is_array(ids)) {
-            auditrule_registry_free(out);
+            auditrule_registry_dispose(out);
             return err_set(err, ST_DATA, "landed[\"%.80s\"] is not an array", mid);
         }
         size_t k;
@@ -120,11 +120,11 @@ status auditrule_registry_parse(const json_t *doc, auditrule_registry *out, erri
                meeting lists another meeting's reports under its own id) */
             const char *s = json_string_value(id);
             if (!s) {
-                auditrule_registry_free(out);
+                auditrule_registry_dispose(out);
                 return err_set(err, ST_DATA, "landed[\"%.80s\"][%zu] is not a string", mid, k);
             }
             if (json_object_set_new(out->landed, s, json_true()) != 0) {
-                auditrule_registry_free(out);
+                auditrule_registry_dispose(out);
                 return err_set(err, ST_NOMEM, "out of memory");
             }
         }
@@ -132,7 +132,7 @@ status auditrule_registry_parse(const json_t *doc, auditrule_registry *out, erri
     return ST_OK;
 }
 
-void auditrule_registry_free(auditrule_registry *r)
+void auditrule_registry_dispose(auditrule_registry *r)
 {
     if (!r)
         return;

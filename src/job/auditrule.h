@@ -9,7 +9,7 @@
  * that ended later is still a later run's to land).
  *
  * Ownership: auditrule_registry_parse fills a caller-owned registry that
- * auditrule_registry_free releases (safe on a zeroed or already freed one). */
+ * auditrule_registry_dispose releases (safe on a zeroed or already freed one). */
 #ifndef TA_AUDITRULE_H
 #define TA_AUDITRULE_H
 
@@ -45,7 +45,7 @@ typedef struct auditrule_registry {
  * since audit only uses them to place a channel meeting's sessions. */
 TA_MUST_USE status auditrule_registry_parse(const json_t *doc, auditrule_registry *out,
                                             errinfo *err);
-void auditrule_registry_free(auditrule_registry *r);
+void auditrule_registry_dispose(auditrule_registry *r);
 /* 1 when report_id is among the landed ids of the file. */
 int auditrule_is_landed(const auditrule_registry *r, const char *report_id);
 

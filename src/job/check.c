@@ -111,7 +111,7 @@ static const char *storage_credential(const config *cfg)
     if (cfg->connection_string && store_connstr_parse(cfg->connection_string, &c, NULL) == ST_OK) {
         if (!c.account_key && c.sas)
             kind = "sas";
-        store_connstr_free(&c);
+        store_connstr_dispose(&c);
     }
     return kind;
 }
@@ -507,7 +507,7 @@ int job_check(const config *cfg)
             failures += check_mailboxes(cfg, eng, &gc, &ro);
             failures += check_groups(cfg, &ro);
         }
-        roster_free(&ro);
+        roster_dispose(&ro);
     }
     printf("%s: %d check%s failed\n", failures ? "FAILED" : "OK", failures,
            failures == 1 ? "" : "s");

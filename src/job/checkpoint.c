@@ -12,7 +12,7 @@
 #define CHECKPOINT_MAX (64u << 20)
 #define SAVE_ATTEMPTS 20
 
-void checkpoint_free(checkpoint *cp)
+void checkpoint_dispose(checkpoint *cp)
 {
     if (!cp)
         return;
@@ -109,7 +109,7 @@ status checkpoint_parse(const char *text, size_t len, checkpoint *cp, errinfo *e
         if (!legacy_set)
             legacy = INT64_MIN;
     }
-    checkpoint_free(cp);
+    checkpoint_dispose(cp);
     cp->doc = doc;
     cp->legacy_watermark = legacy;
     cp->legacy_set = legacy_set;
@@ -160,7 +160,7 @@ status checkpoint_load(store *s, const char *name, checkpoint *cp, errinfo *err)
     if (st == ST_NOT_FOUND) {
         err_clear(err);
         cp->etag[0] = '\0';
-        buf_free(&b);
+        buf_dispose(&b);
         return ST_OK;
     }
     if (st == ST_OK) {
@@ -171,7 +171,7 @@ status checkpoint_load(store *s, const char *name, checkpoint *cp, errinfo *err)
         if (st != ST_OK)
             err_prefix(err, "reading %s", name);
     }
-    buf_free(&b);
+    buf_dispose(&b);
     return st;
 }
 
@@ -531,7 +531,7 @@ status checkpoint_save(store *s, const char *name, checkpoint *cp, const checkpo
         st = checkpoint_load(s, name, &again, err);
         if (st != ST_OK)
             return st;
-        checkpoint_free(cp);
+        checkpoint_dispose(cp);
         *cp = again;
     }
     return err_set(err, ST_PRECONDITION,

@@ -9,7 +9,7 @@
  * top-level "failing": {"<upn>": {"failing_since": T, "failed_runs": N}}.
  *
  * Ownership: checkpoint_parse/load fill a caller-owned checkpoint that
- * checkpoint_free releases (NULL-safe, safe to repeat). */
+ * checkpoint_dispose releases (NULL-safe, safe to repeat). */
 #ifndef TA_CHECKPOINT_H
 #define TA_CHECKPOINT_H
 
@@ -79,6 +79,6 @@ json_t *checkpoint_merge(const checkpoint *cp, const checkpoint_update *up, size
 TA_MUST_USE status checkpoint_save(store *s, const char *name, checkpoint *cp,
                                    const checkpoint_update *up, size_t n, const char *run_id,
                                    int64_t run_start_us, int64_t now_us, errinfo *err);
-void checkpoint_free(checkpoint *cp);
+void checkpoint_dispose(checkpoint *cp);
 
 #endif

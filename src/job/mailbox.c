@@ -132,8 +132,8 @@ static void release_work(mailbox *mb)
     mb->ev = NULL;
     free(mb->ev_src);
     mb->ev_src = NULL;
-    buf_free(&mb->scratch);
-    spool_free(&mb->data);
+    buf_dispose(&mb->scratch);
+    spool_dispose(&mb->data);
     for (size_t i = 0; i < mb->ndeferred; i++) {
         unlink(mb->deferred[i].path);
         free(mb->deferred[i].name);
@@ -153,8 +153,8 @@ void mailbox_free(mailbox *mb)
     free(mb->upn);
     free(mb->upn_lower);
     free(mb->user_id);
-    json_decref(mb->registry_doc);
-    registry_free(&mb->reg);
+    free(mb->registry_text);
+    registry_dispose(&mb->reg);
     free(mb);
 }
 
@@ -706,7 +706,7 @@ static status compose_final(mailbox *mb, FILE *f, int full, errinfo *err)
                 st = compose_report(mb, f, &m->reports[k], lead.data, err);
         }
     }
-    buf_free(&lead);
+    buf_dispose(&lead);
     if (st == ST_OK)
         st = put_text(f, "]}", err);
     if (st == ST_OK && fflush(f) != 0)
@@ -1233,7 +1233,12 @@ static void finish_rows(mailbox *mb)
     }
     mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
                                              mb->window_end, r->cfg->settle_minutes);
-    if (!r->backfill && !(mb->registry_doc = registry_after(mb))) {
+    json_t *doc = r->backfill ? NULL : registry_after(mb);
+    /* held as text until the run writes it: a fraction of the tree's memory */
+    if (doc)
+        mb->registry_text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (!r->backfill && !mb->registry_text) {
         compose_close(&fin);
         fail_msg(mb, ST_NOMEM, "out of memory updating the tracked meetings");
         return;

@@ -102,8 +102,8 @@ typedef struct mailbox {
        (docs/behaviour.md checkpoint); runs 0 otherwise */
     int64_t failing_since, failed_runs;
 
-    registry reg;         /* its tracked meetings, as read at its start */
-    json_t *registry_doc; /* what the run writes back once the Parquet files landed */
+    registry reg;        /* its tracked meetings, as read at its start */
+    char *registry_text; /* what the run writes back once the Parquet files landed (JSON) */
 
     /* working state, released when done */
     spool data;              /* Graph's answers as JSON text, until the final snapshot */

@@ -90,7 +90,7 @@ static json_t *clean(const json_t *in, int *dropped)
 
 void registry_parse(const char *text, size_t len, registry *reg)
 {
-    registry_free(reg);
+    registry_dispose(reg);
     json_t *in = json_loadb(text, len, 0, NULL);
     int dropped = 0;
     if (in && !json_is_object(in)) {
@@ -130,11 +130,11 @@ status registry_load(store *s, const char *name, registry *reg, errinfo *err)
         if (!reg->doc)
             st = err_set(err, ST_NOMEM, "out of memory reading %s", name);
     }
-    buf_free(&b);
+    buf_dispose(&b);
     return st;
 }
 
-void registry_free(registry *reg)
+void registry_dispose(registry *reg)
 {
     json_decref(reg->doc);
     reg->doc = NULL;
@@ -402,7 +402,7 @@ status registry_save(store *s, const char *name, registry *reg, json_t *doc, err
         }
         json_t *merged = merge(again.doc, doc);
         json_decref(doc);
-        registry_free(reg);
+        registry_dispose(reg);
         *reg = again;
         if (!merged)
             return err_set(err, ST_NOMEM, "out of memory writing %s", name);

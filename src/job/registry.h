@@ -8,7 +8,7 @@
  *
  * Everything read is checked: a file that cannot be read is taken as empty (with a
  * warning): its reports are landed again (a duplicate row, never a lost one).
- * Ownership: registry_load fills a caller-owned registry; registry_free releases
+ * Ownership: registry_load fills a caller-owned registry; registry_dispose releases
  * it (safe to repeat). */
 #ifndef TA_REGISTRY_H
 #define TA_REGISTRY_H
@@ -32,7 +32,7 @@ typedef struct registry {
 TA_MUST_USE status registry_load(store *s, const char *name, registry *reg, errinfo *err);
 /* Parses a document (for tests and merges); a bad one gives an empty registry. */
 void registry_parse(const char *text, size_t len, registry *reg);
-void registry_free(registry *reg);
+void registry_dispose(registry *reg);
 
 /* 1 when the report of that meeting landed in an earlier run. */
 int registry_landed(const registry *reg, const char *meeting_id, const char *report_id);

@@ -441,7 +441,7 @@ json_t *roster_groups_json(const roster *ro)
     return a;
 }
 
-void roster_free(roster *ro)
+void roster_dispose(roster *ro)
 {
     if (!ro)
         return;

@@ -7,7 +7,7 @@
  * recorded on that group (roster_group.err), not returned: the other mailboxes still
  * run. Members that are disabled, guests, or come without a userPrincipalName are
  * skipped with one warning each and counted on their group. The roster owns every
- * string in it; roster_free releases them (NULL-safe). */
+ * string in it; roster_dispose releases them (NULL-safe). */
 #ifndef TA_ROSTER_H
 #define TA_ROSTER_H
 
@@ -60,7 +60,7 @@ typedef struct roster {
 /* Fills ro from the settings and Graph. ST_OK unless memory or the engine failed. */
 TA_MUST_USE status roster_build(roster *ro, const config *cfg, http_engine *eng, graph_client *gc,
                                 errinfo *err);
-void roster_free(roster *ro);
+void roster_dispose(roster *ro);
 /* 1 when the source names a group (its members are skipped, not failed, when they
  * turn out to have no mailbox). */
 int roster_from_group(const char *source);

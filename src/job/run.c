@@ -148,6 +148,13 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
     return ST_OK;
 }
 
+/* Mailboxes active at once, at most: enough to keep the budget of answers in flight
+ * full (docs/behaviour.md), few enough that their working state stays small. */
+#define ACTIVE_MAX 256
+
+/* Values a table buffers before it writes a row group, in the run. */
+#define RUN_ROW_GROUP_BYTES ((size_t)16 << 20)
+
 /* The temporary Parquet file of a table: "{table}.parquet" in the run's folder. */
 static void table_file_name(int t, char name[64])
 {
@@ -178,6 +185,9 @@ static status open_tables(run *r, errinfo *err)
     opts.nkv = 1;
     opts.codec = r->cfg->codec;
     opts.int96_timestamps = r->cfg->int96_timestamps;
+    /* the run's memory budget holds four tables' row groups beside its spool and the
+     * answers in flight (docs/behaviour.md) */
+    opts.row_group_bytes = RUN_ROW_GROUP_BYTES;
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *d = tables_def((table_id)t);
         char name[64];
@@ -339,7 +349,7 @@ static int claim_mailbox(run *r, mailbox *mb, errinfo *err)
             }
             json_decref(held);
         }
-        buf_free(&cur);
+        buf_dispose(&cur);
     }
     free(body);
     free(claim_name);
@@ -381,7 +391,7 @@ static int name_too_long(run *r, mailbox *mb)
     buf_init(&folder, 0);
     status st = urlenc_upn_folder(&folder, mb->upn, NULL);
     size_t n = folder.len;
-    buf_free(&folder);
+    buf_dispose(&folder);
     char *name = layout_snapshot(r->cfg->prefix, "final", r->date, mb->upn, r->run_id);
     size_t total = name ? strlen(name) : SIZE_MAX;
     free(name);
@@ -485,12 +495,17 @@ static status save_registries(run *r, errinfo *err)
 {
     for (size_t i = 0; i < r->nmb; i++) {
         mailbox *mb = r->mbs[i];
-        if (mb->state != MB_SUCCEEDED || !mb->registry_doc)
+        if (mb->state != MB_SUCCEEDED || !mb->registry_text)
             continue;
         char *name = layout_registry(r->cfg->prefix, mb->upn);
-        if (!name)
+        json_t *doc = json_loads(mb->registry_text, 0, NULL);
+        if (!name || !doc) {
+            free(name);
+            json_decref(doc);
             return err_set(err, ST_NOMEM, "out of memory");
-        status st = registry_save(r->store, name, &mb->reg, mb->registry_doc, err);
+        }
+        status st = registry_save(r->store, name, &mb->reg, doc, err);
+        json_decref(doc);
         if (st != ST_OK)
             err_prefix(err, "writing %s", name);
         free(name);
@@ -928,6 +943,8 @@ int job_run(const config *cfg)
     /* enough mailboxes at once to fill the in-flight cap, not so many that their
      * events crowd memory */
     r.active_max = cfg->concurrency / 2 > 2 ? cfg->concurrency / 2 : 2;
+    if (r.active_max > ACTIVE_MAX)
+        r.active_max = ACTIVE_MAX;
     start_next(&r);
     upload_deferred(&r);
     while (!g_stop && (r.active > 0 || r.next < r.nmb || !http_idle(r.eng))) {
@@ -983,8 +1000,8 @@ out:
         mailbox_free(r.mbs[i]);
     free(r.mbs);
     free(r.uploads);
-    checkpoint_free(&r.cp);
-    roster_free(&r.roster);
+    checkpoint_dispose(&r.cp);
+    roster_dispose(&r.roster);
     store_free(r.store);
     token_source_free(r.graph_tokens);
     http_engine_free(r.eng);

@@ -14,7 +14,7 @@ void pq_compressor_init(pq_compressor *c, pq_codec codec)
     c->zctx = NULL;
 }
 
-void pq_compressor_free(pq_compressor *c)
+void pq_compressor_dispose(pq_compressor *c)
 {
     if (!c)
         return;

@@ -1,6 +1,6 @@
 /* Page compression for the Parquet writer (parquet-format Compression.md): SNAPPY
  * (raw snappy blocks, no framing) and ZSTD (one frame per page). The compressor
- * keeps its zstd context between pages; pq_compressor_free releases it. The reader
+ * keeps its zstd context between pages; pq_compressor_dispose releases it. The reader
  * (reader.c) decompresses through pq_decompress. */
 #ifndef TA_PQ_CODEC_INTERNAL_H
 #define TA_PQ_CODEC_INTERNAL_H
@@ -16,7 +16,7 @@ typedef struct pq_compressor {
 } pq_compressor;
 
 void pq_compressor_init(pq_compressor *c, pq_codec codec);
-void pq_compressor_free(pq_compressor *c);
+void pq_compressor_dispose(pq_compressor *c);
 /* Parquet's CompressionCodec enum value for the codec. */
 int pq_codec_thrift_id(pq_codec codec);
 /* Replaces out's contents with in[0..n) compressed. Not for PQ_CODEC_NONE. */

@@ -18,7 +18,7 @@ void pq_dict_reset(pq_dict *d)
     d->n = 0;
 }
 
-void pq_dict_free(pq_dict *d)
+void pq_dict_dispose(pq_dict *d)
 {
     if (!d)
         return;

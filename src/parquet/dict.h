@@ -1,7 +1,7 @@
 /* Dictionary building for RLE_DICTIONARY column chunks: an open-addressing hash
  * table of byte-string keys that live in the caller's value buffer (entries hold
  * offsets, never copies), and the rule that decides whether a chunk is worth a
- * dictionary. pq_dict_free releases the table; pq_dict_reset empties it and keeps
+ * dictionary. pq_dict_dispose releases the table; pq_dict_reset empties it and keeps
  * its memory for the next chunk. */
 #ifndef TA_PQ_DICT_H
 #define TA_PQ_DICT_H
@@ -30,7 +30,7 @@ typedef struct pq_dict {
 
 void pq_dict_init(pq_dict *d);
 void pq_dict_reset(pq_dict *d);
-void pq_dict_free(pq_dict *d);
+void pq_dict_dispose(pq_dict *d);
 
 /* Finds the key base[off, off+len) or adds it; *idx gets its entry number. base may
  * move between calls (a growing buffer): entries keep offsets. */

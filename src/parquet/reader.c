@@ -720,7 +720,7 @@ static status open_common(pq_reader *r, errinfo *err)
     }
     if (st == ST_OK)
         st = parse_footer(r, (const uint8_t *)b.data, b.len, err);
-    buf_free(&b);
+    buf_dispose(&b);
     if (st != ST_OK)
         return st;
     r->want = malloc(r->ncols);
@@ -796,9 +796,9 @@ status pq_reader_open_mem(pq_reader **out, const void *data, size_t len, const c
 
 static void cur_release(colcur *c)
 {
-    buf_free(&c->raw);
-    buf_free(&c->page);
-    buf_free(&c->dict);
+    buf_dispose(&c->raw);
+    buf_dispose(&c->page);
+    buf_dispose(&c->dict);
     free(c->dict_i);
     free(c->dict_at);
     free(c->dict_len);

@@ -29,9 +29,10 @@ enum { PAGE_DATA = 0, PAGE_DICTIONARY = 2 };
 enum { CT_UTF8 = 0, CT_TIMESTAMP_MICROS = 10, CT_INT_32 = 17, CT_INT_64 = 18 };
 enum { REP_REQUIRED = 0, REP_OPTIONAL = 1 };
 
-/* Four tables' row groups are most of what convert and the run hold: 16 MiB keeps
- * them at 64 MiB in all, and costs about 0.1% of output against 32 MiB (the
- * dictionaries of the few repeating columns are written twice as often). */
+/* Four tables' row groups are most of what convert holds (the run sets the same
+ * itself): 16 MiB keeps them at 64 MiB in all, and costs about 0.1% of output
+ * against 32 MiB (the dictionaries of the few repeating columns are written twice
+ * as often). */
 #define DEFAULT_ROW_GROUP_BYTES ((size_t)16 << 20)
 #define DEFAULT_ROW_GROUP_ROWS ((size_t)1000000)
 #define DEFAULT_PAGE_BYTES ((size_t)1 << 20)
@@ -125,16 +126,16 @@ static void encoder_init(encoder *e, pq_codec codec)
     pq_compressor_init(&e->z, codec);
 }
 
-static void encoder_free(encoder *e)
+static void encoder_dispose(encoder *e)
 {
-    buf_free(&e->page);
-    buf_free(&e->comp);
-    buf_free(&e->hdr);
+    buf_dispose(&e->page);
+    buf_dispose(&e->comp);
+    buf_dispose(&e->hdr);
     free(e->idx);
     e->idx = NULL;
     e->idx_alloc = 0;
-    pq_dict_free(&e->dict);
-    pq_compressor_free(&e->z);
+    pq_dict_dispose(&e->dict);
+    pq_compressor_dispose(&e->z);
 }
 
 static const char *type_name(pq_type t)
@@ -255,15 +256,15 @@ void pq_writer_free(pq_writer *w)
     if (!w)
         return;
     for (size_t i = 0; i < w->ncols && w->c; i++) {
-        buf_free(&w->c[i].values);
-        buf_free(&w->c[i].defs);
+        buf_dispose(&w->c[i].values);
+        buf_dispose(&w->c[i].defs);
         if (w->meta)
-            buf_free(&w->meta[i].out);
+            buf_dispose(&w->meta[i].out);
     }
     free(w->c);
     free(w->meta);
-    buf_free(&w->rowgroups);
-    encoder_free(&w->enc);
+    buf_dispose(&w->rowgroups);
+    encoder_dispose(&w->enc);
     free(w);
 }
 
@@ -1151,7 +1152,7 @@ static void *flush_helper(void *arg)
         encode_chunk(j, &e, i);
     /* a helper's memory goes with it: between row groups only the caller's
      * encoder is kept */
-    encoder_free(&e);
+    encoder_dispose(&e);
     return NULL;
 }
 
@@ -1164,7 +1165,7 @@ static status emit_chunk(pq_writer *w, size_t i, errinfo *err)
     if (!m->direct) {
         m->start = w->offset;
         st = emit(w, m->out.data, m->out.len, err);
-        buf_free(&m->out);
+        buf_dispose(&m->out);
     }
     m->dict_page_offset = m->dict ? m->start : 0;
     m->data_page_offset = m->start + m->data_rel;
@@ -1192,7 +1193,7 @@ static status flush_row_group(pq_writer *w, errinfo *err)
         return ST_OK;
     for (size_t i = 0; i < w->ncols; i++) {
         chunkmeta *m = &w->meta[i];
-        buf_free(&m->out);
+        buf_dispose(&m->out);
         memset(m, 0, sizeof *m);
         buf_init(&m->out, 0);
     }
@@ -1264,7 +1265,7 @@ static status flush_row_group(pq_writer *w, errinfo *err)
     if (st == ST_OK && emitted < w->ncols)
         st = chunk_failure(w, emitted, err);
     for (size_t i = 0; i < w->ncols; i++)
-        buf_free(&w->meta[i].out);
+        buf_dispose(&w->meta[i].out);
     if (st == ST_OK)
         st = encode_row_group(w, err);
     if (st != ST_OK)
@@ -1408,7 +1409,7 @@ status pq_writer_close(pq_writer *w, errinfo *err)
     if (st == ST_OK)
         st = emit(w, tail, 8, err);
 out:
-    buf_free(&footer);
+    buf_dispose(&footer);
     w->state = st == ST_OK ? W_CLOSED : W_FAILED;
     return st;
 }

@@ -161,7 +161,7 @@ static status auth_hook(void *ctx, const http_request *req, int renew, struct cu
         snprintf(line, sizeof line, "Authorization: SharedKey %s:%s", b->account, sig);
         st = append_line(headers, line, err);
     }
-    buf_free(&sts);
+    buf_dispose(&sts);
     curl_slist_free_all(extra);
     return st;
 }
@@ -177,11 +177,11 @@ static status new_request(blob_client *b, const char *method, const char *name, 
     status st = blob_build_url(&url, b->endpoint, b->container, name, query,
                                b->auth == AUTH_SAS ? b->sas : NULL, err);
     if (st != ST_OK) {
-        buf_free(&url);
+        buf_dispose(&url);
         return st;
     }
     http_request *req = http_request_new(method, url.data);
-    buf_free(&url);
+    buf_dispose(&url);
     if (!req)
         return err_set(err, ST_NOMEM, "out of memory creating a storage request");
     if ((st = http_request_header(req, "x-ms-version: " BLOB_API_VERSION, err)) != ST_OK) {
@@ -284,7 +284,7 @@ static status check_settings(const config *cfg, errinfo *err)
     if (cs.sas)
         secret_add_sas(cs.sas);
     st = check_scheme("AZURE_STORAGE_CONNECTION_STRING", cs.blob_endpoint, err);
-    store_connstr_free(&cs);
+    store_connstr_dispose(&cs);
     return st;
 }
 
@@ -318,7 +318,7 @@ status blob_open(blob_client **out, const config *cfg, http_engine *eng, errinfo
         } else {
             b->auth = AUTH_SAS;
         }
-        store_connstr_free(&cs);
+        store_connstr_dispose(&cs);
         if (st != ST_OK)
             goto out;
     } else if (cfg->storage == STORAGE_ACCOUNT_URL) {
@@ -431,7 +431,7 @@ static probe_result probe_container(blob_client *b, errinfo *err)
             pr = PROBE_FAILED;
             failed(b, &res, err, "reading container %s", b->container);
         }
-        http_result_free(&res);
+        http_result_dispose(&res);
         if (pr != PROBE_REFUSED)
             break;
     }
@@ -470,15 +470,15 @@ status blob_prepare(blob_client *b, errinfo *err)
     st = http_perform(b->eng, req, &res);
     if (st == ST_OK ||
         (res.http_status == 409 && strcmp(res.error_code, "ContainerAlreadyExists") == 0)) {
-        http_result_free(&res);
+        http_result_dispose(&res);
         return ST_OK;
     }
     if (res.http_status != 403) {
         st = failed(b, &res, err, "creating container %s (ATTENDANCE_CONTAINER)", b->container);
-        http_result_free(&res);
+        http_result_dispose(&res);
         return st;
     }
-    http_result_free(&res);
+    http_result_dispose(&res);
 
     /* refused: fine when the container is already there */
     errinfo perr = {0};
@@ -543,7 +543,7 @@ status blob_get(blob_client *b, const char *name, buf *out, char etag_out[STORE_
             st = err_set(err, ST_NOT_FOUND, "blob %s does not exist in %s", name, b->describe);
         } else
             st = failed(b, &res, err, "reading blob %s", name);
-        http_result_free(&res);
+        http_result_dispose(&res);
         return st;
     }
     buf_reset(out);
@@ -552,7 +552,7 @@ status blob_get(blob_client *b, const char *name, buf *out, char etag_out[STORE_
         err_prefix(err, "reading blob %s", name);
     else if (etag_out)
         snprintf(etag_out, STORE_ETAG_MAX, "%s", res.etag);
-    http_result_free(&res);
+    http_result_dispose(&res);
     return st;
 }
 
@@ -625,7 +625,7 @@ status blob_put(blob_client *b, const char *name, const void *data, size_t len,
     } else {
         st = failed(b, &res, err, "writing blob %s", name);
     }
-    http_result_free(&res);
+    http_result_dispose(&res);
     return st;
 }
 
@@ -713,7 +713,7 @@ static status put_block(blob_client *b, const char *name, unsigned index, const 
         st = urlenc_query(&q, id, err);
     if (st == ST_OK)
         snprintf(query, sizeof query, "%s", q.data);
-    buf_free(&q);
+    buf_dispose(&q);
     if (st != ST_OK)
         return st;
     http_request *req;
@@ -731,7 +731,7 @@ static status put_block(blob_client *b, const char *name, unsigned index, const 
     st = http_perform(b->eng, req, &res);
     if (st != ST_OK)
         st = failed(b, &res, err, "writing blob %s (block %u)", name, index);
-    http_result_free(&res);
+    http_result_dispose(&res);
     return st;
 }
 
@@ -745,7 +745,7 @@ static status put_block_list(blob_client *b, const char *name, unsigned nblocks,
     if (st == ST_OK)
         st = new_request(b, "PUT", name, "comp=blocklist", &req, err);
     if (st != ST_OK) {
-        buf_free(&xml);
+        buf_dispose(&xml);
         return st;
     }
     char md5[32];
@@ -757,7 +757,7 @@ static status put_block_list(blob_client *b, const char *name, unsigned nblocks,
             ST_OK ||
         (st = add_header(req, err, "x-ms-blob-content-md5: %s", file_md5)) != ST_OK) {
         http_request_free(req);
-        buf_free(&xml);
+        buf_dispose(&xml);
         return st;
     }
     size_t len = xml.len;
@@ -766,7 +766,7 @@ static status put_block_list(blob_client *b, const char *name, unsigned nblocks,
     st = http_perform(b->eng, req, &res);
     if (st != ST_OK)
         st = failed(b, &res, err, "writing blob %s (block list of %u blocks)", name, nblocks);
-    http_result_free(&res);
+    http_result_dispose(&res);
     return st;
 }
 
@@ -993,7 +993,7 @@ status blob_list_parse(const char *xml, size_t n, store_list_fn fn, void *ctx, b
     const char *marker = xml_elem(xml, end, "NextMarker", &ml, NULL);
     if (st == ST_OK && marker && ml)
         st = xml_text(next_marker, marker, ml, err);
-    buf_free(&name);
+    buf_dispose(&name);
     return st;
 }
 
@@ -1027,12 +1027,12 @@ status blob_list(blob_client *b, const char *prefix, store_list_fn fn, void *ctx
         else if ((st = blob_list_parse(res.body.data, res.body.len, fn, ctx, &marker, err)) !=
                  ST_OK)
             err_prefix(err, "listing blobs under %s", prefix);
-        http_result_free(&res);
+        http_result_dispose(&res);
         if (st == ST_OK && !marker.len)
             break;
     }
-    buf_free(&marker);
-    buf_free(&query);
+    buf_dispose(&marker);
+    buf_dispose(&query);
     return st;
 }
 
@@ -1053,7 +1053,7 @@ status blob_delete(blob_client *b, const char *name, errinfo *err)
         st = ST_OK; /* a retried delete whose first attempt went through */
     else if (st != ST_OK)
         st = failed(b, &res, err, "deleting blob %s", name);
-    http_result_free(&res);
+    http_result_dispose(&res);
     return st;
 }
 
@@ -1098,7 +1098,7 @@ status blob_get_file(blob_client *b, const char *name, const char *path, uint64_
         st = http_perform(b->eng, req, &res);
         if (st != ST_OK && res.http_status == 416) {
             st = ST_OK; /* the range starts at the end: the previous one was the last */
-            http_result_free(&res);
+            http_result_dispose(&res);
             break;
         }
         if (st != ST_OK) {
@@ -1111,13 +1111,13 @@ status blob_get_file(blob_client *b, const char *name, const char *path, uint64_
             } else {
                 st = failed(b, &res, err, "reading blob %s", name);
             }
-            http_result_free(&res);
+            http_result_dispose(&res);
             break;
         }
         if (!etag[0]) {
             if (!res.etag[0] || !header_safe(res.etag)) {
                 st = err_set(err, ST_DATA, "reading blob %s: the answer has no ETag", name);
-                http_result_free(&res);
+                http_result_dispose(&res);
                 break;
             }
             snprintf(etag, sizeof etag, "%s", res.etag);
@@ -1128,7 +1128,7 @@ status blob_get_file(blob_client *b, const char *name, const char *path, uint64_
                 err_set(err, ST_DATA, "reading blob %s: a range came back longer than asked", name);
         else
             st = write_out(fd, res.body.data, got, path, err);
-        http_result_free(&res);
+        http_result_dispose(&res);
         if (st != ST_OK)
             break;
         off += got;

@@ -53,7 +53,7 @@ static int has_ctl(const char *s)
     return 0;
 }
 
-void store_connstr_free(store_connstr *c)
+void store_connstr_dispose(store_connstr *c)
 {
     if (!c)
         return;

@@ -384,7 +384,7 @@ static status check_if_match(const char *target, const char *etag, errinfo *err)
             st = err_set(err, ST_PRECONDITION, "%s changed since it was read (If-Match %s)", target,
                          etag);
     }
-    buf_free(&cur);
+    buf_dispose(&cur);
     return st;
 }
 
@@ -515,7 +515,7 @@ status localdir_list(localdir *d, const char *prefix, store_list_fn fn, void *ct
     status st = buf_appends(&rel, "", err);
     if (st == ST_OK)
         st = walk(d, &rel, prefix, 0, fn, ctx, err);
-    buf_free(&rel);
+    buf_dispose(&rel);
     return st;
 }
 

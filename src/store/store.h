@@ -90,7 +90,7 @@ typedef struct store_connstr {
     char *blob_endpoint; /* scheme://host[:port][/path] without trailing slash */
 } store_connstr;
 TA_MUST_USE status store_connstr_parse(const char *s, store_connstr *out, errinfo *err);
-void store_connstr_free(store_connstr *c);
+void store_connstr_dispose(store_connstr *c);
 
 /* Upload sizes, for tests of the block path: files larger than single_max bytes go up
  * in blocks of block_size bytes (0 keeps the default, 8 MiB and 8 MiB). The folder

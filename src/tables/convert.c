@@ -256,7 +256,7 @@ static void slot_free(slot *sl)
 {
     free(sl->vals);
     free(sl->tables);
-    buf_free(&sl->own);
+    buf_dispose(&sl->own);
 }
 
 /* Smallest chunk number some writer thread is not done with. */
@@ -639,7 +639,7 @@ out:
     if (ld) {
         for (int k = 0; k < SLOTS; k++)
             slot_free(&ld->slots[k]);
-        buf_free(&ld->piped);
+        buf_dispose(&ld->piped);
         pthread_mutex_destroy(&ld->mu);
         pthread_cond_destroy(&ld->cv);
         free(ld);

@@ -1277,13 +1277,13 @@ static status flatten(jsonscan *s, unsigned flags, tables_row_fn row, void *ctx,
         counts->bad_values += (int64_t)w.bad_values;
     }
     for (int k = 0; k < U_COUNT; k++) {
-        buf_free(&w.u[k].raw);
-        buf_free(&w.u[k].text);
-        jsontok_free(&w.u[k].doc);
+        buf_dispose(&w.u[k].raw);
+        buf_dispose(&w.u[k].text);
+        jsontok_dispose(&w.u[k].doc);
     }
     free(w.upn);
     free(w.run_id);
-    buf_free(&w.link);
+    buf_dispose(&w.link);
     return st;
 }
 

@@ -89,7 +89,7 @@ char *buf_take(buf *b)
     return p;
 }
 
-void buf_free(buf *b)
+void buf_dispose(buf *b)
 {
     if (!b)
         return;

@@ -1,4 +1,4 @@
-/* A growable byte buffer with a size cap. The buffer owns its memory; buf_free
+/* A growable byte buffer with a size cap. The buffer owns its memory; buf_dispose
  * releases it (NULL-safe, safe to repeat), buf_take hands it to the caller, who
  * then frees it with free(). The contents are always NUL-terminated (not counted
  * in len), so a text body can be used as a C string. */
@@ -23,6 +23,6 @@ TA_MUST_USE status buf_appendf(buf *b, errinfo *err, const char *fmt, ...)
 TA_MUST_USE status buf_reserve(buf *b, size_t extra, errinfo *err);
 void buf_reset(buf *b); /* len = 0, keeps memory */
 char *buf_take(buf *b); /* returns data (never NULL), buffer becomes empty */
-void buf_free(buf *b);
+void buf_dispose(buf *b);
 
 #endif

@@ -113,12 +113,12 @@ static int unwrap_safelinks(buf *out)
             buf inner;
             buf_init(&inner, out->cap);
             if (urlenc_decode(&inner, p + 4, (size_t)(stop - p - 4), 0, NULL) != ST_OK) {
-                buf_free(&inner);
+                buf_dispose(&inner);
                 return 0;
             }
             buf_reset(out);
             int rc = buf_append(out, inner.data, inner.len, NULL) == ST_OK ? 1 : -1;
-            buf_free(&inner);
+            buf_dispose(&inner);
             return rc;
         }
         p = stop + 1;

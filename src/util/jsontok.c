@@ -31,7 +31,7 @@ void jsontok_init(jsontok_doc *d)
     memset(d, 0, sizeof *d);
 }
 
-void jsontok_free(jsontok_doc *d)
+void jsontok_dispose(jsontok_doc *d)
 {
     if (!d)
         return;

@@ -12,7 +12,7 @@
  * value. An object may repeat a key: the last one counts (jsontok_member), as with jansson.
  *
  * Ownership: the caller owns the text and keeps it alive while the tokens are used;
- * jsontok_parse changes it. The doc owns its token array; jsontok_free releases it
+ * jsontok_parse changes it. The doc owns its token array; jsontok_dispose releases it
  * (NULL-safe, safe to repeat), and a doc can be parsed into again, reusing it. */
 #ifndef TA_JSONTOK_H
 #define TA_JSONTOK_H
@@ -62,7 +62,7 @@ typedef struct jsontok_doc {
 } jsontok_doc;
 
 void jsontok_init(jsontok_doc *d);
-void jsontok_free(jsontok_doc *d);
+void jsontok_dispose(jsontok_doc *d);
 
 /* Tokenizes text[0, len) (text need not be NUL-terminated). ST_JSON with a message
  * that says what is wrong and where (line, column, byte offset), ST_TOO_LARGE past

@@ -144,7 +144,7 @@ status spool_copy(spool *s, spool_ref ref, FILE *out, errinfo *err)
     return ST_OK;
 }
 
-void spool_free(spool *s)
+void spool_dispose(spool *s)
 {
     if (s->budget) {
         s->budget->held -= (int64_t)s->alloc;

@@ -10,7 +10,7 @@
  * the budget counts their bytes on disk and the peak.
  *
  * Ownership: the caller owns the spool struct and the budget (which outlives its
- * spools); spool_free releases the memory and closes the file (safe to repeat). */
+ * spools); spool_dispose releases the memory and closes the file (safe to repeat). */
 #ifndef TA_SPOOL_H
 #define TA_SPOOL_H
 
@@ -47,6 +47,6 @@ TA_MUST_USE status spool_append(spool *s, const void *p, size_t n, spool_ref *re
 TA_MUST_USE status spool_copy(spool *s, spool_ref ref, FILE *out, errinfo *err);
 /* Copies the bytes of ref into out (which holds ref.len bytes). */
 TA_MUST_USE status spool_read(spool *s, spool_ref ref, char *out, errinfo *err);
-void spool_free(spool *s);
+void spool_dispose(spool *s);
 
 #endif

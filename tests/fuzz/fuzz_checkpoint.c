@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (checkpoint_parse((const char *)data, size, &cp, &err) != ST_OK) {
         if (err.msg[0] == '\0')
             abort();
-        checkpoint_free(&cp);
+        checkpoint_dispose(&cp);
         return 0;
     }
     checkpoint_update up[] = {{"a@x.com", INT64_C(1795000000000000), 1},
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cp.legacy_watermark == INT64_MIN)
         abort();
     free(text);
-    checkpoint_free(&again);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&again);
+    checkpoint_dispose(&cp);
     return 0;
 }

@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 urlenc_decode(&d, e.data, e.len, 0, &err) == ST_OK &&
                 (d.len != b.len || memcmp(d.data, b.data, b.len) != 0))
                 abort();
-            buf_free(&e);
-            buf_free(&d);
+            buf_dispose(&e);
+            buf_dispose(&d);
         }
         break;
     case 3:
@@ -62,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 urlenc_base64_decode(&d, e.data ? e.data : "", e.len, &err) == ST_OK &&
                 (d.len != b.len || (b.len && memcmp(d.data, b.data, b.len) != 0)))
                 abort();
-            buf_free(&e);
-            buf_free(&d);
+            buf_dispose(&e);
+            buf_dispose(&d);
         }
         break;
     default: {
@@ -77,11 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         config cfg;
         if (config_load(&cfg, argc, argv, &err) == ST_OK && cfg.cmd == CMD_HELP)
             (void)config_usage();
-        config_free(&cfg);
+        config_dispose(&cfg);
         break;
     }
     }
-    buf_free(&b);
+    buf_dispose(&b);
     free(s);
     return 0;
 }

@@ -86,8 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(err.msg, errm.msg) != 0)
             abort();
     }
-    store_connstr_free(&c);
-    store_connstr_free(&cm);
+    store_connstr_dispose(&c);
+    store_connstr_dispose(&cm);
     free(s);
     free(m);
     return 0;

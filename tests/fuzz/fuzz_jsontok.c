@@ -119,8 +119,8 @@ static void same_rows(const uint8_t *data, size_t size, const json_t *j)
         abort();
     if (sa == ST_OK && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
         abort();
-    buf_free(&a);
-    buf_free(&b);
+    buf_dispose(&a);
+    buf_dispose(&b);
 }
 
 static void one(const uint8_t *data, size_t size, unsigned flags)
@@ -160,11 +160,11 @@ static void one(const uint8_t *data, size_t size, unsigned flags)
                 abort();
             if (!same(&d2, 0, j))
                 abort();
-            jsontok_free(&d2);
+            jsontok_dispose(&d2);
             free(text);
         }
     }
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
     json_decref(j);
 }

@@ -187,8 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     mr_free(&f);
-    buf_free(&file);
-    buf_free(&strings);
+    buf_dispose(&file);
+    buf_dispose(&strings);
     free(cells);
     free(sb);
     return 0;

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
         rc = emit(st, &err,
                   st == ST_OK ? json_pack("{s:s,s:I}", "etag", tag, "bytes", (json_int_t)b.len)
                               : NULL);
-        buf_free(&b);
+        buf_dispose(&b);
     } else if (!strcmp(cmd, "put") && npos == 2) {
         size_t len;
         char *data = slurp(pos[1], &len);

@@ -138,7 +138,7 @@ static void parse_bad(const char *text, const char *needle)
     json_decref(doc);
     if (!strstr(err.msg, needle))
         fail_msg("\"%s\" lacks \"%s\"", err.msg, needle);
-    auditrule_registry_free(&r);
+    auditrule_registry_dispose(&r);
 }
 
 static void test_audit__registry_file(void **state)
@@ -164,15 +164,15 @@ static void test_audit__registry_file(void **state)
     assert_true(auditrule_is_landed(&r, "R3"));
     assert_false(auditrule_is_landed(&r, "R4"));
     assert_false(auditrule_is_landed(&r, NULL));
-    auditrule_registry_free(&r);
-    auditrule_registry_free(&r); /* safe to repeat */
+    auditrule_registry_dispose(&r);
+    auditrule_registry_dispose(&r); /* safe to repeat */
 
     /* a file without first_window_start: unknown, not an error */
     parse_ok("{\"version\":1}", &r);
     assert_true(r.first_window_start == NO);
     assert_int_equal(r.nmeetings, 0);
     assert_false(auditrule_is_landed(&r, "R1"));
-    auditrule_registry_free(&r);
+    auditrule_registry_dispose(&r);
 
     parse_bad("{\"version\":2}", "version");
     parse_bad("[]", "object");

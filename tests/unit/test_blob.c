@@ -17,7 +17,7 @@ static void url_is(const char *endpoint, const char *container, const char *name
     errinfo err = {0};
     assert_int_equal(blob_build_url(&b, endpoint, container, name, query, sas, &err), ST_OK);
     assert_string_equal(b.data, want);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_blob__url(void **state)
@@ -74,7 +74,7 @@ static void test_blob__block_list_xml(void **state)
     assert_string_equal(b.data, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<BlockList>"
                                 "<Latest>YmxvY2stMDAwMDAwMDAw</Latest>"
                                 "<Latest>YmxvY2stMDAwMDAwMDAx</Latest></BlockList>");
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_blob__content_md5(void **state)
@@ -186,7 +186,7 @@ static void test_blob__list_parse(void **state)
     static const char badref[] =
         "<EnumerationResults><Blobs><Blob><Name>a&#0;b</Name></Blob></Blobs></EnumerationResults>";
     assert_int_equal(blob_list_parse(badref, strlen(badref), collect, &s, &marker, &err), ST_DATA);
-    buf_free(&marker);
+    buf_dispose(&marker);
 }
 
 int main(void)

@@ -26,8 +26,8 @@ static void test_buf__append_and_cap(void **state)
     buf_reset(&b);
     assert_int_equal(b.len, 0);
     assert_string_equal(b.data, "");
-    buf_free(&b);
-    buf_free(&b); /* safe to repeat */
+    buf_dispose(&b);
+    buf_dispose(&b); /* safe to repeat */
 }
 
 static void test_buf__grows_and_takes(void **state)
@@ -56,7 +56,7 @@ static void test_buf__overflow_checked(void **state)
     errinfo e = {0};
     assert_int_equal(buf_append(&b, "x", 1, &e), ST_OK);
     assert_int_equal(buf_reserve(&b, SIZE_MAX, &e), ST_TOO_LARGE);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 int main(void)

@@ -53,7 +53,7 @@ static void test_checkpoint__legacy_file(void **state)
     json_t *left = json_object_get(m, "legacy_mailboxes");
     assert_int_equal(json_array_size(left), 1);
     assert_string_equal(json_string_value(json_array_get(left, 0)), "bob@contoso.com");
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 
     /* read back (SGA_UPN* gone from the settings by now): bob still starts from T */
     char *text = json_dumps(m, 0);
@@ -78,7 +78,7 @@ static void test_checkpoint__legacy_file(void **state)
     assert_null(json_object_get(m, "legacy_last_meeting_start"));
     assert_null(json_object_get(m, "legacy_mailboxes"));
     json_decref(m);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 }
 
 /* Keys written by hand in another case are found, and written back lower-cased. */
@@ -102,7 +102,7 @@ static void test_checkpoint__mixed_case_keys(void **state)
     assert_string_equal(wm_of(m, "alice@contoso.com"), "2026-11-06T00:00:00Z");
     assert_string_equal(wm_of(m, "bob@x.com"), "2026-11-03T00:00:00Z"); /* the later kept */
     json_decref(m);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 }
 
 /* An entry that cannot be read stops nothing: ignored, and kept as it is. */
@@ -123,7 +123,7 @@ static void test_checkpoint__bad_entry_ignored(void **state)
     assert_int_equal(json_integer_value(json_object_get(gone, "watermark")), 5);
     assert_string_equal(json_string_value(json_object_get(gone, "note")), "by hand");
     json_decref(m);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 }
 
 static void test_checkpoint__per_mailbox(void **state)
@@ -137,7 +137,7 @@ static void test_checkpoint__per_mailbox(void **state)
     assert_int_equal(checkpoint_parse(doc, strlen(doc), &cp, &e), ST_OK);
     assert_true(checkpoint_watermark(&cp, "A@X.com") == t("2026-11-02T00:00:00Z"));
     assert_true(checkpoint_watermark(&cp, "b@x.com") == INT64_MIN);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 }
 
 static void test_checkpoint__merge_keeps_later(void **state)
@@ -169,7 +169,7 @@ static void test_checkpoint__merge_keeps_later(void **state)
     assert_int_equal(json_integer_value(json_object_get(m, "version")), 1);
     assert_string_equal(json_string_value(json_object_get(m, "run_id")), "r2");
     json_decref(m);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 }
 
 static json_t *entry_of(json_t *doc, const char *obj, const char *upn)
@@ -205,7 +205,7 @@ static void merge_text(const char *doc, const checkpoint_update *up, size_t n, c
     char *text = json_dumps(m, 0);
     assert_non_null(text);
     json_decref(m);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
     memset(out, 0, sizeof *out);
     out->legacy_watermark = INT64_MIN;
     assert_int_equal(checkpoint_parse(text, strlen(text), out, &e), ST_OK);
@@ -234,7 +234,7 @@ static void test_checkpoint__failing_streak(void **state)
         char *text = json_dumps(cp.doc, 0);
         merge_text(text, &fail, 1, id, start, &next);
         free(text);
-        checkpoint_free(&cp);
+        checkpoint_dispose(&cp);
         cp = next;
         assert_streak(entry_of(cp.doc, "mailboxes", "a@x.com"), "2026-11-06T00:00:00Z", i);
         assert_string_equal(wm_of(cp.doc, "a@x.com"), "2026-11-05T00:00:00Z");
@@ -248,11 +248,11 @@ static void test_checkpoint__failing_streak(void **state)
     char *text = json_dumps(cp.doc, 0);
     merge_text(text, &ok, 1, "20261109T000000Z-000005", "2026-11-09T00:00:00Z", &next);
     free(text);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
     assert_no_streak(entry_of(next.doc, "mailboxes", "a@x.com"));
     assert_string_equal(wm_of(next.doc, "a@x.com"), "2026-11-09T00:00:00Z");
     assert_int_equal(checkpoint_failing(&next, "a@x.com").runs, 0);
-    checkpoint_free(&next);
+    checkpoint_dispose(&next);
 }
 
 /* A mailbox that never succeeded has no entry (an entry holds a watermark): its
@@ -269,18 +269,18 @@ static void test_checkpoint__failing_without_watermark(void **state)
     char *text = json_dumps(cp.doc, 0);
     merge_text(text, &fail, 1, "20261107T000000Z-000002", "2026-11-07T00:00:00Z", &next);
     free(text);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
     assert_streak(entry_of(next.doc, "failing", "new@x.com"), "2026-11-06T00:00:00Z", 2);
     assert_int_equal(checkpoint_failing(&next, "NEW@x.com").runs, 2);
     checkpoint_update ok = {"new@x.com", t("2026-11-08T00:00:00Z"), 1};
     text = json_dumps(next.doc, 0);
     merge_text(text, &ok, 1, "20261108T000000Z-000003", "2026-11-08T00:00:00Z", &cp);
     free(text);
-    checkpoint_free(&next);
+    checkpoint_dispose(&next);
     assert_null(json_object_get(cp.doc, "failing"));
     assert_no_streak(entry_of(cp.doc, "mailboxes", "new@x.com"));
     assert_string_equal(wm_of(cp.doc, "new@x.com"), "2026-11-08T00:00:00Z");
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 }
 
 /* Replicas merging under If-Match: a stale failure (a run that started before the
@@ -316,7 +316,7 @@ static void test_checkpoint__failing_merge_races(void **state)
     assert_streak(entry_of(cp.doc, "mailboxes", "c@x.com"), "2026-11-06T00:00:00Z", 1);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(cp.doc, "future"), "x")),
                      1);
-    checkpoint_free(&cp);
+    checkpoint_dispose(&cp);
 }
 
 static void test_checkpoint__bad_documents(void **state)
@@ -329,7 +329,7 @@ static void test_checkpoint__bad_documents(void **state)
         errinfo e = {0};
         assert_int_not_equal(checkpoint_parse(bad[i], strlen(bad[i]), &cp, &e), ST_OK);
         assert_true(strstr(e.msg, "checkpoint") != NULL);
-        checkpoint_free(&cp);
+        checkpoint_dispose(&cp);
     }
 }
 

@@ -119,7 +119,7 @@ static status load(config *cfg, errinfo *err, ...)
     status st = config_load(cfg, argc, argv, err);
     if (st == ST_OK && (cfg->cmd == CMD_RUN || cfg->cmd == CMD_CHECK) &&
         (st = job_check_settings(cfg, err)) != ST_OK)
-        config_free(cfg);
+        config_dispose(cfg);
     if (st != ST_OK) {
         assert_int_equal(err->code, st);
         assert_true(strlen(err->msg) > 0);
@@ -145,14 +145,14 @@ static void expect_fail(status code, const char *needle, ...)
     status st = config_load(&cfg, argc, argv, &err);
     if (st == ST_OK && (cfg.cmd == CMD_RUN || cfg.cmd == CMD_CHECK) &&
         (st = job_check_settings(&cfg, &err)) != ST_OK)
-        config_free(&cfg);
+        config_dispose(&cfg);
     if (st != code)
         fail_msg("expected status %d, got %d (%s)", code, st, err.msg);
     if (!strstr(err.msg, needle))
         fail_msg("message \"%s\" does not contain \"%s\"", err.msg, needle);
     assert_null(strstr(err.msg, SECRET));
     assert_null(cfg.tenant); /* freed on failure */
-    config_free(&cfg);
+    config_dispose(&cfg);
 }
 
 static void test_config__defaults(void **state)
@@ -191,9 +191,9 @@ static void test_config__defaults(void **state)
     assert_int_equal(cfg.shard_count, 0);
     assert_int_equal(cfg.claim, 0);
     assert_null(cfg.sas_token);
-    config_free(&cfg);
-    config_free(&cfg); /* safe to repeat */
-    config_free(NULL);
+    config_dispose(&cfg);
+    config_dispose(&cfg); /* safe to repeat */
+    config_dispose(NULL);
 }
 
 static void test_config__commands(void **state)
@@ -203,35 +203,35 @@ static void test_config__commands(void **state)
     errinfo err;
     assert_int_equal(load(&cfg, &err, "run", NULL), ST_OK);
     assert_int_equal(cfg.cmd, CMD_RUN);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "check", NULL), ST_OK);
     assert_int_equal(cfg.cmd, CMD_CHECK);
-    config_free(&cfg);
+    config_dispose(&cfg);
     clear_env(); /* help, version and schema need nothing */
     assert_int_equal(load(&cfg, &err, "--help", NULL), ST_OK);
     assert_int_equal(cfg.cmd, CMD_HELP);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "run", "-h", NULL), ST_OK);
     assert_int_equal(cfg.cmd, CMD_HELP);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "--version", NULL), ST_OK);
     assert_int_equal(cfg.cmd, CMD_VERSION);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "schema", NULL), ST_OK);
     assert_int_equal(cfg.cmd, CMD_SCHEMA);
     assert_int_equal(cfg.schema_sql, 0);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "schema", "--sql", NULL), ST_OK);
     assert_int_equal(cfg.schema_sql, 1);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "--log-level", "debug", "schema", NULL), ST_OK);
     assert_int_equal(cfg.cmd, CMD_SCHEMA);
     assert_int_equal(cfg.log_level, LOG_DEBUG);
-    config_free(&cfg);
+    config_dispose(&cfg);
     /* the old job's environment does not matter to schema even when broken */
     setenv("ATTENDANCE_MAX_PAGES", "lots", 1);
     assert_int_equal(load(&cfg, &err, "schema", NULL), ST_OK);
-    config_free(&cfg);
+    config_dispose(&cfg);
 }
 
 static void test_config__usage_errors(void **state)
@@ -265,7 +265,7 @@ static void test_config__option_forms(void **state)
     assert_int_equal(cfg.log_level, LOG_WARN);
     assert_int_equal(cfg.nusers, 1);
     assert_string_equal(cfg.users[0], "x@y.z");
-    config_free(&cfg);
+    config_dispose(&cfg);
     /* a flag beats the environment */
     setenv("ATTENDANCE_CONCURRENCY", "40", 1);
     setenv("LOG_FORMAT", "text", 1);
@@ -274,11 +274,11 @@ static void test_config__option_forms(void **state)
     assert_int_equal(cfg.concurrency, 8);
     assert_int_equal(cfg.log_format, LOG_FORMAT_JSON);
     assert_int_equal(cfg.log_level, LOG_ERROR);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.concurrency, 40);
     assert_int_equal(cfg.log_format, LOG_FORMAT_TEXT);
-    config_free(&cfg);
+    config_dispose(&cfg);
 }
 
 static void test_config__first_set_wins(void **state)
@@ -298,7 +298,7 @@ static void test_config__first_set_wins(void **state)
     assert_string_equal(cfg.client_id, "old-client");
     assert_string_equal(cfg.client_secret, "old" SECRET);
     assert_string_equal(cfg.output_dir, "out");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("client_secret", "mid" SECRET, 1);
     setenv("AZURE_TENANT_ID", "  t-1  \n", 1);
     setenv("AZURE_CLIENT_ID", "c-1", 1);
@@ -306,11 +306,11 @@ static void test_config__first_set_wins(void **state)
     assert_string_equal(cfg.tenant, "t-1"); /* trimmed */
     assert_string_equal(cfg.client_id, "c-1");
     assert_string_equal(cfg.client_secret, "mid" SECRET);
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("AZURE_CLIENT_SECRET", SECRET "\n", 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_string_equal(cfg.client_secret, SECRET);
-    config_free(&cfg);
+    config_dispose(&cfg);
 }
 
 static void test_config__mailbox_merge(void **state)
@@ -332,14 +332,14 @@ static void test_config__mailbox_merge(void **state)
     assert_int_equal(cfg.nusers, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < cfg.nusers; i++)
         assert_string_equal(cfg.users[i], want[i]);
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     /* --users replaces the environment's list */
     assert_int_equal(load(&cfg, &err, "--users", "z@x.com,Z@X.com y@x.com", NULL), ST_OK);
     assert_int_equal(cfg.nusers, 2);
     assert_string_equal(cfg.users[0], "z@x.com");
     assert_string_equal(cfg.users[1], "y@x.com");
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     unsetenv("ATTENDANCE_USERS");
     unsetenv("SGA_UPN");
@@ -367,20 +367,20 @@ static void test_config__groups(void **state)
     assert_string_equal(cfg.groups[0], "02BD9FD6-8f93-4758-87c3-1fb73740a315");
     assert_string_equal(cfg.groups[1], "sales@contoso.com");
     assert_int_equal(cfg.nusers, 1); /* the users stay */
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     /* --groups replaces the variable */
     assert_int_equal(load(&cfg, &err, "--groups", "eu@contoso.com", NULL), ST_OK);
     assert_int_equal(cfg.ngroups, 1);
     assert_string_equal(cfg.groups[0], "eu@contoso.com");
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     /* a group alone is enough */
     unsetenv("ATTENDANCE_USERS");
     assert_int_equal(load(&cfg, &err, "check", NULL), ST_OK);
     assert_int_equal(cfg.nusers, 0);
     assert_int_equal(cfg.ngroups, 2);
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     /* neither a GUID nor an address: it would reach Graph as a path */
     setenv("ATTENDANCE_GROUPS", "sales", 1);
@@ -411,7 +411,7 @@ static void test_config__many_mailboxes(void **state)
     assert_int_equal(cfg.nusers, n / 2);
     assert_string_equal(cfg.users[0], "u0@x.com");
     assert_string_equal(cfg.users[n / 2 - 1], "u2499@x.com");
-    config_free(&cfg);
+    config_dispose(&cfg);
 }
 
 /* Writes a PEM with a fresh RSA key and its self-signed certificate. */
@@ -460,19 +460,19 @@ static void test_config__credentials(void **state)
     assert_int_equal(cfg.cred, CRED_SECRET);
     assert_null(cfg.cert_path);
     assert_string_equal(cfg.federated_token_file, fed);
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     unsetenv("AZURE_CLIENT_SECRET");
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.cred, CRED_CERTIFICATE);
     assert_string_equal(cfg.cert_path, pem);
     assert_null(cfg.client_secret);
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     unsetenv("AZURE_CLIENT_CERTIFICATE_PATH");
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.cred, CRED_WORKLOAD);
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     setenv("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent/ta-cert.pem", 1);
     expect_fail(ST_CONFIG, "AZURE_CLIENT_CERTIFICATE_PATH", NULL);
@@ -528,18 +528,18 @@ static void test_config__managed_identity_for_graph(void **state)
     assert_string_equal(cfg.identity_header, "ih-0123456789abcdef");
     assert_string_equal(cfg.client_id, app); /* names a user-assigned identity */
     assert_null(cfg.client_secret);
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     /* storage by the same identity, unless ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID names another */
     unsetenv("ATTENDANCE_OUTPUT_DIR");
     setenv("AZURE_STORAGE_ACCOUNT_URL", "https://acct.blob.core.windows.net", 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_string_equal(cfg.managed_identity_client_id, app);
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID", "0c1d2e3f-0000-4000-8000-000000000002", 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_string_equal(cfg.managed_identity_client_id, "0c1d2e3f-0000-4000-8000-000000000002");
-    config_free(&cfg);
+    config_dispose(&cfg);
     unsetenv("ATTENDANCE_MANAGED_IDENTITY_CLIENT_ID");
     unsetenv("AZURE_STORAGE_ACCOUNT_URL");
     setenv("ATTENDANCE_OUTPUT_DIR", "/tmp/out", 1);
@@ -551,7 +551,7 @@ static void test_config__managed_identity_for_graph(void **state)
     assert_int_equal(cfg.cred, CRED_MANAGED_IDENTITY);
     assert_null(cfg.tenant);
     assert_null(cfg.client_id);
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("AZURE_CLIENT_ID", "not a guid", 1);
     expect_fail(ST_CONFIG, "AZURE_CLIENT_ID", NULL);
     setenv("AZURE_CLIENT_ID", app, 1);
@@ -568,7 +568,7 @@ static void test_config__managed_identity_for_graph(void **state)
     assert_int_equal(cfg.cred, CRED_MANAGED_IDENTITY);
     assert_null(cfg.identity_endpoint);
     assert_string_equal(cfg.imds_endpoint, "http://127.0.0.1:9/metadata/identity/oauth2/token");
-    config_free(&cfg);
+    config_dispose(&cfg);
     unsetenv("AZURE_POD_IDENTITY_AUTHORITY_HOST");
 
     /* a secret wins over an identity endpoint */
@@ -577,7 +577,7 @@ static void test_config__managed_identity_for_graph(void **state)
     setenv("AZURE_CLIENT_SECRET", SECRET, 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.cred, CRED_SECRET);
-    config_free(&cfg);
+    config_dispose(&cfg);
     unsetenv("AZURE_CLIENT_SECRET");
     unsetenv("IDENTITY_ENDPOINT");
     unsetenv("IDENTITY_HEADER");
@@ -629,7 +629,7 @@ static void test_config__storage_rule(void **state)
     assert_int_equal(load(&cfg, &err, "--output-dir", "/tmp/cli/", NULL), ST_OK);
     assert_int_equal(cfg.storage, STORAGE_DIR);
     assert_string_equal(cfg.output_dir, "/tmp/cli");
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     unsetenv("ATTENDANCE_OUTPUT_DIR");
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
@@ -637,7 +637,7 @@ static void test_config__storage_rule(void **state)
     assert_string_equal(cfg.account_url, "https://acct.blob.core.windows.net");
     assert_null(cfg.sas_token);
     assert_null(cfg.identity_endpoint);
-    config_free(&cfg);
+    config_dispose(&cfg);
 
     setenv("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true", 1);
     expect_fail(ST_CONFIG, "AZURE_STORAGE_CONNECTION_STRING AZURE_STORAGE_ACCOUNT_URL", NULL);
@@ -645,7 +645,7 @@ static void test_config__storage_rule(void **state)
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.storage, STORAGE_CONNECTION_STRING);
     assert_string_equal(cfg.connection_string, "UseDevelopmentStorage=true");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("AZURE_STORAGE_SAS_TOKEN", "sv=1&sig=abcd", 1);
     expect_fail(ST_CONFIG, "AZURE_STORAGE_SAS_TOKEN: only used with", NULL);
 }
@@ -670,7 +670,7 @@ static void test_config__connection_strings(void **state)
         if (load(&cfg, &err, NULL) != ST_OK)
             fail_msg("connection string %zu: %s", i, err.msg);
         assert_int_equal(cfg.storage, STORAGE_CONNECTION_STRING);
-        config_free(&cfg);
+        config_dispose(&cfg);
     }
     static const struct {
         const char *cs, *needle;
@@ -706,14 +706,14 @@ static void test_config__account_url_and_identity(void **state)
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_string_equal(cfg.account_url, "https://acct.blob.core.windows.net");
     assert_string_equal(cfg.sas_token, "sv=2022&sig=abc%3D");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("AZURE_STORAGE_SAS_TOKEN", "?sv=1&sig=x", 1);
     expect_fail(ST_CONFIG, "give the SAS once", NULL);
     setenv("AZURE_STORAGE_ACCOUNT_URL", "http://127.0.0.1:10000/devstoreaccount1//", 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_string_equal(cfg.account_url, "http://127.0.0.1:10000/devstoreaccount1");
     assert_string_equal(cfg.sas_token, "sv=1&sig=x");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("AZURE_STORAGE_SAS_TOKEN", "sv=1&se=2", 1);
     expect_fail(ST_CONFIG, "no sig=", NULL);
     unsetenv("AZURE_STORAGE_SAS_TOKEN");
@@ -733,7 +733,7 @@ static void test_config__account_url_and_identity(void **state)
     assert_string_equal(cfg.identity_header, "hdr-value-1234");
     assert_string_equal(cfg.managed_identity_client_id, "0b9f3d5c-1111-2222-3333-444455556666");
     assert_string_equal(cfg.imds_endpoint, "http://127.0.0.1:5555/metadata/identity/oauth2/token");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://evil.example.com", 1);
     expect_fail(ST_CONFIG, "AZURE_POD_IDENTITY_AUTHORITY_HOST", NULL);
 }
@@ -750,7 +750,7 @@ static void test_config__container_and_prefix(void **state)
         setenv("ATTENDANCE_CONTAINER", good[i], 1);
         assert_int_equal(load(&cfg, &err, NULL), ST_OK);
         assert_string_equal(cfg.container, good[i]);
-        config_free(&cfg);
+        config_dispose(&cfg);
     }
     static const char *const bad[] = {
         "ab",  "Abc", "a--b", "-ab",
@@ -767,7 +767,7 @@ static void test_config__container_and_prefix(void **state)
         setenv("ATTENDANCE_PREFIX", pre[i].in, 1);
         assert_int_equal(load(&cfg, &err, NULL), ST_OK);
         assert_string_equal(cfg.prefix, pre[i].out);
-        config_free(&cfg);
+        config_dispose(&cfg);
     }
     setenv("ATTENDANCE_PREFIX", "a/../b", 1);
     expect_fail(ST_CONFIG, "ATTENDANCE_PREFIX", NULL);
@@ -795,7 +795,7 @@ static void test_config__integers(void **state)
     assert_int_equal(cfg.max_retries, 0);
     assert_int_equal(cfg.max_retry_wait_s, 1);
     assert_int_equal(cfg.max_pages, 3);
-    config_free(&cfg);
+    config_dispose(&cfg);
     static const struct {
         const char *var, *value;
     } bad[] = {{"ATTENDANCE_FIRST_RUN_DAYS", "0"},
@@ -831,11 +831,11 @@ static void test_config__parquet_and_logs(void **state)
     assert_int_equal(cfg.int96_timestamps, 1);
     assert_int_equal(cfg.log_format, LOG_FORMAT_TEXT);
     assert_int_equal(cfg.log_level, LOG_WARN);
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("ATTENDANCE_PARQUET_COMPRESSION", "none", 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.codec, PQ_CODEC_NONE);
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("ATTENDANCE_PARQUET_COMPRESSION", "gzip", 1);
     expect_fail(ST_CONFIG, "ATTENDANCE_PARQUET_COMPRESSION", NULL);
     unsetenv("ATTENDANCE_PARQUET_COMPRESSION");
@@ -859,13 +859,13 @@ static void test_config__hosts(void **state)
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_string_equal(cfg.authority_host, "https://login.microsoftonline.us");
     assert_string_equal(cfg.graph_host, "http://127.0.0.1:8080");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("GRAPH_ENDPOINT", "http://[::1]:9000", 1);
     setenv("AZURE_AUTHORITY_HOST", "http://localhost:9001/", 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_string_equal(cfg.graph_host, "http://[::1]:9000");
     assert_string_equal(cfg.authority_host, "http://localhost:9001");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("GRAPH_ENDPOINT", "http://graph.example.com", 1);
     expect_fail(ST_CONFIG, "GRAPH_ENDPOINT: plain http://", NULL);
     setenv("GRAPH_ENDPOINT", "https://graph.microsoft.com/v1.0/", 1);
@@ -941,11 +941,11 @@ static void test_config__window(void **state)
     assert_int_equal(cfg.has_until, 1);
     assert_int_equal(cfg.since_us, INT64_C(1767225600) * 1000000);
     assert_int_equal(cfg.until_us, INT64_C(1767355200) * 1000000);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "--since=2020-01-01T00:00:00Z", NULL), ST_OK);
     assert_int_equal(cfg.has_since, 1);
     assert_int_equal(cfg.has_until, 0);
-    config_free(&cfg);
+    config_dispose(&cfg);
     expect_fail(ST_USAGE, "--until must be later", "--since", "2026-01-02", "--until", "2026-01-02",
                 NULL);
     expect_fail(ST_USAGE, "--until needs --since", "--until", "2026-01-02", NULL);
@@ -959,10 +959,10 @@ static void test_config__window(void **state)
     assert_int_equal(cfg.cmd, CMD_AUDIT);
     assert_int_equal(cfg.has_since, 0);
     assert_int_equal(cfg.has_until, 1);
-    config_free(&cfg);
+    config_dispose(&cfg);
     assert_int_equal(load(&cfg, &err, "audit", "--since", "2026-01-01", NULL), ST_OK);
     assert_int_equal(cfg.has_since, 1);
-    config_free(&cfg);
+    config_dispose(&cfg);
     expect_fail(ST_USAGE, "--until must be later", "audit", "--since", "2026-01-02", "--until",
                 "2026-01-01", NULL);
     expect_fail(ST_USAGE, "run and audit", "check", "--since", "2026-01-02", NULL);
@@ -978,7 +978,7 @@ static void test_config__scale(void **state)
     assert_int_equal(load(&cfg, &err, "--shard", "1/4", NULL), ST_OK);
     assert_int_equal(cfg.shard_index, 1);
     assert_int_equal(cfg.shard_count, 4);
-    config_free(&cfg);
+    config_dispose(&cfg);
     expect_fail(ST_USAGE, "--shard", "--shard=4/4", NULL);
     expect_fail(ST_USAGE, "--shard", "--shard=1", NULL);
     expect_fail(ST_USAGE, "--shard", "--shard=/4", NULL);
@@ -989,7 +989,7 @@ static void test_config__scale(void **state)
     assert_int_equal(load(&cfg, &err, "--shard-count=3", NULL), ST_OK);
     assert_int_equal(cfg.shard_index, 2);
     assert_int_equal(cfg.shard_count, 3);
-    config_free(&cfg);
+    config_dispose(&cfg);
     expect_fail(ST_CONFIG, "JOB_COMPLETION_INDEX", "--shard-count=2", NULL);
     expect_fail(ST_USAGE, "not both", "--shard-count=3", "--shard=0/3", NULL);
 
@@ -998,7 +998,7 @@ static void test_config__scale(void **state)
     assert_int_equal(load(&cfg, &err, "--claim", NULL), ST_OK);
     assert_int_equal(cfg.claim, 1);
     assert_string_equal(cfg.execution_name, "attendance-job-8x7d2");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("CONTAINER_APP_JOB_EXECUTION_NAME", "a/../b", 1);
     expect_fail(ST_CONFIG, "CONTAINER_APP_JOB_EXECUTION_NAME", "--claim", NULL);
 }
@@ -1019,12 +1019,12 @@ static void test_config__convert(void **state)
     assert_string_equal(cfg.inputs[2], "--weird.json");
     assert_int_equal(cfg.storage, STORAGE_DIR);
     assert_string_equal(cfg.output_dir, "/tmp/o");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("ATTENDANCE_OUTPUT_DIR", "/tmp/env", 1);
     setenv("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true", 1);
     assert_int_equal(load(&cfg, &err, "convert", "a.json", NULL), ST_OK);
     assert_string_equal(cfg.output_dir, "/tmp/env");
-    config_free(&cfg);
+    config_dispose(&cfg);
     unsetenv("ATTENDANCE_OUTPUT_DIR");
     expect_fail(ST_USAGE, "--output-dir", "convert", "a.json", NULL);
     expect_fail(ST_USAGE, "at least one FILE", "convert", "--output-dir", "x", NULL);
@@ -1067,21 +1067,21 @@ static void test_config__table_settings(void **state)
     unsetenv("ATTENDANCE_TMPDIR");
     unsetenv("TMPDIR");
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
-    assert_int_equal(cfg.spill_mb, 64);
+    assert_int_equal(cfg.spill_mb, 32);
     assert_string_equal(cfg.tmpdir, "/tmp");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("ATTENDANCE_SPILL_MB", "0", 1);
     setenv("TMPDIR", "/var/tmp/", 1);
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.spill_mb, 0);
     assert_string_equal(cfg.tmpdir, "/var/tmp/");
-    config_free(&cfg);
+    config_dispose(&cfg);
     setenv("ATTENDANCE_SPILL_MB", " 65536 ", 1);
     setenv("ATTENDANCE_TMPDIR", "/scratch", 1); /* beats TMPDIR */
     assert_int_equal(load(&cfg, &err, NULL), ST_OK);
     assert_int_equal(cfg.spill_mb, 65536);
     assert_string_equal(cfg.tmpdir, "/scratch");
-    config_free(&cfg);
+    config_dispose(&cfg);
     static const char *const bad_spill[] = {"65537", "-1", "64MB", "1e3"};
     for (size_t i = 0; i < sizeof bad_spill / sizeof bad_spill[0]; i++) {
         setenv("ATTENDANCE_SPILL_MB", bad_spill[i], 1);
@@ -1099,7 +1099,7 @@ static void test_config__table_settings(void **state)
     /* schema reads neither */
     setenv("ATTENDANCE_SPILL_MB", "lots", 1);
     assert_int_equal(load(&cfg, &err, "schema", NULL), ST_OK);
-    config_free(&cfg);
+    config_dispose(&cfg);
     unsetenv("ATTENDANCE_SPILL_MB");
 }
 
@@ -1123,7 +1123,7 @@ static void test_config__usage_lists_the_table(void **state)
                                         "ATTENDANCE_TMPDIR (or TMPDIR)",
                                         "AZURE_CLIENT_SECRET (or client_secret, client_screte)",
                                         "ATTENDANCE_CONCURRENCY, --concurrency N",
-                                        "N from 0 to 65536, default 64",
+                                        "N from 0 to 65536, default 32",
                                         "SGA_UPN",
                                         "JOB_COMPLETION_INDEX",
                                         "SSL_CERT_FILE"};
@@ -1139,7 +1139,7 @@ static void test_config__usage_lists_the_table(void **state)
         rows++;
     assert_true(entries >= 40);
     assert_int_equal(entries, rows);
-    assert_non_null(strstr(md, "| `ATTENDANCE_SPILL_MB` | N from 0 to 65536, default `64` | Graph "
+    assert_non_null(strstr(md, "| `ATTENDANCE_SPILL_MB` | N from 0 to 65536, default `32` | Graph "
                                "data the run keeps in memory"));
     assert_non_null(strstr(md, "`--log-format json\\|text`")); /* | escaped in a cell */
     free(help);

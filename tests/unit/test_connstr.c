@@ -33,8 +33,8 @@ static void expect_ok(const char *s, const char *name, const char *key, const ch
     else
         assert_null(c.sas);
     assert_string_equal(c.blob_endpoint, endpoint);
-    store_connstr_free(&c);
-    store_connstr_free(&c); /* safe to repeat */
+    store_connstr_dispose(&c);
+    store_connstr_dispose(&c); /* safe to repeat */
 }
 
 static void expect_error(const char *s, const char *want_msg)

@@ -22,7 +22,7 @@ static void expect_link(const char *text, const char *want)
     } else if (rc != 0) {
         fail_msg("\"%s\" found in \"%s\"", b.data, text);
     }
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 #define LONG                                                                                       \

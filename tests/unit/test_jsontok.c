@@ -66,8 +66,8 @@ static void test_jsontok__layout(void **state)
     assert_int_equal(jsontok_member(&d, 2, "b", 1), JSONTOK_NONE); /* not an object */
     assert_int_equal(jsontok_member(&d, JSONTOK_NONE, "b", 1), JSONTOK_NONE);
     assert_int_equal(jsontok_int(&d, 3), 1);
-    jsontok_free(&d);
-    jsontok_free(&d); /* safe to repeat */
+    jsontok_dispose(&d);
+    jsontok_dispose(&d); /* safe to repeat */
     free(copy);
 }
 
@@ -97,24 +97,24 @@ static void test_jsontok__strings(void **state)
         assert_int_equal(d.tok[i + 1].len, strlen(want[i]));
         assert_string_equal(jsontok_str(&d, i + 1), want[i]);
     }
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
 
     /* \u0000 only in values, only when allowed */
     const char *nul = "{\"k\": \"a\\u0000b\"}";
     assert_int_equal(tok(&d, nul, strlen(nul), 0, &copy, &err), ST_JSON);
     assert_false(jansson_accepts(nul, strlen(nul), 0));
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
     assert_int_equal(tok(&d, nul, strlen(nul), JSONTOK_ALLOW_NUL, &copy, &err), ST_OK);
     assert_int_equal(d.tok[2].len, 3);
     assert_memory_equal(jsontok_str(&d, 2), "a\0b", 4);
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
     const char *nulkey = "{\"a\\u0000\": 1}";
     assert_int_equal(tok(&d, nulkey, strlen(nulkey), JSONTOK_ALLOW_NUL, &copy, &err), ST_JSON);
     assert_false(jansson_accepts(nulkey, strlen(nulkey), JSON_ALLOW_NUL));
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
 }
 
@@ -141,7 +141,7 @@ static void test_jsontok__numbers(void **state)
     assert_true(jsontok_real(&d, 9) == 100.0);
     assert_true(jsontok_real(&d, 10) == 0.0);
     assert_true(jsontok_real(&d, 11) == 1152.0);
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
 
     /* a real longer than any small buffer reads as strtod reads it alone */
@@ -155,7 +155,7 @@ static void test_jsontok__numbers(void **state)
     assert_int_equal(d.tok[1].len, 126);
     longnum[127] = '\0';
     assert_true(jsontok_real(&d, 1) == strtod(longnum + 1, NULL));
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
 }
 
@@ -222,7 +222,7 @@ static void test_jsontok__refused(void **state)
         assert_true(strstr(err.msg, "line 1, column") != NULL);
         if (jansson_accepts(bad[i], len, 0))
             fail_msg("jansson accepts: %s", bad[i]);
-        jsontok_free(&d);
+        jsontok_dispose(&d);
         free(copy);
     }
     /* a raw NUL byte is never accepted (jansson drops one after a number) */
@@ -230,11 +230,11 @@ static void test_jsontok__refused(void **state)
     char *copy;
     errinfo err = {0};
     assert_int_equal(tok(&d, "[5\0]", 4, 0, &copy, &err), ST_JSON);
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
     assert_int_equal(tok(&d, "[1]\0", 4, 0, &copy, &err), ST_JSON);
     free(copy);
-    jsontok_free(&d);
+    jsontok_dispose(&d);
 }
 
 static void test_jsontok__depth(void **state)
@@ -265,7 +265,7 @@ static void test_jsontok__depth(void **state)
         } else {
             assert_non_null(strstr(err.msg, "too deep"));
         }
-        jsontok_free(&d);
+        jsontok_dispose(&d);
         free(copy);
     }
     free(text);
@@ -283,13 +283,13 @@ static void test_jsontok__depth(void **state)
     char *copy;
     errinfo err = {0};
     assert_int_equal(tok(&d, text, 2 * n + 1, 0, &copy, &err), ST_JSON);
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
     assert_int_equal(tok(&d, text, 2 * n + 1, JSONTOK_ANY_DEPTH, &copy, &err), ST_OK);
     assert_int_equal(d.ntok, n + 1);
     assert_int_equal(d.tok[n].type, JSONTOK_INT);
     assert_int_equal(d.tok[0].end, n + 1);
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
     free(text);
 }
@@ -309,7 +309,7 @@ static void test_jsontok__repeated_keys(void **state)
     assert_true(json_is_array(json_object_get(j, "a")));
     json_decref(j);
     assert_int_equal(jsontok_int(&d, jsontok_member(&d, 0, "ab", 2)), 3);
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
 }
 
@@ -333,7 +333,7 @@ static void test_jsontok__error_position(void **state)
     assert_int_equal(jsontok_parse(&d, copy, strlen(good), 0, &err), ST_OK);
     assert_int_equal(d.ntok, 2);
     assert_string_equal(jsontok_str(&d, 1), "again");
-    jsontok_free(&d);
+    jsontok_dispose(&d);
     free(copy);
 }
 

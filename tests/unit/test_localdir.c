@@ -146,7 +146,7 @@ static void test_localdir__put_get_round_trip(void **state)
         ST_OK);
     assert_int_equal(b.len, 0);
     assert_int_equal(count_hidden(f->root), 0);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_localdir__get_missing_is_not_found(void **state)
@@ -159,7 +159,7 @@ static void test_localdir__get_missing_is_not_found(void **state)
     assert_int_equal(localdir_get(f->d, "registry/checkpoint.json", &b, etag, &err), ST_NOT_FOUND);
     assert_string_equal(etag, "");
     assert_non_null(strstr(err.msg, "registry/checkpoint.json"));
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_localdir__get_respects_buffer_cap(void **state)
@@ -173,7 +173,7 @@ static void test_localdir__get_respects_buffer_cap(void **state)
     buf b;
     buf_init(&b, 100);
     assert_int_equal(localdir_get(f->d, "big", &b, NULL, &err), ST_TOO_LARGE);
-    buf_free(&b);
+    buf_dispose(&b);
 
     /* a file of exactly the cap, and one of half of it with a 64 KiB cap, are read */
     static char exact[65536];
@@ -185,14 +185,14 @@ static void test_localdir__get_respects_buffer_cap(void **state)
         buf_init(&b, sizeof exact);
         assert_int_equal(localdir_get(f->d, "exact", &b, NULL, &err), ST_OK);
         assert_int_equal(b.len, n);
-        buf_free(&b);
+        buf_dispose(&b);
     }
     err_clear(&err);
     assert_int_equal(
         localdir_put(f->d, "exact", exact, sizeof exact, STORE_COND_NONE, NULL, NULL, &err), ST_OK);
     buf_init(&b, sizeof exact - 1);
     assert_int_equal(localdir_get(f->d, "exact", &b, NULL, &err), ST_TOO_LARGE);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_localdir__if_none_match(void **state)
@@ -212,7 +212,7 @@ static void test_localdir__if_none_match(void **state)
     assert_int_equal(localdir_get(f->d, "registry/checkpoint.json", &b, NULL, &err), ST_OK);
     assert_string_equal(b.data, "one");
     assert_int_equal(count_hidden(f->root), 0);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_localdir__if_match(void **state)
@@ -238,7 +238,7 @@ static void test_localdir__if_match(void **state)
     assert_string_equal(b.data, "two");
     assert_string_equal(e2, e3);
     assert_int_equal(count_hidden(f->root), 0);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 /* Eight processes try If-Match with the same ETag at once: exactly one wins. */
@@ -285,7 +285,7 @@ static void test_localdir__if_match_between_processes(void **state)
     assert_int_equal(localdir_get(f->d, "registry/checkpoint.json", &b, NULL, &err), ST_OK);
     assert_memory_equal(b.data, "writer ", 7);
     assert_int_equal(count_hidden(f->root), 0);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_localdir__put_file_copies(void **state)
@@ -317,7 +317,7 @@ static void test_localdir__put_file_copies(void **state)
     assert_int_equal(localdir_put_file(f->d, "x", "/nonexistent/file", &bytes, &err), ST_IO);
     assert_int_equal(bytes, 0);
     assert_int_equal(count_hidden(f->root), 0);
-    buf_free(&b);
+    buf_dispose(&b);
     free(data);
 }
 
@@ -401,7 +401,7 @@ static void test_localdir__store_interface(void **state)
         store_put(s, "a b/é=1/x.json", "new", 3, NULL, STORE_COND_IF_MATCH, etag, etag, &err),
         ST_OK);
     store_set_upload_sizes(s, 1, 1); /* no effect on a folder */
-    buf_free(&b);
+    buf_dispose(&b);
     store_free(s);
     store_free(NULL);
 }

@@ -203,7 +203,7 @@ static void pump(harness *h)
         }
         q.done(q.ctx, &res);
         json_decref(res.json);
-        buf_free(&res.body);
+        buf_dispose(&res.body);
         http_request_free(q.req);
     }
 }

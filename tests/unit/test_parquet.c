@@ -41,7 +41,7 @@ static void expect_rle8(const uint8_t *v, size_t n, int width, const uint8_t *wa
     assert_int_equal(pq_rle_encode_u8(&b, v, n, width, &err), ST_OK);
     assert_int_equal(b.len, wn);
     assert_memory_equal(b.data, want, wn);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_parquet__rle_run(void **state)
@@ -112,7 +112,7 @@ static void test_parquet__rle_wide_values(void **state)
     static const uint8_t want[] = {0x90, 0x03, 0x45, 0x23, 0x01};
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.data, want, sizeof want);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_parquet__rle_random_roundtrip(void **state)
@@ -139,7 +139,7 @@ static void test_parquet__rle_random_roundtrip(void **state)
         assert_int_equal(pq_rle_encode_u32(&b, v, n, width, &err), ST_OK);
         assert_int_equal(mr_hybrid((const uint8_t *)b.data, b.len, width, n, back), 0);
         assert_memory_equal(v, back, n * sizeof *v);
-        buf_free(&b);
+        buf_dispose(&b);
         free(v);
         free(back);
     }
@@ -156,7 +156,7 @@ static void test_parquet__plain_bools(void **state)
     static const uint8_t want[] = {0x8d, 0x01};
     assert_int_equal(b.len, 2);
     assert_memory_equal(b.data, want, 2);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 /* ---- dictionary ---- */
@@ -228,7 +228,7 @@ static void test_parquet__dict_insert(void **state)
     uint32_t idx;
     assert_int_equal(pq_dict_insert(&d, (const uint8_t *)keys, 8, 4, &idx, &err), ST_OK);
     assert_int_equal(idx, 0);
-    pq_dict_free(&d);
+    pq_dict_dispose(&d);
 }
 
 static void test_parquet__codec_parse(void **state)
@@ -269,7 +269,7 @@ static int wteardown(void **state)
 {
     wfix *f = *state;
     pq_writer_free(f->w);
-    buf_free(&f->sink.b);
+    buf_dispose(&f->sink.b);
     free(f);
     return 0;
 }
@@ -366,7 +366,7 @@ static void test_parquet__sink_failure(void **state)
     assert_int_equal(pq_writer_i32(w, 1, &e2), ST_INTERNAL);
     assert_non_null(strstr(e2.msg, "failed earlier"));
     pq_writer_free(w);
-    buf_free(&m.b);
+    buf_dispose(&m.b);
 }
 
 static void test_parquet__open_errors(void **state)
@@ -422,7 +422,7 @@ static void test_parquet__empty_file_footer_bytes(void **state)
     assert_memory_equal(m.b.data + 4, footer, n);
     uint8_t tail[8] = {(uint8_t)n, 0, 0, 0, 'P', 'A', 'R', '1'};
     assert_memory_equal(m.b.data + 4 + n, tail, 8);
-    buf_free(&m.b);
+    buf_dispose(&m.b);
 }
 
 static const pq_column ALL[] = {
@@ -548,7 +548,7 @@ static void roundtrip(pq_codec codec, int int96, size_t nrows, size_t rg_rows, s
         fail_msg("reader: %s", out->why);
     *nrowgroups = out->nrowgroups;
     check_table(out, nrows);
-    buf_free(&m.b);
+    buf_dispose(&m.b);
 }
 
 static void test_parquet__roundtrip_every_codec(void **state)
@@ -670,7 +670,7 @@ static void test_parquet__threads_same_bytes(void **state)
             write_threaded(counts[t], codecs[k], nrows, &many, ST_OK);
             assert_int_equal(many.b.len, one.b.len);
             assert_memory_equal(many.b.data, one.b.data, one.b.len);
-            buf_free(&many.b);
+            buf_dispose(&many.b);
         }
         mr_file f;
         if (mr_read((const uint8_t *)one.b.data, one.b.len, &f) != 0)
@@ -678,7 +678,7 @@ static void test_parquet__threads_same_bytes(void **state)
         assert_true(f.nrowgroups >= 3);
         check_table(&f, nrows);
         mr_free(&f);
-        buf_free(&one.b);
+        buf_dispose(&one.b);
     }
 }
 
@@ -693,7 +693,7 @@ static void test_parquet__threads_sink_failure(void **state)
         memsink m = {0};
         m.fail_after = fail_at[k];
         write_threaded(4, PQ_CODEC_SNAPPY, 30000, &m, ST_IO);
-        buf_free(&m.b);
+        buf_dispose(&m.b);
     }
 }
 
@@ -779,9 +779,9 @@ static void test_parquet__whole_rows(void **state)
         write_rows(nrows, bad[k], &rows);
         assert_int_equal(rows.b.len, one.b.len);
         assert_memory_equal(rows.b.data, one.b.data, one.b.len);
-        buf_free(&rows.b);
+        buf_dispose(&rows.b);
     }
-    buf_free(&one.b);
+    buf_dispose(&one.b);
 }
 
 static void test_parquet__streams_row_groups(void **state)
@@ -806,7 +806,7 @@ static void test_parquet__streams_row_groups(void **state)
     assert_true(f.nrowgroups >= 8);
     check_table(&f, 4000);
     mr_free(&f);
-    buf_free(&m.b);
+    buf_dispose(&m.b);
 }
 
 static void test_parquet__big_strings(void **state)
@@ -840,7 +840,7 @@ static void test_parquet__big_strings(void **state)
         assert_memory_equal(f.cols[0].arena + f.cols[0].v[i].off, s, sizes[i]);
     }
     mr_free(&f);
-    buf_free(&m.b);
+    buf_dispose(&m.b);
     free(s);
 }
 

@@ -150,7 +150,7 @@ static void test_pq_reader__roundtrip_every_codec(void **state)
         buf b;
         write_file(&b, 5000, codecs[i], 0, 1500, 4096); /* 4 row groups, many pages */
         check_file(&b, 5000, NULL);
-        buf_free(&b);
+        buf_dispose(&b);
     }
 }
 
@@ -160,7 +160,7 @@ static void test_pq_reader__roundtrip_int96(void **state)
     buf b;
     write_file(&b, 777, PQ_CODEC_SNAPPY, 1, 0, 0);
     check_file(&b, 777, NULL);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_pq_reader__empty_file(void **state)
@@ -169,7 +169,7 @@ static void test_pq_reader__empty_file(void **state)
     buf b;
     write_file(&b, 0, PQ_CODEC_SNAPPY, 0, 0, 0);
     check_file(&b, 0, NULL);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_pq_reader__select_columns(void **state)
@@ -179,7 +179,7 @@ static void test_pq_reader__select_columns(void **state)
     write_file(&b, 3000, PQ_CODEC_ZSTD, 0, 1000, 2048);
     const unsigned char want[NCOLS] = {1, 0, 0, 1, 1, 0};
     check_file(&b, 3000, want);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_pq_reader__from_a_file(void **state)
@@ -212,7 +212,7 @@ static void test_pq_reader__from_a_file(void **state)
     err = (errinfo){0};
     assert_int_equal(pq_reader_open(&r, path, "gone.parquet", &err), ST_IO);
     assert_non_null(strstr(err.msg, "gone.parquet"));
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 /* Opens and reads everything; returns the first error (ST_OK when it all read). */
@@ -246,7 +246,7 @@ static void test_pq_reader__truncated(void **state)
         assert_int_not_equal(read_all(b.data, n, &err), ST_OK);
         assert_non_null(strstr(err.msg, "bad.parquet"));
     }
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 /* Every byte of a small file flipped, one at a time: an error or a file that still
@@ -273,7 +273,7 @@ static void test_pq_reader__every_byte_flipped(void **state)
         }
         assert_true(errors > 0);
         free(copy);
-        buf_free(&b);
+        buf_dispose(&b);
     }
 }
 
@@ -310,7 +310,7 @@ static void test_pq_reader__deep_footer(void **state)
     assert_int_equal(buf_append(&b, "PAR1", 4, &err), ST_OK);
     assert_int_equal(read_all(b.data, b.len, &err), ST_DATA);
     assert_non_null(strstr(err.msg, "footer"));
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 int main(void)

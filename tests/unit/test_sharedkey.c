@@ -44,7 +44,7 @@ static void check(const char *method, const char *url, struct curl_slist *header
     assert_int_equal(sharedkey_sign(key, keylen, sts.data, sts.len, sig, &err), ST_OK);
     if (want_sig)
         assert_string_equal(sig, want_sig);
-    buf_free(&sts);
+    buf_dispose(&sts);
     curl_slist_free_all(extra);
     curl_slist_free_all(headers);
 }

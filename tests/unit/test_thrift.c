@@ -29,7 +29,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    buf_free(&f->out);
+    buf_dispose(&f->out);
     return 0;
 }
 
@@ -192,7 +192,7 @@ static void test_thrift__errors_are_sticky(void **state)
     assert_int_equal(small.len, len);
     assert_int_equal(pq_thrift_status(&t), ST_TOO_LARGE);
     assert_int_equal(err.code, ST_TOO_LARGE);
-    buf_free(&small);
+    buf_dispose(&small);
 
     /* Ending more structs than were begun is a programming error, reported. */
     pq_thrift_struct_end(&f->t);

@@ -116,7 +116,7 @@ static void read_request(int c)
     if (srv.nrequests < MAX_CANNED)
         srv.requests[srv.nrequests++] = buf_take(&b);
     pthread_mutex_unlock(&srv.mu);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void *serve(void *arg)
@@ -438,6 +438,40 @@ static void test_token__retries(void **state)
     token_source_free(ts);
 }
 
+/* The engine's Retry-After: waited for, and never longer than
+ * ATTENDANCE_MAX_RETRY_WAIT_SECONDS. */
+static void test_token__retry_after_waited_and_capped(void **state)
+{
+    (void)state;
+    config cfg;
+    base_config(&cfg);
+    cfg.max_retry_wait_s = 1;
+    reply(503, "Retry-After: 1\r\n", "{\"error\":\"temporarily_unavailable\"}");
+    reply_token("tok-waited", 3599);
+    reply(429, "Retry-After: 120\r\n", "{}");
+    reply_token("tok-capped", 3599);
+    token_source *ts;
+    errinfo err = {0};
+    assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
+    const char *tok;
+    int64_t t0 = timeutil_now_us();
+    assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+    int64_t took = timeutil_now_us() - t0;
+    assert_string_equal(tok, "tok-waited");
+    assert_int_equal(token_source_fetches(ts), 2);
+    if (took < 950000 || took > 2500000)
+        fail_msg("Retry-After: 1 took %lld us", (long long)took);
+    t0 = timeutil_now_us();
+    assert_int_equal(token_get(ts, 1, &tok, &err), ST_OK);
+    took = timeutil_now_us() - t0;
+    assert_string_equal(tok, "tok-capped");
+    if (took < 950000 || took > 2500000)
+        fail_msg("Retry-After: 120 capped at 1 s took %lld us", (long long)took);
+    assert_int_equal(token_source_fetches(ts), 4);
+    assert_int_equal(nrequests(), 4);
+    token_source_free(ts);
+}
+
 static void test_token__retries_run_out(void **state)
 {
     (void)state;
@@ -520,10 +554,14 @@ static void test_token__no_redirects_and_bad_answers(void **state)
     assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
     assert_int_equal(err.http_status, 302);
     assert_int_equal(nrequests(), 1);
-    err_clear(&err);
-    assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
-    assert_non_null(strstr(err.msg, "no bearer access_token"));
-    assert_int_equal(nrequests(), 3);
+    /* an answer that is JSON but no bearer token is the server's final word, as
+     * any valid JSON answer is to the engine: not retried */
+    for (int i = 2; i <= 3; i++) {
+        err_clear(&err);
+        assert_int_equal(token_get(ts, 0, &tok, &err), ST_AUTH);
+        assert_non_null(strstr(err.msg, "no bearer access_token"));
+        assert_int_equal(nrequests(), i);
+    }
     token_source_free(ts);
 }
 
@@ -603,7 +641,7 @@ static json_t *decode_part(const char *s, size_t n)
     buf_init(&b, 0);
     assert_int_equal(urlenc_base64_decode(&b, s, n, NULL), ST_OK);
     json_t *j = json_loadb(b.data, b.len, 0, NULL);
-    buf_free(&b);
+    buf_dispose(&b);
     assert_non_null(j);
     return j;
 }
@@ -652,7 +690,7 @@ static void test_token__certificate_assertion(void **state)
     assert_int_equal(urlenc_base64url(&x5t, dg, sizeof dg, NULL), ST_OK);
     assert_string_equal(json_string_value(json_object_get(hdr, "x5t#S256")), x5t.data);
     assert_int_equal(strlen(x5t.data), 43);
-    buf_free(&x5t);
+    buf_dispose(&x5t);
     json_decref(hdr);
 
     json_t *cl = decode_part(dot1 + 1, (size_t)(dot2 - dot1 - 1));
@@ -700,13 +738,45 @@ static void test_token__certificate_assertion(void **state)
                          1);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pub);
-    buf_free(&sig);
+    buf_dispose(&sig);
     free(jwt);
 
     /* a renewal signs a new assertion (new jti) */
     reply_token("tok-cert-2", 3599);
     assert_int_equal(token_get(ts, 1, &tok, &err), ST_OK);
     char *a1 = form_field(0, "client_assertion"), *a2 = form_field(1, "client_assertion");
+    assert_string_not_equal(a1, a2);
+    free(a1);
+    free(a2);
+    token_source_free(ts);
+    unlink(pem);
+}
+
+/* A retried request signs a new assertion: the one before may be the reason it failed
+ * (it expires), and each carries its own jti. */
+static void test_token__retry_signs_a_new_assertion(void **state)
+{
+    (void)state;
+    make_cert();
+    char pem[] = "/tmp/ta-token-cert-XXXXXX";
+    write_pem(pem, 0, 1, test_key);
+    config cfg;
+    base_config(&cfg);
+    cfg.cred = CRED_CERTIFICATE;
+    cfg.client_secret = NULL;
+    cfg.cert_path = pem;
+    reply(503, "Retry-After: 0\r\n", "{}");
+    reply_token("tok-cert-retried", 3599);
+    token_source *ts;
+    errinfo err = {0};
+    assert_int_equal(token_source_graph(&ts, &cfg, &err), ST_OK);
+    const char *tok;
+    assert_int_equal(token_get(ts, 0, &tok, &err), ST_OK);
+    assert_string_equal(tok, "tok-cert-retried");
+    assert_int_equal(nrequests(), 2);
+    char *a1 = form_field(0, "client_assertion"), *a2 = form_field(1, "client_assertion");
+    assert_non_null(a1);
+    assert_non_null(a2);
     assert_string_not_equal(a1, a2);
     free(a1);
     free(a2);
@@ -1014,12 +1084,14 @@ int main(void)
         T(test_token__short_lifetime_kept_half_its_life),
         T(test_token__keeps_valid_token_when_renewal_fails),
         T(test_token__retries),
+        T(test_token__retry_after_waited_and_capped),
         T(test_token__retries_run_out),
         T(test_token__login_error_message),
         T(test_token__error_never_echoes_secret),
         T(test_token__no_redirects_and_bad_answers),
         T(test_token__size_cap_and_timeout),
         T(test_token__certificate_assertion),
+        T(test_token__retry_signs_a_new_assertion),
         T(test_token__certificate_file_errors),
         T(test_token__workload_identity),
         T(test_token__app_service_identity),

@@ -22,7 +22,7 @@ static void check_enc(enc_fn fn, const char *in, const char *want)
     assert_int_equal(fn(&b, in, &err), ST_OK);
     assert_string_equal(b.data, want);
     assert_int_equal(b.len, strlen(want));
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_urlenc__query(void **state)
@@ -49,7 +49,7 @@ static void test_urlenc__query(void **state)
     assert_int_equal(buf_appends(&b, "x=", &err), ST_OK);
     assert_int_equal(urlenc_query_n(&b, "a b c", 3, &err), ST_OK);
     assert_string_equal(b.data, "x=a%20b");
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 /* microsoft-graph.md section 3.1: the app-token example of onlinemeeting-get. */
@@ -87,8 +87,8 @@ static void test_urlenc__odata_join_url_doc_example(void **state)
     assert_int_equal(urlenc_decode(&d, q, strlen(q), 0, &err), ST_OK);
     assert_int_equal(d.len, strlen(join) + 2);
     assert_memory_equal(d.data + 1, join, strlen(join));
-    buf_free(&d);
-    buf_free(&b);
+    buf_dispose(&d);
+    buf_dispose(&b);
 }
 
 static void test_urlenc__odata_quote_doubled(void **state)
@@ -123,7 +123,7 @@ static void test_urlenc__form(void **state)
     assert_int_equal(urlenc_form_field(&b, "client_secret", "a+b/c=d&e f~", &err), ST_OK);
     assert_string_equal(b.data, "client_id=535fb089&scope=https%3A%2F%2Fgraph.microsoft.com%2F."
                                 "default&client_secret=a%2Bb%2Fc%3Dd%26e%20f~");
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_urlenc__decode(void **state)
@@ -147,7 +147,7 @@ static void test_urlenc__decode(void **state)
     /* a decode stops at n, even inside an escape */
     buf_reset(&b);
     assert_int_equal(urlenc_decode(&b, "ab%41", 4, 0, &err), ST_DATA);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_urlenc__base64_vectors(void **state)
@@ -185,7 +185,7 @@ static void test_urlenc__base64_vectors(void **state)
     buf_reset(&b);
     assert_int_equal(urlenc_base64url(&b, hi, 3, &err), ST_OK);
     assert_string_equal(b.data, "-_-_");
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 static void test_urlenc__base64_roundtrip_and_errors(void **state)
@@ -214,8 +214,8 @@ static void test_urlenc__base64_roundtrip_and_errors(void **state)
         if (urlenc_base64_decode(&d, bad[i], strlen(bad[i]), &x) != ST_DATA)
             fail_msg("\"%s\" should not decode", bad[i]);
     }
-    buf_free(&e);
-    buf_free(&d);
+    buf_dispose(&e);
+    buf_dispose(&d);
 }
 
 static void test_urlenc__cap(void **state)
@@ -226,7 +226,7 @@ static void test_urlenc__cap(void **state)
     errinfo err = {0};
     assert_int_equal(urlenc_query(&b, "a b c", &err), ST_TOO_LARGE);
     assert_int_equal(b.len, 0);
-    buf_free(&b);
+    buf_dispose(&b);
 }
 
 int main(void)
