@@ -240,6 +240,7 @@ static result run_flatten(input *in, size_t n, int tokens, int writers_on, pq_co
     pq_options opts;
     memset(&opts, 0, sizeof opts);
     opts.codec = codec;
+    opts.threads = 1; /* one thread: the split below is of one thread's time */
     if (writers_on)
         for (int t = 0; t < TBL_COUNT; t++) {
             const table_def *d = tables_def((table_id)t);

@@ -124,6 +124,13 @@ int pq_dict_index_width(size_t n)
     return w < 1 ? 1 : w;
 }
 
+int pq_dict_hopeless(size_t seen, size_t ndistinct)
+{
+    if (seen < PQ_DICT_PROBE)
+        return 0;
+    return ndistinct * PQ_DICT_HOPELESS_DEN > seen * PQ_DICT_HOPELESS_NUM;
+}
+
 int pq_dict_worth(size_t nonnull, size_t ndistinct, size_t dict_bytes, size_t plain_bytes)
 {
     if (nonnull == 0 || ndistinct == 0)

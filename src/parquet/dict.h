@@ -45,6 +45,21 @@ uint64_t pq_hash(const void *p, size_t n);
  * at most PQ_DICT_MAX_BYTES, and dictionary plus indices come out smaller. */
 int pq_dict_worth(size_t nonnull, size_t ndistinct, size_t dict_bytes, size_t plain_bytes);
 
+/* Values looked at before a chunk's dictionary is first judged hopeless, and the
+ * share of distinct values (PQ_DICT_HOPELESS_NUM / PQ_DICT_HOPELESS_DEN) above
+ * which it is. */
+#define PQ_DICT_PROBE 4096
+#define PQ_DICT_HOPELESS_NUM 5
+#define PQ_DICT_HOPELESS_DEN 8
+
+/* 1 when a dictionary that has ndistinct entries after the first `seen` values of a
+ * chunk should be given up: pq_dict_worth wants at most half the values distinct,
+ * and a chunk whose values are still mostly distinct after PQ_DICT_PROBE of them
+ * (ids, keys, timestamps) rarely gets there. Giving up early spares hashing the
+ * rest of a chunk that ends up PLAIN anyway. Judged at seen = PQ_DICT_PROBE and
+ * every power of two above (the caller asks there); 0 below PQ_DICT_PROBE. */
+int pq_dict_hopeless(size_t seen, size_t ndistinct);
+
 /* Bit width of the indices into a dictionary of n entries (at least 1). */
 int pq_dict_index_width(size_t n);
 

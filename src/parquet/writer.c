@@ -5,9 +5,12 @@
 #include "parquet/pq.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "parquet/codec.h"
 #include "parquet/dict.h"
@@ -26,13 +29,23 @@ enum { PAGE_DATA = 0, PAGE_DICTIONARY = 2 };
 enum { CT_UTF8 = 0, CT_TIMESTAMP_MICROS = 10, CT_INT_32 = 17, CT_INT_64 = 18 };
 enum { REP_REQUIRED = 0, REP_OPTIONAL = 1 };
 
-#define DEFAULT_ROW_GROUP_BYTES ((size_t)32 << 20)
+/* Four tables' row groups are most of what convert holds (the run sets the same
+ * itself): 16 MiB keeps them at 64 MiB in all, and costs about 0.1% of output
+ * against 32 MiB (the dictionaries of the few repeating columns are written twice
+ * as often). */
+#define DEFAULT_ROW_GROUP_BYTES ((size_t)16 << 20)
 #define DEFAULT_ROW_GROUP_ROWS ((size_t)1000000)
 #define DEFAULT_PAGE_BYTES ((size_t)1 << 20)
 /* One column's buffered row group may not pass this: pages must fit an i32. */
 #define COLUMN_CAP ((size_t)1 << 30)
 /* Longer string bounds are left out of the statistics rather than bloat the footer. */
 #define STATS_MAX_STRING 4096
+/* Threads that encode a row group's column chunks when options.threads is 0: the
+ * online CPUs, at most this many. */
+#define MAX_AUTO_THREADS 4
+/* A smaller row group is encoded on the caller's thread alone: starting a thread
+ * costs more than it saves. */
+#define PARALLEL_MIN_BYTES ((size_t)256 << 10)
 /* Days from the Julian day epoch to 1970-01-01, for INT96 timestamps. */
 #define JULIAN_UNIX_EPOCH 2440588
 #define MICROS_PER_DAY INT64_C(86400000000)
@@ -49,6 +62,9 @@ typedef struct colstate {
     size_t smin_off, smin_len, smax_off, smax_len; /* strings, into values */
 } colstate;
 
+/* A column chunk of the row group being written. Its pages (headers included) are
+ * encoded into out, on whichever thread takes the chunk, and handed to the sink in
+ * column order on the caller's thread; the offsets are known only then. */
 typedef struct chunkmeta {
     uint64_t start;
     uint64_t data_page_offset;
@@ -56,7 +72,25 @@ typedef struct chunkmeta {
     uint64_t total_uncompressed;
     uint64_t total_compressed;
     int dict;
+    buf out;
+    pq_writer *direct; /* encoded on the caller's thread in turn: pages go straight to
+                          the sink, out stays empty */
+    uint64_t data_rel; /* the first data page's offset in the chunk */
+    int done;          /* encoded (st says how) */
+    status st;
+    errinfo err;
 } chunkmeta;
+
+/* What encoding one column chunk needs besides its values: each encoding thread has
+ * its own, the caller's lives with the writer and keeps its memory between row
+ * groups. */
+typedef struct encoder {
+    buf page, comp, hdr;
+    uint32_t *idx;
+    size_t idx_alloc;
+    pq_dict dict;
+    pq_compressor z;
+} encoder;
 
 enum { W_OPEN, W_CLOSED, W_FAILED };
 
@@ -77,12 +111,32 @@ struct pq_writer {
     int state;
     buf rowgroups; /* RowGroup structs, Thrift-encoded, for the footer */
     size_t nrowgroups;
-    buf page, comp, hdr;
-    uint32_t *idx;
-    size_t idx_alloc;
-    pq_dict dict;
-    pq_compressor z;
+    encoder enc;
+    int threads; /* encoding threads at a flush, the caller's included */
 };
+
+static void encoder_init(encoder *e, pq_codec codec)
+{
+    buf_init(&e->page, 0);
+    buf_init(&e->comp, 0);
+    buf_init(&e->hdr, 0);
+    e->idx = NULL;
+    e->idx_alloc = 0;
+    pq_dict_init(&e->dict);
+    pq_compressor_init(&e->z, codec);
+}
+
+static void encoder_dispose(encoder *e)
+{
+    buf_dispose(&e->page);
+    buf_dispose(&e->comp);
+    buf_dispose(&e->hdr);
+    free(e->idx);
+    e->idx = NULL;
+    e->idx_alloc = 0;
+    pq_dict_dispose(&e->dict);
+    pq_compressor_dispose(&e->z);
+}
 
 static const char *type_name(pq_type t)
 {
@@ -166,11 +220,12 @@ status pq_writer_open(pq_writer **out, const pq_column *cols, size_t ncols, cons
              w->opt.created_by ? w->opt.created_by : "teams-attendance version " TA_VERSION);
     w->opt.created_by = w->created_by;
     buf_init(&w->rowgroups, 0);
-    buf_init(&w->page, 0);
-    buf_init(&w->comp, 0);
-    buf_init(&w->hdr, 0);
-    pq_dict_init(&w->dict);
-    pq_compressor_init(&w->z, w->opt.codec);
+    encoder_init(&w->enc, w->opt.codec);
+    w->threads = w->opt.threads;
+    if (w->threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        w->threads = n < 1 ? 1 : n > MAX_AUTO_THREADS ? MAX_AUTO_THREADS : (int)n;
+    }
     w->c = calloc(ncols, sizeof *w->c);
     w->meta = calloc(ncols, sizeof *w->meta);
     if (!w->c || !w->meta) {
@@ -184,6 +239,7 @@ status pq_writer_open(pq_writer **out, const pq_column *cols, size_t ncols, cons
         w->c[i].ptype = physical_type(cols[i].type, w->opt.int96_timestamps);
         buf_init(&w->c[i].values, COLUMN_CAP);
         buf_init(&w->c[i].defs, COLUMN_CAP);
+        buf_init(&w->meta[i].out, 0);
     }
     w->state = W_OPEN;
     st = emit(w, "PAR1", 4, err);
@@ -202,16 +258,13 @@ void pq_writer_free(pq_writer *w)
     for (size_t i = 0; i < w->ncols && w->c; i++) {
         buf_dispose(&w->c[i].values);
         buf_dispose(&w->c[i].defs);
+        if (w->meta)
+            buf_dispose(&w->meta[i].out);
     }
     free(w->c);
     free(w->meta);
     buf_dispose(&w->rowgroups);
-    buf_dispose(&w->page);
-    buf_dispose(&w->comp);
-    buf_dispose(&w->hdr);
-    free(w->idx);
-    pq_dict_dispose(&w->dict);
-    pq_compressor_dispose(&w->z);
+    encoder_dispose(&w->enc);
     free(w);
 }
 
@@ -460,6 +513,28 @@ static inline int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, siz
     return alen < blen ? -1 : alen > blen;
 }
 
+/* Min and max of a string column, with the value v just stored at off. */
+static inline void string_stats(colstate *c, const uint8_t *v, size_t off, size_t len)
+{
+    const uint8_t *base = (const uint8_t *)c->values.data;
+    if (!c->has_minmax) {
+        c->has_minmax = 1;
+        c->smin_off = c->smax_off = off;
+        c->smin_len = c->smax_len = len;
+        return;
+    }
+    /* compare v, not its fresh copy in the buffer: loading what was just stored
+     * stalls */
+    if (bytes_cmp(v, len, base + c->smin_off, c->smin_len) < 0) {
+        c->smin_off = off;
+        c->smin_len = len;
+    }
+    if (bytes_cmp(v, len, base + c->smax_off, c->smax_len) > 0) {
+        c->smax_off = off;
+        c->smax_len = len;
+    }
+}
+
 status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
 {
     colstate *c = NULL;
@@ -495,25 +570,114 @@ status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
     c->nvalues++;
     w->buffered += 4 + len + !c->def->required;
     w->cur++;
-    const uint8_t *base = (const uint8_t *)c->values.data;
-    if (!c->has_minmax) {
-        c->has_minmax = 1;
-        c->smin_off = c->smax_off = off;
-        c->smin_len = c->smax_len = len;
-    } else {
-        /* read the value from s, not from its fresh copy in the buffer: loading what
-         * was just stored stalls */
-        const uint8_t *v = (const uint8_t *)s;
-        if (bytes_cmp(v, len, base + c->smin_off, c->smin_len) < 0) {
-            c->smin_off = off;
-            c->smin_len = len;
-        }
-        if (bytes_cmp(v, len, base + c->smax_off, c->smax_len) > 0) {
-            c->smax_off = off;
-            c->smax_len = len;
-        }
-    }
+    string_stats(c, (const uint8_t *)s, off, len);
     return ST_OK;
+}
+
+/* ---- a whole row at once ---- */
+
+/* Checks what pq_writer_row would refuse in value v of column c, and makes room for
+ * it: after this, appending it cannot fail. */
+static status check_value(pq_writer *w, colstate *c, const pq_cell *v, errinfo *err)
+{
+    status st;
+    if (v->null) {
+        if (c->def->required)
+            return err_set(err, ST_DATA,
+                           "parquet column '%s' is REQUIRED and got a null in row %" PRIu64,
+                           c->def->name, w->rows);
+        st = reserve(&c->defs, 1, err);
+    } else {
+        size_t n = c->ptype == T_INT32 ? 4 : c->ptype == T_BOOLEAN ? 1 : 8;
+        if (c->def->type == PQ_STRING) {
+            if (v->len > UINT32_MAX || v->len > COLUMN_CAP)
+                return err_set(err, ST_DATA, "parquet column '%s': a %zu-byte string is too long",
+                               c->def->name, v->len);
+            if (v->len && !v->s)
+                return err_set(err, ST_INTERNAL, "parquet column '%s': NULL string pointer",
+                               c->def->name);
+            size_t bad = utf8_invalid_at((const uint8_t *)v->s, v->len);
+            if (bad != v->len)
+                return err_set(err, ST_DATA,
+                               "parquet column '%s': string in row %" PRIu64
+                               " is not valid UTF-8 (byte %zu)",
+                               c->def->name, w->rows, bad);
+            n = 4 + v->len;
+        }
+        st = reserve(&c->values, n, err);
+        if (st == ST_OK && !c->def->required)
+            st = reserve(&c->defs, 1, err);
+    }
+    if (st != ST_OK)
+        err_prefix(err, "parquet column '%s'", c->def->name);
+    return st;
+}
+
+/* Appends value v, checked by check_value, to column c. */
+static void append_value(pq_writer *w, colstate *c, const pq_cell *v)
+{
+    if (v->null) {
+        c->defs.data[c->defs.len++] = 0;
+        c->nnull++;
+        w->buffered++;
+        return;
+    }
+    if (!c->def->required)
+        c->defs.data[c->defs.len++] = 1;
+    c->nvalues++;
+    uint8_t *at = (uint8_t *)c->values.data + c->values.len;
+    switch (c->def->type) {
+    case PQ_BOOLEAN:
+        *at = v->i != 0;
+        c->values.len += 1;
+        w->buffered += 1 + !c->def->required;
+        int_stats(c, v->i != 0);
+        return;
+    case PQ_INT32: {
+        int32_t x = (int32_t)v->i;
+        memcpy(at, &x, 4);
+        c->values.len += 4;
+        w->buffered += 4 + !c->def->required;
+        int_stats(c, x);
+        return;
+    }
+    case PQ_INT64:
+    case PQ_TIMESTAMP:
+        memcpy(at, &v->i, 8);
+        c->values.len += 8;
+        w->buffered += 8 + !c->def->required;
+        int_stats(c, v->i);
+        return;
+    case PQ_STRING:
+        break;
+    }
+    size_t len = v->len, off = c->values.len + 4;
+    uint32_t l32 = (uint32_t)len;
+    memcpy(at, &l32, 4);
+    if (len)
+        memcpy(at + 4, v->s, len);
+    c->values.len = off + len;
+    w->buffered += 4 + len + !c->def->required;
+    string_stats(c, (const uint8_t *)v->s, off, len);
+}
+
+status pq_writer_row(pq_writer *w, const pq_cell *row, size_t n, errinfo *err)
+{
+    status st = check_open(w, err);
+    if (st != ST_OK)
+        return st;
+    if (w->cur != 0)
+        return err_set(err, ST_INTERNAL, "pq_writer_row in the middle of row %" PRIu64, w->rows);
+    if (n != w->ncols)
+        return err_set(err, ST_INTERNAL, "a row of %zu values for a table of %zu columns", n,
+                       w->ncols);
+    for (size_t i = 0; i < n; i++)
+        if ((st = check_value(w, &w->c[i], &row[i], err)) != ST_OK)
+            return st;
+    for (size_t i = 0; i < n; i++)
+        append_value(w, &w->c[i], &row[i]);
+    w->cur = n;
+    return pq_writer_end_row(w, err);
 }
 
 /* ---- encoding a row group ---- */
@@ -553,24 +717,24 @@ static size_t stored_size(const colstate *c)
     return c->ptype == T_INT32 ? 4 : 8;
 }
 
-static status write_page(pq_writer *w, chunkmeta *m, int page_type, size_t num_values, int encoding,
-                         errinfo *err)
+static status write_page(const pq_writer *w, encoder *e, chunkmeta *m, int page_type,
+                         size_t num_values, int encoding, errinfo *err)
 {
-    const void *data = w->page.data;
-    size_t n = w->page.len, clen = n;
+    const void *data = e->page.data;
+    size_t n = e->page.len, clen = n;
     status st;
     if (w->opt.codec != PQ_CODEC_NONE) {
-        st = pq_compress(&w->z, w->page.data, n, &w->comp, err);
+        st = pq_compress(&e->z, e->page.data, n, &e->comp, err);
         if (st != ST_OK)
             return st;
-        data = w->comp.data;
-        clen = w->comp.len;
+        data = e->comp.data;
+        clen = e->comp.len;
     }
     if (n > INT32_MAX || clen > INT32_MAX || num_values > INT32_MAX)
         return err_set(err, ST_TOO_LARGE, "a parquet page of %zu bytes is too large", n);
-    buf_reset(&w->hdr);
+    buf_reset(&e->hdr);
     pq_thrift t;
-    pq_thrift_init(&t, &w->hdr, err);
+    pq_thrift_init(&t, &e->hdr, err);
     pq_thrift_struct_begin(&t);
     pq_thrift_field_i32(&t, 1, page_type);
     pq_thrift_field_i32(&t, 2, (int32_t)n);
@@ -592,39 +756,68 @@ static status write_page(pq_writer *w, chunkmeta *m, int page_type, size_t num_v
     st = pq_thrift_status(&t);
     if (st != ST_OK)
         return st;
-    st = emit(w, w->hdr.data, w->hdr.len, err);
-    if (st == ST_OK)
-        st = emit(w, data, clen, err);
+    if (m->direct) {
+        st = emit(m->direct, e->hdr.data, e->hdr.len, err);
+        if (st == ST_OK)
+            st = emit(m->direct, data, clen, err);
+    } else {
+        st = buf_append(&m->out, e->hdr.data, e->hdr.len, err);
+        if (st == ST_OK)
+            st = buf_append(&m->out, data, clen, err);
+    }
     if (st != ST_OK)
         return st;
-    m->total_uncompressed += w->hdr.len + n;
-    m->total_compressed += w->hdr.len + clen;
+    m->total_uncompressed += e->hdr.len + n;
+    m->total_compressed += e->hdr.len + clen;
     return ST_OK;
 }
 
-/* Builds the dictionary of a chunk and decides whether to use it; on yes, w->dict
- * holds the entries and w->idx the index of every non-null value. */
-static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
+/* a[0, alen) == b[0, blen), without a call for the fixed-size values and for
+ * strings that differ in their first 8 bytes (the usual case when not in a run). */
+static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t alen, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    if (alen >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+        return alen == 8 || memcmp(a + 8, b + 8, alen - 8) == 0;
+    }
+    return memcmp(a, b, alen) == 0;
+}
+
+/* Builds the dictionary of a chunk and decides whether to use it; on yes, e->dict
+ * holds the entries and e->idx the index of every non-null value. */
+static status choose_dict(encoder *e, const colstate *c, int *use, errinfo *err)
 {
     *use = 0;
     if (c->ptype == T_BOOLEAN || c->nvalues < 2)
         return ST_OK;
-    if (w->idx_alloc < c->nvalues) {
-        size_t n = w->idx_alloc ? w->idx_alloc : 1024;
+    if (e->idx_alloc < c->nvalues) {
+        size_t n = e->idx_alloc ? e->idx_alloc : 1024;
         while (n < c->nvalues)
             n *= 2;
-        uint32_t *p = realloc(w->idx, n * sizeof *p);
+        uint32_t *p = realloc(e->idx, n * sizeof *p);
         if (!p)
             return err_set(err, ST_NOMEM, "out of memory for %zu dictionary indices", n);
-        w->idx = p;
-        w->idx_alloc = n;
+        e->idx = p;
+        e->idx_alloc = n;
     }
-    pq_dict_reset(&w->dict);
+    pq_dict_reset(&e->dict);
     const uint8_t *base = (const uint8_t *)c->values.data;
     size_t entry_plain = c->ptype == T_BYTE_ARRAY ? 0 : fixed_size(c->ptype);
     size_t max_distinct = c->nvalues / 2, dict_bytes = 0, pos = 0, prev_off = 0, prev_len = 0;
+    size_t probe = PQ_DICT_PROBE;
     for (size_t i = 0; i < c->nvalues; i++) {
         size_t off, len;
+        if (i == probe) {
+            if (pq_dict_hopeless(i, e->dict.n))
+                return ST_OK;
+            probe *= 2;
+        }
         if (c->ptype == T_BYTE_ARRAY) {
             uint32_t l32;
             memcpy(&l32, base + pos, 4);
@@ -637,93 +830,95 @@ static status choose_dict(pq_writer *w, colstate *c, int *use, errinfo *err)
         }
         /* a run of equal values (a run id, a report id on each of its records) is
          * looked up once: the entry is the previous value's */
-        if (i > 0 && len == prev_len && memcmp(base + off, base + prev_off, len) == 0) {
-            w->idx[i] = w->idx[i - 1];
+        if (i > 0 && same_bytes(base + off, base + prev_off, len, prev_len)) {
+            e->idx[i] = e->idx[i - 1];
             prev_off = off;
             continue;
         }
         prev_off = off;
         prev_len = len;
-        size_t before = w->dict.n;
-        status st = pq_dict_insert(&w->dict, base, off, (uint32_t)len, &w->idx[i], err);
+        size_t before = e->dict.n;
+        status st = pq_dict_insert(&e->dict, base, off, (uint32_t)len, &e->idx[i], err);
         if (st != ST_OK)
             return st;
-        if (w->dict.n != before) {
+        if (e->dict.n != before) {
             dict_bytes += entry_plain ? entry_plain : 4 + len;
-            if (w->dict.n > max_distinct || dict_bytes > PQ_DICT_MAX_BYTES)
+            if (e->dict.n > max_distinct || dict_bytes > PQ_DICT_MAX_BYTES)
                 return ST_OK;
         }
     }
     size_t plain_bytes =
         c->ptype == T_BYTE_ARRAY ? c->values.len : c->nvalues * fixed_size(c->ptype);
-    *use = pq_dict_worth(c->nvalues, w->dict.n, dict_bytes, plain_bytes);
+    *use = pq_dict_worth(c->nvalues, e->dict.n, dict_bytes, plain_bytes);
     return ST_OK;
 }
 
-static status write_dict_page(pq_writer *w, colstate *c, chunkmeta *m, errinfo *err)
+static status write_dict_page(const pq_writer *w, encoder *e, const colstate *c, chunkmeta *m,
+                              errinfo *err)
 {
-    buf_reset(&w->page);
+    buf_reset(&e->page);
     const uint8_t *base = (const uint8_t *)c->values.data;
     status st = ST_OK;
-    for (size_t i = 0; i < w->dict.n && st == ST_OK; i++) {
-        const pq_dict_entry *e = &w->dict.ent[i];
+    for (size_t i = 0; i < e->dict.n && st == ST_OK; i++) {
+        const pq_dict_entry *d = &e->dict.ent[i];
         if (c->ptype == T_BYTE_ARRAY) {
-            st = buf_append(&w->page, base + e->off - 4, 4 + (size_t)e->len, err);
+            st = buf_append(&e->page, base + d->off - 4, 4 + (size_t)d->len, err);
         } else if (c->ptype == T_INT96) {
             int64_t us;
             uint8_t b[12];
-            memcpy(&us, base + e->off, 8);
+            memcpy(&us, base + d->off, 8);
             int96_from_micros(us, b);
-            st = buf_append(&w->page, b, 12, err);
+            st = buf_append(&e->page, b, 12, err);
         } else {
-            st = buf_append(&w->page, base + e->off, e->len, err);
+            st = buf_append(&e->page, base + d->off, d->len, err);
         }
     }
     if (st != ST_OK)
         return st;
-    return write_page(w, m, PAGE_DICTIONARY, w->dict.n, ENC_PLAIN, err);
+    return write_page(w, e, m, PAGE_DICTIONARY, e->dict.n, ENC_PLAIN, err);
 }
 
 /* The PLAIN values [v0, v1) of a data page; s0/s1 are byte offsets for strings. */
-static status plain_values(pq_writer *w, colstate *c, size_t v0, size_t v1, size_t s0, size_t s1,
-                           errinfo *err)
+static status plain_values(encoder *e, const colstate *c, size_t v0, size_t v1, size_t s0,
+                           size_t s1, errinfo *err)
 {
     const uint8_t *base = (const uint8_t *)c->values.data;
     if (v1 == v0)
         return ST_OK; /* an all-null page; base may be NULL */
     switch (c->ptype) {
     case T_BOOLEAN:
-        return pq_plain_bools(&w->page, base + v0, v1 - v0, err);
+        return pq_plain_bools(&e->page, base + v0, v1 - v0, err);
     case T_INT32:
-        return buf_append(&w->page, base + v0 * 4, (v1 - v0) * 4, err);
+        return buf_append(&e->page, base + v0 * 4, (v1 - v0) * 4, err);
     case T_INT64:
-        return buf_append(&w->page, base + v0 * 8, (v1 - v0) * 8, err);
+        return buf_append(&e->page, base + v0 * 8, (v1 - v0) * 8, err);
     case T_INT96: {
-        status st = buf_reserve(&w->page, (v1 - v0) * 12, err);
+        status st = buf_reserve(&e->page, (v1 - v0) * 12, err);
         if (st != ST_OK)
             return st;
-        uint8_t *p = (uint8_t *)w->page.data + w->page.len;
+        uint8_t *p = (uint8_t *)e->page.data + e->page.len;
         for (size_t i = v0; i < v1; i++, p += 12) {
             int64_t us;
             memcpy(&us, base + i * 8, 8);
             int96_from_micros(us, p);
         }
-        w->page.len += (v1 - v0) * 12;
-        w->page.data[w->page.len] = '\0';
+        e->page.len += (v1 - v0) * 12;
+        e->page.data[e->page.len] = '\0';
         return ST_OK;
     }
     case T_BYTE_ARRAY:
-        return buf_append(&w->page, base + s0, s1 - s0, err);
+        return buf_append(&e->page, base + s0, s1 - s0, err);
     }
     return err_set(err, ST_INTERNAL, "no PLAIN encoding for physical type %d", c->ptype);
 }
 
-static status write_data_pages(pq_writer *w, colstate *c, chunkmeta *m, int dict, errinfo *err)
+static status write_data_pages(const pq_writer *w, encoder *e, const colstate *c, chunkmeta *m,
+                               int dict, errinfo *err)
 {
     const uint8_t *base = (const uint8_t *)c->values.data;
     const uint8_t *defs = (const uint8_t *)c->defs.data;
     int optional = !c->def->required;
-    int width = dict ? pq_dict_index_width(w->dict.n) : 0;
+    int width = dict ? pq_dict_index_width(e->dict.n) : 0;
     size_t fixed = c->ptype == T_BOOLEAN ? 0 : fixed_size(c->ptype);
     size_t nrows = w->rg_rows, row = 0, v = 0, soff = 0;
     uint64_t limit_bits = (uint64_t)w->opt.page_bytes * 8;
@@ -749,51 +944,51 @@ static status write_data_pages(pq_writer *w, colstate *c, chunkmeta *m, int dict
             }
             row++;
         }
-        buf_reset(&w->page);
+        buf_reset(&e->page);
         if (optional) {
             uint8_t zero4[4] = {0};
-            st = buf_append(&w->page, zero4, 4, err);
+            st = buf_append(&e->page, zero4, 4, err);
             if (st == ST_OK)
-                st = pq_rle_encode_u8(&w->page, defs + r0, row - r0, 1, err);
+                st = pq_rle_encode_u8(&e->page, defs + r0, row - r0, 1, err);
             if (st != ST_OK)
                 return st;
-            uint32_t len = (uint32_t)(w->page.len - 4);
-            memcpy(w->page.data, &len, 4);
+            uint32_t len = (uint32_t)(e->page.len - 4);
+            memcpy(e->page.data, &len, 4);
         }
         if (dict) {
             uint8_t wb = (uint8_t)width;
-            st = buf_append(&w->page, &wb, 1, err);
+            st = buf_append(&e->page, &wb, 1, err);
             if (st == ST_OK)
-                st = pq_rle_encode_u32(&w->page, w->idx + v0, v - v0, width, err);
+                st = pq_rle_encode_u32(&e->page, e->idx + v0, v - v0, width, err);
         } else {
-            st = plain_values(w, c, v0, v, s0, soff, err);
+            st = plain_values(e, c, v0, v, s0, soff, err);
         }
         if (st != ST_OK)
             return st;
-        st = write_page(w, m, PAGE_DATA, row - r0, dict ? ENC_RLE_DICTIONARY : ENC_PLAIN, err);
+        st = write_page(w, e, m, PAGE_DATA, row - r0, dict ? ENC_RLE_DICTIONARY : ENC_PLAIN, err);
         if (st != ST_OK)
             return st;
     }
     return ST_OK;
 }
 
-static status write_chunk(pq_writer *w, size_t i, errinfo *err)
+/* Encodes column i of the row group into its chunk. Reads the writer and the
+ * column, writes only the chunk and e (and the sink, for a direct chunk on the
+ * caller's thread): chunks are encoded in parallel. */
+static status write_chunk(const pq_writer *w, encoder *e, size_t i, errinfo *err)
 {
-    colstate *c = &w->c[i];
+    const colstate *c = &w->c[i];
     chunkmeta *m = &w->meta[i];
-    memset(m, 0, sizeof *m);
-    m->start = w->offset;
     int dict = 0;
-    status st = choose_dict(w, c, &dict, err);
+    status st = choose_dict(e, c, &dict, err);
     if (st == ST_OK && dict) {
         m->dict = 1;
-        m->dict_page_offset = w->offset;
-        st = write_dict_page(w, c, m, err);
+        st = write_dict_page(w, e, c, m, err);
     }
     if (st != ST_OK)
         return st;
-    m->data_page_offset = w->offset;
-    return write_data_pages(w, c, m, dict, err);
+    m->data_rel = m->total_compressed;
+    return write_data_pages(w, e, c, m, dict, err);
 }
 
 static void stat_bytes(const colstate *c, int64_t v, uint8_t out[8], size_t *n)
@@ -906,16 +1101,171 @@ static void reset_columns(pq_writer *w)
     w->buffered = 0;
 }
 
+/* The column chunks of a row group being encoded by several threads: each takes
+ * the next chunk not taken; the caller's thread takes chunks too and hands finished
+ * ones to the sink in column order, so the sink is called on the caller's thread
+ * only and the file is the same whatever the number of threads. */
+typedef struct flush_job {
+    pq_writer *w;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next;  /* the next chunk to take */
+    int stop;     /* a chunk failed or the sink did: take no more */
+    int threaded; /* helpers run: take chunks under mu */
+} flush_job;
+
+/* The next chunk to encode, or ncols when there is none. */
+static size_t take_chunk(flush_job *j)
+{
+    size_t i = j->w->ncols;
+    if (j->threaded)
+        pthread_mutex_lock(&j->mu);
+    if (!j->stop && j->next < j->w->ncols)
+        i = j->next++;
+    if (j->threaded)
+        pthread_mutex_unlock(&j->mu);
+    return i;
+}
+
+static void encode_chunk(flush_job *j, encoder *e, size_t i)
+{
+    chunkmeta *m = &j->w->meta[i];
+    status st = write_chunk(j->w, e, i, &m->err);
+    if (j->threaded)
+        pthread_mutex_lock(&j->mu);
+    m->st = st;
+    m->done = 1;
+    if (st != ST_OK)
+        j->stop = 1;
+    if (j->threaded) {
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+    }
+}
+
+static void *flush_helper(void *arg)
+{
+    flush_job *j = arg;
+    encoder e;
+    encoder_init(&e, j->w->opt.codec);
+    for (size_t i; (i = take_chunk(j)) < j->w->ncols;)
+        encode_chunk(j, &e, i);
+    /* a helper's memory goes with it: between row groups only the caller's
+     * encoder is kept */
+    encoder_dispose(&e);
+    return NULL;
+}
+
+/* Hands encoded chunk i to the sink (a direct chunk is there already) and sets its
+ * offsets; frees its pages. */
+static status emit_chunk(pq_writer *w, size_t i, errinfo *err)
+{
+    chunkmeta *m = &w->meta[i];
+    status st = ST_OK;
+    if (!m->direct) {
+        m->start = w->offset;
+        st = emit(w, m->out.data, m->out.len, err);
+        buf_dispose(&m->out);
+    }
+    m->dict_page_offset = m->dict ? m->start : 0;
+    m->data_page_offset = m->start + m->data_rel;
+    return st;
+}
+
+/* The first failed chunk from i on, as the row group's failure. */
+static status chunk_failure(pq_writer *w, size_t i, errinfo *err)
+{
+    for (; i < w->ncols; i++) {
+        const chunkmeta *m = &w->meta[i];
+        if (m->done && m->st != ST_OK) {
+            if (err)
+                *err = m->err;
+            err_prefix(err, "parquet column '%s'", w->c[i].def->name);
+            return m->st;
+        }
+    }
+    return err_set(err, ST_INTERNAL, "parquet row group stopped before every column was written");
+}
+
 static status flush_row_group(pq_writer *w, errinfo *err)
 {
     if (w->rg_rows == 0)
         return ST_OK;
-    status st = ST_OK;
-    for (size_t i = 0; i < w->ncols && st == ST_OK; i++) {
-        st = write_chunk(w, i, err);
-        if (st != ST_OK)
-            err_prefix(err, "parquet column '%s'", w->c[i].def->name);
+    for (size_t i = 0; i < w->ncols; i++) {
+        chunkmeta *m = &w->meta[i];
+        buf_dispose(&m->out);
+        memset(m, 0, sizeof *m);
+        buf_init(&m->out, 0);
     }
+    flush_job j = {.w = w};
+    pthread_t helper[MAX_AUTO_THREADS * 4];
+    int nhelpers = 0, want = w->threads - 1;
+    if (want > (int)(sizeof helper / sizeof helper[0]))
+        want = (int)(sizeof helper / sizeof helper[0]);
+    if ((size_t)want > w->ncols - 1)
+        want = (int)(w->ncols - 1);
+    if (want > 0 && w->buffered >= PARALLEL_MIN_BYTES) {
+        pthread_mutex_init(&j.mu, NULL);
+        pthread_cond_init(&j.cv, NULL);
+        j.threaded = 1;
+        /* helpers block every signal, so that a signal reaches the caller's thread
+         * (the run's stop flag, a poll it interrupts) as if there were none; a
+         * helper that cannot start leaves its share to the others */
+        sigset_t all, old;
+        sigfillset(&all);
+        int masked = pthread_sigmask(SIG_SETMASK, &all, &old) == 0;
+        while (nhelpers < want && pthread_create(&helper[nhelpers], NULL, flush_helper, &j) == 0)
+            nhelpers++;
+        if (masked)
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    status st = ST_OK;
+    size_t emitted = 0;
+    while (emitted < w->ncols) {
+        if (j.threaded)
+            pthread_mutex_lock(&j.mu);
+        int ready = w->meta[emitted].done, stop = j.stop;
+        size_t mine = w->ncols;
+        if (!ready && !stop && j.next < w->ncols)
+            mine = j.next++;
+        else if (!ready && !stop && j.threaded)
+            pthread_cond_wait(&j.cv, &j.mu); /* a helper has it */
+        if (j.threaded)
+            pthread_mutex_unlock(&j.mu);
+        if (mine < w->ncols) {
+            /* the next chunk to hand over goes straight to the sink: no copy, and
+             * no memory for its pages */
+            if (mine == emitted) {
+                w->meta[mine].direct = w;
+                w->meta[mine].start = w->offset;
+            }
+            encode_chunk(&j, &w->enc, mine);
+            continue;
+        }
+        if (!ready) {
+            if (stop)
+                break;
+            continue;
+        }
+        if (w->meta[emitted].st != ST_OK)
+            break;
+        if ((st = emit_chunk(w, emitted, err)) != ST_OK)
+            break;
+        emitted++;
+    }
+    if (j.threaded) {
+        pthread_mutex_lock(&j.mu);
+        j.stop = 1;
+        pthread_mutex_unlock(&j.mu);
+        for (int k = 0; k < nhelpers; k++)
+            pthread_join(helper[k], NULL);
+        pthread_cond_destroy(&j.cv);
+        pthread_mutex_destroy(&j.mu);
+    }
+    if (st == ST_OK && emitted < w->ncols)
+        st = chunk_failure(w, emitted, err);
+    for (size_t i = 0; i < w->ncols; i++)
+        buf_dispose(&w->meta[i].out);
     if (st == ST_OK)
         st = encode_row_group(w, err);
     if (st != ST_OK)

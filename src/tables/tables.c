@@ -1339,35 +1339,17 @@ status tables_row_to_writers(void *writers, table_id table, const tables_value *
 status tables_write_row(pq_writer *w, table_id table, const tables_value *row, errinfo *err)
 {
     const table_def *def = tables_def(table);
-    status st = ST_OK;
     if (!def)
         return err_set(err, ST_INTERNAL, "no table %d", (int)table);
-    for (size_t i = 0; i < def->ncols && st == ST_OK; i++) {
-        const tables_value *v = &row[i];
-        if (v->null) {
-            st = pq_writer_null(w, err);
-            continue;
-        }
-        switch (def->cols[i].type) {
-        case PQ_BOOLEAN:
-            st = pq_writer_bool(w, v->i != 0, err);
-            break;
-        case PQ_INT32:
-            st = pq_writer_i32(w, (int32_t)v->i, err);
-            break;
-        case PQ_INT64:
-            st = pq_writer_i64(w, v->i, err);
-            break;
-        case PQ_STRING:
-            st = pq_writer_string(w, v->s, v->len, err);
-            break;
-        case PQ_TIMESTAMP:
-            st = pq_writer_timestamp(w, v->i, err);
-            break;
-        }
-    }
-    if (st == ST_OK)
-        st = pq_writer_end_row(w, err);
+    /* the row in one call: the writer checks its state and the row's shape once */
+    pq_cell v[EV_NCOLS];
+    _Static_assert((int)EV_NCOLS >= (int)REP_NCOLS && (int)EV_NCOLS >= (int)REC_NCOLS &&
+                       (int)EV_NCOLS >= (int)IV_NCOLS,
+                   "events has the most columns");
+    size_t n = def->ncols < EV_NCOLS ? def->ncols : EV_NCOLS;
+    for (size_t i = 0; i < n; i++)
+        v[i] = (pq_cell){row[i].null, row[i].i, row[i].s, row[i].len};
+    status st = pq_writer_row(w, v, def->ncols, err);
     if (st != ST_OK)
         err_prefix(err, "table %s", def->name);
     return st;

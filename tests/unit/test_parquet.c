@@ -178,6 +178,20 @@ static void test_parquet__dict_decision(void **state)
     assert_true(pq_dict_worth(100, 50, 200, 400));
 }
 
+static void test_parquet__dict_hopeless(void **state)
+{
+    (void)state;
+    /* Too early to tell, however distinct. */
+    assert_false(pq_dict_hopeless(PQ_DICT_PROBE - 1, PQ_DICT_PROBE - 1));
+    /* All distinct at the probe (ids, timestamps): given up. */
+    assert_true(pq_dict_hopeless(PQ_DICT_PROBE, PQ_DICT_PROBE));
+    /* Five eighths distinct is still kept, one more is not. */
+    assert_false(pq_dict_hopeless(8192, 5120));
+    assert_true(pq_dict_hopeless(8192, 5121));
+    /* Names of a few thousand people among 87,000 records: kept. */
+    assert_false(pq_dict_hopeless(4096, 841));
+}
+
 static void test_parquet__dict_index_width(void **state)
 {
     (void)state;
@@ -594,6 +608,182 @@ static void test_parquet__one_row_and_row_group_flush(void **state)
     mr_free(&f);
 }
 
+/* The table written with `threads` encoding threads, row groups large enough to be
+ * encoded in parallel. */
+static void write_threaded(int threads, pq_codec codec, size_t nrows, memsink *m, status want)
+{
+    buf_init(&m->b, 0);
+    pq_options o = {0};
+    o.codec = codec;
+    o.row_group_bytes = 400000;
+    o.page_bytes = 8192;
+    o.threads = threads;
+    o.created_by = "test";
+    pq_writer *w = NULL;
+    errinfo err = {0};
+    assert_int_equal(pq_writer_open(&w, ALL, NALL, &o, mem_sink, m, &err), ST_OK);
+    status st = ST_OK;
+    for (size_t r = 0; r < nrows && st == ST_OK; r++) {
+        for (size_t c = 0; c < NALL; c++) {
+            int null;
+            int64_t iv = 0;
+            char s[64];
+            size_t sl;
+            cell(r, c, &null, &iv, s, &sl);
+            if (null)
+                st = pq_writer_null(w, &err);
+            else if (ALL[c].type == PQ_INT64)
+                st = pq_writer_i64(w, iv, &err);
+            else if (ALL[c].type == PQ_INT32)
+                st = pq_writer_i32(w, (int32_t)iv, &err);
+            else if (ALL[c].type == PQ_TIMESTAMP)
+                st = pq_writer_timestamp(w, iv, &err);
+            else if (ALL[c].type == PQ_BOOLEAN)
+                st = pq_writer_bool(w, (int)iv, &err);
+            else
+                st = pq_writer_string(w, s, sl, &err);
+            assert_int_equal(st, ST_OK);
+        }
+        st = pq_writer_end_row(w, &err);
+    }
+    if (st == ST_OK)
+        st = pq_writer_close(w, &err);
+    assert_int_equal(st, want);
+    if (want != ST_OK)
+        assert_non_null(strstr(err.msg, "disk full"));
+    pq_writer_free(w);
+}
+
+static void test_parquet__threads_same_bytes(void **state)
+{
+    (void)state;
+    /* Column chunks encoded on several threads are handed over in column order:
+     * the file is the same bytes as on one thread. */
+    const size_t nrows = 30000;
+    pq_codec codecs[] = {PQ_CODEC_SNAPPY, PQ_CODEC_ZSTD};
+    for (size_t k = 0; k < 2; k++) {
+        memsink one = {0};
+        write_threaded(1, codecs[k], nrows, &one, ST_OK);
+        int counts[] = {2, 3, 8};
+        for (size_t t = 0; t < 3; t++) {
+            memsink many = {0};
+            write_threaded(counts[t], codecs[k], nrows, &many, ST_OK);
+            assert_int_equal(many.b.len, one.b.len);
+            assert_memory_equal(many.b.data, one.b.data, one.b.len);
+            buf_dispose(&many.b);
+        }
+        mr_file f;
+        if (mr_read((const uint8_t *)one.b.data, one.b.len, &f) != 0)
+            fail_msg("reader: %s", f.why);
+        assert_true(f.nrowgroups >= 3);
+        check_table(&f, nrows);
+        mr_free(&f);
+        buf_dispose(&one.b);
+    }
+}
+
+static void test_parquet__threads_sink_failure(void **state)
+{
+    (void)state;
+    /* The sink fails in the middle of a row group encoded on four threads: the
+     * failure comes back from the call that flushed, the helpers are gone (the
+     * sanitizers check what they leave), and the writer takes nothing more. */
+    int fail_at[] = {2, 5, 40};
+    for (size_t k = 0; k < 3; k++) {
+        memsink m = {0};
+        m.fail_after = fail_at[k];
+        write_threaded(4, PQ_CODEC_SNAPPY, 30000, &m, ST_IO);
+        buf_dispose(&m.b);
+    }
+}
+
+/* The table written with pq_writer_row; bad_every > 0: before every bad_every-th
+ * row, a row that is refused (a null in the first, REQUIRED, column, or a string
+ * that is not UTF-8) and must change nothing. */
+static void write_rows(size_t nrows, size_t bad_every, memsink *m)
+{
+    buf_init(&m->b, 0);
+    pq_options o = {0};
+    o.codec = PQ_CODEC_SNAPPY;
+    o.row_group_bytes = 100000;
+    o.page_bytes = 4096;
+    o.threads = 1;
+    o.created_by = "test";
+    pq_writer *w = NULL;
+    errinfo err = {0};
+    assert_int_equal(pq_writer_open(&w, ALL, NALL, &o, mem_sink, m, &err), ST_OK);
+    char s[NALL][64];
+    pq_cell row[NALL];
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t c = 0; c < NALL; c++) {
+            size_t sl = 0;
+            row[c] = (pq_cell){0, 0, NULL, 0};
+            cell(r, c, &row[c].null, &row[c].i, s[c], &sl);
+            if (ALL[c].type == PQ_STRING) {
+                row[c].s = s[c];
+                row[c].len = sl;
+            }
+        }
+        if (bad_every && r % bad_every == 0) {
+            pq_cell keep = row[0];
+            errinfo e1 = {0};
+            assert_true(ALL[0].required);
+            row[0].null = 1;
+            assert_int_equal(pq_writer_row(w, row, NALL, &e1), ST_DATA);
+            row[0] = keep;
+            for (size_t c = NALL; c-- > 0;) {
+                if (ALL[c].type != PQ_STRING || row[c].null)
+                    continue;
+                pq_cell good = row[c];
+                row[c].s = "ok\xff";
+                row[c].len = 3;
+                errinfo e2 = {0};
+                assert_int_equal(pq_writer_row(w, row, NALL, &e2), ST_DATA);
+                assert_non_null(strstr(e2.msg, "UTF-8"));
+                row[c] = good;
+                break;
+            }
+        }
+        assert_int_equal(pq_writer_row(w, row, NALL, &err), ST_OK);
+    }
+    errinfo e3 = {0};
+    assert_int_equal(pq_writer_row(w, row, NALL - 1, &e3), ST_INTERNAL);
+    assert_int_equal(pq_writer_close(w, &err), ST_OK);
+    assert_int_equal(pq_writer_rows(w), nrows);
+    pq_writer_free(w);
+}
+
+static void test_parquet__whole_rows(void **state)
+{
+    (void)state;
+    /* A row at a time gives the file of a value at a time; refused rows leave no
+     * trace. */
+    const size_t nrows = 3000;
+    memsink one = {0};
+    buf_init(&one.b, 0);
+    pq_options o = {0};
+    o.codec = PQ_CODEC_SNAPPY;
+    o.row_group_bytes = 100000;
+    o.page_bytes = 4096;
+    o.threads = 1;
+    o.created_by = "test";
+    pq_writer *w = NULL;
+    errinfo err = {0};
+    assert_int_equal(pq_writer_open(&w, ALL, NALL, &o, mem_sink, &one, &err), ST_OK);
+    write_table(w, nrows);
+    assert_int_equal(pq_writer_close(w, &err), ST_OK);
+    pq_writer_free(w);
+    size_t bad[] = {0, 7};
+    for (size_t k = 0; k < 2; k++) {
+        memsink rows = {0};
+        write_rows(nrows, bad[k], &rows);
+        assert_int_equal(rows.b.len, one.b.len);
+        assert_memory_equal(rows.b.data, one.b.data, one.b.len);
+        buf_dispose(&rows.b);
+    }
+    buf_dispose(&one.b);
+}
+
 static void test_parquet__streams_row_groups(void **state)
 {
     (void)state;
@@ -666,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_parquet__rle_random_roundtrip),
         cmocka_unit_test(test_parquet__plain_bools),
         cmocka_unit_test(test_parquet__dict_decision),
+        cmocka_unit_test(test_parquet__dict_hopeless),
         cmocka_unit_test(test_parquet__dict_index_width),
         cmocka_unit_test(test_parquet__dict_insert),
         cmocka_unit_test(test_parquet__codec_parse),
@@ -684,6 +875,9 @@ int main(void)
         cmocka_unit_test(test_parquet__roundtrip_int96),
         cmocka_unit_test(test_parquet__one_row_and_row_group_flush),
         cmocka_unit_test(test_parquet__streams_row_groups),
+        cmocka_unit_test(test_parquet__threads_same_bytes),
+        cmocka_unit_test(test_parquet__whole_rows),
+        cmocka_unit_test(test_parquet__threads_sink_failure),
         cmocka_unit_test(test_parquet__big_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
