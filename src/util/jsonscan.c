@@ -124,21 +124,29 @@ uint64_t jsonscan_ws(jsonscan *s, uint64_t off)
 static status string_end(jsonscan *s, uint64_t off, uint64_t *end, errinfo *err)
 {
     uint64_t p = off + 1;
-    int escaped = 0;
+    int escaped = 0; /* the span before ended inside an escape */
     for (;;) {
         size_t n;
         const char *b = span(s, p, &n);
         if (!b)
             return ended(s, p, "a string", err);
-        for (size_t i = 0; i < n; i++) {
-            if (escaped) {
-                escaped = 0;
-            } else if (b[i] == '\\') {
-                escaped = 1;
-            } else if (b[i] == '"') {
-                *end = p + i + 1;
+        size_t i = escaped ? 1 : 0;
+        escaped = 0;
+        /* a quote ends the string unless an odd run of backslashes precedes it */
+        while (i < n) {
+            const char *q = memchr(b + i, '"', n - i);
+            size_t stop = q ? (size_t)(q - b) : n, k = stop;
+            while (k > i && b[k - 1] == '\\')
+                k--;
+            if (!q) {
+                escaped = (int)((stop - k) & 1);
+                break;
+            }
+            if (!((stop - k) & 1)) {
+                *end = p + stop + 1;
                 return ST_OK;
             }
+            i = stop + 1;
         }
         p += n;
     }
