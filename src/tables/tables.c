@@ -782,6 +782,72 @@ static status hole_not_array(walk *w, uint64_t off, const char *key)
                                                              : "number");
 }
 
+/* How one object is read: its members go to a unit, except its holes (keys holding
+ * items read apart: keys[0, nholes)); a hole is read in place when the keys its items
+ * need (keys[nholes + k] for each bit k of need) came before it, otherwise after the
+ * object (the caller goes back to it). */
+typedef struct object_plan {
+    int unit;
+    const char *const *keys; /* NULL-terminated */
+    int nholes;              /* at most 2 */
+    unsigned need;
+    const char *items; /* what the holes hold, for messages */
+    /* reads hole h's items in place; the members so far are the unit's token 1 */
+    status (*in_place)(walk *w, void *ctx, int h, uint64_t value, uint64_t *end);
+    void *ctx;
+} object_plan;
+
+/* Reads the object at off by its plan, and tokenizes its members (the unit's token 1).
+ * later[h] is the value of hole h that must be read after it, or NO_HOLE. */
+static status read_object(walk *w, const object_plan *p, uint64_t off, uint64_t *end,
+                          uint64_t later[2])
+{
+    status st;
+    unsigned seen = 0;
+    int forward[2] = {0, 0};
+    later[0] = later[1] = NO_HOLE;
+    jsonscan_iter it;
+    if ((st = jsonscan_object(w->s, off, &it, w->err)) != ST_OK)
+        return st;
+    unit_begin(w, p->unit);
+    for (;;) {
+        int more, which;
+        if ((st = jsonscan_member(w->s, &it, &more, w->err)) != ST_OK)
+            return st;
+        if (!more)
+            break;
+        if ((st = key_index(w, it.key, p->keys, &which)) != ST_OK)
+            return st;
+        uint64_t vend;
+        if (which >= 0 && which < p->nholes) {
+            if (forward[which])
+                return repeated(w, p->keys[which], p->items);
+            later[which] = NO_HOLE;
+            if (jsonscan_byte(w->s, it.value) == '[' && (seen & p->need) == p->need) {
+                if ((st = unit_object(w, p->unit)) != ST_OK ||
+                    (st = p->in_place(w, p->ctx, which, it.value, &vend)) != ST_OK)
+                    return st;
+                forward[which] = 1;
+            } else {
+                later[which] = it.value;
+                if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK)
+                    return st;
+            }
+        } else {
+            unsigned bit = which >= p->nholes ? 1u << (which - p->nholes) : 0;
+            if ((bit & p->need) && (forward[0] || forward[1]))
+                return repeated(w, p->keys[which], p->items);
+            seen |= bit;
+            if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK ||
+                (st = unit_member(w, p->unit, it.key, vend)) != ST_OK)
+                return st;
+        }
+        it.pos = vend;
+    }
+    *end = it.pos;
+    return unit_object(w, p->unit);
+}
+
 /* ---- reports and their records ---- */
 
 static status stream_records(walk *w, uint64_t off, const tables_value *report_id,
@@ -824,6 +890,24 @@ static void read_report_keys(walk *w, int unmatched, const tables_value *event_i
     k->ok = w->rep_id && !k->meeting.null && k->meeting.len > 0;
 }
 
+typedef struct report_ctx {
+    int unmatched;
+    const tables_value *event_id, *meeting_id;
+} report_ctx;
+
+/* The records of a report whose keys came before them. */
+static status report_in_place(walk *w, void *ctx, int h, uint64_t value, uint64_t *end)
+{
+    (void)h;
+    report_ctx *c = ctx;
+    report_keys k;
+    w->quiet = 1;
+    read_report_keys(w, c->unmatched, c->event_id, c->meeting_id, &k);
+    w->quiet = 0;
+    return k.ok ? stream_records(w, value, &k.id, &k.meeting, end)
+                : jsonscan_value_end(w->s, value, end, w->err);
+}
+
 /* One report, under an event (event_id and meeting_id from it) or in
  * unmatched_attendance (both from the report itself). */
 static status stream_report(walk *w, uint64_t off, int unmatched, const tables_value *event_id,
@@ -841,61 +925,20 @@ static status stream_report(walk *w, uint64_t off, int unmatched, const tables_v
     }
     /* the keys the records need before them: id always, onlineMeetingId when the
      * event gives no meeting id, eventId in unmatched_attendance */
-    int need[4] = {0, 1, meeting_id->null || meeting_id->len == 0, unmatched};
-    int seen[4] = {0};
-    int forward = 0;
-    uint64_t hole = NO_HOLE;
-    jsonscan_iter it;
-    if ((st = jsonscan_object(w->s, off, &it, w->err)) != ST_OK)
+    report_ctx c = {unmatched, event_id, meeting_id};
+    object_plan plan = {
+        U_REPORT,
+        keys,
+        1,
+        1u | (meeting_id->null || meeting_id->len == 0 ? 2u : 0u) | (unmatched ? 4u : 0u),
+        "records",
+        report_in_place,
+        &c};
+    uint64_t later[2];
+    if ((st = read_object(w, &plan, off, end, later)) != ST_OK)
         return st;
-    unit_begin(w, U_REPORT);
-    for (;;) {
-        int more, which;
-        if ((st = jsonscan_member(w->s, &it, &more, w->err)) != ST_OK)
-            return st;
-        if (!more)
-            break;
-        if ((st = key_index(w, it.key, keys, &which)) != ST_OK)
-            return st;
-        uint64_t vend;
-        if (which == 0) {
-            if (forward)
-                return repeated(w, "attendanceRecords", "records");
-            hole = NO_HOLE;
-            if (jsonscan_byte(w->s, it.value) == '[' && seen[1] && (!need[2] || seen[2]) &&
-                (!need[3] || seen[3])) {
-                report_keys k;
-                if ((st = unit_object(w, U_REPORT)) != ST_OK)
-                    return st;
-                w->quiet = 1;
-                read_report_keys(w, unmatched, event_id, meeting_id, &k);
-                w->quiet = 0;
-                st = k.ok ? stream_records(w, it.value, &k.id, &k.meeting, &vend)
-                          : jsonscan_value_end(w->s, it.value, &vend, w->err);
-                if (st != ST_OK)
-                    return st;
-                forward = 1;
-            } else {
-                hole = it.value;
-                if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK)
-                    return st;
-            }
-        } else {
-            if (which > 0 && forward && need[which])
-                return repeated(w, keys[which], "records");
-            if (which > 0)
-                seen[which] = 1;
-            if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK ||
-                (st = unit_member(w, U_REPORT, it.key, vend)) != ST_OK)
-                return st;
-        }
-        it.pos = vend;
-    }
-    *end = it.pos;
 
     report_keys k;
-    if ((st = unit_object(w, U_REPORT)) != ST_OK)
-        return st;
     read_report_keys(w, unmatched, event_id, meeting_id, &k);
     jv rep = 1;
     tables_value v[REP_NCOLS];
@@ -906,6 +949,7 @@ static status stream_report(walk *w, uint64_t off, int unmatched, const tables_v
     if ((st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC])) != ST_OK ||
         (st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC])) != ST_OK)
         return st;
+    uint64_t hole = later[0];
     if (hole != NO_HOLE && jsonscan_byte(w->s, hole) != '[' &&
         (st = hole_not_array(w, hole, "attendanceRecords")) != ST_OK)
         return st;
@@ -1039,6 +1083,17 @@ static status event_row(walk *w, size_t nrep, const tables_value *id, const tabl
     return ST_OK;
 }
 
+/* The reports of an event whose keys came before them. */
+static status event_in_place(walk *w, void *ctx, int h, uint64_t value, uint64_t *end)
+{
+    (void)h;
+    tables_value id, meeting;
+    w->quiet = 1;
+    read_event_keys(w, &id, &meeting);
+    w->quiet = 0;
+    return stream_reports(w, value, &id, &meeting, ctx, end);
+}
+
 /* One event and its reports. The reports keep their rows even when the event has
  * none: their own never-null columns do not depend on it. */
 static status stream_event(walk *w, uint64_t off, uint64_t *end)
@@ -1052,67 +1107,20 @@ static status stream_event(walk *w, uint64_t off, uint64_t *end)
         skip_item(w, "event is not a JSON object");
         return ST_OK;
     }
-    int seen[3] = {0}, forward = 0;
-    uint64_t hole = NO_HOLE;
     size_t nrep = 0;
-    jsonscan_iter it;
-    if ((st = jsonscan_object(w->s, off, &it, w->err)) != ST_OK)
+    object_plan plan = {U_EVENT, keys, 1, 3u, "reports", event_in_place, &nrep};
+    uint64_t later[2];
+    if ((st = read_object(w, &plan, off, end, later)) != ST_OK)
         return st;
-    unit_begin(w, U_EVENT);
-    for (;;) {
-        int more, which;
-        if ((st = jsonscan_member(w->s, &it, &more, w->err)) != ST_OK)
-            return st;
-        if (!more)
-            break;
-        if ((st = key_index(w, it.key, keys, &which)) != ST_OK)
-            return st;
-        uint64_t vend;
-        if (which == 0) {
-            if (forward)
-                return repeated(w, "attendance", "reports");
-            hole = NO_HOLE;
-            if (jsonscan_byte(w->s, it.value) == '[' && seen[1] && seen[2]) {
-                tables_value id, meeting;
-                if ((st = unit_object(w, U_EVENT)) != ST_OK)
-                    return st;
-                w->quiet = 1;
-                read_event_keys(w, &id, &meeting);
-                w->quiet = 0;
-                if ((st = stream_reports(w, it.value, &id, &meeting, &nrep, &vend)) != ST_OK)
-                    return st;
-                forward = 1;
-            } else {
-                hole = it.value;
-                if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK)
-                    return st;
-            }
-        } else {
-            if (which > 0 && forward)
-                return repeated(w, keys[which], "reports");
-            if (which > 0)
-                seen[which] = 1;
-            if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK ||
-                (st = unit_member(w, U_EVENT, it.key, vend)) != ST_OK)
-                return st;
-        }
-        it.pos = vend;
-    }
-    *end = it.pos;
-
     tables_value id, meeting;
-    if ((st = unit_object(w, U_EVENT)) != ST_OK)
-        return st;
     read_event_keys(w, &id, &meeting);
-    if (hole != NO_HOLE) {
-        if (jsonscan_byte(w->s, hole) != '[') {
-            if ((st = hole_not_array(w, hole, "attendance")) != ST_OK)
-                return st;
-        } else {
-            uint64_t e;
-            if ((st = stream_reports(w, hole, &id, &meeting, &nrep, &e)) != ST_OK)
-                return st;
-        }
+    if (later[0] != NO_HOLE) {
+        uint64_t e;
+        st = jsonscan_byte(w->s, later[0]) != '['
+                 ? hole_not_array(w, later[0], "attendance")
+                 : stream_reports(w, later[0], &id, &meeting, &nrep, &e);
+        if (st != ST_OK)
+            return st;
     }
     return event_row(w, nrep, &id, &meeting);
 }
@@ -1180,67 +1188,38 @@ static status stream_section(walk *w, int which, uint64_t off, uint64_t *end)
     return st;
 }
 
+/* The items of the snapshot's events or unmatched_attendance, once its own fields came. */
+static status snapshot_in_place(walk *w, void *ctx, int h, uint64_t value, uint64_t *end)
+{
+    (void)ctx;
+    status st = read_head(w);
+    return st == ST_OK ? stream_section(w, h, value, end) : st;
+}
+
 static status stream_snapshot(walk *w)
 {
     static const char *const keys[] = {"events", "unmatched_attendance", "user_upn",
                                        "run_id", "extracted_utc",        NULL};
     status st;
-    uint64_t top = jsonscan_ws(w->s, 0);
+    uint64_t top = jsonscan_ws(w->s, 0), end;
     if (jsonscan_byte(w->s, top) != '{') {
         if (w->s->failed)
             return err_set(w->err, w->s->read_err.code, "%s", w->s->read_err.msg);
         return err_set(w->err, ST_JSON, "the snapshot is not a JSON object");
     }
-    int seen = 0, forward[2] = {0, 0};
-    uint64_t hole[2] = {NO_HOLE, NO_HOLE};
-    jsonscan_iter it;
-    if ((st = jsonscan_object(w->s, top, &it, w->err)) != ST_OK)
-        return st;
-    unit_begin(w, U_HEAD);
-    for (;;) {
-        int more, which;
-        if ((st = jsonscan_member(w->s, &it, &more, w->err)) != ST_OK)
-            return st;
-        if (!more)
-            break;
-        if ((st = key_index(w, it.key, keys, &which)) != ST_OK)
-            return st;
-        uint64_t vend;
-        if (which == 0 || which == 1) {
-            if (forward[which])
-                return repeated(w, keys[which], "items");
-            hole[which] = NO_HOLE;
-            if (jsonscan_byte(w->s, it.value) == '[' && seen == 7) {
-                if ((st = read_head(w)) != ST_OK ||
-                    (st = stream_section(w, which, it.value, &vend)) != ST_OK)
-                    return st;
-                forward[which] = 1;
-            } else {
-                hole[which] = it.value;
-                if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK)
-                    return st;
-            }
-        } else {
-            if (which > 1 && (forward[0] || forward[1]))
-                return repeated(w, keys[which], "items");
-            if (which > 1)
-                seen |= 1 << (which - 2);
-            if ((st = jsonscan_value_end(w->s, it.value, &vend, w->err)) != ST_OK ||
-                (st = unit_member(w, U_HEAD, it.key, vend)) != ST_OK)
-                return st;
-        }
-        it.pos = vend;
-    }
-    if ((st = jsonscan_end(w->s, it.pos, w->err)) != ST_OK || (st = read_head(w)) != ST_OK)
+    object_plan plan = {U_HEAD, keys, 2, 7u, "items", snapshot_in_place, NULL};
+    uint64_t later[2];
+    if ((st = read_object(w, &plan, top, &end, later)) != ST_OK ||
+        (st = jsonscan_end(w->s, end, w->err)) != ST_OK || (st = read_head(w)) != ST_OK)
         return st;
     for (int k = 0; k < 2; k++) {
-        if (hole[k] == NO_HOLE)
+        if (later[k] == NO_HOLE)
             continue;
         uint64_t e;
-        if (jsonscan_byte(w->s, hole[k]) != '[')
-            st = hole_not_array(w, hole[k], keys[k]);
+        if (jsonscan_byte(w->s, later[k]) != '[')
+            st = hole_not_array(w, later[k], keys[k]);
         else
-            st = stream_section(w, k, hole[k], &e);
+            st = stream_section(w, k, later[k], &e);
         if (st != ST_OK)
             return st;
     }
