@@ -37,8 +37,8 @@ TA_MUST_USE status token_source_storage(token_source **out, const config *cfg, e
  * minutes, or force_renew is set. */
 TA_MUST_USE status token_get(token_source *ts, int force_renew, const char **token, errinfo *err);
 /* Whether the current token came after `us` (µs since the epoch): a request refused
- * with an older token then needs no new fetch, so that many refusals at once cost one
- * renewal. */
+ * with 403 while holding an older token then needs no new fetch, so that many such
+ * refusals at once cost one renewal. */
 int token_fetched_after(const token_source *ts, int64_t us);
 void token_source_free(token_source *ts);
 /* Checks the credential's own settings before any request: a certificate file that

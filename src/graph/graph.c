@@ -50,8 +50,10 @@ static status add_auth(void *ctx, const http_request *req, int renew, struct cur
     if (!graph_url_on_host(gc->host, http_request_url(req)))
         return err_set(err, ST_INTERNAL, "refusing to send the Graph token off the Graph host");
     const char *token = NULL;
-    /* refused with a token that has been renewed since: the new one will do */
-    if (renew && token_fetched_after(gc->tokens, http_request_sent_us(req)))
+    /* a 403 (another organizer's meeting, often many at once) with a token renewed
+     * since it was sent: the new one will do; a 401 always fetches, since the newer
+     * token may have been revoked too */
+    if (renew == HTTP_RENEW_403 && token_fetched_after(gc->tokens, http_request_sent_us(req)))
         renew = 0;
     status st = token_get(gc->tokens, renew, &token, err);
     if (st != ST_OK)

@@ -789,7 +789,7 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
         if (!req->renewed && req->auth) {
             /* renew once, right away; it does not use up a retry */
             req->renewed = 1;
-            req->want_renew = 1;
+            req->want_renew = code == 401 ? HTTP_RENEW : HTTP_RENEW_403;
             req->not_before_ms = 0;
             req->attempts--;
             enqueue(eng, req);

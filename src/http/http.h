@@ -78,8 +78,10 @@ enum {
 
 /* Called before every attempt to add authorization: append header lines to *headers
  * (the engine frees that list after the attempt) and/or rewrite nothing else.
- * `renew` is 1 when the previous attempt got 401 (or 403 with HTTP_RENEW_ON_403).
+ * `renew` is HTTP_RENEW when the previous attempt got 401, HTTP_RENEW_403 after a 403
+ * with HTTP_RENEW_ON_403, else 0.
  * It runs on the engine's thread and may block (a token fetch). */
+enum { HTTP_RENEW = 1, HTTP_RENEW_403 = 2 };
 typedef status (*http_auth_fn)(void *ctx, const http_request *req, int renew,
                                struct curl_slist **headers, errinfo *err);
 

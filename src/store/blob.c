@@ -126,7 +126,7 @@ static status auth_hook(void *ctx, const http_request *req, int renew, struct cu
     status st;
     if (b->auth == AUTH_BEARER) {
         const char *tok = NULL;
-        if (renew && token_fetched_after(b->ts, http_request_sent_us(req)))
+        if (renew == HTTP_RENEW_403 && token_fetched_after(b->ts, http_request_sent_us(req)))
             renew = 0; /* refused with a token renewed since: the new one will do */
         if ((st = token_get(b->ts, renew, &tok, err)) != ST_OK) {
             err_prefix(err, "token for Blob Storage");
