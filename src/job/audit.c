@@ -223,21 +223,6 @@ static void submit(am_mailbox *mb, http_request *req, int kind, size_t mi, int p
     mb->pending++;
 }
 
-/* Follows a listing's nextLink; "@odata.nextLink": null or "" ends it like an
- * absent key. */
-static void next_page(am_mailbox *mb, req_ctx *c, json_t *page, int is_calendar)
-{
-    const char *next;
-    errinfo e = {0};
-    if (graph_next_link(page, c->pages, mb->a->cfg->max_pages, mb->upn, &next, &e) != ST_OK) {
-        fail(mb, &e);
-        return;
-    }
-    if (next)
-        submit(mb, graph_request_next(&mb->a->gc, next, is_calendar, mb->index, &e), c->kind,
-               c->meeting, c->pages + 1, &e);
-}
-
 static status push_missing(am_mailbox *mb, const am_meeting *m, const char *rid, int64_t start,
                            int64_t end)
 {
@@ -265,57 +250,65 @@ static status push_missing(am_mailbox *mb, const am_meeting *m, const char *rid,
     return ST_OK;
 }
 
-/* Judges each report of a listing page of meeting mi. */
-static void judge_reports(am_mailbox *mb, size_t mi, json_t *value)
+/* What a page's item goes to: the mailbox and, for reports, their meeting. */
+typedef struct page_ctx {
+    am_mailbox *mb;
+    size_t meeting;
+} page_ctx;
+
+static status take_event(void *ctx, json_t *e, errinfo *err)
 {
-    am_meeting *m = &mb->m[mi];
-    size_t i;
-    json_t *rep;
-    json_array_foreach(value, i, rep)
-    {
-        const char *rid = graph_id(json_object_get(rep, "id"));
-        if (!rid) {
-            log_warn("attendance report without a usable id (missing, empty or holding NUL); "
-                     "not audited",
-                     json_pack("{s:s,s:s?}", "upn", mb->upn_lower, "meeting_id", m->id));
-            continue;
-        }
-        if (json_object_get(mb->judged, rid))
-            continue;
-        int64_t start = graph_time(json_object_get(rep, "meetingStartDateTime"));
-        int64_t end = graph_time(json_object_get(rep, "meetingEndDateTime"));
-        auditrule_verdict v = auditrule_classify(start, end, auditrule_is_landed(&mb->reg, rid),
-                                                 &mb->b, m->channel, m->occ, m->nocc);
-        if (v == AUDITRULE_OTHER_MEETING)
-            continue; /* another meeting of the channel: judged under its own meeting */
-        if (json_object_set_new(mb->judged, rid, json_true()) != 0) {
-            fail_msg(mb, ST_NOMEM, "out of memory");
-            return;
-        }
-        switch (v) {
-        case AUDITRULE_OUTSIDE:
-            mb->outside++;
-            break;
-        case AUDITRULE_LANDED:
-            mb->on_graph++;
-            mb->landed++;
-            break;
-        case AUDITRULE_NOT_DUE:
-            mb->on_graph++;
-            mb->not_due++;
-            break;
-        case AUDITRULE_MISSING:
-            mb->on_graph++;
-            mb->missing++;
-            if (push_missing(mb, m, rid, start, end) != ST_OK) {
-                fail_msg(mb, ST_NOMEM, "out of memory");
-                return;
-            }
-            break;
-        case AUDITRULE_OTHER_MEETING:
-            break;
-        }
+    page_ctx *p = ctx;
+    if (json_array_append(p->mb->events, e) != 0)
+        return err_set(err, ST_NOMEM, "out of memory");
+    return ST_OK;
+}
+
+/* Judges one report of a meeting against the registry (src/job/auditrule.c). */
+static status judge_report(void *ctx, json_t *rep, errinfo *err)
+{
+    page_ctx *p = ctx;
+    am_mailbox *mb = p->mb;
+    am_meeting *m = &mb->m[p->meeting];
+    const char *rid = graph_id(json_object_get(rep, "id"));
+    if (!rid) {
+        log_warn("attendance report without a usable id (missing, empty or holding NUL); "
+                 "not audited",
+                 json_pack("{s:s,s:s?}", "upn", mb->upn_lower, "meeting_id", m->id));
+        return ST_OK;
     }
+    if (json_object_get(mb->judged, rid))
+        return ST_OK;
+    int64_t start = graph_time(json_object_get(rep, "meetingStartDateTime"));
+    int64_t end = graph_time(json_object_get(rep, "meetingEndDateTime"));
+    auditrule_verdict v = auditrule_classify(start, end, auditrule_is_landed(&mb->reg, rid), &mb->b,
+                                             m->channel, m->occ, m->nocc);
+    if (v == AUDITRULE_OTHER_MEETING)
+        return ST_OK; /* another meeting of the channel: judged under its own meeting */
+    if (json_object_set_new(mb->judged, rid, json_true()) != 0)
+        return err_set(err, ST_NOMEM, "out of memory");
+    switch (v) {
+    case AUDITRULE_OUTSIDE:
+        mb->outside++;
+        break;
+    case AUDITRULE_LANDED:
+        mb->on_graph++;
+        mb->landed++;
+        break;
+    case AUDITRULE_NOT_DUE:
+        mb->on_graph++;
+        mb->not_due++;
+        break;
+    case AUDITRULE_MISSING:
+        mb->on_graph++;
+        mb->missing++;
+        if (push_missing(mb, m, rid, start, end) != ST_OK)
+            return err_set(err, ST_NOMEM, "out of memory");
+        break;
+    case AUDITRULE_OTHER_MEETING:
+        break;
+    }
+    return ST_OK;
 }
 
 static void on_lookup(am_mailbox *mb, am_meeting *m, http_result *res)
@@ -402,22 +395,16 @@ static void on_graph(void *ctx, http_result *res)
             fail_msg(mb, ST_NOMEM, "out of memory");
         goto out;
     }
-    json_t *value = json_object_get(j, "value");
-    if (!json_is_array(value)) {
-        fail_msg(mb, ST_JSON, "Graph answered a listing without a \"value\" array");
-        goto out;
-    }
-    if (c->kind == K_EVENTS) {
-        if (json_array_extend(mb->events, value) != 0) {
-            fail_msg(mb, ST_NOMEM, "out of memory");
-            goto out;
-        }
-        next_page(mb, c, j, 1);
-    } else {
-        judge_reports(mb, c->meeting, value);
-        if (mb->state != AM_FAILED)
-            next_page(mb, c, j, 0);
-    }
+    /* a listing page: its items taken, then the next page asked for */
+    page_ctx p = {mb, c->meeting};
+    int calendar = c->kind == K_EVENTS;
+    http_request *next = NULL;
+    errinfo e = {0};
+    if (graph_take_page(&mb->a->gc, j, c->pages, mb->a->cfg->max_pages, mb->upn, calendar,
+                        mb->index, calendar ? take_event : judge_report, &p, &next, &e) != ST_OK)
+        fail(mb, &e);
+    else if (next)
+        submit(mb, next, c->kind, c->meeting, c->pages + 1, &e);
 out:
     free(c);
     advance(mb);
