@@ -37,7 +37,7 @@ struct http_request {
     http_done_fn done;
     void *done_ctx;
     int attempts;
-    int renewed;
+    int renewed; /* the codes (401, 403) that already renewed the token once */
     int want_renew;
     int too_large;
     int64_t sent_us; /* when its last attempt started (before it, 0) */
@@ -786,9 +786,12 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
         }
     } else if (code == 401 || (code == 403 && (req->flags & HTTP_RENEW_ON_403))) {
         st = code == 401 ? ST_AUTH : ST_FORBIDDEN;
-        if (!req->renewed && req->auth) {
-            /* renew once, right away; it does not use up a retry */
-            req->renewed = 1;
+        int seen = code == 401 ? 1 : 2;
+        if (!(req->renewed & seen) && req->auth) {
+            /* renew once per code, right away; it does not use up a retry. Per code,
+             * since a lookup refused with 403 may meet tokens revoked (401) on its
+             * renewed attempt */
+            req->renewed |= seen;
             req->want_renew = code == 401 ? HTTP_RENEW : HTTP_RENEW_403;
             req->not_before_ms = 0;
             req->attempts--;

@@ -947,6 +947,7 @@ int job_run(const config *cfg)
         r.active_max = ACTIVE_MAX;
     start_next(&r);
     upload_deferred(&r);
+    tick(&r, 1); /* the line shows at once, before any answer arrives */
     while (!g_stop && (r.active > 0 || r.next < r.nmb || !http_idle(r.eng))) {
         if (http_step(r.eng, &e) != ST_OK) {
             if (g_stop)

@@ -288,9 +288,22 @@ static void test_http__renews_once_on_401(void **state)
     assert_int_equal(http_perform(eng, r, &res), ST_AUTH);
     assert_int_equal(s2->served, 2);
     http_result_dispose(&res);
+    /* a lookup refused with 403 whose renewed attempt meets revoked tokens (401)
+     * renews once more: each code renews once */
+    const char *script3[] = {"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+                             "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", OK_JSON};
+    server *s3 = server_start(3, script3);
+    r = get(s3, HTTP_EXPECT_JSON | HTTP_RENEW_ON_403);
+    http_request_auth(r, auth_hook, NULL);
+    renewals = 0;
+    assert_int_equal(http_perform(eng, r, &res), ST_OK);
+    assert_int_equal(renewals, 2);
+    assert_int_equal(s3->served, 3);
+    http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
     server_stop(s2);
+    server_stop(s3);
 }
 
 static int done_count;
