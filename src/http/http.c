@@ -1,5 +1,10 @@
-/* The HTTP engine: one curl multi handle, a queue of requests waiting for a slot
- * or for their retry time, caps in all and per group, retries. See http.h.
+/* The HTTP engine: one curl multi handle, requests waiting for a slot or for their
+ * retry time, caps in all and per group, retries. See http.h.
+ *
+ * Slots go to the groups with the fewest requests in flight, in turn: taken in
+ * arrival order, a mailbox that queued early would hold its 4 slots to its end
+ * while later ones waited, and the run would end on a tail of a few mailboxes
+ * using a fraction of the slots.
  *
  * Lifecycle of a request: queued -> started (an easy handle, attempt headers,
  * auth hook) -> finished attempt -> either requeued with a not-before time, or
@@ -56,7 +61,14 @@ typedef struct group_state {
     int in_flight;
     int cap;
     int successes;
+    http_request *qhead, *qtail; /* ready to start, in order */
+    int level;                   /* the ready list it is in (its in_flight), or -1 */
+    int lprev, lnext;            /* neighbours in that list, -1 at the ends */
 } group_state;
+
+typedef struct group_list {
+    int head, tail;
+} group_list;
 
 /* The size a response is taken to have before any was seen. */
 #define FIRST_RESPONSE_GUESS ((size_t)256 << 10)
@@ -65,7 +77,10 @@ struct http_engine {
     CURLM *multi;
     http_limits lim;
     http_stats stats;
-    http_request *head, *tail; /* queued: waiting for a slot or a retry time */
+    http_request *head, *tail; /* ready requests of no group */
+    http_request *later;       /* waiting for their retry time */
+    size_t queued;             /* requests waiting, wherever */
+    group_list *ready;         /* [n]: groups with requests ready and n in flight */
     int in_flight;
     size_t body_total; /* response bytes held by the requests in flight */
     size_t body_big;   /* a large recent response size, decaying: what a new request may
@@ -127,8 +142,16 @@ status http_engine_new(http_engine **out, const http_limits *limits, errinfo *er
         eng->lim.group_cap = 1;
     /* until answers are seen, each is taken to be large */
     eng->body_big = FIRST_RESPONSE_GUESS;
+    eng->ready = malloc((size_t)eng->lim.group_cap * sizeof *eng->ready);
+    if (!eng->ready) {
+        free(eng);
+        return err_set(err, ST_NOMEM, "out of memory creating the HTTP engine");
+    }
+    for (int i = 0; i < eng->lim.group_cap; i++)
+        eng->ready[i].head = eng->ready[i].tail = -1;
     eng->multi = curl_multi_init();
     if (!eng->multi) {
+        free(eng->ready);
         free(eng);
         return err_set(err, ST_NOMEM, "libcurl could not create a multi handle");
     }
@@ -439,9 +462,9 @@ static group_state *group_of(http_engine *eng, int group)
         if (!g)
             return NULL;
         for (size_t i = eng->ngroups; i < n; i++) {
-            g[i].in_flight = 0;
+            memset(&g[i], 0, sizeof g[i]);
             g[i].cap = eng->lim.group_cap;
-            g[i].successes = 0;
+            g[i].level = g[i].lprev = g[i].lnext = -1;
         }
         eng->groups = g;
         eng->ngroups = n;
@@ -449,14 +472,91 @@ static group_state *group_of(http_engine *eng, int group)
     return &eng->groups[group];
 }
 
+/* Puts group gi in the ready list of its level, or in none: called after anything
+ * that changes its requests in flight, its cap or its ready requests. */
+static void relist(http_engine *eng, int gi)
+{
+    group_state *g = &eng->groups[gi];
+    int level = g->qhead && g->in_flight < g->cap ? g->in_flight : -1;
+    if (level == g->level)
+        return;
+    if (g->level >= 0) {
+        group_list *l = &eng->ready[g->level];
+        if (g->lprev >= 0)
+            eng->groups[g->lprev].lnext = g->lnext;
+        else
+            l->head = g->lnext;
+        if (g->lnext >= 0)
+            eng->groups[g->lnext].lprev = g->lprev;
+        else
+            l->tail = g->lprev;
+    }
+    g->level = level;
+    g->lprev = g->lnext = -1;
+    if (level >= 0) {
+        group_list *l = &eng->ready[level];
+        g->lprev = l->tail;
+        if (l->tail >= 0)
+            eng->groups[l->tail].lnext = gi;
+        else
+            l->head = gi;
+        l->tail = gi;
+    }
+}
+
+/* A request waits: for its retry time, or ready in its group's queue (at its front
+ * when it was tried before, so a group's requests keep their order). */
 static void enqueue(http_engine *eng, http_request *req)
 {
+    eng->queued++;
     req->next = NULL;
-    if (eng->tail)
-        eng->tail->next = req;
-    else
-        eng->head = req;
-    eng->tail = req;
+    if (req->not_before_ms > now_ms()) {
+        req->next = eng->later;
+        eng->later = req;
+        return;
+    }
+    group_state *g = group_of(eng, req->group);
+    http_request **head = g ? &g->qhead : &eng->head, **tail = g ? &g->qtail : &eng->tail;
+    if (req->attempts > 0 && *head) {
+        req->next = *head;
+        *head = req;
+    } else {
+        if (*tail)
+            (*tail)->next = req;
+        else
+            *head = req;
+        *tail = req;
+    }
+    if (g)
+        relist(eng, (int)(g - eng->groups));
+}
+
+/* The next ready request: one of no group, else one from the groups with the fewest
+ * in flight, in turn; NULL when none may start. */
+static http_request *take_ready(http_engine *eng)
+{
+    http_request *r = eng->head;
+    if (r) {
+        eng->head = r->next;
+        if (!eng->head)
+            eng->tail = NULL;
+    } else {
+        int lv = 0;
+        while (lv < eng->lim.group_cap && eng->ready[lv].head < 0)
+            lv++;
+        if (lv == eng->lim.group_cap)
+            return NULL;
+        int gi = eng->ready[lv].head;
+        group_state *g = &eng->groups[gi];
+        r = g->qhead;
+        g->qhead = r->next;
+        if (!g->qhead)
+            g->qtail = NULL;
+        relist(eng, gi); /* start_attempt relists it again once it is in flight */
+    }
+    r->next = NULL;
+    eng->queued--;
+    return r;
 }
 
 static int has_header(const struct curl_slist *l, const char *name)
@@ -581,8 +681,10 @@ static void start_attempt(http_engine *eng, http_request *req)
     res->attempts = req->attempts;
     eng->in_flight++;
     group_state *g = group_of(eng, req->group);
-    if (g)
+    if (g) {
         g->in_flight++;
+        relist(eng, (int)(g - eng->groups));
+    }
     eng->stats.requests++;
     if (req->attempts > 1)
         eng->stats.retries++;
@@ -608,37 +710,34 @@ static int over_budget(const http_engine *eng)
            eng->body_total >= eng->lim.max_body_total;
 }
 
-/* Starts every queued request whose time has come and that fits the caps.
- * Returns the milliseconds until the earliest waiting request may start (-1: none). */
+/* Moves the requests whose retry time has come to their queues, then starts ready
+ * requests while the caps allow. Returns the milliseconds until the earliest waiting
+ * request may start (-1: none). */
 static long pump(http_engine *eng)
 {
     int64_t now = now_ms();
     long wait = -1;
     admit_paused(eng);
-    http_request *prev = NULL, *r = eng->head;
-    while (r && eng->in_flight < eng->lim.max_in_flight && !over_budget(eng)) {
-        http_request *next = r->next;
-        group_state *g = group_of(eng, r->group);
-        int ready = r->not_before_ms <= now;
-        int fits = !g || g->in_flight < g->cap;
-        if (ready && fits) {
-            if (prev)
-                prev->next = next;
-            else
-                eng->head = next;
-            if (eng->tail == r)
-                eng->tail = prev;
-            r->next = NULL;
-            start_attempt(eng, r);
+    http_request **pp = &eng->later;
+    while (*pp) {
+        http_request *r = *pp;
+        if (r->not_before_ms <= now) {
+            *pp = r->next;
+            eng->queued--;
+            r->not_before_ms = 0;
+            enqueue(eng, r);
         } else {
-            if (!ready) {
-                long w = (long)(r->not_before_ms - now);
-                if (wait < 0 || w < wait)
-                    wait = w;
-            }
-            prev = r;
+            long w = (long)(r->not_before_ms - now);
+            if (wait < 0 || w < wait)
+                wait = w;
+            pp = &r->next;
         }
-        r = next;
+    }
+    while (eng->in_flight < eng->lim.max_in_flight && !over_budget(eng)) {
+        http_request *r = take_ready(eng);
+        if (!r)
+            break;
+        start_attempt(eng, r);
     }
     return wait;
 }
@@ -732,8 +831,10 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
     if (res->body.len > eng->body_big)
         eng->body_big = res->body.len;
     group_state *g = group_of(eng, req->group);
-    if (g)
+    if (g) {
         g->in_flight--;
+        relist(eng, (int)(g - eng->groups));
+    }
     res->http_status = code;
     eng->stats.bytes_in += res->body.len;
 
@@ -783,6 +884,7 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
         if (st == ST_OK && g && ++g->successes >= 8 && g->cap < eng->lim.group_cap) {
             g->cap++;
             g->successes = 0;
+            relist(eng, (int)(g - eng->groups));
         }
     } else if (code == 401 || (code == 403 && (req->flags & HTTP_RENEW_ON_403))) {
         st = code == 401 ? ST_AUTH : ST_FORBIDDEN;
@@ -822,8 +924,10 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
             retry = 1;
             if (code == 429) {
                 eng->stats.throttled++;
-                if (g && g->cap > 1)
+                if (g && g->cap > 1) {
                     g->cap--;
+                    relist(eng, (int)(g - eng->groups));
+                }
                 if (g)
                     g->successes = 0;
             }
@@ -890,7 +994,7 @@ status http_step(http_engine *eng, errinfo *err)
 
 int http_idle(const http_engine *eng)
 {
-    return !eng->head && eng->in_flight == 0;
+    return eng->queued == 0 && eng->in_flight == 0;
 }
 
 static status turn(http_engine *eng, errinfo *err);
@@ -914,7 +1018,7 @@ static status turn(http_engine *eng, errinfo *err)
     /* the callbacks may have queued follow-up requests that can start right away:
      * start them now rather than after the next socket event or the poll timeout */
     wait = pump(eng);
-    if (!eng->head && eng->in_flight == 0)
+    if (eng->queued == 0 && eng->in_flight == 0)
         return ST_OK;
     long timeout = 1000;
     if (wait >= 0 && wait < timeout)
@@ -936,7 +1040,7 @@ status http_run(http_engine *eng, errinfo *err)
 {
     if (eng->in_step)
         return err_set(err, ST_INTERNAL, "http_run called from a request callback or hook");
-    while (eng->head || eng->in_flight) {
+    while (eng->queued || eng->in_flight) {
         status st = step(eng, err);
         if (st != ST_OK)
             return st;
@@ -994,14 +1098,21 @@ void http_engine_free(http_engine *eng)
 {
     if (!eng)
         return;
-    http_request *r = eng->head;
-    while (r) {
-        http_request *n = r->next;
+    for (size_t i = 0; i <= eng->ngroups; i++) {
+        http_request *r = i < eng->ngroups ? eng->groups[i].qhead : eng->head;
+        while (r) {
+            http_request *n = r->next;
+            http_request_free(r);
+            r = n;
+        }
+    }
+    for (http_request *r = eng->later, *n; r; r = n) {
+        n = r->next;
         http_request_free(r);
-        r = n;
     }
     /* requests still in flight are only left behind when the run is aborted */
     curl_multi_cleanup(eng->multi);
     free(eng->groups);
+    free(eng->ready);
     free(eng);
 }

@@ -4,7 +4,9 @@
  * engine runs them with HTTP/2 multiplexing where the server offers it, at most
  * `max_in_flight` at once in all and at most `group_cap` at once per group (a
  * group is a mailbox: Outlook allows 4 concurrent requests per app and mailbox).
- * A group's cap drops by one on each 429 and climbs back after successes.
+ * A group's cap drops by one on each 429 and climbs back after successes. A free
+ * slot goes to a request of no group first, else to the group with the fewest in
+ * flight, groups at the same level in turn; a group's requests keep their order.
  *
  * Retries happen inside the engine and the callback sees only the final outcome:
  * connection errors, timeouts, truncated bodies, 429/500/502/503/504 (after

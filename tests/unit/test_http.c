@@ -337,6 +337,48 @@ static void test_http__group_cap(void **state)
     server_stop(s);
 }
 
+static int finished_groups[16];
+static int nfinished;
+
+static void on_group_done(void *ctx, http_result *res)
+{
+    assert_int_equal(res->st, ST_OK);
+    finished_groups[nfinished++] = (int)(intptr_t)ctx;
+}
+
+/* Slots go to the groups with the fewest in flight, in turn, not in arrival order:
+ * a group that queued everything first does not hold every slot to its end. */
+static void test_http__groups_take_turns(void **state)
+{
+    (void)state;
+    const char *script[] = {OK_JSON};
+    server *s = server_start(1, script);
+    s->delay_ms = 20;
+    http_limits l;
+    http_limits_default(&l);
+    l.timeout_ms = 2000;
+    l.max_in_flight = 2;
+    http_engine *eng = NULL;
+    errinfo e = {0};
+    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
+    nfinished = 0;
+    for (int g = 0; g < 2; g++)
+        for (int i = 0; i < 6; i++) {
+            http_request *r = get(s, HTTP_EXPECT_JSON);
+            http_request_group(r, g);
+            assert_int_equal(http_submit(eng, r, on_group_done, (void *)(intptr_t)g, &e), ST_OK);
+        }
+    assert_int_equal(http_run(eng, &e), ST_OK);
+    assert_int_equal(nfinished, 12);
+    /* arrival order would finish group 0's six before any of group 1's */
+    int second = 0;
+    for (int i = 0; i < 6; i++)
+        second += finished_groups[i];
+    assert_in_range(second, 2, 4);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
 /* Response bytes held in flight are bounded: while the requests in flight may hold
  * more than the budget, no new request starts (they wait; one always may run). */
 static void test_http__body_budget_waits(void **state)
@@ -578,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_http__body_cap),
         cmocka_unit_test(test_http__renews_once_on_401),
         cmocka_unit_test(test_http__group_cap),
+        cmocka_unit_test(test_http__groups_take_turns),
         cmocka_unit_test(test_http__body_budget_waits),
         cmocka_unit_test(test_http__chained_requests_do_not_stall),
         cmocka_unit_test(test_http__prepare_before_each_attempt),
