@@ -47,21 +47,30 @@ struct http_request {
     int too_large;
     int64_t sent_us; /* when its last attempt started (before it, 0) */
     int admitted;    /* its body may be taken in (see on_body) */
+    size_t held;     /* what its answer counts for in the engine's body_total */
     int paused;      /* waiting in the engine's paused list */
     struct http_request *pnext;
     int64_t not_before_ms;
     CURL *easy;
     struct curl_slist *attempt_headers;
-    http_result res;
-    char errbuf[CURL_ERROR_SIZE];
+    struct outcome *out; /* from its first attempt on */
     struct http_request *next;
 };
+
+/* What an attempt fills: allocated when the request first starts, since a run may
+ * hold tens of thousands of requests queued (each mailbox's lookups and pages). */
+typedef struct outcome {
+    http_result res;
+    char errbuf[CURL_ERROR_SIZE];
+} outcome;
 
 typedef struct group_state {
     int in_flight;
     int cap;
     int successes;
     http_request *qhead, *qtail; /* ready to start, in order */
+    int nq;                      /* how many */
+    int startable;               /* of them, how many its cap lets start now */
     int level;                   /* the ready list it is in (its in_flight), or -1 */
     int lprev, lnext;            /* neighbours in that list, -1 at the ends */
 } group_state;
@@ -80,9 +89,11 @@ struct http_engine {
     http_request *head, *tail; /* ready requests of no group */
     http_request *later;       /* waiting for their retry time */
     size_t queued;             /* requests waiting, wherever */
+    int nhead;                 /* ready requests of no group */
+    long startable;            /* ready requests of groups that their caps let start */
     group_list *ready;         /* [n]: groups with requests ready and n in flight */
     int in_flight;
-    size_t body_total; /* response bytes held by the requests in flight */
+    size_t body_total; /* response memory held by the answers coming in (see hold) */
     size_t body_big;   /* a large recent response size, decaying: what a new request may
                           come to hold */
     http_request *paused_head, *paused_tail; /* answers waiting to be taken in */
@@ -178,7 +189,6 @@ http_request *http_request_new(const char *method, const char *url)
         http_request_free(r);
         return NULL;
     }
-    buf_init(&r->res.body, 0);
     return r;
 }
 
@@ -275,7 +285,10 @@ void http_request_free(http_request *req)
     headers_free(req->headers);
     if (req->body_owned)
         free(req->body);
-    http_result_dispose(&req->res);
+    if (req->out) {
+        http_result_dispose(&req->out->res);
+        free(req->out);
+    }
     free(req->method);
     free(req->url);
     free(req);
@@ -331,6 +344,16 @@ static int bodies_full(const http_engine *eng)
            eng->body_total + eng->body_big > eng->lim.max_body_total;
 }
 
+/* An answer counts for the memory its body takes (a buffer grows by doubling), and
+ * from its first byte for at least a large recent answer's size: many answers
+ * starting at once, each with nothing in yet, would all be let in otherwise. */
+static void hold(http_engine *eng, http_request *req, size_t held)
+{
+    eng->body_total -= req->held < eng->body_total ? req->held : eng->body_total;
+    eng->body_total += held;
+    req->held = held;
+}
+
 static void unlist_paused(http_engine *eng, http_request *req)
 {
     http_request **pp = &eng->paused_head, *prev = NULL;
@@ -354,6 +377,7 @@ static void admit_paused(http_engine *eng)
         http_request *req = eng->paused_head;
         unlist_paused(eng, req);
         req->admitted = 1;
+        hold(eng, req, eng->body_big);
         curl_easy_pause(req->easy, CURLPAUSE_CONT);
     }
 }
@@ -378,12 +402,14 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
             return CURL_WRITEFUNC_PAUSE;
         }
         req->admitted = 1;
+        hold(req->eng, req, req->eng->body_big);
     }
-    if (buf_append(&req->res.body, ptr, n, NULL) != ST_OK) {
+    if (buf_append(&req->out->res.body, ptr, n, NULL) != ST_OK) {
         req->too_large = 1;
         return 0;
     }
-    req->eng->body_total += n;
+    if (req->out->res.body.alloc > req->held)
+        hold(req->eng, req, req->out->res.body.alloc);
     return n;
 }
 
@@ -419,14 +445,15 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     };
     /* a new status line (after 100-continue or a redirect) starts a new header set */
     if (n > 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-        req->res.etag[0] = req->res.error_code[0] = req->res.content_type[0] = '\0';
-        req->res.retry_after[0] = '\0';
+        req->out->res.etag[0] = req->out->res.error_code[0] = req->out->res.content_type[0] = '\0';
+        req->out->res.retry_after[0] = '\0';
         return n;
     }
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
         size_t ln = strlen(wanted[i].name);
         if (n > ln && strncasecmp(ptr, wanted[i].name, ln) == 0) {
-            copy_header_value((char *)&req->res + wanted[i].off, wanted[i].len, ptr + ln, n - ln);
+            copy_header_value((char *)&req->out->res + wanted[i].off, wanted[i].len, ptr + ln,
+                              n - ln);
             break;
         }
     }
@@ -477,6 +504,10 @@ static group_state *group_of(http_engine *eng, int group)
 static void relist(http_engine *eng, int gi)
 {
     group_state *g = &eng->groups[gi];
+    int room = g->cap - g->in_flight;
+    int startable = room <= 0 ? 0 : g->nq < room ? g->nq : room;
+    eng->startable += startable - g->startable;
+    g->startable = startable;
     int level = g->qhead && g->in_flight < g->cap ? g->in_flight : -1;
     if (level == g->level)
         return;
@@ -527,8 +558,12 @@ static void enqueue(http_engine *eng, http_request *req)
             *head = req;
         *tail = req;
     }
-    if (g)
+    if (g) {
+        g->nq++;
         relist(eng, (int)(g - eng->groups));
+    } else {
+        eng->nhead++;
+    }
 }
 
 /* The next ready request: one of no group, else one from the groups with the fewest
@@ -540,6 +575,7 @@ static http_request *take_ready(http_engine *eng)
         eng->head = r->next;
         if (!eng->head)
             eng->tail = NULL;
+        eng->nhead--;
     } else {
         int lv = 0;
         while (lv < eng->lim.group_cap && eng->ready[lv].head < 0)
@@ -552,6 +588,7 @@ static http_request *take_ready(http_engine *eng)
         g->qhead = r->next;
         if (!g->qhead)
             g->qtail = NULL;
+        g->nq--;
         relist(eng, gi); /* start_attempt relists it again once it is in flight */
     }
     r->next = NULL;
@@ -576,7 +613,14 @@ static status step(http_engine *eng, errinfo *err);
 static void start_attempt(http_engine *eng, http_request *req)
 {
     req->eng = eng;
-    http_result *res = &req->res;
+    if (!req->out) {
+        if (!(req->out = calloc(1, sizeof *req->out))) {
+            complete(req); /* out of memory */
+            return;
+        }
+        buf_init(&req->out->res.body, 0);
+    }
+    http_result *res = &req->out->res;
     buf_reset(&res->body);
     res->body.cap = eng->lim.max_body;
     json_decref(res->json);
@@ -584,7 +628,7 @@ static void start_attempt(http_engine *eng, http_request *req)
     res->etag[0] = res->error_code[0] = res->content_type[0] = res->retry_after[0] = '\0';
     res->http_status = 0;
     req->too_large = 0;
-    req->errbuf[0] = '\0';
+    req->out->errbuf[0] = '\0';
     headers_free(req->attempt_headers);
     req->attempt_headers = NULL;
 
@@ -649,7 +693,9 @@ static void start_attempt(http_engine *eng, http_request *req)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->out->errbuf);
+    /* each request in flight holds one (16 KiB by default), thousands at once */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, eng->lim.timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, eng->lim.timeout_ms);
@@ -710,6 +756,15 @@ static int over_budget(const http_engine *eng)
            eng->body_total >= eng->lim.max_body_total;
 }
 
+int http_room(const http_engine *eng)
+{
+    long cap = eng->lim.max_in_flight;
+    if (eng->lim.max_body_total && (long)(eng->lim.max_body_total / REQUEST_OVERHEAD) - 1 < cap)
+        cap = (long)(eng->lim.max_body_total / REQUEST_OVERHEAD) - 1;
+    long room = cap - eng->in_flight - eng->startable - eng->nhead;
+    return room > 0 ? (int)room : 0;
+}
+
 /* Moves the requests whose retry time has come to their queues, then starts ready
  * requests while the caps allow. Returns the milliseconds until the earliest waiting
  * request may start (-1: none). */
@@ -744,8 +799,18 @@ static long pump(http_engine *eng)
 
 static void complete(http_request *req)
 {
+    outcome spare;
+    http_result *res = req->out ? &req->out->res : NULL;
+    if (!res) {
+        /* it never started, and its outcome could not be allocated */
+        memset(&spare, 0, sizeof spare);
+        res = &spare.res;
+        res->st = err_set(&res->err, ST_NOMEM, "out of memory starting a request");
+    }
     if (req->done)
-        req->done(req->done_ctx, &req->res);
+        req->done(req->done_ctx, res);
+    if (res == &spare.res)
+        http_result_dispose(res);
     http_request_free(req);
 }
 
@@ -789,7 +854,7 @@ static const char *attempt_credential(const http_request *req)
 /* Fills res->err for an HTTP error status, with Graph's or Storage's error code. */
 static void describe_http_error(http_request *req, status st)
 {
-    http_result *res = &req->res;
+    http_result *res = &req->out->res;
     char url[512];
     http_url_for_log(req->url, url, sizeof url);
     char detail[300] = "";
@@ -819,17 +884,17 @@ static void describe_http_error(http_request *req, status st)
 
 static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
 {
-    http_result *res = &req->res;
+    http_result *res = &req->out->res;
     long code = 0;
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
     curl_multi_remove_handle(eng->multi, req->easy);
     unlist_paused(eng, req);
     req->admitted = 0;
     eng->in_flight--;
-    eng->body_total -= res->body.len < eng->body_total ? res->body.len : eng->body_total;
+    hold(eng, req, 0);
     eng->body_big -= eng->body_big / 64;
-    if (res->body.len > eng->body_big)
-        eng->body_big = res->body.len;
+    if (res->body.alloc > eng->body_big)
+        eng->body_big = res->body.alloc;
     group_state *g = group_of(eng, req->group);
     if (g) {
         g->in_flight--;
@@ -860,7 +925,7 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
                         cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
                         cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_OUT_OF_MEMORY;
             st = err_set(&res->err, ST_NET, "%s %s: %s", req->method, url,
-                         req->errbuf[0] ? req->errbuf : curl_easy_strerror(cc));
+                         req->out->errbuf[0] ? req->out->errbuf : curl_easy_strerror(cc));
             res->err.curl_code = (int)cc;
             retry = !fatal;
         }

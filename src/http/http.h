@@ -98,6 +98,10 @@ typedef void (*http_done_fn)(void *ctx, http_result *res);
 TA_MUST_USE status http_engine_new(http_engine **out, const http_limits *limits, errinfo *err);
 void http_engine_free(http_engine *eng);
 void http_engine_stats(const http_engine *eng, http_stats *out);
+/* How many more requests could start now than are in flight or ready to start (those
+ * of a group at its cap do not count): a caller with work of its own to add (the run,
+ * another mailbox) adds it while this is positive. */
+int http_room(const http_engine *eng);
 /* Limits used when none are given: 60 s, 6 retries, 300 s, 500 ms, 64 MiB, 256, 4. */
 void http_limits_default(http_limits *l);
 

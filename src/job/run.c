@@ -148,9 +148,9 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
     return ST_OK;
 }
 
-/* Mailboxes active at once, at most: enough to keep the budget of answers in flight
- * full (docs/behaviour.md), few enough that their working state stays small. */
-#define ACTIVE_MAX 256
+/* Mailboxes active at once, at most, whatever the engine's room: each holds a little
+ * working state (docs/behaviour.md). */
+#define ACTIVE_MAX 4096
 
 /* Values a table buffers before it writes a row group, in the run. */
 #define RUN_ROW_GROUP_BYTES ((size_t)16 << 20)
@@ -446,7 +446,10 @@ static int load_registry(run *r, mailbox *mb)
 
 static void start_next(run *r)
 {
-    while (r->active < r->active_max && r->next < r->nmb) {
+    /* another mailbox starts while the engine could send more than the active ones
+     * have ready: as many as keep the slots full, whatever the size of each */
+    while (r->next < r->nmb && r->active < r->active_max &&
+           (r->active < 2 || http_room(r->eng) > 0)) {
         mailbox *mb = r->mbs[r->next++];
         if (r->cfg->claim) {
             errinfo e = {0};
@@ -942,9 +945,7 @@ int job_run(const config *cfg)
 
     /* enough mailboxes at once to fill the in-flight cap, not so many that their
      * events crowd memory */
-    r.active_max = cfg->concurrency / 2 > 2 ? cfg->concurrency / 2 : 2;
-    if (r.active_max > ACTIVE_MAX)
-        r.active_max = ACTIVE_MAX;
+    r.active_max = ACTIVE_MAX;
     start_next(&r);
     upload_deferred(&r);
     tick(&r, 1); /* the line shows at once, before any answer arrives */
