@@ -7,7 +7,6 @@
 #include "log.h"
 #include "util/timeutil.h"
 
-#define REGISTRY_MAX (64u << 20)
 #define SAVE_ATTEMPTS 10
 #define US_PER_DAY (INT64_C(86400) * 1000000)
 
@@ -111,25 +110,30 @@ void registry_parse(const char *text, size_t len, registry *reg)
     reg->first_window_start = read_time(json_object_get(reg->doc, "first_window_start"));
 }
 
-status registry_load(store *s, const char *name, registry *reg, errinfo *err)
+status registry_take(registry *reg, const char *name, status st, const errinfo *read_err,
+                     const buf *body, const char *etag, errinfo *err)
 {
     memset(reg, 0, sizeof *reg);
+    if (st != ST_OK && st != ST_NOT_FOUND) {
+        *err = *read_err;
+        return st;
+    }
+    int found = st == ST_OK && body;
+    registry_parse(found && body->data ? body->data : "", found ? body->len : 0, reg);
+    snprintf(reg->etag, sizeof reg->etag, "%s", found && etag ? etag : "");
+    if (!reg->doc)
+        return err_set(err, ST_NOMEM, "out of memory reading %s", name);
+    return ST_OK;
+}
+
+status registry_load(store *s, const char *name, registry *reg, errinfo *err)
+{
     buf b;
     buf_init(&b, REGISTRY_MAX);
     char etag[STORE_ETAG_MAX] = "";
-    status st = store_get(s, name, &b, etag, err);
-    if (st == ST_NOT_FOUND) {
-        err_clear(err);
-        st = ST_OK;
-        b.len = 0;
-        etag[0] = '\0';
-    }
-    if (st == ST_OK) {
-        registry_parse(b.data ? b.data : "", b.len, reg);
-        memcpy(reg->etag, etag, sizeof etag);
-        if (!reg->doc)
-            st = err_set(err, ST_NOMEM, "out of memory reading %s", name);
-    }
+    errinfo e = {0};
+    status st = store_get(s, name, &b, etag, &e);
+    st = registry_take(reg, name, st, &e, &b, etag, err);
     buf_dispose(&b);
     return st;
 }

@@ -20,6 +20,7 @@
 #include "store/store.h"
 
 #define REGISTRY_NO_TIME INT64_MIN
+#define REGISTRY_MAX (64u << 20) /* bytes: a larger file fails the mailbox */
 
 typedef struct registry {
     json_t *doc;                /* as read, checked (never NULL after a load) */
@@ -30,6 +31,12 @@ typedef struct registry {
 /* Reads the blob `name`; a missing blob is an empty registry. Fails only when the
  * storage does. */
 TA_MUST_USE status registry_load(store *s, const char *name, registry *reg, errinfo *err);
+/* What registry_load does with what it read, for a read made elsewhere (the run reads
+ * them through the engine, many at once): st is the read's outcome, ST_NOT_FOUND an
+ * empty registry; any other failure is returned, prefixed with nothing. */
+TA_MUST_USE status registry_take(registry *reg, const char *name, status st,
+                                 const errinfo *read_err, const buf *body, const char *etag,
+                                 errinfo *err);
 /* Parses a document (for tests and merges); a bad one gives an empty registry. */
 void registry_parse(const char *text, size_t len, registry *reg);
 void registry_dispose(registry *reg);

@@ -153,7 +153,7 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
 #define ACTIVE_MAX 4096
 
 /* Values a table buffers before it writes a row group, in the run. */
-#define RUN_ROW_GROUP_BYTES ((size_t)16 << 20)
+#define RUN_ROW_GROUP_BYTES ((size_t)8 << 20)
 
 /* The temporary Parquet file of a table: "{table}.parquet" in the run's folder. */
 static void table_file_name(int t, char name[64])
@@ -429,19 +429,57 @@ static int watermark_in_future(run *r, mailbox *mb)
 
 /* Reads the mailbox's tracked meetings; a storage failure fails that mailbox alone
  * (it is tried again next run). 0 when it may start. */
-static int load_registry(run *r, mailbox *mb)
+typedef struct registry_read {
+    run *r;
+    mailbox *mb;
+    char *name;
+} registry_read;
+
+static void registry_failed(run *r, mailbox *mb, const errinfo *e)
+{
+    mb->err = *e;
+    err_prefix(&mb->err, "reading its tracked meetings");
+    r->active--; /* fail_before_start counts it again */
+    fail_before_start(r, mb, 0);
+}
+
+/* The mailbox's tracked meetings are read: it starts. */
+static void on_registry(void *ctx, status st, const errinfo *read_err, buf *body, const char *etag)
+{
+    registry_read *rr = ctx;
+    errinfo e = {0};
+    if (registry_take(&rr->mb->reg, rr->name, st, read_err, body, etag, &e) == ST_OK)
+        mailbox_start(rr->mb);
+    else
+        registry_failed(rr->r, rr->mb, &e);
+    free(rr->name);
+    free(rr);
+}
+
+/* Reads the mailbox's tracked meetings through the engine, many mailboxes at once (one
+ * after another, each read would hold the run for a round trip to the storage); the
+ * mailbox is active from now on and starts when they arrive. */
+static void start_with_registry(run *r, mailbox *mb)
 {
     errinfo e = {0};
+    r->active++;
+    registry_read *rr = calloc(1, sizeof *rr);
     char *name = layout_registry(r->cfg->prefix, mb->upn);
-    status st =
-        name ? registry_load(r->store, name, &mb->reg, &e) : err_set(&e, ST_NOMEM, "out of memory");
-    free(name);
-    if (st == ST_OK)
-        return 0;
-    mb->err = e;
-    err_prefix(&mb->err, "reading its tracked meetings");
-    fail_before_start(r, mb, 0);
-    return -1;
+    if (!rr || !name) {
+        free(rr);
+        free(name);
+        err_set(&e, ST_NOMEM, "out of memory");
+        registry_failed(r, mb, &e);
+        return;
+    }
+    rr->r = r;
+    rr->mb = mb;
+    rr->name = name;
+    if (store_get_async(r->store, name, REGISTRY_MAX, on_registry, rr, &e) != ST_OK) {
+        free(name);
+        free(rr);
+        registry_failed(r, mb, &e);
+    }
 }
 
 static void start_next(run *r)
@@ -482,10 +520,7 @@ static void start_next(run *r)
             window_for_mailbox(mb->old_watermark, r->now_us, r->cfg->first_run_days,
                                r->cfg->overlap_minutes, &mb->window_start, &mb->window_end);
         }
-        if (load_registry(r, mb) != 0)
-            continue;
-        r->active++;
-        mailbox_start(mb);
+        start_with_registry(r, mb);
     }
 }
 

@@ -558,6 +558,56 @@ status blob_get(blob_client *b, const char *name, buf *out, char etag_out[STORE_
     return st;
 }
 
+typedef struct async_get {
+    blob_client *b;
+    store_got_fn got;
+    void *ctx;
+    size_t max_bytes;
+    char name[];
+} async_get;
+
+static void on_async_get(void *ctx, http_result *res)
+{
+    async_get *ag = ctx;
+    errinfo e = {0};
+    status st = res->st;
+    if (st != ST_OK) {
+        if (res->http_status == 404 && strcmp(res->error_code, "ContainerNotFound") != 0) {
+            e.http_status = 404;
+            st = err_set(&e, ST_NOT_FOUND, "blob %s does not exist in %s", ag->name,
+                         ag->b->describe);
+        } else {
+            st = failed(ag->b, res, &e, "reading blob %s", ag->name);
+        }
+    } else if (res->body.len > ag->max_bytes) {
+        st = err_set(&e, ST_TOO_LARGE, "reading blob %s: larger than %zu bytes", ag->name,
+                     ag->max_bytes);
+    }
+    ag->got(ag->ctx, st, &e, st == ST_OK ? &res->body : NULL, st == ST_OK ? res->etag : "");
+    free(ag);
+}
+
+status blob_get_async(blob_client *b, const char *name, size_t max_bytes, store_got_fn got,
+                      void *ctx, errinfo *err)
+{
+    size_t nlen = strlen(name);
+    async_get *ag = malloc(sizeof *ag + nlen + 1);
+    if (!ag)
+        return err_set(err, ST_NOMEM, "out of memory reading blob %s", name);
+    ag->b = b;
+    ag->got = got;
+    ag->ctx = ctx;
+    ag->max_bytes = max_bytes;
+    memcpy(ag->name, name, nlen + 1);
+    http_request *req;
+    status st = new_request(b, "GET", name, NULL, &req, err);
+    if (st == ST_OK)
+        st = http_submit(b->eng, req, on_async_get, ag, err);
+    if (st != ST_OK)
+        free(ag);
+    return st;
+}
+
 /* Adds the headers of a Put Blob: type, content type, MD5 and the condition. */
 static status put_headers(http_request *req, const void *data, size_t len, const char *content_type,
                           store_cond cond, const char *etag, errinfo *err)
@@ -1180,6 +1230,12 @@ static status drv_get(void *impl, const char *name, buf *out, char etag_out[STOR
     return blob_get(impl, name, out, etag_out, err);
 }
 
+static status drv_get_async(void *impl, const char *name, size_t max_bytes, store_got_fn got,
+                            void *ctx, errinfo *err)
+{
+    return blob_get_async(impl, name, max_bytes, got, ctx, err);
+}
+
 static status drv_put(void *impl, const char *name, const void *data, size_t len,
                       const char *content_type, store_cond cond, const char *etag,
                       char etag_out[STORE_ETAG_MAX], errinfo *err)
@@ -1230,6 +1286,7 @@ const store_driver store_blob_driver = {
     .check = drv_check,
     .get = drv_get,
     .put = drv_put,
+    .get_async = drv_get_async,
     .put_async = drv_put_async,
     .put_file = drv_put_file,
     .list = drv_list,

@@ -39,6 +39,8 @@ TA_MUST_USE status blob_get(blob_client *b, const char *name, buf *out,
 TA_MUST_USE status blob_put(blob_client *b, const char *name, const void *data, size_t len,
                             const char *content_type, store_cond cond, const char *etag,
                             char etag_out[STORE_ETAG_MAX], errinfo *err);
+TA_MUST_USE status blob_get_async(blob_client *b, const char *name, size_t max_bytes,
+                                  store_got_fn got, void *ctx, errinfo *err);
 /* Takes data (malloc'd), also on error; `done` is not called when this fails. */
 TA_MUST_USE status blob_put_async(blob_client *b, const char *name, char *data, size_t len,
                                   const char *content_type, store_done_fn done, void *ctx,

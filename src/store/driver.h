@@ -24,6 +24,8 @@ typedef struct store_driver {
     status (*check)(void *impl, errinfo *err);
     status (*get)(void *impl, const char *name, buf *out, char etag_out[STORE_ETAG_MAX],
                   errinfo *err);
+    status (*get_async)(void *impl, const char *name, size_t max_bytes, store_got_fn got, void *ctx,
+                        errinfo *err);
     status (*put)(void *impl, const char *name, const void *data, size_t len,
                   const char *content_type, store_cond cond, const char *etag,
                   char etag_out[STORE_ETAG_MAX], errinfo *err);

@@ -623,6 +623,20 @@ static status drv_get(void *impl, const char *name, buf *out, char etag_out[STOR
     return localdir_get(impl, name, out, etag_out, err);
 }
 
+static status drv_get_async(void *impl, const char *name, size_t max_bytes, store_got_fn got,
+                            void *ctx, errinfo *err)
+{
+    (void)err;
+    buf b;
+    buf_init(&b, max_bytes);
+    char etag[STORE_ETAG_MAX] = "";
+    errinfo e = {0};
+    status st = localdir_get(impl, name, &b, etag, &e);
+    got(ctx, st, &e, &b, etag);
+    buf_dispose(&b);
+    return ST_OK;
+}
+
 static status drv_put(void *impl, const char *name, const void *data, size_t len,
                       const char *content_type, store_cond cond, const char *etag,
                       char etag_out[STORE_ETAG_MAX], errinfo *err)
@@ -677,6 +691,7 @@ const store_driver store_dir_driver = {
     .check = drv_check,
     .get = drv_get,
     .put = drv_put,
+    .get_async = drv_get_async,
     .put_async = drv_put_async,
     .put_file = drv_put_file,
     .list = drv_list,

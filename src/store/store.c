@@ -130,6 +130,15 @@ status store_get(store *s, const char *name, buf *out, char etag_out[STORE_ETAG_
     return s->drv->get(s->impl, name, out, etag_out, err);
 }
 
+status store_get_async(store *s, const char *name, size_t max_bytes, store_got_fn got, void *ctx,
+                       errinfo *err)
+{
+    status st = check_name(name, err);
+    if (st != ST_OK)
+        return st;
+    return s->drv->get_async(s->impl, name, max_bytes, got, ctx, err);
+}
+
 status store_put(store *s, const char *name, const void *data, size_t len, const char *content_type,
                  store_cond cond, const char *etag, char etag_out[STORE_ETAG_MAX], errinfo *err)
 {

@@ -51,6 +51,15 @@ TA_MUST_USE status store_check(store *s, errinfo *err);
  * ST_NOT_FOUND when it does not exist. */
 TA_MUST_USE status store_get(store *s, const char *name, buf *out, char etag_out[STORE_ETAG_MAX],
                              errinfo *err);
+/* Receives what store_get_async read: on ST_OK the blob's bytes in `body` (the
+ * receiver may take them: buf_init it after) and its ETag; ST_NOT_FOUND when it does
+ * not exist; otherwise err says what failed. */
+typedef void (*store_got_fn)(void *ctx, status st, const errinfo *err, buf *body, const char *etag);
+/* Like store_get, but queued on the engine: `got` is called from http_run (for the
+ * folder sink, before this returns); not called when this fails. Blobs up to
+ * max_bytes: a larger one fails the read. */
+TA_MUST_USE status store_get_async(store *s, const char *name, size_t max_bytes, store_got_fn got,
+                                   void *ctx, errinfo *err);
 /* Writes a whole blob (Put Blob with Content-MD5), optionally conditional.
  * etag_out (may be NULL) gets the new ETag. */
 TA_MUST_USE status store_put(store *s, const char *name, const void *data, size_t len,

@@ -408,6 +408,28 @@ describe('fault matrix', () => {
       check: async ({ r1 }) => assert.match(r1.stderr, /storage/i, 'the log says storage failed'),
     }));
 
+  // Tracked meetings are read through the engine, many mailboxes at once: a read
+  // refused fails those mailboxes alone, a transient one is retried.
+  test('a tracked-meetings read refused (403): those mailboxes fail, named', T, () =>
+    scenario({
+      fault: '403 on tracked meetings',
+      at: 'registry/mailboxes GET, always',
+      storage: [{ method: 'GET', path: /\/registry\/mailboxes\//, status: 403 }],
+      expectExit: 1,
+      failed: [0, 1],
+      errorRe: /reading its tracked meetings.*403/,
+    }));
+
+  test('a tracked-meetings read answered 500 twice, then read', T, () =>
+    scenario({
+      fault: '500 on tracked meetings (transient)',
+      at: 'registry/mailboxes GET, twice',
+      storage: [{ method: 'GET', path: /\/registry\/mailboxes\//, status: 500, count: 2 }],
+      expectExit: 0,
+      failed: [],
+      check: async ({ px }) => assert.ok(px.requests.filter((e) => e.method === 'GET' && /\/registry\/mailboxes\//.test(e.path)).length >= 4, 'read again after the 500s'),
+    }));
+
   test('Azurite stopped between the Parquet files and the checkpoint', T, () =>
     scenario({
       fault: 'storage stops after the Parquet files',
