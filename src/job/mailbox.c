@@ -473,8 +473,9 @@ typedef struct put_ctx {
     size_t len;
 } put_ctx;
 
-static void on_put_done(void *ctx, status st, const errinfo *err)
+static void on_put_done(void *ctx, status st, const errinfo *err, const char *etag)
 {
+    (void)etag;
     put_ctx *pc = ctx;
     mailbox *mb = pc->mb;
     mb->pending--;
@@ -747,8 +748,8 @@ static void upload(mailbox *mb, const char *kind, composed *c)
         pc->len = (size_t)size;
         mb->pending++;
         *r->upload_held += size;
-        if (store_put_async(r->store, name, data, pc->len, "application/json", on_put_done, pc,
-                            &e) != ST_OK) {
+        if (store_put_async(r->store, name, data, pc->len, "application/json", STORE_COND_NONE,
+                            NULL, on_put_done, pc, &e) != ST_OK) {
             /* the store took the data but will not call back */
             mb->pending--;
             *r->upload_held -= size;

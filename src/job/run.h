@@ -37,7 +37,8 @@ typedef struct run {
     size_t nuploads;
     size_t nmb;
     size_t next;
-    int active, active_max;
+    int active;
+    struct registry_writes *regw; /* the tracked-meetings writes at its end (run.c) */
 
     tmpdir tmp;          /* the run's temporary folder */
     spool_budget spill;  /* what mailboxes hold in memory before they spill to it */

@@ -647,6 +647,18 @@ static status check_put_args(const char *content_type, store_cond cond, const ch
     return ST_OK;
 }
 
+/* The error of a Put Blob that failed, naming a condition that did not hold. */
+static status put_failed(blob_client *b, http_result *res, const char *name, store_cond cond,
+                         const char *etag, errinfo *err)
+{
+    if (res->st == ST_PRECONDITION && cond == STORE_COND_IF_MATCH)
+        return failed(b, res, err, "writing blob %s: it changed since it was read (If-Match %s)",
+                      name, etag);
+    if (res->st == ST_CONFLICT && cond == STORE_COND_IF_NONE_MATCH)
+        return failed(b, res, err, "writing blob %s: it already exists (If-None-Match: *)", name);
+    return failed(b, res, err, "writing blob %s", name);
+}
+
 status blob_put(blob_client *b, const char *name, const void *data, size_t len,
                 const char *content_type, store_cond cond, const char *etag,
                 char etag_out[STORE_ETAG_MAX], errinfo *err)
@@ -669,13 +681,8 @@ status blob_put(blob_client *b, const char *name, const void *data, size_t len,
     if (st == ST_OK) {
         if (etag_out)
             snprintf(etag_out, STORE_ETAG_MAX, "%s", res.etag);
-    } else if (st == ST_PRECONDITION && cond == STORE_COND_IF_MATCH) {
-        st = failed(b, &res, err, "writing blob %s: it changed since it was read (If-Match %s)",
-                    name, etag);
-    } else if (st == ST_CONFLICT && cond == STORE_COND_IF_NONE_MATCH) {
-        st = failed(b, &res, err, "writing blob %s: it already exists (If-None-Match: *)", name);
     } else {
-        st = failed(b, &res, err, "writing blob %s", name);
+        st = put_failed(b, &res, name, cond, etag, err);
     }
     http_result_dispose(&res);
     return st;
@@ -685,6 +692,8 @@ typedef struct async_put {
     blob_client *b;
     store_done_fn done;
     void *ctx;
+    store_cond cond;
+    char etag[STORE_ETAG_MAX];
     char name[];
 } async_put;
 
@@ -694,15 +703,16 @@ static void on_async_put(void *ctx, http_result *res)
     errinfo e = {0};
     status st = res->st;
     if (st != ST_OK)
-        st = failed(ap->b, res, &e, "writing blob %s", ap->name);
-    ap->done(ap->ctx, st, &e);
+        st = put_failed(ap->b, res, ap->name, ap->cond, ap->etag, &e);
+    ap->done(ap->ctx, st, &e, st == ST_OK ? res->etag : "");
     free(ap);
 }
 
 status blob_put_async(blob_client *b, const char *name, char *data, size_t len,
-                      const char *content_type, store_done_fn done, void *ctx, errinfo *err)
+                      const char *content_type, store_cond cond, const char *etag,
+                      store_done_fn done, void *ctx, errinfo *err)
 {
-    status st = check_put_args(content_type, STORE_COND_NONE, NULL, name, err);
+    status st = check_put_args(content_type, cond, etag, name, err);
     if (st != ST_OK) {
         free(data);
         return st;
@@ -716,6 +726,8 @@ status blob_put_async(blob_client *b, const char *name, char *data, size_t len,
     ap->b = b;
     ap->done = done;
     ap->ctx = ctx;
+    ap->cond = cond;
+    snprintf(ap->etag, sizeof ap->etag, "%s", etag ? etag : "");
     memcpy(ap->name, name, nlen + 1);
     http_request *req;
     if ((st = new_request(b, "PUT", name, NULL, &req, err)) != ST_OK) {
@@ -724,7 +736,7 @@ status blob_put_async(blob_client *b, const char *name, char *data, size_t len,
         return st;
     }
     http_request_body_take(req, data, len);
-    if ((st = put_headers(req, data, len, content_type, STORE_COND_NONE, NULL, err)) != ST_OK) {
+    if ((st = put_headers(req, data, len, content_type, cond, etag, err)) != ST_OK) {
         http_request_free(req);
         free(ap);
         return st;
@@ -1244,9 +1256,10 @@ static status drv_put(void *impl, const char *name, const void *data, size_t len
 }
 
 static status drv_put_async(void *impl, const char *name, char *data, size_t len,
-                            const char *content_type, store_done_fn done, void *ctx, errinfo *err)
+                            const char *content_type, store_cond cond, const char *etag,
+                            store_done_fn done, void *ctx, errinfo *err)
 {
-    return blob_put_async(impl, name, data, len, content_type, done, ctx, err);
+    return blob_put_async(impl, name, data, len, content_type, cond, etag, done, ctx, err);
 }
 
 static status drv_put_file(void *impl, const char *name, const char *path, const char *content_type,

@@ -43,8 +43,8 @@ TA_MUST_USE status blob_get_async(blob_client *b, const char *name, size_t max_b
                                   store_got_fn got, void *ctx, errinfo *err);
 /* Takes data (malloc'd), also on error; `done` is not called when this fails. */
 TA_MUST_USE status blob_put_async(blob_client *b, const char *name, char *data, size_t len,
-                                  const char *content_type, store_done_fn done, void *ctx,
-                                  errinfo *err);
+                                  const char *content_type, store_cond cond, const char *etag,
+                                  store_done_fn done, void *ctx, errinfo *err);
 TA_MUST_USE status blob_put_file(blob_client *b, const char *name, const char *path,
                                  const char *content_type, size_t *bytes_out, errinfo *err);
 

@@ -31,7 +31,8 @@ typedef struct store_driver {
                   char etag_out[STORE_ETAG_MAX], errinfo *err);
     /* Takes data (malloc'd), also on error; `done` is not called when this fails. */
     status (*put_async)(void *impl, const char *name, char *data, size_t len,
-                        const char *content_type, store_done_fn done, void *ctx, errinfo *err);
+                        const char *content_type, store_cond cond, const char *etag,
+                        store_done_fn done, void *ctx, errinfo *err);
     status (*put_file)(void *impl, const char *name, const char *path, const char *content_type,
                        size_t *bytes_out, errinfo *err);
     /* names that store.c filters (store_list), in any order */

@@ -647,14 +647,16 @@ static status drv_put(void *impl, const char *name, const void *data, size_t len
 
 /* A folder write is quick and local: done at once, `done` called before returning. */
 static status drv_put_async(void *impl, const char *name, char *data, size_t len,
-                            const char *content_type, store_done_fn done, void *ctx, errinfo *err)
+                            const char *content_type, store_cond cond, const char *etag,
+                            store_done_fn done, void *ctx, errinfo *err)
 {
     (void)content_type;
     (void)err;
     errinfo e = {0};
-    status st = localdir_put(impl, name, data, len, STORE_COND_NONE, NULL, NULL, &e);
+    char etag_out[STORE_ETAG_MAX] = "";
+    status st = localdir_put(impl, name, data, len, cond, etag, etag_out, &e);
     free(data);
-    done(ctx, st, &e);
+    done(ctx, st, &e, st == ST_OK ? etag_out : "");
     return ST_OK;
 }
 

@@ -155,14 +155,15 @@ status store_put(store *s, const char *name, const void *data, size_t len, const
 }
 
 status store_put_async(store *s, const char *name, char *data, size_t len, const char *content_type,
-                       store_done_fn done, void *ctx, errinfo *err)
+                       store_cond cond, const char *etag, store_done_fn done, void *ctx,
+                       errinfo *err)
 {
     status st = check_name(name, err);
     if (st != ST_OK) {
         free(data);
         return st;
     }
-    return s->drv->put_async(s->impl, name, data, len, content_type, done, ctx, err);
+    return s->drv->put_async(s->impl, name, data, len, content_type, cond, etag, done, ctx, err);
 }
 
 status store_put_file(store *s, const char *name, const char *path, const char *content_type,

@@ -29,7 +29,8 @@ typedef enum store_cond {
     STORE_COND_IF_NONE_MATCH /* write only if the blob does not exist; else ST_CONFLICT */
 } store_cond;
 
-typedef void (*store_done_fn)(void *ctx, status st, const errinfo *err);
+/* etag: the blob's new ETag when st is ST_OK, else "". */
+typedef void (*store_done_fn)(void *ctx, status st, const errinfo *err, const char *etag);
 
 /* Checks the storage settings of cfg with the driver that cfg->storage picks: no
  * request, nothing created. ST_CONFIG names the bad setting (exit status 2). */
@@ -65,11 +66,12 @@ TA_MUST_USE status store_get_async(store *s, const char *name, size_t max_bytes,
 TA_MUST_USE status store_put(store *s, const char *name, const void *data, size_t len,
                              const char *content_type, store_cond cond, const char *etag,
                              char etag_out[STORE_ETAG_MAX], errinfo *err);
-/* Like store_put without a condition, but queued on the engine: `done` is called
- * from http_run (for the folder sink, before this returns). Takes `data` (malloc'd). */
+/* Like store_put, but queued on the engine: `done` is called from http_run (for the
+ * folder sink, before this returns); not called when this fails. Takes `data`
+ * (malloc'd), also on error. */
 TA_MUST_USE status store_put_async(store *s, const char *name, char *data, size_t len,
-                                   const char *content_type, store_done_fn done, void *ctx,
-                                   errinfo *err);
+                                   const char *content_type, store_cond cond, const char *etag,
+                                   store_done_fn done, void *ctx, errinfo *err);
 /* Uploads a local file in blocks (Put Block + Put Block List; one Put Blob when
  * small), reading it piece by piece so memory stays bounded. bytes_out may be NULL. */
 TA_MUST_USE status store_put_file(store *s, const char *name, const char *path,

@@ -430,6 +430,23 @@ describe('fault matrix', () => {
       check: async ({ px }) => assert.ok(px.requests.filter((e) => e.method === 'GET' && /\/registry\/mailboxes\//.test(e.path)).length >= 4, 'read again after the 500s'),
     }));
 
+  test('a tracked-meetings write refused as changed meanwhile (412): written again through the merge', T, () =>
+    scenario({
+      fault: '412 on tracked meetings',
+      at: 'registry/mailboxes PUT, once',
+      storage: [{ method: 'PUT', path: /\/registry\/mailboxes\//, status: 412, errorCode: 'ConditionNotMet', count: 1 }],
+      expectExit: 0,
+      failed: [],
+      check: async ({ px, container }) => {
+        const reg = px.requests.filter((e) => /\/registry\/mailboxes\//.test(e.path));
+        const refused = reg.findIndex((e) => e.method === 'PUT' && e.status === 412);
+        assert.ok(refused >= 0, 'a write was refused');
+        const after = reg.slice(refused + 1);
+        assert.ok(after.some((e) => e.method === 'PUT' && e.path === reg[refused].path && e.status === 201), 'written again');
+        assert.equal((await listBlobs(az.service, container, 'registry/mailboxes/')).length, 2, 'both files are there');
+      },
+    }));
+
   test('Azurite stopped between the Parquet files and the checkpoint', T, () =>
     scenario({
       fault: 'storage stops after the Parquet files',

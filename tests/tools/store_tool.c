@@ -82,8 +82,9 @@ typedef struct async_ctx {
     int *failures;
 } async_ctx;
 
-static void on_put_done(void *ctx, status st, const errinfo *err)
+static void on_put_done(void *ctx, status st, const errinfo *err, const char *etag)
 {
+    (void)etag;
     async_ctx *a = ctx;
     if (st != ST_OK)
         (*a->failures)++;
@@ -211,7 +212,8 @@ int main(int argc, char **argv)
                 emit(ST_IO, &e, json_pack("{s:s}", "name", pos[i]));
                 continue;
             }
-            st = store_put_async(s, pos[i], data, len, ctype, on_put_done, &ctxs[i / 2], &e);
+            st = store_put_async(s, pos[i], data, len, ctype, STORE_COND_NONE, NULL, on_put_done,
+                                 &ctxs[i / 2], &e);
             if (st != ST_OK) {
                 failures++;
                 emit(st, &e, json_pack("{s:s}", "name", pos[i]));

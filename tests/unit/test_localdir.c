@@ -355,13 +355,26 @@ static void test_localdir__check(void **state)
     localdir_free(d);
 }
 
-static void on_done(void *ctx, status st, const errinfo *err)
+static char done_etag[STORE_ETAG_MAX];
+
+static void on_done(void *ctx, status st, const errinfo *err, const char *etag)
 {
     (void)err;
     *(int *)ctx = 100 + (int)st;
+    snprintf(done_etag, sizeof done_etag, "%s", etag);
 }
 
-/* Through store.h: the folder sink, name checks, the async put. */
+static char got_body[64];
+
+static void on_got(void *ctx, status st, const errinfo *err, buf *body, const char *etag)
+{
+    (void)err;
+    (void)etag;
+    *(int *)ctx = 100 + (int)st;
+    snprintf(got_body, sizeof got_body, "%s", body && body->data ? body->data : "");
+}
+
+/* Through store.h: the folder sink, name checks, the async put and get. */
 static void test_localdir__store_interface(void **state)
 {
     fixture *f = *state;
@@ -388,10 +401,22 @@ static void test_localdir__store_interface(void **state)
     err_clear(&err);
     int called = 0;
     char *data = strdup("async body");
-    assert_int_equal(
-        store_put_async(s, "a b/é=1/x.json", data, 10, "application/json", on_done, &called, &err),
-        ST_OK);
+    assert_int_equal(store_put_async(s, "a b/é=1/x.json", data, 10, "application/json",
+                                     STORE_COND_NONE, NULL, on_done, &called, &err),
+                     ST_OK);
     assert_int_equal(called, 100 + ST_OK);
+    assert_true(done_etag[0] != '\0');
+    /* a condition that does not hold: the callback says so */
+    assert_int_equal(store_put_async(s, "a b/é=1/x.json", strdup("other"), 5, NULL,
+                                     STORE_COND_IF_NONE_MATCH, NULL, on_done, &called, &err),
+                     ST_OK);
+    assert_int_equal(called, 100 + ST_CONFLICT);
+    assert_string_equal(done_etag, "");
+    assert_int_equal(store_get_async(s, "a b/é=1/x.json", 1024, on_got, &called, &err), ST_OK);
+    assert_int_equal(called, 100 + ST_OK);
+    assert_string_equal(got_body, "async body");
+    assert_int_equal(store_get_async(s, "a b/none.json", 1024, on_got, &called, &err), ST_OK);
+    assert_int_equal(called, 100 + ST_NOT_FOUND);
     buf b;
     buf_init(&b, 0);
     char etag[STORE_ETAG_MAX];
