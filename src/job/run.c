@@ -150,7 +150,7 @@ static status file_sink(void *ctx, const void *data, size_t len, errinfo *err)
 
 /* Mailboxes active at once, at most, whatever the engine's room: each holds a little
  * working state (docs/behaviour.md). */
-#define ACTIVE_MAX 4096
+#define ACTIVE_MAX 1024
 
 /* Values a table buffers before it writes a row group, in the run. */
 #define RUN_ROW_GROUP_BYTES ((size_t)8 << 20)
