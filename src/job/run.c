@@ -427,14 +427,14 @@ static int watermark_in_future(run *r, mailbox *mb)
     return 1;
 }
 
-/* Reads the mailbox's tracked meetings; a storage failure fails that mailbox alone
- * (it is tried again next run). 0 when it may start. */
 typedef struct registry_read {
     run *r;
     mailbox *mb;
     char *name;
 } registry_read;
 
+/* A storage failure reading its tracked meetings fails that mailbox alone (it is tried
+ * again next run). */
 static void registry_failed(run *r, mailbox *mb, const errinfo *e)
 {
     mb->err = *e;
@@ -525,9 +525,6 @@ static void start_next(run *r)
 
 /* ---- tracked meetings ---------------------------------------------------- */
 
-/* Each mailbox that landed writes its tracked meetings: after the Parquet files (a
- * landed id is only written once its rows are), before the manifest and the
- * checkpoint. */
 /* Tracked-meetings files written at once at the end of a run: one after another, each
  * would wait a round trip to the storage (10,000 mailboxes on Azurite: 109 s). */
 #define REGISTRY_WRITES_AT_ONCE 64
@@ -593,9 +590,11 @@ static status write_registry(run *r, registry_writes *w, mailbox *mb, errinfo *e
     return st;
 }
 
-/* Writes each succeeded mailbox's tracked meetings, REGISTRY_WRITES_AT_ONCE at a time
- * through the engine; a file another run changed meanwhile is merged and written
- * again (registry_save). The first failure is returned. */
+/* Each mailbox that landed writes its tracked meetings: after the Parquet files (a
+ * landed id is only written once its rows are), before the manifest and the
+ * checkpoint; REGISTRY_WRITES_AT_ONCE at a time through the engine. A file another run
+ * changed meanwhile is merged and written again (registry_save). The first failure is
+ * returned. */
 static status save_registries(run *r, errinfo *err)
 {
     /* the run holds it: a write still in flight when a signal stops this loop may
@@ -1058,8 +1057,6 @@ int job_run(const config *cfg)
         goto out;
     }
 
-    /* enough mailboxes at once to fill the in-flight cap, not so many that their
-     * events crowd memory */
     start_next(&r);
     upload_deferred(&r);
     tick(&r, 1); /* the line shows at once, before any answer arrives */
