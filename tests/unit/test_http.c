@@ -379,6 +379,31 @@ static void test_http__groups_take_turns(void **state)
     server_stop(s);
 }
 
+/* The room a caller may fill: slots not taken by requests in flight or ready; the
+ * requests of a group at its cap are not ready. */
+static void test_http__room(void **state)
+{
+    (void)state;
+    http_limits l;
+    http_limits_default(&l);
+    l.max_in_flight = 6;
+    l.group_cap = 2;
+    http_engine *eng = NULL;
+    errinfo e = {0};
+    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
+    assert_int_equal(http_room(eng), 6);
+    for (int i = 0; i < 3; i++) {
+        http_request *r = http_request_new("GET", "http://127.0.0.1:1/x");
+        http_request_group(r, 0);
+        assert_int_equal(http_submit(eng, r, on_group_done, NULL, &e), ST_OK);
+    }
+    assert_int_equal(http_room(eng), 4); /* two of group 0 may start, the third waits */
+    http_request *r = http_request_new("GET", "http://127.0.0.1:1/y");
+    assert_int_equal(http_submit(eng, r, on_group_done, NULL, &e), ST_OK);
+    assert_int_equal(http_room(eng), 3);
+    http_engine_free(eng); /* frees the requests, calls nothing */
+}
+
 /* Response bytes held in flight are bounded: while the requests in flight may hold
  * more than the budget, no new request starts (they wait; one always may run). */
 static void test_http__body_budget_waits(void **state)
@@ -621,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_http__renews_once_on_401),
         cmocka_unit_test(test_http__group_cap),
         cmocka_unit_test(test_http__groups_take_turns),
+        cmocka_unit_test(test_http__room),
         cmocka_unit_test(test_http__body_budget_waits),
         cmocka_unit_test(test_http__chained_requests_do_not_stall),
         cmocka_unit_test(test_http__prepare_before_each_attempt),
