@@ -370,11 +370,12 @@ static void test_http__groups_take_turns(void **state)
         }
     assert_int_equal(http_run(eng, &e), ST_OK);
     assert_int_equal(nfinished, 12);
-    /* arrival order would finish group 0's six before any of group 1's */
+    /* arrival order would finish group 0's six before any of group 1's; in turn, about
+     * half each (at least one, should a slow answer of one group let the other run on) */
     int second = 0;
     for (int i = 0; i < 6; i++)
         second += finished_groups[i];
-    assert_in_range(second, 2, 4);
+    assert_in_range(second, 1, 5);
     http_engine_free(eng);
     server_stop(s);
 }
