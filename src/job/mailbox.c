@@ -719,7 +719,7 @@ static status compose_final(mailbox *mb, FILE *f, int full, errinfo *err)
  * uploads may hold at once; a larger one, or one over that, goes up in blocks from
  * its file before the run goes on. */
 #define UPLOAD_QUEUED_MAX ((int64_t)4 << 20)
-#define UPLOAD_HELD_MAX ((int64_t)32 << 20)
+#define UPLOAD_HELD_MAX ((int64_t)16 << 20)
 
 /* Uploads a composed snapshot; the manifest lists it once it landed. */
 static void upload(mailbox *mb, const char *kind, composed *c)
