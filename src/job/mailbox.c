@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <errno.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -467,6 +469,12 @@ static json_t *snapshot_head(mailbox *mb)
 
 /* ---- snapshots: composed from the spool into a file, uploaded from it ---- */
 
+/* Largest snapshot uploaded from memory, queued on the engine, and the most such
+ * uploads may hold at once; a larger one goes up in blocks from its file, between
+ * turns of the engine, and one over the budget waits for room. */
+#define UPLOAD_QUEUED_MAX ((int64_t)4 << 20)
+#define UPLOAD_HELD_MAX ((int64_t)16 << 20)
+
 typedef struct put_ctx {
     mailbox *mb;
     char *name;
@@ -526,27 +534,52 @@ static void compose_close(composed *c)
 
 /* Uploads what waits for an upload in blocks (see upload): called by the run between
  * turns of its engine, since a block upload runs requests to their end itself. */
+static int queue_upload(mailbox *mb, char *name, int fd, int64_t size);
+
 void mailbox_upload_deferred(mailbox *mb)
 {
     const mailbox_env *r = mb->env;
-    for (size_t i = 0; i < mb->ndeferred; i++) {
+    struct mailbox_upload items[sizeof mb->deferred / sizeof *mb->deferred];
+    size_t n = mb->ndeferred;
+    memcpy(items, mb->deferred, n * sizeof *items);
+    /* an upload done at once carries the mailbox on, maybe to its end, which frees what
+     * it lists: these are off its list while they are handled */
+    mb->ndeferred = 0;
+    for (size_t i = 0; i < n; i++) {
         errinfo e = {0};
         size_t bytes = 0;
+        char *name = items[i].name, *path = items[i].path;
+        struct stat sb;
+        int small = stat(path, &sb) == 0 && sb.st_size <= UPLOAD_QUEUED_MAX;
+        if (mb->state != MB_FAILED && small && *r->upload_held + sb.st_size > UPLOAD_HELD_MAX) {
+            mb->deferred[mb->ndeferred++] = items[i]; /* waits for the uploads held to go */
+            continue;
+        }
+        mb->pending--;
+        if (mb->state != MB_FAILED && small) {
+            int fd = open(path, O_RDONLY);
+            if (fd < 0)
+                fail_msg(mb, ST_IO, "cannot read back a composed snapshot");
+            if (fd < 0 || queue_upload(mb, name, fd, sb.st_size) != 0)
+                free(name);
+            if (fd >= 0)
+                close(fd);
+            unlink(path);
+            free(path);
+            continue;
+        }
         if (mb->state != MB_FAILED) {
-            if (store_put_file(r->store, mb->deferred[i].name, mb->deferred[i].path,
-                               "application/json", &bytes, &e) == ST_OK) {
-                file_written(mb, mb->deferred[i].name, bytes);
+            if (store_put_file(r->store, name, path, "application/json", &bytes, &e) == ST_OK) {
+                file_written(mb, name, bytes);
             } else {
                 storage_failed(mb, &e);
                 fail(mb, &e);
             }
         }
-        unlink(mb->deferred[i].path);
-        free(mb->deferred[i].name);
-        free(mb->deferred[i].path);
-        mb->pending--;
+        unlink(path);
+        free(name);
+        free(path);
     }
-    mb->ndeferred = 0;
     advance(mb);
 }
 
@@ -715,17 +748,42 @@ static status compose_final(mailbox *mb, FILE *f, int full, errinfo *err)
     return st;
 }
 
-/* Largest snapshot uploaded from memory, queued on the engine, and the most such
- * uploads may hold at once; a larger one, or one over that, goes up in blocks from
- * its file before the run goes on. */
-#define UPLOAD_QUEUED_MAX ((int64_t)4 << 20)
-#define UPLOAD_HELD_MAX ((int64_t)16 << 20)
+/* Reads a composed snapshot of `size` bytes from fd and queues its upload on the
+ * engine; takes name, on success only. 0, or -1 when the mailbox failed. */
+static int queue_upload(mailbox *mb, char *name, int fd, int64_t size)
+{
+    const mailbox_env *r = mb->env;
+    errinfo e = {0};
+    put_ctx *pc = calloc(1, sizeof *pc);
+    char *data = malloc((size_t)size + 1);
+    if (!pc || !data || pread(fd, data, (size_t)size, 0) != (ssize_t)size) {
+        free(pc);
+        free(data);
+        fail_msg(mb, ST_IO, "cannot read back a composed snapshot");
+        return -1;
+    }
+    pc->mb = mb;
+    pc->name = name;
+    pc->len = (size_t)size;
+    mb->pending++;
+    *r->upload_held += size;
+    if (store_put_async(r->store, name, data, pc->len, "application/json", STORE_COND_NONE, NULL,
+                        on_put_done, pc, &e) != ST_OK) {
+        /* the store took the data but will not call back */
+        mb->pending--;
+        *r->upload_held -= size;
+        free(name);
+        free(pc);
+        storage_failed(mb, &e);
+        fail(mb, &e);
+    }
+    return 0;
+}
 
 /* Uploads a composed snapshot; the manifest lists it once it landed. */
 static void upload(mailbox *mb, const char *kind, composed *c)
 {
     const mailbox_env *r = mb->env;
-    errinfo e = {0};
     char *name = layout_snapshot(r->cfg->prefix, kind, r->date, mb->upn, r->run_id);
     if (!name || fflush(c->f) != 0) {
         free(name);
@@ -734,34 +792,13 @@ static void upload(mailbox *mb, const char *kind, composed *c)
     }
     off_t size = ftello(c->f);
     if (size >= 0 && size <= UPLOAD_QUEUED_MAX && *r->upload_held + size <= UPLOAD_HELD_MAX) {
-        put_ctx *pc = calloc(1, sizeof *pc);
-        char *data = malloc((size_t)size + 1);
-        if (!pc || !data || pread(fileno(c->f), data, (size_t)size, 0) != (ssize_t)size) {
-            free(pc);
-            free(data);
+        if (queue_upload(mb, name, fileno(c->f), size) != 0)
             free(name);
-            fail_msg(mb, ST_IO, "cannot read back a composed snapshot");
-            return;
-        }
-        pc->mb = mb;
-        pc->name = name;
-        pc->len = (size_t)size;
-        mb->pending++;
-        *r->upload_held += size;
-        if (store_put_async(r->store, name, data, pc->len, "application/json", STORE_COND_NONE,
-                            NULL, on_put_done, pc, &e) != ST_OK) {
-            /* the store took the data but will not call back */
-            mb->pending--;
-            *r->upload_held -= size;
-            free(name);
-            free(pc);
-            storage_failed(mb, &e);
-            fail(mb, &e);
-        }
         return;
     }
     /* a block upload runs its requests to their end, which a request's callback (where
-     * this runs) may not: it waits for the run to call mailbox_upload_deferred */
+     * this runs) may not, and a small one waits for room: both wait for the run to call
+     * mailbox_upload_deferred */
     char *path = strdup(c->path);
     if (!path || mb->ndeferred == sizeof mb->deferred / sizeof *mb->deferred) {
         free(path);

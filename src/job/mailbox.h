@@ -53,8 +53,9 @@ typedef struct mailbox_env {
     void (*done)(void *ctx, struct mailbox *mb); /* succeeded or failed */
     void (*file_written)(void *ctx, const char *name, size_t bytes);
     void (*storage_failed)(void *ctx, const errinfo *err);
-    /* the mailbox has a large snapshot to upload: call mailbox_upload_deferred soon,
-     * outside the engine's callbacks */
+    /* the mailbox has a snapshot to upload that could not be queued at once (large,
+     * or the uploads held too much): call mailbox_upload_deferred soon, outside the
+     * engine's callbacks */
     void (*want_upload)(void *ctx, struct mailbox *mb);
     void *ctx;
 } mailbox_env;
@@ -119,10 +120,11 @@ typedef struct mailbox {
     int64_t held_bytes; /* Graph answers taken in, against ATTENDANCE_MAILBOX_MAX_MB */
     int page_size;      /* $top of its calendarView; smaller after a page over the cap */
     mailbox_phase phase;
-    struct {
+    struct mailbox_upload {
         char *name, *path;
-    } deferred[2]; /* large snapshots waiting for mailbox_upload_deferred */
+    } deferred[2]; /* snapshots waiting for mailbox_upload_deferred */
     size_t ndeferred;
+    int upload_listed; /* the run's: it is in the run's list of uploads to make */
 } mailbox;
 
 /* env must outlive the mailbox. */
@@ -130,8 +132,10 @@ mailbox *mailbox_new(const mailbox_env *env, int index, const char *upn);
 /* Starts the first requests; the run's engine carries it from there. */
 void mailbox_start(mailbox *mb);
 void mailbox_free(mailbox *mb);
-/* Uploads the large snapshots the mailbox asked for through env->want_upload, in
- * blocks, and carries the mailbox on. Never from an engine callback. */
+/* Uploads the snapshots the mailbox asked for through env->want_upload: a large one in
+ * blocks, a small one queued from memory once the uploads held leave room; carries
+ * the mailbox on. Never from an engine callback. Those left in `deferred` (waiting for
+ * room, or asked for meanwhile) want another call after a turn of the engine. */
 void mailbox_upload_deferred(mailbox *mb);
 
 #endif

@@ -72,16 +72,27 @@ static void storage_failed(void *r, const errinfo *err)
 static void want_upload(void *r_, mailbox *mb)
 {
     run *r = r_;
-    r->uploads[r->nuploads++] = mb;
+    if (!mb->upload_listed)
+        r->uploads[r->nuploads++] = mb;
+    mb->upload_listed = 1;
 }
 
-/* The large snapshots mailboxes composed, uploaded between turns of the engine. */
+/* The snapshots mailboxes could not queue at once, uploaded between turns of the
+ * engine; those still waiting for room stay listed. */
 static void upload_deferred(run *r)
 {
-    while (r->nuploads > 0) {
-        mailbox *mb = r->uploads[--r->nuploads];
-        mailbox_upload_deferred(mb);
+    size_t n = r->nuploads, keep = 0;
+    for (size_t i = 0; i < n; i++) {
+        mailbox *mb = r->uploads[i];
+        mailbox_upload_deferred(mb); /* may defer another: it stays listed */
+        if (mb->ndeferred > 0)
+            r->uploads[keep++] = mb;
+        else
+            mb->upload_listed = 0;
     }
+    /* mailboxes listed meanwhile (carried on by an upload) follow those kept */
+    memmove(r->uploads + keep, r->uploads + n, (r->nuploads - n) * sizeof *r->uploads);
+    r->nuploads = keep + (r->nuploads - n);
 }
 
 static json_t *counts_json(const table_counts *c)
@@ -1072,7 +1083,7 @@ int job_run(const config *cfg)
         start_next(&r);
         upload_deferred(&r);
         tick(&r, 0);
-        if (r.active > 0 && r.next >= r.nmb && http_idle(r.eng)) {
+        if (r.active > 0 && r.next >= r.nmb && http_idle(r.eng) && r.nuploads == 0) {
             /* nothing in flight can finish the active mailboxes: never spin */
             err_set(&e, ST_INTERNAL, "%d mailbox(es) waiting with nothing in flight", r.active);
             code = fatal(&r, "internal error", &e);

@@ -167,13 +167,20 @@ static void teardown(harness *h)
 /* Answers queued requests until none is left (or the mailbox is over). */
 static void pump(harness *h)
 {
-    while (h->nq > 0 || h->waiting) {
-        if (h->waiting) {
+    int stalled = 0; /* the upload waits for room: try it again after an answer */
+    while (h->nq > 0 || (h->waiting && !stalled)) {
+        if (h->waiting && !stalled) {
             mailbox *mb = h->waiting;
             h->waiting = NULL;
+            size_t before = mb->ndeferred;
             mailbox_upload_deferred(mb);
+            if (mb->ndeferred > 0) {
+                h->waiting = mb; /* as the run keeps it listed */
+                stalled = mb->ndeferred == before;
+            }
             continue;
         }
+        stalled = 0;
         queued q = h->q[0];
         memmove(h->q, h->q + 1, --h->nq * sizeof *h->q);
         const char *url = http_request_url(q.req);
@@ -327,6 +334,28 @@ static void test_mailbox__spills(void **state)
     teardown(&h);
 }
 
+/* With the uploads held at their budget, a snapshot waits (the mailbox is not over)
+ * until room is made, then is queued: no small upload runs outside the engine. */
+static void test_mailbox__upload_waits_for_room(void **state)
+{
+    (void)state;
+    harness h;
+    setup(&h, (int64_t)64 << 20);
+    h.upload_held = (int64_t)16 << 20;
+    mailbox *mb = start(&h, good);
+    assert_true(mb->phase != MB_OVER);
+    assert_int_equal(h.done, 0);
+    assert_int_equal(h.uploaded, 0);
+    assert_non_null(h.waiting);
+    assert_int_equal(mb->ndeferred, 1);
+    h.upload_held = 0;
+    pump(&h);
+    check_complete(&h, mb);
+    assert_int_equal(h.upload_held, 0);
+    mailbox_free(mb);
+    teardown(&h);
+}
+
 #define PAGE1_OCC                                                                                  \
     "{\"value\":[" EVENT_OF(                                                                       \
         "occurrence", "e1", "2026-12-01T09:00:00.0000000",                                         \
@@ -425,6 +454,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mailbox__pages_and_ties),
         cmocka_unit_test(test_mailbox__spills),
+        cmocka_unit_test(test_mailbox__upload_waits_for_room),
         cmocka_unit_test(test_mailbox__unmatched),
         cmocka_unit_test(test_mailbox__failure_in_each_phase),
         cmocka_unit_test(test_mailbox__smaller_page_after_too_large),
