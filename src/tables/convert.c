@@ -183,19 +183,24 @@ static status read_input(int fd, buf *out, errinfo *err)
     }
 }
 
-/* ---- loading and writing on three threads ----
+/* ---- loading and writing ----
  *
- * A loader thread reads each input a piece at a time through the flattener and
- * keeps the rows as values in chunks: a chunk holds the rows of part of one input,
- * their strings copied into the chunk. Two writer threads, the main thread and one
- * more, hand the rows to the Parquet writers (encoding, compression, file output)
- * chunk by chunk in order, each its own tables, so every writer is used by one
- * thread only. At most SLOTS chunks are in flight and their memory is reused: memory
- * stays at a few chunks plus the writers' row groups, whatever the size of an input. */
-#define SLOTS 4
-/* a chunk is handed over once its rows hold this many values or string bytes */
-#define CHUNK_VALUES ((size_t)1 << 16)
-#define CHUNK_BYTES ((size_t)4 << 20)
+ * Loader threads read the inputs through the flattener, input i on loader
+ * i % nloaders, and keep the rows as values in chunks: a chunk holds the rows of
+ * part of one input, their strings copied into the chunk, and each loader fills a
+ * ring of SLOTS chunks of its own. Two writer threads, the main thread and one more,
+ * hand the rows to the Parquet writers chunk by chunk in input order (an input's
+ * chunks from its loader's ring, then the next input's from the next loader's),
+ * each its own tables, so every writer is used by one thread only and the files are
+ * the bytes a single loader would give. Memory stays at the chunks of the rings
+ * plus the writers' row groups, whatever the size of an input. */
+#define LOADERS 2
+#define SLOTS 6
+/* a chunk is handed over once its rows hold this many values or string bytes:
+ * small chunks keep the rings' memory low and hand work over often enough that
+ * neither core waits long for the other */
+#define CHUNK_VALUES ((size_t)1 << 14)
+#define CHUNK_BYTES ((size_t)1 << 20)
 /* a pipe or other non-regular input is read whole (the flattener needs to go back) */
 #define CONVERT_MAX_PIPED ((uint64_t)1 << 31)
 
@@ -217,28 +222,40 @@ typedef struct slot {
 #define WRITER_THREADS 2
 #define WRITER_OF(t) ((t) == TBL_INTERVALS ? 1 : 0)
 
-typedef struct loader {
-    const config *cfg;
-    pq_writer *writers[TBL_COUNT];
+struct loader;
+
+/* One loader and its ring; the counters under the loader's mutex. */
+typedef struct feeder {
+    struct loader *ld;
+    int index;
     slot slots[SLOTS];
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    size_t current;              /* the chunk this loader fills */
     size_t loaded;               /* chunks ready */
     int finished;                /* the loader made its last chunk */
     size_t done[WRITER_THREADS]; /* chunks each writer thread is done with */
-    int nwriters;                /* writer threads: 1 when the main thread writes all */
-    int stop;                    /* load and write nothing more */
-    status wst;                  /* the second writer thread's failure */
+    buf piped;                   /* a non-regular input's text */
+    pthread_t thread;
+    int started;
+} feeder;
+
+typedef struct loader {
+    const config *cfg;
+    pq_writer *writers[TBL_COUNT];
+    feeder feeders[LOADERS];
+    int nloaders;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int nwriters; /* writer threads: 1 when the main thread writes all */
+    int stop;     /* load and write nothing more */
+    status wst;   /* the second writer thread's failure */
     errinfo werr;
-    int threaded;   /* the loader runs on its own thread */
-    size_t bad;     /* inputs that cannot be converted (the main thread's count) */
-    size_t current; /* the chunk the loader fills */
-    buf piped;      /* a non-regular input's text */
+    int threaded; /* the loaders run on threads of their own */
+    size_t bad;   /* inputs that cannot be converted (the main thread's count) */
 } loader;
 
-static slot *slot_of(loader *ld, size_t chunk)
+static slot *slot_of(feeder *f, size_t chunk)
 {
-    return &ld->slots[chunk % SLOTS];
+    return &f->slots[chunk % SLOTS];
 }
 
 static void slot_reset(slot *sl, size_t input)
@@ -259,13 +276,13 @@ static void slot_free(slot *sl)
     buf_dispose(&sl->own);
 }
 
-/* Smallest chunk number some writer thread is not done with. */
-static size_t min_done(const loader *ld)
+/* Smallest chunk number of f's ring some writer thread is not done with. */
+static size_t min_done(const loader *ld, const feeder *f)
 {
-    size_t m = ld->done[0];
+    size_t m = f->done[0];
     for (int k = 1; k < ld->nwriters; k++)
-        if (ld->done[k] < m)
-            m = ld->done[k];
+        if (f->done[k] < m)
+            m = f->done[k];
     return m;
 }
 
@@ -294,23 +311,24 @@ static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
 
 /* The chunk the loader fills is ready; the loader waits for a free slot for the next
  * (on one thread, the main thread writes it at once). 0 when everything stops. */
-static int hand_over(loader *ld)
+static int hand_over(feeder *f)
 {
+    loader *ld = f->ld;
     if (!ld->threaded) {
-        slot *sl = slot_of(ld, ld->current);
+        slot *sl = slot_of(f, f->current);
         errinfo e = {0};
         if (!ld->bad && write_slot(ld, sl, 0, &e) != ST_OK) {
             ld->wst = e.code;
             ld->werr = e;
             return 0;
         }
-        ld->current++;
+        f->current++;
         return 1;
     }
     pthread_mutex_lock(&ld->mu);
-    ld->loaded = ++ld->current;
+    f->loaded = ++f->current;
     pthread_cond_broadcast(&ld->cv);
-    while (!ld->stop && ld->current - min_done(ld) >= SLOTS)
+    while (!ld->stop && f->current - min_done(ld, f) >= SLOTS)
         pthread_cond_wait(&ld->cv, &ld->mu);
     int go = !ld->stop;
     pthread_mutex_unlock(&ld->mu);
@@ -319,14 +337,14 @@ static int hand_over(loader *ld)
 
 static status keep_row(void *ctx, table_id table, const tables_value *row, errinfo *err)
 {
-    loader *ld = ctx;
-    slot *sl = slot_of(ld, ld->current);
+    feeder *f = ctx;
+    slot *sl = slot_of(f, f->current);
     size_t n = tables_def(table)->ncols;
     if (sl->nvals >= CHUNK_VALUES || sl->own.len >= CHUNK_BYTES) {
         size_t input = sl->input;
-        if (!hand_over(ld))
+        if (!hand_over(f))
             return err_set(err, ST_INTERNAL, "stopped");
-        sl = slot_of(ld, ld->current);
+        sl = slot_of(f, f->current);
         slot_reset(sl, input);
     }
     if (sl->nvals + n > sl->valloc) {
@@ -368,10 +386,11 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
  * names the file). \u0000 is accepted in string values: the job keeps it from
  * Graph's pages, so its snapshots can hold it, and convert gives the rows the job
  * gave. Returns 0 when everything stops. */
-static int load_input(loader *ld, size_t i)
+static int load_input(feeder *f, size_t i)
 {
+    loader *ld = f->ld;
     const char *path = ld->cfg->inputs[i];
-    slot *sl = slot_of(ld, ld->current);
+    slot *sl = slot_of(f, f->current);
     slot_reset(sl, i);
     table_counts counts;
     memset(&counts, 0, sizeof counts);
@@ -382,19 +401,19 @@ static int load_input(loader *ld, size_t i)
     if (fd < 0) {
         st = err_set(&e, ST_IO, "cannot read %s: %s", path, strerror(errno));
     } else if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        st = tables_flatten_fd(fd, 0, keep_row, ld, &counts, &e);
+        st = tables_flatten_fd(fd, 0, keep_row, f, &counts, &e);
     } else {
-        buf_reset(&ld->piped);
-        if ((st = read_input(fd, &ld->piped, &e)) == ST_OK)
-            st = tables_flatten_text(ld->piped.data, ld->piped.len, 0, keep_row, ld, &counts, &e);
+        buf_reset(&f->piped);
+        if ((st = read_input(fd, &f->piped, &e)) == ST_OK)
+            st = tables_flatten_text(f->piped.data, f->piped.len, 0, keep_row, f, &counts, &e);
     }
     if (fd >= 0)
         close(fd);
-    if (st == ST_INTERNAL && ld->stop)
+    if ((st == ST_INTERNAL && ld->stop) || (!ld->threaded && ld->wst != ST_OK))
         return 0;
     if (st != ST_OK && fd >= 0)
         err_prefix(&e, "%s", path);
-    sl = slot_of(ld, ld->current);
+    sl = slot_of(f, f->current);
     sl->last = 1;
     sl->st = st;
     sl->err = e;
@@ -406,33 +425,34 @@ static int load_input(loader *ld, size_t i)
 
 static void *loader_main(void *arg)
 {
-    loader *ld = arg;
-    for (size_t i = 0; i < ld->cfg->ninputs; i++)
-        if (!load_input(ld, i) || !hand_over(ld))
+    feeder *f = arg;
+    loader *ld = f->ld;
+    for (size_t i = (size_t)f->index; i < ld->cfg->ninputs; i += (size_t)ld->nloaders)
+        if (!load_input(f, i) || !hand_over(f))
             break;
     pthread_mutex_lock(&ld->mu);
-    ld->finished = 1;
+    f->finished = 1;
     pthread_cond_broadcast(&ld->cv);
     pthread_mutex_unlock(&ld->mu);
     return NULL;
 }
 
-/* Chunk c once it is loaded; NULL when there are no more or everything stops. */
-static slot *wait_loaded(loader *ld, size_t c)
+/* Chunk c of f's ring once it is loaded; NULL when everything stops. */
+static slot *wait_loaded(loader *ld, feeder *f, size_t c)
 {
     pthread_mutex_lock(&ld->mu);
-    while (ld->loaded <= c && !ld->stop && !ld->finished)
+    while (f->loaded <= c && !ld->stop && !f->finished)
         pthread_cond_wait(&ld->cv, &ld->mu);
-    int ready = ld->loaded > c && !ld->stop;
+    int ready = f->loaded > c && !ld->stop;
     pthread_mutex_unlock(&ld->mu);
-    return ready ? slot_of(ld, c) : NULL;
+    return ready ? slot_of(f, c) : NULL;
 }
 
-/* Writer thread k is done with chunk c. */
-static void release(loader *ld, int k, size_t c)
+/* Writer thread k is done with chunk c of f's ring. */
+static void release(loader *ld, feeder *f, int k, size_t c)
 {
     pthread_mutex_lock(&ld->mu);
-    ld->done[k] = c + 1;
+    f->done[k] = c + 1;
     pthread_cond_broadcast(&ld->cv);
     pthread_mutex_unlock(&ld->mu);
 }
@@ -446,34 +466,87 @@ static void stop_all(loader *ld)
     pthread_mutex_unlock(&ld->mu);
 }
 
-/* The second writer thread: the tables of WRITER_OF 1, chunk by chunk. As on the
+static void join_loaders(loader *ld)
+{
+    for (int j = 0; j < LOADERS; j++) {
+        if (ld->feeders[j].started)
+            pthread_join(ld->feeders[j].thread, NULL);
+        ld->feeders[j].started = 0;
+    }
+}
+
+/* The second writer thread: the tables of WRITER_OF 1, input by input. As on the
  * main thread, nothing is written from the first bad input on (the slots still go
- * back to the loader, which goes on so that every bad input is named). */
+ * back to the loaders, which go on so that every bad input is named). */
 static void *writer_main(void *arg)
 {
     loader *ld = arg;
     int bad = 0;
-    for (size_t c = 0;; c++) {
-        slot *sl = wait_loaded(ld, c);
-        if (!sl)
-            break;
-        if (sl->st != ST_OK)
-            bad = 1;
-        errinfo e = {0};
-        status st = bad ? ST_OK : write_slot(ld, sl, 1, &e);
-        if (st != ST_OK) {
-            err_prefix(&e, "%s", ld->cfg->inputs[sl->input]);
-            pthread_mutex_lock(&ld->mu);
-            ld->wst = st;
-            ld->werr = e;
-            ld->stop = 1;
-            pthread_cond_broadcast(&ld->cv);
-            pthread_mutex_unlock(&ld->mu);
-            break;
+    size_t next[LOADERS] = {0};
+    for (size_t i = 0; i < ld->cfg->ninputs; i++) {
+        feeder *f = &ld->feeders[i % (size_t)ld->nloaders];
+        for (int last = 0; !last;) {
+            size_t c = next[f->index]++;
+            slot *sl = wait_loaded(ld, f, c);
+            if (!sl)
+                return NULL;
+            last = sl->last;
+            if (sl->st != ST_OK)
+                bad = 1;
+            errinfo e = {0};
+            status st = bad ? ST_OK : write_slot(ld, sl, 1, &e);
+            if (st != ST_OK) {
+                err_prefix(&e, "%s", ld->cfg->inputs[i]);
+                pthread_mutex_lock(&ld->mu);
+                ld->wst = st;
+                ld->werr = e;
+                ld->stop = 1;
+                pthread_cond_broadcast(&ld->cv);
+                pthread_mutex_unlock(&ld->mu);
+                return NULL;
+            }
+            release(ld, f, 1, c);
         }
-        release(ld, 1, c);
     }
     return NULL;
+}
+
+/* Starts the loaders (all or none) and the second writer thread; 0 when the main
+ * thread must load and write everything itself. */
+static int start_threads(loader *ld, pthread_t *writer_thread, int *writer_started)
+{
+    ld->threaded = 1;
+    for (int j = 0; j < ld->nloaders; j++) {
+        feeder *f = &ld->feeders[j];
+        if (pthread_create(&f->thread, NULL, loader_main, f) != 0)
+            break;
+        f->started = 1;
+    }
+    if (!ld->feeders[ld->nloaders - 1].started) {
+        /* the inputs are spread over the loaders from the start: with one missing,
+         * the main thread loads them all instead (nothing was written yet) */
+        stop_all(ld);
+        join_loaders(ld);
+        for (int j = 0; j < LOADERS; j++) {
+            feeder *f = &ld->feeders[j];
+            f->current = f->loaded = 0;
+            f->finished = 0;
+            memset(f->done, 0, sizeof f->done);
+        }
+        ld->stop = 0;
+        ld->threaded = 0;
+        ld->nloaders = 1;
+        ld->nwriters = 1;
+        return 0;
+    }
+    *writer_started = pthread_create(writer_thread, NULL, writer_main, ld) == 0;
+    if (!*writer_started) {
+        pthread_mutex_lock(&ld->mu);
+        ld->nwriters = 1;
+        pthread_cond_broadcast(&ld->cv);
+        pthread_mutex_unlock(&ld->mu);
+    }
+    return 1;
 }
 
 status convert_run(const config *cfg, errinfo *err)
@@ -482,7 +555,7 @@ status convert_run(const config *cfg, errinfo *err)
     outfile out[TBL_COUNT];
     memset(out, 0, sizeof out);
     loader *ld = NULL;
-    pthread_t loader_thread, writer_thread;
+    pthread_t writer_thread;
     int threaded = 0, writer_started = 0;
     if (cfg->ninputs == 0)
         return err_set(err, ST_USAGE, "convert needs at least one snapshot file");
@@ -516,76 +589,81 @@ status convert_run(const config *cfg, errinfo *err)
         goto out;
     }
     ld->cfg = cfg;
-    for (int k = 0; k < SLOTS; k++)
-        buf_init(&ld->slots[k].own, 0);
-    buf_init(&ld->piped, (size_t)CONVERT_MAX_PIPED);
+    for (int j = 0; j < LOADERS; j++) {
+        feeder *f = &ld->feeders[j];
+        f->ld = ld;
+        f->index = j;
+        for (int k = 0; k < SLOTS; k++)
+            buf_init(&f->slots[k].own, 0);
+        buf_init(&f->piped, (size_t)CONVERT_MAX_PIPED);
+    }
     pthread_mutex_init(&ld->mu, NULL);
     pthread_cond_init(&ld->cv, NULL);
     for (int t = 0; t < TBL_COUNT; t++)
         ld->writers[t] = writers[t];
+    ld->nloaders = cfg->ninputs < LOADERS ? (int)cfg->ninputs : LOADERS;
     ld->nwriters = WRITER_THREADS;
-    writer_started = pthread_create(&writer_thread, NULL, writer_main, ld) == 0;
-    if (!writer_started)
-        ld->nwriters = 1;
-    ld->threaded = 1;
-    threaded = pthread_create(&loader_thread, NULL, loader_main, ld) == 0;
-    if (!threaded) {
-        /* without a loader thread, the main thread loads each input and writes every
-         * table as chunks fill */
-        if (writer_started) {
-            stop_all(ld);
-            pthread_join(writer_thread, NULL);
-            writer_started = 0;
-            ld->stop = 0;
-        }
-        ld->nwriters = 1;
-        ld->threaded = 0;
-    }
-    for (size_t c = 0, i = 0;; c++) {
-        slot *sl;
-        if (threaded) {
-            if (!(sl = wait_loaded(ld, c)))
-                break; /* done, or the other writer thread failed: see below */
-        } else {
-            if (i == cfg->ninputs)
-                break;
-            if (!load_input(ld, i++) && ld->wst != ST_OK) {
-                st = err_set(err, ld->wst, "%s", ld->werr.msg);
+    threaded = start_threads(ld, &writer_thread, &writer_started);
+    /* without loader threads, the main thread loads each input and writes every
+     * table as chunks fill */
+    size_t next[LOADERS] = {0};
+    for (size_t i = 0; i < cfg->ninputs; i++) {
+        feeder *f = &ld->feeders[i % (size_t)ld->nloaders];
+        for (int last = 0; !last;) {
+            size_t c = next[f->index]++;
+            slot *sl;
+            if (threaded) {
+                if (!(sl = wait_loaded(ld, f, c))) {
+                    /* the other writer thread failed: see below */
+                    if (writer_started) {
+                        pthread_join(writer_thread, NULL);
+                        writer_started = 0;
+                    }
+                    st = ld->wst != ST_OK
+                             ? err_set(err, ld->wst, "%s", ld->werr.msg)
+                             : err_set(err, ST_INTERNAL, "convert stopped before its last input");
+                    goto out;
+                }
+            } else {
+                if (!load_input(f, i) && ld->wst != ST_OK) {
+                    st = err_set(err, ld->wst, "%s", ld->werr.msg);
+                    goto out;
+                }
+                sl = slot_of(f, f->current++);
+            }
+            last = sl->last;
+            status one = ST_OK;
+            errinfo e = {0};
+            if (!ld->bad) {
+                /* after a bad input, the rest are only checked, so that all of them are named */
+                if ((one = write_slot(ld, sl, 0, &e)) != ST_OK)
+                    err_prefix(&e, "%s", cfg->inputs[i]);
+            }
+            if (one == ST_OK && last) {
+                one = sl->st;
+                e = sl->err;
+                if (one == ST_OK && !ld->bad) {
+                    for (int t = 0; t < TBL_COUNT; t++)
+                        counts.rows[t] += sl->counts.rows[t];
+                    counts.skipped += sl->counts.skipped;
+                }
+            }
+            int fatal = one != ST_OK && one != ST_IO && one != ST_JSON && one != ST_DATA &&
+                        one != ST_TOO_LARGE;
+            if (threaded)
+                release(ld, f, 0, c);
+            if (one == ST_OK)
+                continue;
+            if (fatal) {
+                /* the output failed, or memory: nothing more to learn from the inputs */
+                st = err_set(err, one, "%s", e.msg);
                 goto out;
             }
-            sl = slot_of(ld, ld->current++);
+            log_error("input left unconverted",
+                      json_pack("{s:s,s:s}", "file", cfg->inputs[i], "error", e.msg));
+            if (ld->bad++ == 0)
+                first = e;
         }
-        status one = ST_OK;
-        errinfo e = {0};
-        if (!ld->bad) {
-            /* after a bad input, the rest are only checked, so that all of them are named */
-            if ((one = write_slot(ld, sl, 0, &e)) != ST_OK)
-                err_prefix(&e, "%s", cfg->inputs[sl->input]);
-        }
-        if (one == ST_OK && sl->last) {
-            one = sl->st;
-            e = sl->err;
-            if (one == ST_OK && !ld->bad) {
-                for (int t = 0; t < TBL_COUNT; t++)
-                    counts.rows[t] += sl->counts.rows[t];
-                counts.skipped += sl->counts.skipped;
-            }
-        }
-        int fatal =
-            one != ST_OK && one != ST_IO && one != ST_JSON && one != ST_DATA && one != ST_TOO_LARGE;
-        if (threaded)
-            release(ld, 0, c);
-        if (one == ST_OK)
-            continue;
-        if (fatal) {
-            /* the output failed, or memory: nothing more to learn from the inputs */
-            st = err_set(err, one, "%s", e.msg);
-            goto out;
-        }
-        log_error("input left unconverted",
-                  json_pack("{s:s,s:s}", "file", cfg->inputs[sl->input], "error", e.msg));
-        if (ld->bad++ == 0)
-            first = e;
     }
     if (writer_started) {
         /* the other writer thread is done when every input is, or has failed */
@@ -634,12 +712,13 @@ out:
         stop_all(ld);
     if (writer_started)
         pthread_join(writer_thread, NULL);
-    if (threaded)
-        pthread_join(loader_thread, NULL);
     if (ld) {
-        for (int k = 0; k < SLOTS; k++)
-            slot_free(&ld->slots[k]);
-        buf_dispose(&ld->piped);
+        join_loaders(ld);
+        for (int j = 0; j < LOADERS; j++) {
+            for (int k = 0; k < SLOTS; k++)
+                slot_free(&ld->feeders[j].slots[k]);
+            buf_dispose(&ld->feeders[j].piped);
+        }
         pthread_mutex_destroy(&ld->mu);
         pthread_cond_destroy(&ld->cv);
         free(ld);
