@@ -206,12 +206,15 @@ static status read_input(int fd, buf *out, errinfo *err)
 
 typedef struct slot {
     size_t input;
-    int last;           /* the input's last chunk: st, err and counts are set */
-    tables_value *vals; /* the rows' values back to back; strings as offsets into own */
+    int last;      /* the input's last chunk: st, err and counts are set */
+    pq_cell *vals; /* the rows' values back to back, as the writers take them */
     size_t nvals, valloc;
     uint8_t *tables; /* the table of each row */
     size_t nrows, ralloc;
-    buf own; /* the rows' strings */
+    /* the rows' strings: never moved while the chunk holds rows, so the values
+     * point into it and a row goes to its writer as it stands */
+    char *strs;
+    size_t slen, salloc;
     table_counts counts;
     status st;
     errinfo err;
@@ -263,7 +266,7 @@ static void slot_reset(slot *sl, size_t input)
     sl->input = input;
     sl->last = 0;
     sl->nvals = sl->nrows = 0;
-    buf_reset(&sl->own);
+    sl->slen = 0;
     memset(&sl->counts, 0, sizeof sl->counts);
     sl->st = ST_OK;
     memset(&sl->err, 0, sizeof sl->err);
@@ -273,7 +276,7 @@ static void slot_free(slot *sl)
 {
     free(sl->vals);
     free(sl->tables);
-    buf_dispose(&sl->own);
+    free(sl->strs);
 }
 
 /* Smallest chunk number of f's ring some writer thread is not done with. */
@@ -289,20 +292,16 @@ static size_t min_done(const loader *ld, const feeder *f)
 /* Writes the rows of a chunk that writer thread k writes (all, with one thread). */
 static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
 {
-    const tables_value *v = sl->vals;
-    tables_value row[EV_NCOLS];
+    const pq_cell *v = sl->vals;
     for (size_t r = 0; r < sl->nrows; r++) {
         table_id t = (table_id)sl->tables[r];
         const table_def *def = tables_def(t);
         if (ld->nwriters == 1 || WRITER_OF(t) == k) {
-            for (size_t i = 0; i < def->ncols; i++) {
-                row[i] = v[i];
-                if (!v[i].null && def->cols[i].type == PQ_STRING)
-                    row[i].s = sl->own.data + v[i].i;
-            }
-            status st = tables_write_row(ld->writers[t], t, row, err);
-            if (st != ST_OK)
+            status st = pq_writer_row(ld->writers[t], v, def->ncols, err);
+            if (st != ST_OK) {
+                err_prefix(err, "table %s", def->name);
                 return st;
+            }
         }
         v += def->ncols;
     }
@@ -339,19 +338,33 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
 {
     feeder *f = ctx;
     slot *sl = slot_of(f, f->current);
-    size_t n = tables_def(table)->ncols;
-    if (sl->nvals >= CHUNK_VALUES || sl->own.len >= CHUNK_BYTES) {
+    const table_def *def = tables_def(table);
+    size_t n = def->ncols, bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!row[i].null && def->cols[i].type == PQ_STRING)
+            bytes += row[i].len;
+    if (sl->nvals >= CHUNK_VALUES || sl->slen >= CHUNK_BYTES ||
+        (sl->nrows && bytes > sl->salloc - sl->slen)) {
         size_t input = sl->input;
         if (!hand_over(f))
             return err_set(err, ST_INTERNAL, "stopped");
         sl = slot_of(f, f->current);
         slot_reset(sl, input);
     }
+    if (bytes > sl->salloc - sl->slen) {
+        /* an empty chunk (a row bigger than a chunk's strings takes one of its own) */
+        size_t na = CHUNK_BYTES * 2 > bytes ? CHUNK_BYTES * 2 : bytes;
+        char *ns = realloc(sl->strs, na);
+        if (!ns)
+            return err_set(err, ST_NOMEM, "out of memory keeping rows");
+        sl->strs = ns;
+        sl->salloc = na;
+    }
     if (sl->nvals + n > sl->valloc) {
         size_t na = sl->valloc ? sl->valloc * 2 : 4096;
         while (na < sl->nvals + n)
             na *= 2;
-        tables_value *nv = realloc(sl->vals, na * sizeof *nv);
+        pq_cell *nv = realloc(sl->vals, na * sizeof *nv);
         if (!nv)
             return err_set(err, ST_NOMEM, "out of memory keeping rows");
         sl->vals = nv;
@@ -365,17 +378,15 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
         sl->tables = nt;
         sl->ralloc = na;
     }
-    tables_value *v = sl->vals + sl->nvals;
+    pq_cell *v = sl->vals + sl->nvals;
     for (size_t i = 0; i < n; i++) {
-        v[i] = row[i];
-        if (row[i].null || tables_def(table)->cols[i].type != PQ_STRING)
+        v[i] = (pq_cell){row[i].null, row[i].i, row[i].s, row[i].len};
+        if (row[i].null || def->cols[i].type != PQ_STRING || !row[i].len)
             continue;
         /* the flattener's strings last for the call only: the chunk keeps a copy */
-        v[i].s = NULL;
-        v[i].i = (int64_t)sl->own.len;
-        status st = buf_append(&sl->own, row[i].s, row[i].len, err);
-        if (st != ST_OK)
-            return st;
+        v[i].s = sl->strs + sl->slen;
+        memcpy(sl->strs + sl->slen, row[i].s, row[i].len);
+        sl->slen += row[i].len;
     }
     sl->nvals += n;
     sl->tables[sl->nrows++] = (uint8_t)table;
@@ -589,16 +600,14 @@ status convert_run(const config *cfg, errinfo *err)
         goto out;
     }
     ld->cfg = cfg;
+    pthread_mutex_init(&ld->mu, NULL);
+    pthread_cond_init(&ld->cv, NULL);
     for (int j = 0; j < LOADERS; j++) {
         feeder *f = &ld->feeders[j];
         f->ld = ld;
         f->index = j;
-        for (int k = 0; k < SLOTS; k++)
-            buf_init(&f->slots[k].own, 0);
         buf_init(&f->piped, (size_t)CONVERT_MAX_PIPED);
     }
-    pthread_mutex_init(&ld->mu, NULL);
-    pthread_cond_init(&ld->cv, NULL);
     for (int t = 0; t < TBL_COUNT; t++)
         ld->writers[t] = writers[t];
     ld->nloaders = cfg->ninputs < LOADERS ? (int)cfg->ninputs : LOADERS;
