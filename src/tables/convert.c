@@ -237,6 +237,7 @@ typedef struct feeder {
     int finished;                /* the loader made its last chunk */
     size_t done[WRITER_THREADS]; /* chunks each writer thread is done with */
     buf piped;                   /* a non-regular input's text */
+    tables_scratch *sc;          /* the flattener's memory, kept from input to input */
     pthread_t thread;
     int started;
 } feeder;
@@ -412,11 +413,12 @@ static int load_input(feeder *f, size_t i)
     if (fd < 0) {
         st = err_set(&e, ST_IO, "cannot read %s: %s", path, strerror(errno));
     } else if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        st = tables_flatten_fd(fd, 0, keep_row, f, &counts, &e);
+        st = tables_flatten_fd(fd, 0, f->sc, keep_row, f, &counts, &e);
     } else {
         buf_reset(&f->piped);
         if ((st = read_input(fd, &f->piped, &e)) == ST_OK)
-            st = tables_flatten_text(f->piped.data, f->piped.len, 0, keep_row, f, &counts, &e);
+            st = tables_flatten_text(f->piped.data, f->piped.len, 0, f->sc, keep_row, f, &counts,
+                                     &e);
     }
     if (fd >= 0)
         close(fd);
@@ -607,6 +609,10 @@ status convert_run(const config *cfg, errinfo *err)
         f->ld = ld;
         f->index = j;
         buf_init(&f->piped, (size_t)CONVERT_MAX_PIPED);
+        if (!(f->sc = tables_scratch_new())) {
+            st = err_set(err, ST_NOMEM, "out of memory starting convert");
+            goto out;
+        }
     }
     for (int t = 0; t < TBL_COUNT; t++)
         ld->writers[t] = writers[t];
@@ -727,6 +733,7 @@ out:
             for (int k = 0; k < SLOTS; k++)
                 slot_free(&ld->feeders[j].slots[k]);
             buf_dispose(&ld->feeders[j].piped);
+            tables_scratch_free(ld->feeders[j].sc);
         }
         pthread_mutex_destroy(&ld->mu);
         pthread_cond_destroy(&ld->cv);
