@@ -86,6 +86,9 @@ static inline void skip_ws(parser *p)
 {
     while (p->pos < p->len) {
         unsigned char c = p->s[p->pos];
+        /* compact JSON has none: one compare tells (all four are at most ' ') */
+        if (c > ' ')
+            break;
         if (c == ' ' || c == '\t' || c == '\r') {
             p->pos++;
         } else if (c == '\n') {
