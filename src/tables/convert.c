@@ -274,6 +274,9 @@ typedef struct feeder {
     size_t done[WRITER_THREADS]; /* chunks each writer thread is done with */
     buf piped;                   /* a non-regular input's text */
     tables_scratch *sc;          /* the flattener's memory, kept from input to input */
+    /* a chunk is ready (the writers wait), a slot is free (the loader waits): each
+     * wakes only who waits for it */
+    pthread_cond_t more, room;
     pthread_t thread;
     int started;
 } feeder;
@@ -283,11 +286,10 @@ typedef struct loader {
     pq_writer *writers[TBL_COUNT];
     feeder feeders[LOADERS];
     int nloaders;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int nwriters; /* writer threads: 1 when the main thread writes all */
-    int stop;     /* load and write nothing more */
-    status wst;   /* the second writer thread's failure */
+    pthread_mutex_t mu; /* for every feeder's counters */
+    int nwriters;       /* writer threads: 1 when the main thread writes all */
+    int stop;           /* load and write nothing more */
+    status wst;         /* the second writer thread's failure */
     errinfo werr;
     int threaded; /* the loaders run on threads of their own */
     size_t bad;   /* inputs that cannot be converted (the main thread's count) */
@@ -363,9 +365,9 @@ static int hand_over(feeder *f)
     }
     pthread_mutex_lock(&ld->mu);
     f->loaded = ++f->current;
-    pthread_cond_broadcast(&ld->cv);
+    pthread_cond_broadcast(&f->more);
     while (!ld->stop && f->current - min_done(ld, f) >= SLOTS)
-        pthread_cond_wait(&ld->cv, &ld->mu);
+        pthread_cond_wait(&f->room, &ld->mu);
     int go = !ld->stop;
     pthread_mutex_unlock(&ld->mu);
     return go;
@@ -481,7 +483,7 @@ static void *loader_main(void *arg)
             break;
     pthread_mutex_lock(&ld->mu);
     f->finished = 1;
-    pthread_cond_broadcast(&ld->cv);
+    pthread_cond_broadcast(&f->more);
     pthread_mutex_unlock(&ld->mu);
     return NULL;
 }
@@ -491,7 +493,7 @@ static slot *wait_loaded(loader *ld, feeder *f, size_t c)
 {
     pthread_mutex_lock(&ld->mu);
     while (f->loaded <= c && !ld->stop && !f->finished)
-        pthread_cond_wait(&ld->cv, &ld->mu);
+        pthread_cond_wait(&f->more, &ld->mu);
     int ready = f->loaded > c && !ld->stop;
     pthread_mutex_unlock(&ld->mu);
     return ready ? slot_of(f, c) : NULL;
@@ -502,8 +504,17 @@ static void release(loader *ld, feeder *f, int k, size_t c)
 {
     pthread_mutex_lock(&ld->mu);
     f->done[k] = c + 1;
-    pthread_cond_broadcast(&ld->cv);
+    pthread_cond_signal(&f->room);
     pthread_mutex_unlock(&ld->mu);
+}
+
+/* Every waiter looks again (the caller holds the mutex). */
+static void wake_all(loader *ld)
+{
+    for (int j = 0; j < LOADERS; j++) {
+        pthread_cond_broadcast(&ld->feeders[j].more);
+        pthread_cond_broadcast(&ld->feeders[j].room);
+    }
 }
 
 /* Nothing more is loaded or written. */
@@ -511,7 +522,7 @@ static void stop_all(loader *ld)
 {
     pthread_mutex_lock(&ld->mu);
     ld->stop = 1;
-    pthread_cond_broadcast(&ld->cv);
+    wake_all(ld);
     pthread_mutex_unlock(&ld->mu);
 }
 
@@ -550,7 +561,7 @@ static void *writer_main(void *arg)
                 ld->wst = st;
                 ld->werr = e;
                 ld->stop = 1;
-                pthread_cond_broadcast(&ld->cv);
+                wake_all(ld);
                 pthread_mutex_unlock(&ld->mu);
                 return NULL;
             }
@@ -572,8 +583,11 @@ static void free_loader(loader *ld)
         buf_dispose(&ld->feeders[j].piped);
         tables_scratch_free(ld->feeders[j].sc);
     }
+    for (int j = 0; j < LOADERS; j++) {
+        pthread_cond_destroy(&ld->feeders[j].more);
+        pthread_cond_destroy(&ld->feeders[j].room);
+    }
     pthread_mutex_destroy(&ld->mu);
-    pthread_cond_destroy(&ld->cv);
     free(ld);
 }
 
@@ -609,7 +623,7 @@ static int start_threads(loader *ld, pthread_t *writer_thread, int *writer_start
     if (!*writer_started) {
         pthread_mutex_lock(&ld->mu);
         ld->nwriters = 1;
-        pthread_cond_broadcast(&ld->cv);
+        wake_all(ld);
         pthread_mutex_unlock(&ld->mu);
     }
     return 1;
@@ -663,7 +677,10 @@ status convert_run(const config *cfg, errinfo *err)
     }
     ld->cfg = cfg;
     pthread_mutex_init(&ld->mu, NULL);
-    pthread_cond_init(&ld->cv, NULL);
+    for (int j = 0; j < LOADERS; j++) {
+        pthread_cond_init(&ld->feeders[j].more, NULL);
+        pthread_cond_init(&ld->feeders[j].room, NULL);
+    }
     for (int j = 0; j < LOADERS; j++) {
         feeder *f = &ld->feeders[j];
         f->ld = ld;
