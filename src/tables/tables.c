@@ -356,9 +356,8 @@ static jv member(walk *w, jv obj, const char *key)
 }
 
 /* An object member that should be an object: NONE when missing, null or (noted) wrong. */
-static jv obj_member(walk *w, jv obj, const char *key)
+static jv obj_value(walk *w, jv j, const char *key)
 {
-    jv j = member(w, obj, key);
     if (j != NONE && !is_object(w, j)) {
         note_bad_type(w, key);
         return NONE;
@@ -366,9 +365,14 @@ static jv obj_member(walk *w, jv obj, const char *key)
     return j;
 }
 
-static tables_value str_field(walk *w, jv obj, const char *key)
+static jv obj_member(walk *w, jv obj, const char *key)
 {
-    jv j = member(w, obj, key);
+    return obj_value(w, member(w, obj, key), key);
+}
+
+/* The value j (a member, NONE when missing or null) of the column `key`. */
+static tables_value str_value(walk *w, jv j, const char *key)
+{
     if (j == NONE)
         return vnull();
     if (!is_string(w, j)) {
@@ -376,6 +380,11 @@ static tables_value str_field(walk *w, jv obj, const char *key)
         return vnull();
     }
     return vjstr(w, j);
+}
+
+static tables_value str_field(walk *w, jv obj, const char *key)
+{
+    return str_value(w, member(w, obj, key), key);
 }
 
 static tables_value bool_field(walk *w, jv obj, const char *key)
@@ -391,9 +400,8 @@ static tables_value bool_field(walk *w, jv obj, const char *key)
     return vint(t == JSONTOK_TRUE);
 }
 
-static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int64_t hi)
+static tables_value int_value(walk *w, jv j, const char *key, int64_t lo, int64_t hi)
 {
-    jv j = member(w, obj, key);
     if (j == NONE)
         return vnull();
     int64_t v;
@@ -419,6 +427,11 @@ static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int6
     return vint(v);
 }
 
+static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int64_t hi)
+{
+    return int_value(w, member(w, obj, key), key, lo, hi);
+}
+
 static void bad_time(walk *w, const char *field, jv j)
 {
     char why[160];
@@ -428,9 +441,8 @@ static void bad_time(walk *w, const char *field, jv j)
 }
 
 /* A DateTimeOffset field ("2021-10-05T04:38:23.945Z"). */
-static status time_field(walk *w, jv obj, const char *key, tables_value *out)
+static status time_value(walk *w, jv j, const char *key, tables_value *out)
 {
-    jv j = member(w, obj, key);
     *out = vnull();
     if (j == NONE)
         return ST_OK;
@@ -457,6 +469,11 @@ static status time_field(walk *w, jv obj, const char *key, tables_value *out)
     }
     *out = vint(us);
     return ST_OK;
+}
+
+static status time_field(walk *w, jv obj, const char *key, tables_value *out)
+{
+    return time_value(w, member(w, obj, key), key, out);
 }
 
 static int is_utc_zone(const char *z)
@@ -508,9 +525,8 @@ static int nonempty_str(const walk *w, jv j)
 
 /* A member holding items: missing or null is empty, anything but an array an error,
  * since its rows would otherwise vanish without a trace. */
-static status array_member(walk *w, jv obj, const char *key, jv *out)
+static status array_value(walk *w, jv j, const char *key, jv *out)
 {
-    jv j = member(w, obj, key);
     *out = j;
     if (j == NONE || is_array(w, j))
         return ST_OK;
@@ -537,6 +553,77 @@ static status put_row(walk *w, table_id t, tables_value *v, size_t n)
     return ST_OK;
 }
 
+/* An attendance record's and an interval's members, found in one pass over the
+ * object (their names differ in length) where member() would take a pass each:
+ * there are millions of them. Each is what member() gives: the last one of its
+ * name, NONE when missing or null. */
+enum { RM_ID, RM_ROLE, RM_IDENTITY, RM_EMAIL, RM_INTERVALS, RM_TOTAL, RM_COUNT };
+enum { IM_JOIN, IM_LEAVE, IM_DURATION, IM_COUNT };
+
+static int key_is(const char *key, const char *name, size_t len)
+{
+    return memcmp(key, name, len) == 0;
+}
+
+static void record_members(const walk *w, jv rec, jv found[RM_COUNT])
+{
+    const jsontok *tok = w->doc->tok;
+    for (int i = 0; i < RM_COUNT; i++)
+        found[i] = NONE;
+    jv k = rec + 1;
+    for (uint32_t m = tok[rec].len; m > 0; m--, k = tok[k + 1].end) {
+        const char *key = w->doc->text + tok[k].start;
+        int i = -1;
+        switch (tok[k].len) {
+        case 2:
+            i = key_is(key, "id", 2) ? RM_ID : -1;
+            break;
+        case 4:
+            i = key_is(key, "role", 4) ? RM_ROLE : -1;
+            break;
+        case 8:
+            i = key_is(key, "identity", 8) ? RM_IDENTITY : -1;
+            break;
+        case 12:
+            i = key_is(key, "emailAddress", 12) ? RM_EMAIL : -1;
+            break;
+        case 19:
+            i = key_is(key, "attendanceIntervals", 19) ? RM_INTERVALS : -1;
+            break;
+        case 24:
+            i = key_is(key, "totalAttendanceInSeconds", 24) ? RM_TOTAL : -1;
+            break;
+        }
+        if (i >= 0)
+            found[i] = tok[k + 1].type == JSONTOK_NULL ? NONE : k + 1;
+    }
+}
+
+static void interval_members(const walk *w, jv iv, jv found[IM_COUNT])
+{
+    const jsontok *tok = w->doc->tok;
+    for (int i = 0; i < IM_COUNT; i++)
+        found[i] = NONE;
+    jv k = iv + 1;
+    for (uint32_t m = tok[iv].len; m > 0; m--, k = tok[k + 1].end) {
+        const char *key = w->doc->text + tok[k].start;
+        int i = -1;
+        switch (tok[k].len) {
+        case 12:
+            i = key_is(key, "joinDateTime", 12) ? IM_JOIN : -1;
+            break;
+        case 13:
+            i = key_is(key, "leaveDateTime", 13) ? IM_LEAVE : -1;
+            break;
+        case 17:
+            i = key_is(key, "durationInSeconds", 17) ? IM_DURATION : -1;
+            break;
+        }
+        if (i >= 0)
+            found[i] = tok[k + 1].type == JSONTOK_NULL ? NONE : k + 1;
+    }
+}
+
 static status do_record(walk *w, jv rec, const tables_value *report_id,
                         const tables_value *meeting_id)
 {
@@ -545,9 +632,11 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
         skip_item(w, "attendance record is not a JSON object");
         return ST_OK;
     }
-    jv identity = obj_member(w, rec, "identity");
-    tables_value record_id = str_field(w, rec, "id");
-    tables_value email = str_field(w, rec, "emailAddress");
+    jv rm[RM_COUNT];
+    record_members(w, rec, rm);
+    jv identity = obj_value(w, rm[RM_IDENTITY], "identity");
+    tables_value record_id = str_value(w, rm[RM_ID], "id");
+    tables_value email = str_value(w, rm[RM_EMAIL], "emailAddress");
     tables_value identity_id = str_field(w, identity, "id");
 
     char pos[24];
@@ -564,7 +653,7 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
     }
 
     jv ivs;
-    if ((st = array_member(w, rec, "attendanceIntervals", &ivs)) != ST_OK)
+    if ((st = array_value(w, rm[RM_INTERVALS], "attendanceIntervals", &ivs)) != ST_OK)
         return st;
     int have_join = 0, have_leave = 0;
     int64_t first_join = 0, last_leave = 0;
@@ -582,10 +671,13 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
         v[IV_IDENTITY_ID] = identity_id;
         v[IV_EMAIL] = email;
         v[IV_INTERVAL_INDEX] = vint((int64_t)i);
-        if ((st = time_field(w, iv, "joinDateTime", &v[IV_JOIN_UTC])) != ST_OK ||
-            (st = time_field(w, iv, "leaveDateTime", &v[IV_LEAVE_UTC])) != ST_OK)
+        jv im[IM_COUNT];
+        interval_members(w, iv, im);
+        if ((st = time_value(w, im[IM_JOIN], "joinDateTime", &v[IV_JOIN_UTC])) != ST_OK ||
+            (st = time_value(w, im[IM_LEAVE], "leaveDateTime", &v[IV_LEAVE_UTC])) != ST_OK)
             return st;
-        v[IV_DURATION_SECONDS] = int_field(w, iv, "durationInSeconds", INT64_MIN, INT64_MAX);
+        v[IV_DURATION_SECONDS] =
+            int_value(w, im[IM_DURATION], "durationInSeconds", INT64_MIN, INT64_MAX);
         if (!v[IV_JOIN_UTC].null && (!have_join || v[IV_JOIN_UTC].i < first_join)) {
             first_join = v[IV_JOIN_UTC].i;
             have_join = 1;
@@ -609,9 +701,9 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
     v[REC_DISPLAY_NAME] = str_field(w, identity, "displayName");
     v[REC_IDENTITY_ID] = identity_id;
     v[REC_IDENTITY_TENANT_ID] = str_field(w, identity, "tenantId");
-    v[REC_ROLE] = str_field(w, rec, "role");
+    v[REC_ROLE] = str_value(w, rm[RM_ROLE], "role");
     v[REC_TOTAL_ATTENDANCE_SECONDS] =
-        int_field(w, rec, "totalAttendanceInSeconds", INT64_MIN, INT64_MAX);
+        int_value(w, rm[RM_TOTAL], "totalAttendanceInSeconds", INT64_MIN, INT64_MAX);
     v[REC_FIRST_JOIN_UTC] = have_join ? vint(first_join) : vnull();
     v[REC_LAST_LEAVE_UTC] = have_leave ? vint(last_leave) : vnull();
     v[REC_INTERVAL_COUNT] = vint((int64_t)niv);
