@@ -261,6 +261,23 @@ typedef struct slot {
 #define WRITER_THREADS 2
 #define WRITER_OF(t) ((t) == TBL_INTERVALS ? 1 : 0)
 
+/* The string columns of each table, for keep_row. */
+typedef struct string_cols {
+    size_t n[TBL_COUNT];
+    uint8_t col[TBL_COUNT][EV_NCOLS];
+} string_cols;
+
+static void find_string_cols(string_cols *sc)
+{
+    for (int t = 0; t < TBL_COUNT; t++) {
+        const table_def *def = tables_def((table_id)t);
+        sc->n[t] = 0;
+        for (size_t i = 0; i < def->ncols; i++)
+            if (def->cols[i].type == PQ_STRING)
+                sc->col[t][sc->n[t]++] = (uint8_t)i;
+    }
+}
+
 struct loader;
 
 /* One loader and its ring; the counters under the loader's mutex. */
@@ -292,7 +309,8 @@ typedef struct loader {
     status wst;         /* the second writer thread's failure */
     errinfo werr;
     int threaded; /* the loaders run on threads of their own */
-    size_t bad;   /* inputs that cannot be converted (the main thread's count) */
+    string_cols strings;
+    size_t bad; /* inputs that cannot be converted (the main thread's count) */
 } loader;
 
 static slot *slot_of(feeder *f, size_t chunk)
@@ -373,15 +391,23 @@ static int hand_over(feeder *f)
     return go;
 }
 
+_Static_assert(sizeof(pq_cell) == sizeof(tables_value) &&
+                   offsetof(pq_cell, null) == offsetof(tables_value, null) &&
+                   offsetof(pq_cell, i) == offsetof(tables_value, i) &&
+                   offsetof(pq_cell, s) == offsetof(tables_value, s) &&
+                   offsetof(pq_cell, len) == offsetof(tables_value, len),
+               "a row's values are kept as the writers take them");
+
 static status keep_row(void *ctx, table_id table, const tables_value *row, errinfo *err)
 {
     feeder *f = ctx;
     slot *sl = slot_of(f, f->current);
-    const table_def *def = tables_def(table);
-    size_t n = def->ncols, bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!row[i].null && def->cols[i].type == PQ_STRING)
-            bytes += row[i].len;
+    size_t n = tables_def(table)->ncols, bytes = 0;
+    const uint8_t *scol = f->ld->strings.col[table];
+    size_t nstr = f->ld->strings.n[table];
+    for (size_t k = 0; k < nstr; k++)
+        if (!row[scol[k]].null)
+            bytes += row[scol[k]].len;
     if (sl->nvals >= CHUNK_VALUES || sl->slen >= CHUNK_BYTES ||
         (sl->nrows && bytes > sl->salloc - sl->slen)) {
         size_t input = sl->input;
@@ -418,14 +444,15 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
         sl->ralloc = na;
     }
     pq_cell *v = sl->vals + sl->nvals;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = (pq_cell){row[i].null, row[i].i, row[i].s, row[i].len};
-        if (row[i].null || def->cols[i].type != PQ_STRING || !row[i].len)
+    memcpy(v, row, n * sizeof *v);
+    for (size_t k = 0; k < nstr; k++) {
+        pq_cell *c = &v[scol[k]];
+        if (c->null || !c->len)
             continue;
         /* the flattener's strings last for the call only: the chunk keeps a copy */
-        v[i].s = sl->strs + sl->slen;
-        memcpy(sl->strs + sl->slen, row[i].s, row[i].len);
-        sl->slen += row[i].len;
+        memcpy(sl->strs + sl->slen, c->s, c->len);
+        c->s = sl->strs + sl->slen;
+        sl->slen += c->len;
     }
     sl->nvals += n;
     sl->tables[sl->nrows++] = (uint8_t)table;
@@ -676,6 +703,7 @@ status convert_run(const config *cfg, errinfo *err)
         goto out;
     }
     ld->cfg = cfg;
+    find_string_cols(&ld->strings);
     pthread_mutex_init(&ld->mu, NULL);
     for (int j = 0; j < LOADERS; j++) {
         pthread_cond_init(&ld->feeders[j].more, NULL);
