@@ -273,7 +273,7 @@ static result run_flatten(input *in, size_t n, int tokens, int writers_on, pq_co
 #ifdef HAVE_FLATTEN_TEXT
             /* tokenizing and flattening go a piece at a time, together: one figure */
             t0 = t1 = now_s();
-            st = tables_flatten_text(in[i].data, in[i].len, 0, fn, ctx, &r.counts, &err);
+            st = tables_flatten_text(in[i].data, in[i].len, 0, NULL, fn, ctx, &r.counts, &err);
             t2 = t3 = now_s();
 #else
             die("tokens", "not built with HAVE_FLATTEN_TEXT");

@@ -8,13 +8,14 @@
  * read, parsed or flattened is named in the error (every bad input is logged) and
  * no file is left behind.
  *
- * Three threads: one reads, tokenizes (util/jsontok) and flattens the inputs, a
- * few ahead; two write the Parquet files (the attendance intervals, and the other
- * three tables). Memory: the writers' row groups (at most 32 MiB of values per
- * table) plus the inputs in flight. An input is held whole while it is in flight,
- * with its tokens and its rows' values: about 3.5 times its size, so inputs of a
- * few MB (one mailbox's snapshot) cost little, and a single input of hundreds of MB
- * costs several times that (inputs are capped at 2 GiB). */
+ * Four threads: two loaders read, tokenize (util/jsontok) and flatten the inputs
+ * (input i on loader i % 2), each a few chunks of rows ahead; two write the Parquet
+ * files in input order (the attendance intervals, and the other three tables), so
+ * the files are the same bytes as with one loader. Memory: the writers' row groups
+ * (16 MiB of values per table), the loaders' chunks (6 of 512 KiB of strings
+ * each), and the input each loader is on: one of up to 4 MiB is held whole with its
+ * tokens (about 3 times its size), a larger one is read a piece at a time, and a
+ * pipe is read whole (inputs are capped at 2 GiB). */
 #ifndef TA_CONVERT_H
 #define TA_CONVERT_H
 

@@ -191,6 +191,10 @@ typedef struct walk {
     jsonscan *s;
     const jsontok_doc *doc; /* the unit being read */
     unit u[U_COUNT];
+    /* a snapshot tokenized whole (whole_walk): every unit is this doc */
+    const jsontok_doc *whole;
+    jsontok *wtok;  /* its tokens, for whole_object to narrow an object for a while */
+    jv at[U_COUNT]; /* each unit's object: 1 in a unit of its own */
     unsigned flags;
     int quiet; /* reading fields early, before their object's end: noted at the end */
     tables_row_fn row;
@@ -352,9 +356,8 @@ static jv member(walk *w, jv obj, const char *key)
 }
 
 /* An object member that should be an object: NONE when missing, null or (noted) wrong. */
-static jv obj_member(walk *w, jv obj, const char *key)
+static jv obj_value(walk *w, jv j, const char *key)
 {
-    jv j = member(w, obj, key);
     if (j != NONE && !is_object(w, j)) {
         note_bad_type(w, key);
         return NONE;
@@ -362,9 +365,14 @@ static jv obj_member(walk *w, jv obj, const char *key)
     return j;
 }
 
-static tables_value str_field(walk *w, jv obj, const char *key)
+static jv obj_member(walk *w, jv obj, const char *key)
 {
-    jv j = member(w, obj, key);
+    return obj_value(w, member(w, obj, key), key);
+}
+
+/* The value j (a member, NONE when missing or null) of the column `key`. */
+static tables_value str_value(walk *w, jv j, const char *key)
+{
     if (j == NONE)
         return vnull();
     if (!is_string(w, j)) {
@@ -372,6 +380,11 @@ static tables_value str_field(walk *w, jv obj, const char *key)
         return vnull();
     }
     return vjstr(w, j);
+}
+
+static tables_value str_field(walk *w, jv obj, const char *key)
+{
+    return str_value(w, member(w, obj, key), key);
 }
 
 static tables_value bool_field(walk *w, jv obj, const char *key)
@@ -387,9 +400,8 @@ static tables_value bool_field(walk *w, jv obj, const char *key)
     return vint(t == JSONTOK_TRUE);
 }
 
-static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int64_t hi)
+static tables_value int_value(walk *w, jv j, const char *key, int64_t lo, int64_t hi)
 {
-    jv j = member(w, obj, key);
     if (j == NONE)
         return vnull();
     int64_t v;
@@ -415,6 +427,11 @@ static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int6
     return vint(v);
 }
 
+static tables_value int_field(walk *w, jv obj, const char *key, int64_t lo, int64_t hi)
+{
+    return int_value(w, member(w, obj, key), key, lo, hi);
+}
+
 static void bad_time(walk *w, const char *field, jv j)
 {
     char why[160];
@@ -424,9 +441,8 @@ static void bad_time(walk *w, const char *field, jv j)
 }
 
 /* A DateTimeOffset field ("2021-10-05T04:38:23.945Z"). */
-static status time_field(walk *w, jv obj, const char *key, tables_value *out)
+static status time_value(walk *w, jv j, const char *key, tables_value *out)
 {
-    jv j = member(w, obj, key);
     *out = vnull();
     if (j == NONE)
         return ST_OK;
@@ -453,6 +469,11 @@ static status time_field(walk *w, jv obj, const char *key, tables_value *out)
     }
     *out = vint(us);
     return ST_OK;
+}
+
+static status time_field(walk *w, jv obj, const char *key, tables_value *out)
+{
+    return time_value(w, member(w, obj, key), key, out);
 }
 
 static int is_utc_zone(const char *z)
@@ -504,9 +525,8 @@ static int nonempty_str(const walk *w, jv j)
 
 /* A member holding items: missing or null is empty, anything but an array an error,
  * since its rows would otherwise vanish without a trace. */
-static status array_member(walk *w, jv obj, const char *key, jv *out)
+static status array_value(walk *w, jv j, const char *key, jv *out)
 {
-    jv j = member(w, obj, key);
     *out = j;
     if (j == NONE || is_array(w, j))
         return ST_OK;
@@ -533,6 +553,77 @@ static status put_row(walk *w, table_id t, tables_value *v, size_t n)
     return ST_OK;
 }
 
+/* An attendance record's and an interval's members, found in one pass over the
+ * object (their names differ in length) where member() would take a pass each:
+ * there are millions of them. Each is what member() gives: the last one of its
+ * name, NONE when missing or null. */
+enum { RM_ID, RM_ROLE, RM_IDENTITY, RM_EMAIL, RM_INTERVALS, RM_TOTAL, RM_COUNT };
+enum { IM_JOIN, IM_LEAVE, IM_DURATION, IM_COUNT };
+
+static int key_is(const char *key, const char *name, size_t len)
+{
+    return memcmp(key, name, len) == 0;
+}
+
+static void record_members(const walk *w, jv rec, jv found[RM_COUNT])
+{
+    const jsontok *tok = w->doc->tok;
+    for (int i = 0; i < RM_COUNT; i++)
+        found[i] = NONE;
+    jv k = rec + 1;
+    for (uint32_t m = tok[rec].len; m > 0; m--, k = tok[k + 1].end) {
+        const char *key = w->doc->text + tok[k].start;
+        int i = -1;
+        switch (tok[k].len) {
+        case 2:
+            i = key_is(key, "id", 2) ? RM_ID : -1;
+            break;
+        case 4:
+            i = key_is(key, "role", 4) ? RM_ROLE : -1;
+            break;
+        case 8:
+            i = key_is(key, "identity", 8) ? RM_IDENTITY : -1;
+            break;
+        case 12:
+            i = key_is(key, "emailAddress", 12) ? RM_EMAIL : -1;
+            break;
+        case 19:
+            i = key_is(key, "attendanceIntervals", 19) ? RM_INTERVALS : -1;
+            break;
+        case 24:
+            i = key_is(key, "totalAttendanceInSeconds", 24) ? RM_TOTAL : -1;
+            break;
+        }
+        if (i >= 0)
+            found[i] = tok[k + 1].type == JSONTOK_NULL ? NONE : k + 1;
+    }
+}
+
+static void interval_members(const walk *w, jv iv, jv found[IM_COUNT])
+{
+    const jsontok *tok = w->doc->tok;
+    for (int i = 0; i < IM_COUNT; i++)
+        found[i] = NONE;
+    jv k = iv + 1;
+    for (uint32_t m = tok[iv].len; m > 0; m--, k = tok[k + 1].end) {
+        const char *key = w->doc->text + tok[k].start;
+        int i = -1;
+        switch (tok[k].len) {
+        case 12:
+            i = key_is(key, "joinDateTime", 12) ? IM_JOIN : -1;
+            break;
+        case 13:
+            i = key_is(key, "leaveDateTime", 13) ? IM_LEAVE : -1;
+            break;
+        case 17:
+            i = key_is(key, "durationInSeconds", 17) ? IM_DURATION : -1;
+            break;
+        }
+        if (i >= 0)
+            found[i] = tok[k + 1].type == JSONTOK_NULL ? NONE : k + 1;
+    }
+}
+
 static status do_record(walk *w, jv rec, const tables_value *report_id,
                         const tables_value *meeting_id)
 {
@@ -541,9 +632,11 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
         skip_item(w, "attendance record is not a JSON object");
         return ST_OK;
     }
-    jv identity = obj_member(w, rec, "identity");
-    tables_value record_id = str_field(w, rec, "id");
-    tables_value email = str_field(w, rec, "emailAddress");
+    jv rm[RM_COUNT];
+    record_members(w, rec, rm);
+    jv identity = obj_value(w, rm[RM_IDENTITY], "identity");
+    tables_value record_id = str_value(w, rm[RM_ID], "id");
+    tables_value email = str_value(w, rm[RM_EMAIL], "emailAddress");
     tables_value identity_id = str_field(w, identity, "id");
 
     char pos[24];
@@ -560,7 +653,7 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
     }
 
     jv ivs;
-    if ((st = array_member(w, rec, "attendanceIntervals", &ivs)) != ST_OK)
+    if ((st = array_value(w, rm[RM_INTERVALS], "attendanceIntervals", &ivs)) != ST_OK)
         return st;
     int have_join = 0, have_leave = 0;
     int64_t first_join = 0, last_leave = 0;
@@ -578,10 +671,13 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
         v[IV_IDENTITY_ID] = identity_id;
         v[IV_EMAIL] = email;
         v[IV_INTERVAL_INDEX] = vint((int64_t)i);
-        if ((st = time_field(w, iv, "joinDateTime", &v[IV_JOIN_UTC])) != ST_OK ||
-            (st = time_field(w, iv, "leaveDateTime", &v[IV_LEAVE_UTC])) != ST_OK)
+        jv im[IM_COUNT];
+        interval_members(w, iv, im);
+        if ((st = time_value(w, im[IM_JOIN], "joinDateTime", &v[IV_JOIN_UTC])) != ST_OK ||
+            (st = time_value(w, im[IM_LEAVE], "leaveDateTime", &v[IV_LEAVE_UTC])) != ST_OK)
             return st;
-        v[IV_DURATION_SECONDS] = int_field(w, iv, "durationInSeconds", INT64_MIN, INT64_MAX);
+        v[IV_DURATION_SECONDS] =
+            int_value(w, im[IM_DURATION], "durationInSeconds", INT64_MIN, INT64_MAX);
         if (!v[IV_JOIN_UTC].null && (!have_join || v[IV_JOIN_UTC].i < first_join)) {
             first_join = v[IV_JOIN_UTC].i;
             have_join = 1;
@@ -605,9 +701,9 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
     v[REC_DISPLAY_NAME] = str_field(w, identity, "displayName");
     v[REC_IDENTITY_ID] = identity_id;
     v[REC_IDENTITY_TENANT_ID] = str_field(w, identity, "tenantId");
-    v[REC_ROLE] = str_field(w, rec, "role");
+    v[REC_ROLE] = str_value(w, rm[RM_ROLE], "role");
     v[REC_TOTAL_ATTENDANCE_SECONDS] =
-        int_field(w, rec, "totalAttendanceInSeconds", INT64_MIN, INT64_MAX);
+        int_value(w, rm[RM_TOTAL], "totalAttendanceInSeconds", INT64_MIN, INT64_MAX);
     v[REC_FIRST_JOIN_UTC] = have_join ? vint(first_join) : vnull();
     v[REC_LAST_LEAVE_UTC] = have_leave ? vint(last_leave) : vnull();
     v[REC_INTERVAL_COUNT] = vint((int64_t)niv);
@@ -659,7 +755,7 @@ static int str_is(const tables_value *v, const char *s)
 
 static void use(walk *w, int u)
 {
-    w->doc = &w->u[u].doc;
+    w->doc = w->whole ? w->whole : &w->u[u].doc;
 }
 
 static status unit_failed(walk *w, status st)
@@ -764,13 +860,8 @@ static status repeated(walk *w, const char *key, const char *items)
 
 /* A hole (an array member read apart) that was not an array where it stood: null is
  * no items; anything else is an error, since its rows would otherwise vanish. */
-static status hole_not_array(walk *w, uint64_t off, const char *key)
+static status not_array(walk *w, int t, const char *key)
 {
-    uint64_t end;
-    status st = unit_value(w, U_RECORD, off, &end);
-    if (st != ST_OK)
-        return st;
-    int t = w->u[U_RECORD].doc.tok[1].type;
     if (t == JSONTOK_NULL)
         return ST_OK;
     char at[WHERE_MAX];
@@ -780,6 +871,15 @@ static status hole_not_array(walk *w, uint64_t off, const char *key)
                    : t == JSONTOK_STRING                     ? "string"
                    : t == JSONTOK_TRUE || t == JSONTOK_FALSE ? "boolean"
                                                              : "number");
+}
+
+static status hole_not_array(walk *w, uint64_t off, const char *key)
+{
+    uint64_t end;
+    status st = unit_value(w, U_RECORD, off, &end);
+    if (st != ST_OK)
+        return st;
+    return not_array(w, w->u[U_RECORD].doc.tok[1].type, key);
 }
 
 /* How one object is read: its members go to a unit, except its holes (keys holding
@@ -880,7 +980,7 @@ static void read_report_keys(walk *w, int unmatched, const tables_value *event_i
                              const tables_value *meeting_id, report_keys *k)
 {
     use(w, U_REPORT);
-    jv rep = 1, id = member(w, rep, "id");
+    jv rep = w->at[U_REPORT], id = member(w, rep, "id");
     w->rep_id = nonempty_str(w, id) ? jsontok_str(w->doc, id) : NULL;
     k->id = w->rep_id ? vjstr(w, id) : vnull();
     k->event = unmatched ? str_field(w, rep, "eventId") : *event_id;
@@ -940,7 +1040,7 @@ static status stream_report(walk *w, uint64_t off, int unmatched, const tables_v
 
     report_keys k;
     read_report_keys(w, unmatched, event_id, meeting_id, &k);
-    jv rep = 1;
+    jv rep = w->at[U_REPORT];
     tables_value v[REP_NCOLS];
     v[REP_EVENT_ID] = k.event;
     v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
@@ -1004,7 +1104,7 @@ static status stream_reports(walk *w, uint64_t off, const tables_value *event_id
 static void read_event_keys(walk *w, tables_value *id, tables_value *meeting)
 {
     use(w, U_EVENT);
-    jv ev = 1, j = member(w, ev, "id");
+    jv ev = w->at[U_EVENT], j = member(w, ev, "id");
     w->ev_id = nonempty_str(w, j) ? jsontok_str(w->doc, j) : NULL;
     *id = w->ev_id ? vjstr(w, j) : vnull();
     if (!w->ev_id && j != NONE)
@@ -1017,7 +1117,7 @@ static status event_row(walk *w, size_t nrep, const tables_value *id, const tabl
 {
     status st;
     use(w, U_EVENT);
-    jv ev = 1;
+    jv ev = w->at[U_EVENT];
     jv organizer = obj_member(w, ev, "organizer");
     jv org_addr = organizer != NONE ? obj_member(w, organizer, "emailAddress") : NONE;
     jv online = obj_member(w, ev, "onlineMeeting");
@@ -1131,9 +1231,9 @@ static status stream_event(walk *w, uint64_t off, uint64_t *end)
 static status read_head(walk *w)
 {
     status st;
-    if ((st = unit_object(w, U_HEAD)) != ST_OK)
+    if (!w->whole && (st = unit_object(w, U_HEAD)) != ST_OK)
         return st;
-    jv snap = 1;
+    jv snap = w->at[U_HEAD];
     jv upn = member(w, snap, "user_upn");
     jv run_id = member(w, snap, "run_id");
     jv extracted = member(w, snap, "extracted_utc");
@@ -1226,7 +1326,310 @@ static status stream_snapshot(walk *w)
     return ST_OK;
 }
 
-static status flatten(jsonscan *s, unsigned flags, tables_row_fn row, void *ctx,
+/* ---- a snapshot tokenized whole ----
+ *
+ * A snapshot of at most WHOLE_MAX bytes is read and tokenized in one piece, and the
+ * walk above runs over its tokens in the same order and by the same rules (holes in
+ * place or after their object, repeated keys, items that are not arrays), so the
+ * rows, warnings and errors are the ones the walk a piece at a time gives, without
+ * scanning for where each unit ends and copying it out first. A text that does not
+ * tokenize, or whose top value is not an object, is left to that walk, which names
+ * the fault as it always has. */
+#define WHOLE_MAX ((size_t)4 << 20)
+
+struct tables_scratch {
+    buf text;
+    jsontok_doc doc;
+};
+
+tables_scratch *tables_scratch_new(void)
+{
+    tables_scratch *sc = malloc(sizeof *sc);
+    if (sc) {
+        buf_init(&sc->text, WHOLE_MAX);
+        jsontok_init(&sc->doc);
+    }
+    return sc;
+}
+
+void tables_scratch_free(tables_scratch *sc)
+{
+    if (!sc)
+        return;
+    buf_dispose(&sc->text);
+    jsontok_dispose(&sc->doc);
+    free(sc);
+}
+
+/* Which of names[] (NULL-terminated) the key token k reads, or -1. */
+static int whole_key(const walk *w, jv k, const char *const *names)
+{
+    const jsontok *t = &w->doc->tok[k];
+    const char *s = w->doc->text + t->start;
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == t->len && memcmp(names[i], s, t->len) == 0)
+            return i;
+    return -1;
+}
+
+/* read_object's plan, with holes as tokens. */
+typedef struct whole_plan {
+    const char *const *keys;
+    int nholes;
+    unsigned need;
+    const char *items;
+    status (*in_place)(walk *w, void *ctx, int h, jv value);
+    void *ctx;
+} whole_plan;
+
+/* read_object over the tokens of obj: later[h] is the value of hole h to read after
+ * the object, or NONE. */
+static status whole_object(walk *w, const whole_plan *p, jv obj, jv later[2])
+{
+    status st;
+    unsigned seen = 0;
+    int forward[2] = {0, 0};
+    later[0] = later[1] = NONE;
+    jv k = jsontok_first(obj);
+    uint32_t all = w->wtok[obj].len;
+    for (uint32_t m = 0; m < all; m++, k = w->wtok[k + 1].end) {
+        int which = whole_key(w, k, p->keys);
+        jv value = k + 1;
+        if (which >= 0 && which < p->nholes) {
+            if (forward[which])
+                return repeated(w, p->keys[which], p->items);
+            later[which] = NONE;
+            if (is_array(w, value) && (seen & p->need) == p->need) {
+                /* items read in place see the members before them only, as a unit
+                 * read so far does (a key repeated after them is an error, but the
+                 * message names the item by what came first) */
+                w->wtok[obj].len = m;
+                st = p->in_place(w, p->ctx, which, value);
+                w->wtok[obj].len = all;
+                if (st != ST_OK)
+                    return st;
+                forward[which] = 1;
+            } else {
+                later[which] = value;
+            }
+        } else {
+            unsigned bit = which >= p->nholes ? 1u << (which - p->nholes) : 0;
+            if ((bit & p->need) && (forward[0] || forward[1]))
+                return repeated(w, p->keys[which], p->items);
+            seen |= bit;
+        }
+    }
+    return ST_OK;
+}
+
+static status whole_records(walk *w, jv arr, const tables_value *report_id,
+                            const tables_value *meeting_id)
+{
+    status st = ST_OK;
+    size_t n = w->doc->tok[arr].len;
+    jv rec = n ? jsontok_first(arr) : NONE;
+    for (size_t i = 0; i < n && st == ST_OK; i++, rec = next_of(w, rec)) {
+        w->rec = (long)i;
+        st = do_record(w, rec, report_id, meeting_id);
+    }
+    w->rec = -1;
+    return st;
+}
+
+static status whole_report_in_place(walk *w, void *ctx, int h, jv value)
+{
+    (void)h;
+    report_ctx *c = ctx;
+    report_keys k;
+    w->quiet = 1;
+    read_report_keys(w, c->unmatched, c->event_id, c->meeting_id, &k);
+    w->quiet = 0;
+    return k.ok ? whole_records(w, value, &k.id, &k.meeting) : ST_OK;
+}
+
+/* stream_report over the tokens of rep. */
+static status whole_report(walk *w, jv rep, int unmatched, const tables_value *event_id,
+                           const tables_value *meeting_id)
+{
+    static const char *const keys[] = {"attendanceRecords", "id", "onlineMeetingId", "eventId",
+                                       NULL};
+    status st;
+    w->rep_id = NULL;
+    if (!is_object(w, rep)) {
+        skip_item(w, "attendance report is not a JSON object");
+        return ST_OK;
+    }
+    report_ctx c = {unmatched, event_id, meeting_id};
+    whole_plan plan = {keys,
+                       1,
+                       1u | (meeting_id->null || meeting_id->len == 0 ? 2u : 0u) |
+                           (unmatched ? 4u : 0u),
+                       "records",
+                       whole_report_in_place,
+                       &c};
+    jv later[2];
+    w->at[U_REPORT] = rep;
+    if ((st = whole_object(w, &plan, rep, later)) != ST_OK)
+        return st;
+
+    report_keys k;
+    read_report_keys(w, unmatched, event_id, meeting_id, &k);
+    tables_value v[REP_NCOLS];
+    v[REP_EVENT_ID] = k.event;
+    v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
+    v[REP_TOTAL_PARTICIPANT_COUNT] =
+        int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
+    if ((st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC])) != ST_OK ||
+        (st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC])) != ST_OK)
+        return st;
+    jv hole = later[0];
+    if (hole != NONE && !is_array(w, hole) &&
+        (st = not_array(w, jtype(w, hole), "attendanceRecords")) != ST_OK)
+        return st;
+    if (!w->rep_id) {
+        jv id = member(w, rep, "id");
+        if (id != NONE && !is_string(w, id))
+            note_bad_type(w, "id");
+        skip_item(w, "attendance report without id (its records are left out with it)");
+        return ST_OK;
+    }
+    if (!k.ok) {
+        skip_item(w, "attendance report without an online meeting id (its records are left out "
+                     "with it)");
+        return ST_OK;
+    }
+    v[REP_REPORT_ID] = k.id;
+    v[REP_ONLINE_MEETING_ID] = k.meeting;
+    if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
+        return st;
+    if (hole != NONE && is_array(w, hole))
+        return whole_records(w, hole, &v[REP_REPORT_ID], &v[REP_ONLINE_MEETING_ID]);
+    return ST_OK;
+}
+
+static status whole_reports(walk *w, jv arr, const tables_value *event_id,
+                            const tables_value *meeting_id, size_t *n)
+{
+    status st = ST_OK;
+    size_t count = w->doc->tok[arr].len;
+    jv rep = count ? jsontok_first(arr) : NONE;
+    *n = 0;
+    for (size_t i = 0; i < count && st == ST_OK; i++, rep = next_of(w, rep)) {
+        w->rep = (long)(*n)++;
+        st = whole_report(w, rep, 0, event_id, meeting_id);
+    }
+    w->rep = -1;
+    w->rep_id = NULL;
+    return st;
+}
+
+static status whole_event_in_place(walk *w, void *ctx, int h, jv value)
+{
+    (void)h;
+    tables_value id, meeting;
+    w->quiet = 1;
+    read_event_keys(w, &id, &meeting);
+    w->quiet = 0;
+    return whole_reports(w, value, &id, &meeting, ctx);
+}
+
+/* stream_event over the tokens of ev. */
+static status whole_event(walk *w, jv ev)
+{
+    static const char *const keys[] = {"attendance", "id", "onlineMeetingMeta", NULL};
+    status st;
+    w->ev_id = NULL;
+    if (!is_object(w, ev)) {
+        skip_item(w, "event is not a JSON object");
+        return ST_OK;
+    }
+    size_t nrep = 0;
+    whole_plan plan = {keys, 1, 3u, "reports", whole_event_in_place, &nrep};
+    jv later[2];
+    w->at[U_EVENT] = ev;
+    if ((st = whole_object(w, &plan, ev, later)) != ST_OK)
+        return st;
+    tables_value id, meeting;
+    read_event_keys(w, &id, &meeting);
+    if (later[0] != NONE) {
+        st = !is_array(w, later[0]) ? not_array(w, jtype(w, later[0]), "attendance")
+                                    : whole_reports(w, later[0], &id, &meeting, &nrep);
+        if (st != ST_OK)
+            return st;
+    }
+    return event_row(w, nrep, &id, &meeting);
+}
+
+static status whole_section(walk *w, int which, jv arr)
+{
+    static const tables_value none = {1, 0, NULL, 0};
+    status st = ST_OK;
+    w->section = which == 0 ? "events" : "unmatched_attendance";
+    size_t n = w->doc->tok[arr].len;
+    jv item = n ? jsontok_first(arr) : NONE;
+    for (size_t i = 0; i < n && st == ST_OK; i++, item = next_of(w, item)) {
+        if (which == 0) {
+            w->ev = (long)i;
+            st = whole_event(w, item);
+        } else {
+            w->rep = (long)i;
+            st = whole_report(w, item, 1, &none, &none);
+        }
+    }
+    w->ev = w->rep = -1;
+    w->ev_id = w->rep_id = NULL;
+    return st;
+}
+
+static status whole_snapshot_in_place(walk *w, void *ctx, int h, jv value)
+{
+    (void)ctx;
+    status st = read_head(w);
+    return st == ST_OK ? whole_section(w, h, value) : st;
+}
+
+/* stream_snapshot over the tokens of the whole snapshot (an object: token 0). */
+static status whole_walk(walk *w)
+{
+    static const char *const keys[] = {"events", "unmatched_attendance", "user_upn",
+                                       "run_id", "extracted_utc",        NULL};
+    status st;
+    whole_plan plan = {keys, 2, 7u, "items", whole_snapshot_in_place, NULL};
+    jv later[2];
+    w->at[U_HEAD] = 0;
+    if ((st = whole_object(w, &plan, 0, later)) != ST_OK || (st = read_head(w)) != ST_OK)
+        return st;
+    for (int k = 0; k < 2; k++) {
+        if (later[k] == NONE)
+            continue;
+        st = !is_array(w, later[k]) ? not_array(w, jtype(w, later[k]), keys[k])
+                                    : whole_section(w, k, later[k]);
+        if (st != ST_OK)
+            return st;
+    }
+    return ST_OK;
+}
+
+/* Reads and tokenizes the whole snapshot into sc; 0 when it is to be read a piece at
+ * a time instead. */
+static int whole_text(walk *w, tables_scratch *sc)
+{
+    errinfo e = {0};
+    if (w->s->size > WHOLE_MAX || (w->flags & TABLES_STREAM))
+        return 0;
+    buf_reset(&sc->text);
+    if (jsonscan_copy(w->s, 0, w->s->size, &sc->text, &e) != ST_OK ||
+        jsontok_parse(&sc->doc, sc->text.data, sc->text.len, JSONTOK_ALLOW_NUL | JSONTOK_ANY_DEPTH,
+                      &e) != ST_OK ||
+        sc->doc.tok[0].type != JSONTOK_OBJECT)
+        return 0;
+    w->whole = &sc->doc;
+    w->wtok = sc->doc.tok;
+    w->doc = w->whole;
+    return 1;
+}
+
+static status flatten(jsonscan *s, unsigned flags, tables_scratch *sc, tables_row_fn row, void *ctx,
                       table_counts *counts, errinfo *err)
 {
     walk w;
@@ -1238,13 +1641,19 @@ static status flatten(jsonscan *s, unsigned flags, tables_row_fn row, void *ctx,
     w.ctx = ctx;
     w.ev = w.rep = w.rec = w.iv = -1;
     w.section = "events";
+    for (int k = 0; k < U_COUNT; k++)
+        w.at[k] = 1;
     for (int k = 0; k < U_COUNT; k++) {
         buf_init(&w.u[k].raw, UNIT_MAX);
         buf_init(&w.u[k].text, UNIT_MAX + 8);
         jsontok_init(&w.u[k].doc);
     }
     buf_init(&w.link, 64u << 10);
-    status st = stream_snapshot(&w);
+    tables_scratch *own = NULL;
+    if (!sc && s->size <= WHOLE_MAX && !(flags & TABLES_STREAM))
+        sc = own = tables_scratch_new();
+    status st = sc && whole_text(&w, sc) ? whole_walk(&w) : stream_snapshot(&w);
+    tables_scratch_free(own);
     if (st == ST_OK && w.bad_values > BAD_WARNED && !(flags & TABLES_SILENT))
         log_warn("more values of the wrong shape were written as null",
                  json_pack("{s:s,s:s,s:I}", "user_upn", w.upn, "run_id", w.run_id, "count",
@@ -1266,21 +1675,21 @@ static status flatten(jsonscan *s, unsigned flags, tables_row_fn row, void *ctx,
     return st;
 }
 
-status tables_flatten_text(const char *text, size_t len, unsigned flags, tables_row_fn row,
-                           void *ctx, table_counts *counts, errinfo *err)
+status tables_flatten_text(const char *text, size_t len, unsigned flags, tables_scratch *sc,
+                           tables_row_fn row, void *ctx, table_counts *counts, errinfo *err)
 {
     jsonscan s;
     jsonscan_open_mem(&s, text, len);
-    return flatten(&s, flags, row, ctx, counts, err);
+    return flatten(&s, flags, sc, row, ctx, counts, err);
 }
 
-status tables_flatten_fd(int fd, unsigned flags, tables_row_fn row, void *ctx, table_counts *counts,
-                         errinfo *err)
+status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc, tables_row_fn row, void *ctx,
+                         table_counts *counts, errinfo *err)
 {
     jsonscan s;
     status st = jsonscan_open_fd(&s, fd, err);
     if (st == ST_OK)
-        st = flatten(&s, flags, row, ctx, counts, err);
+        st = flatten(&s, flags, sc, row, ctx, counts, err);
     jsonscan_close(&s);
     return st;
 }
@@ -1302,9 +1711,9 @@ status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
     size_t len = json_dumpb(snapshot, text, need, JSON_COMPACT);
     if (len == 0 || len > need)
         st = err_set(err, ST_JSON, "the snapshot cannot be written as JSON");
-    else if (!row ||
-             (st = tables_flatten_text(text, len, TABLES_SILENT, NULL, NULL, NULL, err)) == ST_OK)
-        st = tables_flatten_text(text, len, 0, row, ctx, counts, err);
+    else if (!row || (st = tables_flatten_text(text, len, TABLES_SILENT, NULL, NULL, NULL, NULL,
+                                               err)) == ST_OK)
+        st = tables_flatten_text(text, len, 0, NULL, row, ctx, counts, err);
     free(text);
     return st;
 }

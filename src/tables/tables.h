@@ -147,12 +147,21 @@ typedef status (*tables_row_fn)(void *ctx, table_id table, const tables_value *r
 
 /* The flattener: the rows of one final snapshot (docs/format.md shape) handed to
  * `row` (NULL: check and count only), table by table as they are made. run_id and
- * extracted_utc come from the snapshot. Memory does not grow with the snapshot: it
- * is read one event, report and record at a time. Rows go out as they are made, so
- * a caller that must add all of a snapshot's rows or none walks it first with no
- * row function (and TABLES_SILENT). These functions add to *counts (they never
- * reset it), and change nothing in it when they fail. */
+ * extracted_utc come from the snapshot. A snapshot of up to 4 MiB is tokenized whole
+ * (memory: about three times its size); a larger one is read one event, report and
+ * record at a time, so memory does not grow with it. The rows, warnings and errors
+ * are the same either way. Rows go out as they are made, so a caller that must add
+ * all of a snapshot's rows or none walks it first with no row function (and
+ * TABLES_SILENT). These functions add to *counts (they never reset it), and change
+ * nothing in it when they fail. */
 #define TABLES_SILENT 1u /* no warnings: a check pass before the real one */
+#define TABLES_STREAM 2u /* read a piece at a time whatever the size (tests) */
+
+/* Memory a caller that flattens many snapshots keeps from one to the next: the
+ * whole text and its tokens. NULL where a function takes one: each call has its own. */
+typedef struct tables_scratch tables_scratch;
+tables_scratch *tables_scratch_new(void); /* NULL: out of memory */
+void tables_scratch_free(tables_scratch *sc);
 
 /* A snapshot held as a jansson tree (dumped to text first). All or nothing: it is
  * checked before any row goes out. */
@@ -160,11 +169,11 @@ TA_MUST_USE status tables_flatten_rows(const json_t *snapshot, tables_row_fn row
                                        table_counts *counts, errinfo *err);
 /* A snapshot's text in memory. */
 TA_MUST_USE status tables_flatten_text(const char *text, size_t len, unsigned flags,
-                                       tables_row_fn row, void *ctx, table_counts *counts,
-                                       errinfo *err);
+                                       tables_scratch *sc, tables_row_fn row, void *ctx,
+                                       table_counts *counts, errinfo *err);
 /* A snapshot in a regular file, read through a window (util/jsonscan). */
-TA_MUST_USE status tables_flatten_fd(int fd, unsigned flags, tables_row_fn row, void *ctx,
-                                     table_counts *counts, errinfo *err);
+TA_MUST_USE status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc, tables_row_fn row,
+                                     void *ctx, table_counts *counts, errinfo *err);
 /* A row function writing to four writers: ctx is a pq_writer *[TBL_COUNT]. */
 status tables_row_to_writers(void *writers, table_id table, const tables_value *row, errinfo *err);
 /* Writes one row of `table` to w (pq_writer_* calls for each value, then end_row). */

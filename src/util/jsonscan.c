@@ -23,8 +23,8 @@ status jsonscan_open_fd(jsonscan *s, int fd, errinfo *err)
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         return err_set(err, ST_IO, "not a regular file");
     s->size = (uint64_t)sb.st_size;
-    if (!(s->win = malloc(JSONSCAN_WINDOW)))
-        return err_set(err, ST_NOMEM, "out of memory for a read window");
+    /* the window is taken at the first read through it: a text copied out whole
+     * (jsonscan_copy) needs none */
     return ST_OK;
 }
 
@@ -59,6 +59,12 @@ static int read_at(jsonscan *s, uint64_t off, char *out, size_t n)
 static int fill(jsonscan *s, uint64_t off)
 {
     size_t n = s->size - off < JSONSCAN_WINDOW ? (size_t)(s->size - off) : JSONSCAN_WINDOW;
+    if (!s->win && !(s->win = malloc(JSONSCAN_WINDOW))) {
+        if (!s->failed)
+            err_set(&s->read_err, ST_NOMEM, "out of memory for a read window");
+        s->failed = 1;
+        return -1;
+    }
     if (read_at(s, off, s->win, n) != 0)
         return -1;
     s->win_start = off;
@@ -211,7 +217,7 @@ status jsonscan_copy(jsonscan *s, uint64_t from, uint64_t to, buf *out, errinfo 
     size_t n = (size_t)(to - from);
     if (s->fd < 0)
         return buf_append(out, s->mem + from, n, err);
-    if (from >= s->win_start && to <= s->win_start + s->win_len)
+    if (s->win && from >= s->win_start && to <= s->win_start + s->win_len)
         return buf_append(out, s->win + (from - s->win_start), n, err);
     status st = buf_reserve(out, n, err);
     if (st != ST_OK)

@@ -86,6 +86,9 @@ static inline void skip_ws(parser *p)
 {
     while (p->pos < p->len) {
         unsigned char c = p->s[p->pos];
+        /* compact JSON has none: one compare tells (all four are at most ' ') */
+        if (c > ' ')
+            break;
         if (c == ' ' || c == '\t' || c == '\r') {
             p->pos++;
         } else if (c == '\n') {
@@ -260,7 +263,26 @@ static status unescape(parser *p, size_t *r, size_t *w, int key)
 }
 
 /* The string (an object key when key) whose opening quote is at p->pos. */
-static status string(parser *p, int key)
+static status string_any(parser *p, int key) __attribute__((noinline));
+
+/* A string token: the usual one (printable ASCII, no escape) here, with little to
+ * save and restore around it; the others in string_any. */
+static inline status string(parser *p, int key)
+{
+    unsigned char *s = p->s;
+    size_t start = p->pos + 1, r = start + plain_run(s + start, p->len - start);
+    if (r >= p->len || s[r] != '"')
+        return string_any(p, key);
+    uint32_t idx;
+    status st = push(p, JSONTOK_STRING, start, r - start, &idx);
+    if (st != ST_OK)
+        return st;
+    s[r] = '\0';
+    p->pos = r + 1;
+    return ST_OK;
+}
+
+static status string_any(parser *p, int key)
 {
     unsigned char *s = p->s;
     size_t open = p->pos, start = open + 1, r = start, n = p->len, w;

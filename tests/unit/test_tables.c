@@ -835,6 +835,67 @@ static void test_tables__bad_shapes_are_errors(void **state)
     }
 }
 
+/* A snapshot small enough is tokenized whole; read a piece at a time (TABLES_STREAM)
+ * it must give the same rows, counts and message, whatever the order of its keys,
+ * repeated keys and items that are not arrays included. */
+static void test_tables__whole_and_stream_agree(void **state)
+{
+    (void)state;
+#define HEAD "\"user_upn\": \"U@x\", \"run_id\": \"R\", \"extracted_utc\": \"2026-11-28T17:34:00Z\""
+#define REC                                                                                        \
+    "{\"emailAddress\": \"a@x\", \"identity\": {\"id\": \"i\"}, \"attendanceIntervals\": "         \
+    "[{\"joinDateTime\": \"2026-11-28T10:00:00Z\", \"leaveDateTime\": \"2026-11-28T10:05:00Z\"}]}"
+    static const char *const cases[] = {
+        "{" HEAD ", \"events\": [{\"id\": \"e\", \"onlineMeetingMeta\": {\"id\": \"m\"},"
+        " \"attendance\": [{\"id\": \"r\", \"attendanceRecords\": [" REC "]}]}]}",
+        "{\"events\": [{\"attendance\": [{\"attendanceRecords\": [" REC "], \"id\": \"r\"}],"
+        " \"id\": \"e\", \"onlineMeetingMeta\": {\"id\": \"m\"}}], " HEAD "}",
+        "{\"user_upn\": \"U@x\", \"unmatched_attendance\": [{\"id\": \"r\", \"eventId\": \"e\","
+        " \"onlineMeetingId\": \"m\", \"attendanceRecords\": [" REC "]}], \"run_id\": \"R\","
+        " \"extracted_utc\": \"2026-11-28T17:34:00Z\", \"events\": [{\"id\": \"e\"}]}",
+        "{" HEAD ", \"unmatched_attendance\": [{\"id\": \"r\", \"onlineMeetingId\": \"m\","
+        " \"attendanceRecords\": [" REC "]}], \"events\": [{\"id\": \"e\", \"attendance\": []}]}",
+        "{" HEAD ", \"events\": [{\"id\": \"e\", \"onlineMeetingMeta\": {\"id\": \"m\"},"
+        " \"attendance\": [{\"id\": \"r\", \"attendanceRecords\": [" REC "], \"id\": \"s\"}]}]}",
+        "{" HEAD ", \"events\": [{\"id\": \"e\", \"onlineMeetingMeta\": {\"id\": \"m\"},"
+        " \"attendance\": [], \"attendance\": []}]}",
+        "{" HEAD ", \"events\": [{\"attendance\": [], \"id\": \"e\", \"attendance\": null}]}",
+        "{\"events\": [], " HEAD ", \"events\": [{\"id\": \"e\"}]}",
+        "{" HEAD ", \"events\": [], \"run_id\": \"S\"}",
+        "{" HEAD ", \"events\": [{\"id\": \"e\", \"attendance\": [3, {\"id\": \"r\","
+        " \"attendanceRecords\": null}, {\"id\": \"q\", \"onlineMeetingId\": \"m\","
+        " \"attendanceRecords\": {}}]}, 7]}",
+        "{\"events\": \"none\", " HEAD "}",
+        "{\"events\": [{\"id\": \"e\"}], \"user_upn\": 1, \"run_id\": \"R\","
+        " \"extracted_utc\": \"2026-11-28T17:34:00Z\"}",
+        "{" HEAD ", \"\\u0065vents\": [{\"\\u0069d\": \"e\"}]}",
+        "{" HEAD ", \"events\": [{\"id\": \"e\"}]} x",
+    };
+#undef REC
+#undef HEAD
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        collected c[2];
+        table_counts n[2];
+        errinfo e[2] = {{0}, {0}};
+        status st[2];
+        for (int k = 0; k < 2; k++) {
+            collected_init(&c[k]);
+            memset(&n[k], 0, sizeof n[k]);
+            st[k] = tables_flatten_text(cases[i], strlen(cases[i]), k ? TABLES_STREAM : 0, NULL,
+                                        collect_row, &c[k], &n[k], &e[k]);
+        }
+        if (st[0] != st[1] || strcmp(e[0].msg, e[1].msg) != 0)
+            fail_msg("case %zu: '%s' (%d) whole, '%s' (%d) a piece at a time", i, e[0].msg, st[0],
+                     e[1].msg, st[1]);
+        assert_memory_equal(&n[0], &n[1], sizeof n[0]);
+        for (int t = 0; t < TBL_COUNT; t++)
+            if (!json_equal(c[0].rows[t], c[1].rows[t]))
+                fail_msg("case %zu: table %d differs", i, t);
+        collected_free(&c[0]);
+        collected_free(&c[1]);
+    }
+}
+
 static void test_tables__empty_snapshot(void **state)
 {
     (void)state;
@@ -1208,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_tables__wrong_types_become_null),
         cmocka_unit_test(test_tables__bad_shapes_are_errors),
         cmocka_unit_test(test_tables__empty_snapshot),
+        cmocka_unit_test(test_tables__whole_and_stream_agree),
         cmocka_unit_test(test_tables__schema_sql),
         cmocka_unit_test(test_tables__convert),
         cmocka_unit_test(test_tables__deep_tree_flattens),
