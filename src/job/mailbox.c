@@ -473,7 +473,7 @@ static json_t *snapshot_head(mailbox *mb)
  * uploads may hold at once; a larger one goes up in blocks from its file, between
  * turns of the engine, and one over the budget waits for room. */
 #define UPLOAD_QUEUED_MAX ((int64_t)4 << 20)
-#define UPLOAD_HELD_MAX ((int64_t)16 << 20)
+#define UPLOAD_HELD_MAX ((int64_t)8 << 20)
 
 typedef struct put_ctx {
     mailbox *mb;
