@@ -560,67 +560,38 @@ static status put_row(walk *w, table_id t, tables_value *v, size_t n)
 enum { RM_ID, RM_ROLE, RM_IDENTITY, RM_EMAIL, RM_INTERVALS, RM_TOTAL, RM_COUNT };
 enum { IM_JOIN, IM_LEAVE, IM_DURATION, IM_COUNT };
 
-static int key_is(const char *key, const char *name, size_t len)
-{
-    return memcmp(key, name, len) == 0;
-}
+/* The members of a record and of an interval the tables read, in their enums' order;
+ * each name has a length of its own within its list, so a key is told by its length
+ * and one compare. */
+typedef struct member_name {
+    const char *s;
+    uint32_t len;
+} member_name;
+static const member_name record_names[RM_COUNT] = {{"id", 2},
+                                                   {"role", 4},
+                                                   {"identity", 8},
+                                                   {"emailAddress", 12},
+                                                   {"attendanceIntervals", 19},
+                                                   {"totalAttendanceInSeconds", 24}};
+static const member_name interval_names[IM_COUNT] = {
+    {"joinDateTime", 12}, {"leaveDateTime", 13}, {"durationInSeconds", 17}};
 
-static void record_members(const walk *w, jv rec, jv found[RM_COUNT])
+/* found[i]: the value of names[i] in the object obj, NONE when absent or null; one
+ * pass over its members. */
+static void find_members(const walk *w, jv obj, const member_name *names, int n, jv *found)
 {
     const jsontok *tok = w->doc->tok;
-    for (int i = 0; i < RM_COUNT; i++)
+    for (int i = 0; i < n; i++)
         found[i] = NONE;
-    jv k = rec + 1;
-    for (uint32_t m = tok[rec].len; m > 0; m--, k = tok[k + 1].end) {
+    jv k = obj + 1;
+    for (uint32_t m = tok[obj].len; m > 0; m--, k = tok[k + 1].end) {
         const char *key = w->doc->text + tok[k].start;
-        int i = -1;
-        switch (tok[k].len) {
-        case 2:
-            i = key_is(key, "id", 2) ? RM_ID : -1;
-            break;
-        case 4:
-            i = key_is(key, "role", 4) ? RM_ROLE : -1;
-            break;
-        case 8:
-            i = key_is(key, "identity", 8) ? RM_IDENTITY : -1;
-            break;
-        case 12:
-            i = key_is(key, "emailAddress", 12) ? RM_EMAIL : -1;
-            break;
-        case 19:
-            i = key_is(key, "attendanceIntervals", 19) ? RM_INTERVALS : -1;
-            break;
-        case 24:
-            i = key_is(key, "totalAttendanceInSeconds", 24) ? RM_TOTAL : -1;
-            break;
+        for (int i = 0; i < n; i++) {
+            if (tok[k].len == names[i].len && memcmp(key, names[i].s, names[i].len) == 0) {
+                found[i] = tok[k + 1].type == JSONTOK_NULL ? NONE : k + 1;
+                break;
+            }
         }
-        if (i >= 0)
-            found[i] = tok[k + 1].type == JSONTOK_NULL ? NONE : k + 1;
-    }
-}
-
-static void interval_members(const walk *w, jv iv, jv found[IM_COUNT])
-{
-    const jsontok *tok = w->doc->tok;
-    for (int i = 0; i < IM_COUNT; i++)
-        found[i] = NONE;
-    jv k = iv + 1;
-    for (uint32_t m = tok[iv].len; m > 0; m--, k = tok[k + 1].end) {
-        const char *key = w->doc->text + tok[k].start;
-        int i = -1;
-        switch (tok[k].len) {
-        case 12:
-            i = key_is(key, "joinDateTime", 12) ? IM_JOIN : -1;
-            break;
-        case 13:
-            i = key_is(key, "leaveDateTime", 13) ? IM_LEAVE : -1;
-            break;
-        case 17:
-            i = key_is(key, "durationInSeconds", 17) ? IM_DURATION : -1;
-            break;
-        }
-        if (i >= 0)
-            found[i] = tok[k + 1].type == JSONTOK_NULL ? NONE : k + 1;
     }
 }
 
@@ -633,7 +604,7 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
         return ST_OK;
     }
     jv rm[RM_COUNT];
-    record_members(w, rec, rm);
+    find_members(w, rec, record_names, RM_COUNT, rm);
     jv identity = obj_value(w, rm[RM_IDENTITY], "identity");
     tables_value record_id = str_value(w, rm[RM_ID], "id");
     tables_value email = str_value(w, rm[RM_EMAIL], "emailAddress");
@@ -672,7 +643,7 @@ static status do_record(walk *w, jv rec, const tables_value *report_id,
         v[IV_EMAIL] = email;
         v[IV_INTERVAL_INDEX] = vint((int64_t)i);
         jv im[IM_COUNT];
-        interval_members(w, iv, im);
+        find_members(w, iv, interval_names, IM_COUNT, im);
         if ((st = time_value(w, im[IM_JOIN], "joinDateTime", &v[IV_JOIN_UTC])) != ST_OK ||
             (st = time_value(w, im[IM_LEAVE], "leaveDateTime", &v[IV_LEAVE_UTC])) != ST_OK)
             return st;
