@@ -36,7 +36,7 @@ const HELP = `usage: bench/convert [options]
   --duckdb-format F  read_json format for DuckDB: newline_delimited (default; each
                   snapshot is one line, DuckDB's fastest reader) or auto (about 3x
                   slower to load)
-  --repeat N      run each tool N times (alternating) and keep the fastest run
+  --repeat N      run each tool N times (alternating); the median run counts
   --no-duckdb     time teams-attendance only
   --no-compare    skip the value-by-value comparison of the two outputs
   --json FILE     also write the figures as JSON to FILE
@@ -199,11 +199,11 @@ async function main() {
     for (const n of gen.names) fs.readFileSync(path.join(snapDir, n));
     spawnSync('sync', { stdio: 'ignore' });
 
-    // 2. and 3. teams-attendance convert, then DuckDB, --repeat times; the fastest run
-    // of each counts (the machine may be shared)
+    // 2. and 3. teams-attendance convert, then DuckDB, --repeat times, alternating; the
+    // median run of each counts (by wall time)
     const oursDir = path.join(work, 'out-teams-attendance');
     const duckDir = path.join(work, 'out-duckdb');
-    let best = { ours: null, duck: null };
+    const runs = { ours: [], duck: [] };
     for (let r = 1; r <= a.repeat && !failed; r++) {
       const round = a.repeat > 1 ? ` (round ${r} of ${a.repeat})` : '';
       fs.rmSync(oursDir, { recursive: true, force: true });
@@ -221,7 +221,7 @@ async function main() {
           rows[t] = f ? f.rows : null;
           bytes[t] = f ? f.bytes : null;
         }
-        if (!best.ours || ours.wall < best.ours.wall) best.ours = { tool: 'teams-attendance', ...ours, rows, bytes };
+        runs.ours.push({ tool: 'teams-attendance', ...ours, rows, bytes });
       }
       if (a.duckdb && !failed) {
         fs.rmSync(duckDir, { recursive: true, force: true });
@@ -232,13 +232,12 @@ async function main() {
           fail(`DuckDB exited ${d.code}: ${d.stderr.slice(-2000)}`);
         } else {
           const info = JSON.parse(d.stdout.trim().split('\n').pop());
-          if (!best.duck || d.wall < best.duck.wall) {
-            best.duck = { tool: `DuckDB ${a.threads}T`, ...d, rows: info.rows, bytes: info.bytes, phases: info.phases };
-          }
+          runs.duck.push({ tool: `DuckDB ${a.threads}T`, ...d, rows: info.rows, bytes: info.bytes, phases: info.phases });
         }
       }
     }
-    const tools = [best.ours, best.duck].filter(Boolean);
+    const median = (list) => (list.length ? [...list].sort((x, y) => x.wall - y.wall)[(list.length - 1) >> 1] : null);
+    const tools = [median(runs.ours), median(runs.duck)].filter(Boolean);
 
     // 4. checks
     for (const t of tools) {
@@ -277,7 +276,7 @@ async function main() {
       console.log('\nnote: other processes used the CPUs during a run ("others cpu s"): the cores were shared, '
         + 'so the times are inflated; run again on a quiet machine for figures to compare.');
     }
-    if (a.repeat > 1) console.log(`(fastest of ${a.repeat} runs each)`);
+    if (a.repeat > 1) console.log(`(the median of ${a.repeat} alternating runs each)`);
     const [o, d] = [results.tools[0], results.tools[1]];
     if (o && d && o.tool === 'teams-attendance') {
       const speed = d.seconds / o.seconds, mem = o.peak_rss_bytes / d.peak_rss_bytes;
