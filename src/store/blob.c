@@ -527,6 +527,18 @@ status blob_check(blob_client *b, errinfo *err)
 
 /* ---- blobs ---------------------------------------------------------------- */
 
+/* The error of a Get Blob that failed: ST_NOT_FOUND when the blob (not its container)
+ * does not exist. */
+static status get_failed(blob_client *b, http_result *res, const char *name, errinfo *err)
+{
+    if (res->http_status == 404 && strcmp(res->error_code, "ContainerNotFound") != 0) {
+        if (err && err->code == ST_OK)
+            err->http_status = 404;
+        return err_set(err, ST_NOT_FOUND, "blob %s does not exist in %s", name, b->describe);
+    }
+    return failed(b, res, err, "reading blob %s", name);
+}
+
 status blob_get(blob_client *b, const char *name, buf *out, char etag_out[STORE_ETAG_MAX],
                 errinfo *err)
 {
@@ -539,12 +551,7 @@ status blob_get(blob_client *b, const char *name, buf *out, char etag_out[STORE_
     http_result res;
     st = http_perform(b->eng, req, &res);
     if (st != ST_OK) {
-        if (res.http_status == 404 && strcmp(res.error_code, "ContainerNotFound") != 0) {
-            if (err && err->code == ST_OK)
-                err->http_status = 404;
-            st = err_set(err, ST_NOT_FOUND, "blob %s does not exist in %s", name, b->describe);
-        } else
-            st = failed(b, &res, err, "reading blob %s", name);
+        st = get_failed(b, &res, name, err);
         http_result_dispose(&res);
         return st;
     }
@@ -572,13 +579,7 @@ static void on_async_get(void *ctx, http_result *res)
     errinfo e = {0};
     status st = res->st;
     if (st != ST_OK) {
-        if (res->http_status == 404 && strcmp(res->error_code, "ContainerNotFound") != 0) {
-            e.http_status = 404;
-            st = err_set(&e, ST_NOT_FOUND, "blob %s does not exist in %s", ag->name,
-                         ag->b->describe);
-        } else {
-            st = failed(ag->b, res, &e, "reading blob %s", ag->name);
-        }
+        st = get_failed(ag->b, res, ag->name, &e);
     } else if (res->body.len > ag->max_bytes) {
         st = err_set(&e, ST_TOO_LARGE, "reading blob %s: larger than %zu bytes", ag->name,
                      ag->max_bytes);
