@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -549,9 +548,9 @@ void mailbox_upload_deferred(mailbox *mb)
         errinfo e = {0};
         size_t bytes = 0;
         char *name = items[i].name, *path = items[i].path;
-        struct stat sb;
-        int small = stat(path, &sb) == 0 && sb.st_size <= UPLOAD_QUEUED_MAX;
-        if (mb->state != MB_FAILED && small && *r->upload_held + sb.st_size > UPLOAD_HELD_MAX) {
+        int64_t size = items[i].size;
+        int small = size >= 0 && size <= UPLOAD_QUEUED_MAX;
+        if (mb->state != MB_FAILED && small && *r->upload_held + size > UPLOAD_HELD_MAX) {
             mb->deferred[mb->ndeferred++] = items[i]; /* waits for the uploads held to go */
             continue;
         }
@@ -560,7 +559,7 @@ void mailbox_upload_deferred(mailbox *mb)
             int fd = open(path, O_RDONLY);
             if (fd < 0)
                 fail_msg(mb, ST_IO, "cannot read back a composed snapshot");
-            if (fd < 0 || queue_upload(mb, name, fd, sb.st_size) != 0)
+            if (fd < 0 || queue_upload(mb, name, fd, size) != 0)
                 free(name);
             if (fd >= 0)
                 close(fd);
@@ -810,6 +809,7 @@ static void upload(mailbox *mb, const char *kind, composed *c)
     c->f = NULL;
     c->path[0] = '\0'; /* the file stays until it is uploaded */
     mb->deferred[mb->ndeferred].name = name;
+    mb->deferred[mb->ndeferred].size = size;
     mb->deferred[mb->ndeferred++].path = path;
     mb->pending++;
     r->want_upload(r->ctx, mb);

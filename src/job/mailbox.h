@@ -122,7 +122,8 @@ typedef struct mailbox {
     mailbox_phase phase;
     struct mailbox_upload {
         char *name, *path;
-    } deferred[2]; /* snapshots waiting for mailbox_upload_deferred */
+        int64_t size; /* bytes, -1 when unknown (it goes up in blocks) */
+    } deferred[2];    /* snapshots waiting for mailbox_upload_deferred */
     size_t ndeferred;
     int upload_listed; /* the run's: it is in the run's list of uploads to make */
 } mailbox;
