@@ -12,17 +12,17 @@
 
 #define URL_MAX (64u << 10)
 
-status graph_next_link(const json_t *page, int pages, int max_pages, const char *what,
-                       const char **next, errinfo *err)
+/* The rules of graph_next_link, for a link read from a tree or from tokens:
+ * not_string when the member is there but neither a string nor null. */
+static status next_link(int not_string, const char *s, int pages, int max_pages, const char *what,
+                        const char **next, errinfo *err)
 {
     *next = NULL;
-    json_t *link = json_object_get(page, "@odata.nextLink");
-    if (link && !json_is_string(link) && !json_is_null(link))
+    if (not_string)
         return err_set(err, ST_JSON,
                        "Graph sent an @odata.nextLink that is not a string; the listing of %s "
                        "cannot be completed",
                        what);
-    const char *s = json_string_value(link);
     if (!s || !*s)
         return ST_OK;
     if (pages >= max_pages)
@@ -32,6 +32,14 @@ status graph_next_link(const json_t *page, int pages, int max_pages, const char 
                        what, max_pages);
     *next = s;
     return ST_OK;
+}
+
+status graph_next_link(const json_t *page, int pages, int max_pages, const char *what,
+                       const char **next, errinfo *err)
+{
+    json_t *link = json_object_get(page, "@odata.nextLink");
+    return next_link(link && !json_is_string(link) && !json_is_null(link), json_string_value(link),
+                     pages, max_pages, what, next, err);
 }
 
 int graph_url_on_host(const char *host, const char *url)
@@ -75,8 +83,9 @@ static status add_auth(void *ctx, const http_request *req, int renew, struct cur
     return st;
 }
 
-static http_request *finish(graph_client *gc, buf *url, int group, int calendar, errinfo *err)
+static http_request *finish(graph_client *gc, buf *url, int group, int how, errinfo *err)
 {
+    int calendar = how & GRAPH_CALENDAR;
     http_request *req = http_request_new("GET", url->data);
     buf_dispose(url);
     if (!req) {
@@ -92,7 +101,8 @@ static http_request *finish(graph_client *gc, buf *url, int group, int calendar,
         http_request_free(req);
         return NULL;
     }
-    http_request_flags(req, HTTP_EXPECT_JSON | HTTP_RENEW_ON_403);
+    http_request_flags(req, (how & GRAPH_TOKENS ? HTTP_EXPECT_TOKENS : HTTP_EXPECT_JSON) |
+                                HTTP_RENEW_ON_403);
     http_request_group(req, group);
     http_request_auth(req, add_auth, gc);
     return req;
@@ -146,7 +156,7 @@ http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int
         buf_dispose(&url);
         return NULL;
     }
-    return finish(gc, &url, group, 1, err);
+    return finish(gc, &url, group, GRAPH_CALENDAR, err);
 }
 
 static status meeting_path(buf *url, graph_client *gc, const char *user_id, const char *meeting_id,
@@ -208,7 +218,7 @@ http_request *graph_request_records(graph_client *gc, const char *user_id, const
         buf_dispose(&url);
         return NULL;
     }
-    return finish(gc, &url, group, 0, err);
+    return finish(gc, &url, group, GRAPH_TOKENS, err);
 }
 
 /* The directory's advanced queries (the OData cast to users) need this header on
@@ -260,8 +270,8 @@ http_request *graph_request_group_by_mail(graph_client *gc, const char *mail, in
     return finish(gc, &url, group, 0, err);
 }
 
-http_request *graph_request_next(graph_client *gc, const char *next_link, int is_calendar,
-                                 int group, errinfo *err)
+http_request *graph_request_next(graph_client *gc, const char *next_link, int how, int group,
+                                 errinfo *err)
 {
     if (!graph_url_on_host(gc->host, next_link)) {
         char shown[200];
@@ -278,7 +288,7 @@ http_request *graph_request_next(graph_client *gc, const char *next_link, int is
         buf_dispose(&url);
         return NULL;
     }
-    return finish(gc, &url, group, is_calendar, err);
+    return finish(gc, &url, group, how, err);
 }
 
 void graph_explain_forbidden(http_result *res, const char *upn, const char *user_id)
@@ -296,8 +306,8 @@ void graph_explain_forbidden(http_result *res, const char *upn, const char *user
 }
 
 status graph_take_page(graph_client *gc, json_t *page, int pages, int max_pages, const char *what,
-                       int is_calendar, int group, graph_item_fn take, void *ctx,
-                       http_request **next, errinfo *err)
+                       int how, int group, graph_item_fn take, void *ctx, http_request **next,
+                       errinfo *err)
 {
     *next = NULL;
     json_t *value = json_object_get(page, "value");
@@ -315,7 +325,28 @@ status graph_take_page(graph_client *gc, json_t *page, int pages, int max_pages,
     status st = graph_next_link(page, pages, max_pages, what, &link, err);
     if (st != ST_OK || !link)
         return st;
-    if (!(*next = graph_request_next(gc, link, is_calendar, group, err)))
+    if (!(*next = graph_request_next(gc, link, how, group, err)))
+        return err->code ? err->code : ST_NOMEM;
+    return ST_OK;
+}
+
+status graph_page_tokens(graph_client *gc, const jsontok_doc *page, int pages, int max_pages,
+                         const char *what, int how, int group, uint32_t *value, http_request **next,
+                         errinfo *err)
+{
+    *next = NULL;
+    *value = jsontok_member(page, 0, "value", 5);
+    if (*value == JSONTOK_NONE || page->tok[*value].type != JSONTOK_ARRAY)
+        return err_set(err, ST_JSON, "Graph answered a listing without a \"value\" array");
+    uint32_t l = jsontok_member(page, 0, "@odata.nextLink", 15);
+    int type = l == JSONTOK_NONE ? JSONTOK_NULL : page->tok[l].type;
+    const char *link;
+    status st = next_link(type != JSONTOK_STRING && type != JSONTOK_NULL,
+                          type == JSONTOK_STRING ? jsontok_str(page, l) : NULL, pages, max_pages,
+                          what, &link, err);
+    if (st != ST_OK || !link)
+        return st;
+    if (!(*next = graph_request_next(gc, link, how, group, err)))
         return err->code ? err->code : ST_NOMEM;
     return ST_OK;
 }

@@ -45,10 +45,14 @@ http_request *graph_request_group_by_mail(graph_client *gc, const char *mail, in
                                           errinfo *err);
 /* Adds ConsistencyLevel: eventual (a following page of an advanced query needs it too). */
 TA_MUST_USE status graph_add_eventual(http_request *req, errinfo *err);
+/* How a listing's pages are asked for (graph_request_next): a calendar's with its
+ * Prefer headers; with GRAPH_TOKENS the answer is tokenized (res->tok), not parsed
+ * into a tree (res->json). Attendance records are always asked for with tokens. */
+enum { GRAPH_CALENDAR = 1, GRAPH_TOKENS = 2 };
 /* A following page: the nextLink must point at the Graph host (the token is never
  * sent anywhere else); one that does not is ST_DATA naming the link's host. */
-http_request *graph_request_next(graph_client *gc, const char *next_link, int is_calendar,
-                                 int group, errinfo *err);
+http_request *graph_request_next(graph_client *gc, const char *next_link, int how, int group,
+                                 errinfo *err);
 
 /* The next page of a listing: *next is the page's @odata.nextLink (borrowed), or
  * NULL when the listing is complete (no key, null or "", as Graph and proxies write
@@ -64,8 +68,14 @@ TA_MUST_USE status graph_next_link(const json_t *page, int pages, int max_pages,
  * complete. A page without a "value" array is ST_JSON. */
 typedef status (*graph_item_fn)(void *ctx, json_t *item, errinfo *err);
 TA_MUST_USE status graph_take_page(graph_client *gc, json_t *page, int pages, int max_pages,
-                                   const char *what, int is_calendar, int group, graph_item_fn take,
+                                   const char *what, int how, int group, graph_item_fn take,
                                    void *ctx, http_request **next, errinfo *err);
+
+/* graph_take_page for a page asked for with GRAPH_TOKENS: *value is the token of its
+ * "value" array, whose items the caller reads. */
+TA_MUST_USE status graph_page_tokens(graph_client *gc, const jsontok_doc *page, int pages,
+                                     int max_pages, const char *what, int how, int group,
+                                     uint32_t *value, http_request **next, errinfo *err);
 
 /* 1 when url is on the Graph host (same scheme, host and port). */
 int graph_url_on_host(const char *host, const char *url);

@@ -16,8 +16,11 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "log.h"
@@ -84,6 +87,8 @@ typedef struct group_list {
 
 struct http_engine {
     CURLM *multi;
+    int epfd;         /* the sockets libcurl asked to watch */
+    int64_t timer_at; /* when libcurl wants its timeout action (monotonic ms), or -1 */
     http_limits lim;
     http_stats stats;
     http_request *head, *tail; /* ready requests of no group */
@@ -118,6 +123,51 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libcurl names the sockets to watch (CURLMOPT_SOCKETFUNCTION), and the engine hands
+ * back only those with activity: curl_multi_perform and curl_multi_poll walk every
+ * transfer on each wakeup, which with thousands in flight cost more than the
+ * answers. A watched socket carries the engine as its pointer. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    http_engine *eng = userp;
+    if (what == CURL_POLL_REMOVE) {
+        /* the socket may be closed already: nothing to undo then */
+        (void)epoll_ctl(eng->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(eng->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+    ev.data.fd = s;
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(eng->epfd, op, s, &ev) != 0) {
+        /* a number libcurl reused for a new socket, or one the kernel forgot on close */
+        op = errno == ENOENT ? EPOLL_CTL_ADD : errno == EEXIST ? EPOLL_CTL_MOD : -1;
+        if (op < 0 || epoll_ctl(eng->epfd, op, s, &ev) != 0)
+            return -1;
+    }
+    if (!socketp)
+        curl_multi_assign(eng->multi, s, eng);
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    http_engine *eng = userp;
+    eng->timer_at = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+    return 0;
 }
 
 void http_limits_default(http_limits *l)
@@ -160,13 +210,23 @@ status http_engine_new(http_engine **out, const http_limits *limits, errinfo *er
     }
     for (int i = 0; i < eng->lim.group_cap; i++)
         eng->ready[i].head = eng->ready[i].tail = -1;
-    eng->multi = curl_multi_init();
+    eng->timer_at = -1;
+    eng->epfd = epoll_create1(EPOLL_CLOEXEC);
+    eng->multi = eng->epfd >= 0 ? curl_multi_init() : NULL;
     if (!eng->multi) {
+        int e = errno, epfd = eng->epfd;
+        if (epfd >= 0)
+            close(epfd);
         free(eng->ready);
         free(eng);
-        return err_set(err, ST_NOMEM, "libcurl could not create a multi handle");
+        return epfd < 0 ? err_set(err, ST_INTERNAL, "epoll_create1: %s", strerror(e))
+                        : err_set(err, ST_NOMEM, "libcurl could not create a multi handle");
     }
     curl_multi_setopt(eng->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(eng->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng);
+    curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(eng->multi, CURLMOPT_TIMERDATA, eng);
     eng->rng = (unsigned)now_ms() ^ 0x9e3779b9u;
     *out = eng;
     return ST_OK;
@@ -266,6 +326,11 @@ size_t http_request_body_len(const http_request *req)
     return req->body_len;
 }
 
+int http_request_flags_of(const http_request *req)
+{
+    return req->flags;
+}
+
 void http_result_dispose(http_result *res)
 {
     if (!res)
@@ -273,6 +338,7 @@ void http_result_dispose(http_result *res)
     buf_dispose(&res->body);
     json_decref(res->json);
     res->json = NULL;
+    jsontok_dispose(&res->tok);
 }
 
 void http_request_free(http_request *req)
@@ -625,6 +691,7 @@ static void start_attempt(http_engine *eng, http_request *req)
     res->body.cap = eng->lim.max_body;
     json_decref(res->json);
     res->json = NULL;
+    jsontok_dispose(&res->tok);
     res->etag[0] = res->error_code[0] = res->content_type[0] = res->retry_after[0] = '\0';
     res->http_status = 0;
     req->too_large = 0;
@@ -930,11 +997,18 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
             retry = !fatal;
         }
     } else if (code >= 200 && code < 300) {
-        if (req->flags & HTTP_EXPECT_JSON) {
+        if (req->flags & (HTTP_EXPECT_JSON | HTTP_EXPECT_TOKENS)) {
             if (res->body.len == 0) {
                 st = err_set(&res->err, ST_JSON, "%s %s: HTTP %ld with an empty body", req->method,
                              url, code);
                 retry = 1;
+            } else if (req->flags & HTTP_EXPECT_TOKENS) {
+                errinfo je = {0};
+                if (jsontok_parse(&res->tok, res->body.data, res->body.len, JSONTOK_ALLOW_NUL,
+                                  &je) != ST_OK) {
+                    st = err_set(&res->err, je.code, "%s %s: %s", req->method, url, je.msg);
+                    retry = je.code == ST_JSON;
+                }
             } else {
                 json_error_t je;
                 /* a \u0000 escape is valid JSON: keep it rather than fail the page forever */
@@ -1073,31 +1147,58 @@ static status step(http_engine *eng, errinfo *err)
     return st;
 }
 
+/* Hands libcurl one socket's activity, or its timeout (CURL_SOCKET_TIMEOUT). */
+static status act(http_engine *eng, curl_socket_t s, int flags, errinfo *err)
+{
+    int running = 0;
+    CURLMcode mc = curl_multi_socket_action(eng->multi, s, flags, &running);
+    if (mc != CURLM_OK)
+        return err_set(err, ST_INTERNAL, "libcurl: %s", curl_multi_strerror(mc));
+    return ST_OK;
+}
+
 static status turn(http_engine *eng, errinfo *err)
 {
     long wait = pump(eng);
-    int running = 0;
-    if (curl_multi_perform(eng->multi, &running) != CURLM_OK)
-        return err_set(err, ST_INTERNAL, "libcurl multi perform failed");
-    drain_messages(eng);
-    /* the callbacks may have queued follow-up requests that can start right away:
-     * start them now rather than after the next socket event or the poll timeout */
-    wait = pump(eng);
     if (eng->queued == 0 && eng->in_flight == 0)
         return ST_OK;
     long timeout = 1000;
     if (wait >= 0 && wait < timeout)
         timeout = wait;
     if (eng->in_flight == 0) {
-        /* nothing to poll: sleep until the next retry time */
+        /* nothing to watch: sleep until the next retry time */
         if (timeout > 0) {
             struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
             nanosleep(&ts, NULL);
         }
         return ST_OK;
     }
-    if (curl_multi_poll(eng->multi, NULL, 0, (int)timeout, NULL) != CURLM_OK)
-        return err_set(err, ST_INTERNAL, "libcurl multi poll failed");
+    if (eng->timer_at >= 0) {
+        int64_t left = eng->timer_at - mono_ms();
+        if (left < timeout)
+            timeout = left > 0 ? (long)left : 0;
+    }
+    struct epoll_event ev[256];
+    int n = epoll_wait(eng->epfd, ev, (int)(sizeof ev / sizeof ev[0]), (int)timeout);
+    if (n < 0 && errno != EINTR)
+        return err_set(err, ST_INTERNAL, "epoll_wait: %s", strerror(errno));
+    status st = ST_OK;
+    for (int i = 0; i < n && st == ST_OK; i++) {
+        uint32_t e = ev[i].events;
+        int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                    (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        st = act(eng, ev[i].data.fd, flags, err);
+    }
+    if (st == ST_OK && eng->timer_at >= 0 && mono_ms() >= eng->timer_at) {
+        eng->timer_at = -1;
+        st = act(eng, CURL_SOCKET_TIMEOUT, 0, err);
+    }
+    if (st != ST_OK)
+        return st;
+    drain_messages(eng);
+    /* the callbacks may have queued follow-up requests that can start right away:
+     * start them now rather than after the next socket event or the poll timeout */
+    pump(eng);
     return ST_OK;
 }
 
@@ -1126,6 +1227,7 @@ static void on_perform_done(void *ctx, http_result *res)
     /* the result moves to the caller: the request must not free it */
     buf_init(&res->body, 0);
     res->json = NULL;
+    jsontok_init(&res->tok);
     pc->done = 1;
 }
 
@@ -1177,6 +1279,7 @@ void http_engine_free(http_engine *eng)
     }
     /* requests still in flight are only left behind when the run is aborted */
     curl_multi_cleanup(eng->multi);
+    close(eng->epfd);
     free(eng->groups);
     free(eng->ready);
     free(eng);

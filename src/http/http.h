@@ -18,7 +18,7 @@
  * Ownership: http_request_new allocates a request; http_submit and http_perform
  * take it (the engine frees it after the callback returns, or on error). The
  * callback's result is valid only during the callback; it may steal res->json
- * (set it to NULL) or res->body (buf_take). Callbacks may submit new requests but
+ * (set it to NULL) or res->body (buf_take), never res->tok. Callbacks may submit new requests but
  * must not call http_perform or http_run, and neither may the auth and prepare hooks
  * (they run while the engine is starting a request): a hook that needs a request of
  * its own (a token fetch) runs it on another engine. */
@@ -31,6 +31,7 @@
 
 #include "status.h"
 #include "util/buf.h"
+#include "util/jsontok.h"
 
 typedef struct http_engine http_engine;
 typedef struct http_request http_request;
@@ -60,6 +61,8 @@ typedef struct http_result {
     long http_status;    /* 0 when no response */
     buf body;            /* response body (capped) */
     json_t *json;        /* parsed body when HTTP_EXPECT_JSON and 2xx, else NULL */
+    jsontok_doc tok;     /* the body's tokens when HTTP_EXPECT_TOKENS and 2xx (body is then
+                            tokenized in place: its strings are decoded), else none */
     char etag[128];      /* ETag header, quotes kept */
     char error_code[96]; /* x-ms-error-code header, or Graph's error.code */
     char content_type[96];
@@ -76,6 +79,8 @@ enum {
     HTTP_RETRY_NOT_FOUND = 1 << 3, /* 404 and 410 are retried like 503 (the VM metadata
                                       endpoint answers so while an identity is assigned) */
     HTTP_NO_PROXY = 1 << 4,        /* never through a proxy (an endpoint on the host) */
+    HTTP_EXPECT_TOKENS = 1 << 5,   /* as HTTP_EXPECT_JSON, into res->tok, not a tree: for a
+                                      large answer that is read once and copied on */
 };
 
 /* Called before every attempt to add authorization: append header lines to *headers
@@ -127,6 +132,8 @@ const char *http_request_url(const http_request *req);
 int64_t http_request_sent_us(const http_request *req);
 const struct curl_slist *http_request_headers(const http_request *req);
 size_t http_request_body_len(const http_request *req);
+/* The HTTP_* flags given with http_request_flags (a fake engine in tests answers as they ask). */
+int http_request_flags_of(const http_request *req);
 
 /* Queues req (taken). `done` is called exactly once, from http_run/http_perform. */
 TA_MUST_USE status http_submit(http_engine *eng, http_request *req, http_done_fn done, void *ctx,

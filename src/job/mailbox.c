@@ -418,41 +418,54 @@ static status take_report(mailbox *mb, req_ctx *c, json_t *rep, errinfo *err)
 }
 
 /* A page of attendance records: its items, joined by commas, make one spool piece. */
-static status take_records(mailbox *mb, req_ctx *c, json_t *page, errinfo *err)
+/* A page of attendance records, as tokens: its items go to the spool as compact text
+ * (the items without the array's brackets), and the next page is asked for. Records
+ * are most of what a mailbox takes in: no tree is built for them. */
+static void take_records(mailbox *mb, req_ctx *c, const http_result *res)
 {
-    mb_report *r = &mb->meetings[c->meeting].reports[c->report];
-    json_t *value = json_object_get(page, "value");
-    size_t n = json_array_size(value);
-    if (n == 0)
-        return ST_OK;
-    char *text = json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!text)
-        return err_set(err, ST_NOMEM, "out of memory keeping attendance records");
-    spool_ref *grown = realloc(r->pages, (r->npages + 1) * sizeof *grown);
-    status st;
-    if (!grown) {
-        st = err_set(err, ST_NOMEM, "out of memory");
-    } else {
-        r->pages = grown;
-        /* the items without the array's brackets */
-        size_t len = strlen(text);
-        st = spool_append(&mb->data, text + 1, len - 2, &r->pages[r->npages], err);
-        if (st == ST_OK) {
-            r->npages++;
-            r->nrecords += (int64_t)n;
+    const mailbox_env *r = mb->env;
+    const jsontok_doc *d = &res->tok;
+    mb_report *rep = &mb->meetings[c->meeting].reports[c->report];
+    uint32_t value;
+    http_request *next = NULL;
+    errinfo e = {0};
+    status st = graph_page_tokens(r->gc, d, c->pages, r->cfg->max_pages, mb->upn, GRAPH_TOKENS,
+                                  mb->index, &value, &next, &e);
+    uint32_t n = st == ST_OK ? d->tok[value].len : 0;
+    if (n > 0) {
+        buf text;
+        buf_init(&text, 0);
+        /* compact text is never longer than what Graph sent */
+        st = buf_reserve(&text, res->body.len, &e);
+        uint32_t i = jsontok_first(value);
+        for (uint32_t k = 0; k < n && st == ST_OK; k++, i = d->tok[i].end) {
+            if (k > 0)
+                st = buf_append(&text, ",", 1, &e);
+            if (st == ST_OK)
+                st = jsontok_write(d, i, &text, &e);
         }
+        spool_ref *grown = NULL;
+        if (st == ST_OK && !(grown = realloc(rep->pages, (rep->npages + 1) * sizeof *grown)))
+            st = err_set(&e, ST_NOMEM, "out of memory keeping attendance records");
+        if (st == ST_OK) {
+            rep->pages = grown;
+            st = spool_append(&mb->data, text.data, text.len, &rep->pages[rep->npages], &e);
+        }
+        if (st == ST_OK) {
+            rep->npages++;
+            rep->nrecords += (int64_t)n;
+        }
+        buf_dispose(&text);
     }
-    free(text);
-    return st;
-}
-
-static status take_none(mailbox *mb, req_ctx *c, json_t *item, errinfo *err)
-{
-    (void)mb;
-    (void)c;
-    (void)item;
-    (void)err;
-    return ST_OK;
+    if (st != ST_OK) {
+        http_request_free(next);
+        if (e.code == ST_IO)
+            storage_failed(mb, &e);
+        fail(mb, &e);
+        return;
+    }
+    if (next)
+        submit(mb, next, K_RECORDS, c->meeting, c->report, c->pages + 1, &e);
 }
 
 static json_t *snapshot_head(mailbox *mb)
@@ -1127,17 +1140,9 @@ static void on_graph(void *ctx, http_result *res)
         if (take_page(mb, c, j, take_report, 0) == 1 && mb->state != MB_FAILED)
             tie_reports(mb, c->meeting);
         break;
-    case K_RECORDS: {
-        errinfo e = {0};
-        if (take_records(mb, c, j, &e) != ST_OK) {
-            if (e.code == ST_IO)
-                storage_failed(mb, &e);
-            fail(mb, &e);
-            break;
-        }
-        take_page(mb, c, j, take_none, 0);
+    case K_RECORDS:
+        take_records(mb, c, res);
         break;
-    }
     }
 out:
     free(c);

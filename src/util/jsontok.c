@@ -604,6 +604,133 @@ uint32_t jsontok_member(const jsontok_doc *d, uint32_t obj, const char *key, siz
     return found;
 }
 
+/* Writes s[0, n) escaped into room for 6n + 2 bytes at out; returns the length. */
+static size_t write_string(char *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *o = out;
+    *o++ = '"';
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = (char)c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 15];
+            o += 5;
+        }
+    }
+    *o++ = '"';
+    return (size_t)(o - out);
+}
+
+/* An open container while writing: where it ends, what it is, children written. */
+typedef struct wframe {
+    uint32_t end;
+    uint32_t nth;
+    uint8_t type;
+} wframe;
+
+static status close_frame(const wframe *f, buf *out, errinfo *err)
+{
+    return buf_append(out, f->type == JSONTOK_OBJECT ? "}" : "]", 1, err);
+}
+
+status jsontok_write(const jsontok_doc *d, uint32_t i, buf *out, errinfo *err)
+{
+    wframe small[64], *stack = small;
+    size_t depth = 0, cap = sizeof small / sizeof small[0];
+    status st = ST_OK;
+    uint32_t stop = d->tok[i].end;
+    for (uint32_t j = i; j < stop && st == ST_OK; j++) {
+        while (depth > 0 && stack[depth - 1].end <= j && st == ST_OK)
+            st = close_frame(&stack[--depth], out, err);
+        const jsontok *t = &d->tok[j];
+        size_t need = t->type == JSONTOK_STRING ? (size_t)t->len * 6 + 2 : (size_t)t->len + 5;
+        if (st != ST_OK || (st = buf_reserve(out, need + 1, err)) != ST_OK)
+            break;
+        char *o = out->data + out->len;
+        if (depth > 0) {
+            wframe *f = &stack[depth - 1];
+            if (f->nth > 0)
+                *o++ = f->type == JSONTOK_OBJECT && (f->nth & 1) ? ':' : ',';
+            f->nth++;
+        }
+        const char *s = d->text + t->start;
+        switch (t->type) {
+        case JSONTOK_OBJECT:
+        case JSONTOK_ARRAY:
+            *o++ = t->type == JSONTOK_OBJECT ? '{' : '[';
+            if (depth == cap) {
+                wframe *grown = malloc(2 * cap * sizeof *grown);
+                if (!grown) {
+                    st = err_set(err, ST_NOMEM, "out of memory writing JSON");
+                    break;
+                }
+                memcpy(grown, stack, depth * sizeof *grown);
+                if (stack != small)
+                    free(stack);
+                stack = grown;
+                cap *= 2;
+            }
+            stack[depth++] = (wframe){t->end, 0, t->type};
+            break;
+        case JSONTOK_STRING:
+            o += write_string(o, s, t->len);
+            break;
+        case JSONTOK_INT:
+        case JSONTOK_REAL:
+            /* -0 is the one integer JSON can write two ways: write it as jansson does */
+            if (t->type == JSONTOK_INT && t->len == 2 && s[0] == '-' && s[1] == '0') {
+                *o++ = '0';
+                break;
+            }
+            memcpy(o, s, t->len);
+            o += t->len;
+            break;
+        default: {
+            const char *lit = t->type == JSONTOK_TRUE    ? "true"
+                              : t->type == JSONTOK_FALSE ? "false"
+                                                         : "null";
+            size_t n = strlen(lit);
+            memcpy(o, lit, n);
+            o += n;
+        }
+        }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = '\0';
+    }
+    while (depth > 0 && st == ST_OK)
+        st = close_frame(&stack[--depth], out, err);
+    if (stack != small)
+        free(stack);
+    return st;
+}
+
 int64_t jsontok_int(const jsontok_doc *d, uint32_t i)
 {
     const jsontok *t = &d->tok[i];

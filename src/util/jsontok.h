@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "status.h"
+#include "util/buf.h"
 
 enum {
     JSONTOK_OBJECT = 1,
@@ -86,6 +87,11 @@ static inline const char *jsontok_str(const jsontok_doc *d, uint32_t i)
 {
     return d->text + d->tok[i].start;
 }
+
+/* Appends value i's compact JSON text to out: no whitespace; strings escaped as
+ * jansson's json_dumps escapes them (quote, backslash and control characters; UTF-8
+ * as it is), numbers as they were written (but -0 as 0). ST_TOO_LARGE past out's cap, ST_NOMEM. */
+TA_MUST_USE status jsontok_write(const jsontok_doc *d, uint32_t i, buf *out, errinfo *err);
 
 /* The value of a JSONTOK_INT token. */
 int64_t jsontok_int(const jsontok_doc *d, uint32_t i);

@@ -135,6 +135,49 @@ static void same_rows(const uint8_t *data, size_t size, const json_t *j)
     buf_dispose(&c);
 }
 
+/* Whether a text has no real and no repeated key: then jansson's compact dump of it
+ * is what jsontok_write must write, byte for byte. */
+static int plain(const jsontok_doc *d)
+{
+    for (size_t i = 0; i < d->ntok; i++)
+        if (d->tok[i].type == JSONTOK_REAL)
+            return 0;
+    for (size_t i = 0; i < d->ntok; i++) {
+        if (d->tok[i].type != JSONTOK_OBJECT)
+            continue;
+        for (uint32_t a = (uint32_t)i + 1, m = 0; m < d->tok[i].len; m++, a = d->tok[a + 1].end)
+            for (uint32_t b = d->tok[a + 1].end, k = m + 1; k < d->tok[i].len;
+                 k++, b = d->tok[b + 1].end)
+                if (d->tok[a].len == d->tok[b].len &&
+                    memcmp(jsontok_str(d, a), jsontok_str(d, b), d->tok[a].len) == 0)
+                    return 0;
+    }
+    return 1;
+}
+
+/* The tokens written back as compact text (jsontok_write) hold the same values, and
+ * are jansson's compact dump when nothing tells them apart (a real's own digits, a
+ * repeated key). */
+static void written_again(const jsontok_doc *d, const json_t *j)
+{
+    buf out;
+    buf_init(&out, 0);
+    errinfo err = {0};
+    if (jsontok_write(d, 0, &out, &err) != ST_OK)
+        abort();
+    json_t *back = json_loadb(out.data, out.len, JSON_ALLOW_NUL, NULL);
+    if (!back || !json_equal(back, j))
+        abort();
+    if (plain(d)) {
+        char *dumped = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!dumped || strlen(dumped) != out.len || memcmp(dumped, out.data, out.len) != 0)
+            abort();
+        free(dumped);
+    }
+    json_decref(back);
+    buf_dispose(&out);
+}
+
 static void one(const uint8_t *data, size_t size, unsigned flags)
 {
     json_t *j = json_loadb((const char *)data, size, flags ? JSON_ALLOW_NUL : 0, NULL);
@@ -175,6 +218,7 @@ static void one(const uint8_t *data, size_t size, unsigned flags)
             jsontok_dispose(&d2);
             free(text);
         }
+        written_again(&d, j);
     }
     jsontok_dispose(&d);
     free(copy);

@@ -337,6 +337,44 @@ static void test_jsontok__error_position(void **state)
     free(copy);
 }
 
+/* Written back compact: escapes as jansson writes them, UTF-8 and numbers as they
+ * were (but -0 as 0), every container closed, NUL kept as \u0000. */
+static void test_jsontok__write(void **state)
+{
+    (void)state;
+    const char *text =
+        "{ \"a\\/b\" : [1, -0, 2.50e1, true, false, null, [], {}, [[{}]]],\n"
+        "  \"s\": \"q\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001F\\u00e9\u00e9\\ud83d\\ude00\\u0000\",\n"
+        "  \"\" : {\"x\": {\"y\": \"\"}}, \"a\\/b\": 7 }";
+    const char *want =
+        "{\"a/b\":[1,0,2.50e1,true,false,null,[],{},[[{}]]],"
+        "\"s\":\"q\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001F\u00e9\u00e9\xf0\x9f\x98\x80\\u0000\","
+        "\"\":{\"x\":{\"y\":\"\"}},\"a/b\":7}";
+    jsontok_doc d;
+    char *copy;
+    errinfo err = {0};
+    assert_int_equal(tok(&d, text, strlen(text), JSONTOK_ALLOW_NUL, &copy, &err), ST_OK);
+    buf out;
+    buf_init(&out, 0);
+    assert_int_equal(buf_appends(&out, "[", &err), ST_OK); /* it appends */
+    assert_int_equal(jsontok_write(&d, 0, &out, &err), ST_OK);
+    assert_string_equal(out.data + 1, want);
+    assert_int_equal(out.len, 1 + strlen(want));
+    /* one value inside the document: the "x" object */
+    buf_reset(&out);
+    uint32_t x = jsontok_member(&d, jsontok_member(&d, 0, "", 0), "x", 1);
+    assert_int_equal(jsontok_write(&d, x, &out, &err), ST_OK);
+    assert_string_equal(out.data, "{\"y\":\"\"}");
+    /* a full buffer says so */
+    buf small;
+    buf_init(&small, 8);
+    assert_int_equal(jsontok_write(&d, 0, &small, &err), ST_TOO_LARGE);
+    buf_dispose(&small);
+    buf_dispose(&out);
+    jsontok_dispose(&d);
+    free(copy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_jsontok__depth),
         cmocka_unit_test(test_jsontok__repeated_keys),
         cmocka_unit_test(test_jsontok__error_position),
+        cmocka_unit_test(test_jsontok__write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
