@@ -762,7 +762,7 @@ static void start_attempt(http_engine *eng, http_request *req)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->out->errbuf);
     /* each request in flight holds one (16 KiB by default), thousands at once */
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, eng->lim.timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, eng->lim.timeout_ms);
@@ -811,7 +811,7 @@ nomem:
 }
 
 /* Memory per request in flight beside its answer: libcurl's handle and buffers. */
-#define REQUEST_OVERHEAD ((size_t)16 << 10)
+#define REQUEST_OVERHEAD ((size_t)12 << 10)
 
 /* Whether no new request may start: the requests in flight cost memory of their own,
  * and answers held pass the budget. One always may start, so nothing waits for ever. */
