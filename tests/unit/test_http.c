@@ -1,7 +1,7 @@
 /* The HTTP engine against a small scripted server on 127.0.0.1: retries after
- * Retry-After, backoff, empty and invalid JSON bodies, the size cap, token renewal
- * on 401, per-group caps, the prepare hook, 404 retried when asked, the proxy
- * bypass, no nested run from a hook, and Retry-After parsing. */
+ * Retry-After, backoff, empty and invalid JSON bodies (a tree or tokens), the size cap, token
+ * renewal on 401, per-group caps, the prepare hook, 404 retried when asked, the proxy bypass, no
+ * nested run from a hook, and Retry-After parsing. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -195,6 +195,31 @@ static void test_http__retry_after_then_success(void **state)
     assert_int_equal(st.requests, 5);
     assert_int_equal(st.retries, 4);
     assert_int_equal(st.throttled, 1);
+    http_result_dispose(&res);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
+/* HTTP_EXPECT_TOKENS: the same retries as HTTP_EXPECT_JSON, the answer as tokens over
+ * the body (strings decoded in place), no tree. */
+static void test_http__tokens(void **state)
+{
+    (void)state;
+    const char *script[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",    /* empty body: retried */
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{x}", /* invalid JSON: retried */
+        "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"v\":[\"a\\u00e9\",1]} ",
+    };
+    server *s = server_start(3, script);
+    http_engine *eng = engine(6, 0);
+    http_result res;
+    assert_int_equal(http_perform(eng, get(s, HTTP_EXPECT_TOKENS), &res), ST_OK);
+    assert_int_equal(res.attempts, 3);
+    assert_null(res.json);
+    uint32_t v = jsontok_member(&res.tok, 0, "v", 1);
+    assert_int_not_equal(v, JSONTOK_NONE);
+    assert_int_equal(res.tok.tok[v].len, 2);
+    assert_string_equal(jsontok_str(&res.tok, v + 1), "a\xc3\xa9");
     http_result_dispose(&res);
     http_engine_free(eng);
     server_stop(s);
@@ -641,6 +666,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http__retry_after_then_success),
+        cmocka_unit_test(test_http__tokens),
         cmocka_unit_test(test_http__gives_up_and_names_url_without_query),
         cmocka_unit_test(test_http__not_found_is_final),
         cmocka_unit_test(test_http__body_cap),
