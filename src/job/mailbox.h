@@ -42,10 +42,12 @@ typedef struct mailbox_env {
                      errinfo *err);
     void *submit_ctx;
     store *store;
-    pq_writer **writers;  /* the run's four tables (indexed by table_id) */
-    tmpdir *tmp;          /* where composed snapshots go */
-    spool_budget *spill;  /* what all mailboxes may hold in memory */
-    int64_t *upload_held; /* snapshot bytes held by uploads in flight, shared */
+    pq_writer **writers;     /* the run's four tables (indexed by table_id) */
+    tmpdir *tmp;             /* where composed snapshots go */
+    tables_scratch *flatten; /* the flattener's memory, kept from mailbox to mailbox (the
+                                run's; NULL: each flattening has its own) */
+    spool_budget *spill;     /* what all mailboxes may hold in memory */
+    int64_t *upload_held;    /* snapshot bytes held by uploads in flight, shared */
     const char *run_id;
     const char *date; /* YYYY-MM-DD of the run's start */
     int64_t now_us;

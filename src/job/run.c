@@ -1031,6 +1031,8 @@ int job_run(const config *cfg)
     env->store = r.store;
     env->writers = r.writers;
     env->tmp = &r.tmp;
+    /* without it each snapshot's text and tokens are allocated (and faulted in) anew */
+    env->flatten = tables_scratch_new();
     env->spill = &r.spill;
     env->upload_held = &r.upload_held;
     env->run_id = r.run_id;
@@ -1124,6 +1126,7 @@ out:
         mailbox_free(r.mbs[i]);
     free(r.mbs);
     free(r.uploads);
+    tables_scratch_free(r.env.flatten);
     checkpoint_dispose(&r.cp);
     roster_dispose(&r.roster);
     store_free(r.store);
