@@ -1216,10 +1216,8 @@ static status flatten_final(mailbox *mb, FILE *f, errinfo *err)
 {
     const mailbox_env *r = mb->env;
     table_counts counts = {0};
-    status st = tables_flatten_fd(fileno(f), TABLES_SILENT, r->flatten, NULL, NULL, NULL, err);
-    if (st == ST_OK)
-        st = tables_flatten_fd(fileno(f), 0, r->flatten, tables_row_to_writers, r->writers, &counts,
-                               err);
+    status st = tables_flatten_fd_all(fileno(f), r->flatten, tables_row_to_writers, r->writers,
+                                      &counts, err);
     if (st != ST_OK)
         return st;
     for (int t = 0; t < TBL_COUNT; t++)

@@ -1583,25 +1583,26 @@ static status whole_walk(walk *w)
 
 /* Reads and tokenizes the whole snapshot into sc; 0 when it is to be read a piece at
  * a time instead. */
-static int whole_text(walk *w, tables_scratch *sc)
+/* The whole text read into sc and tokenized, when it is small enough (else NULL: it
+ * is walked a piece at a time). */
+static jsontok_doc *whole_text(jsonscan *s, unsigned flags, tables_scratch *sc)
 {
     errinfo e = {0};
-    if (w->s->size > WHOLE_MAX || (w->flags & TABLES_STREAM))
-        return 0;
+    if (!sc || s->size > WHOLE_MAX || (flags & TABLES_STREAM))
+        return NULL;
     buf_reset(&sc->text);
-    if (jsonscan_copy(w->s, 0, w->s->size, &sc->text, &e) != ST_OK ||
+    if (jsonscan_copy(s, 0, s->size, &sc->text, &e) != ST_OK ||
         jsontok_parse(&sc->doc, sc->text.data, sc->text.len, JSONTOK_ALLOW_NUL | JSONTOK_ANY_DEPTH,
                       &e) != ST_OK ||
         sc->doc.tok[0].type != JSONTOK_OBJECT)
-        return 0;
-    w->whole = &sc->doc;
-    w->wtok = sc->doc.tok;
-    w->doc = w->whole;
-    return 1;
+        return NULL;
+    return &sc->doc;
 }
 
-static status flatten(jsonscan *s, unsigned flags, tables_scratch *sc, tables_row_fn row, void *ctx,
-                      table_counts *counts, errinfo *err)
+/* One walk of the snapshot: over whole's tokens, or a piece at a time when NULL. A
+ * successful walk leaves the tokens as it found them, for another. */
+static status flatten_walk(jsonscan *s, jsontok_doc *whole, unsigned flags, tables_row_fn row,
+                           void *ctx, table_counts *counts, errinfo *err)
 {
     walk w;
     memset(&w, 0, sizeof w);
@@ -1620,11 +1621,12 @@ static status flatten(jsonscan *s, unsigned flags, tables_scratch *sc, tables_ro
         jsontok_init(&w.u[k].doc);
     }
     buf_init(&w.link, 64u << 10);
-    tables_scratch *own = NULL;
-    if (!sc && s->size <= WHOLE_MAX && !(flags & TABLES_STREAM))
-        sc = own = tables_scratch_new();
-    status st = sc && whole_text(&w, sc) ? whole_walk(&w) : stream_snapshot(&w);
-    tables_scratch_free(own);
+    if (whole) {
+        w.whole = whole;
+        w.wtok = whole->tok;
+        w.doc = whole;
+    }
+    status st = whole ? whole_walk(&w) : stream_snapshot(&w);
     if (st == ST_OK && w.bad_values > BAD_WARNED && !(flags & TABLES_SILENT))
         log_warn("more values of the wrong shape were written as null",
                  json_pack("{s:s,s:s,s:I}", "user_upn", w.upn, "run_id", w.run_id, "count",
@@ -1646,12 +1648,30 @@ static status flatten(jsonscan *s, unsigned flags, tables_scratch *sc, tables_ro
     return st;
 }
 
+/* With all_or_nothing, a walk with no rows and no warnings first, then the walk with
+ * rows, over the same tokens when the text is tokenized whole. */
+static status flatten(jsonscan *s, unsigned flags, int all_or_nothing, tables_scratch *sc,
+                      tables_row_fn row, void *ctx, table_counts *counts, errinfo *err)
+{
+    tables_scratch *own = NULL;
+    if (!sc && s->size <= WHOLE_MAX && !(flags & TABLES_STREAM))
+        sc = own = tables_scratch_new();
+    jsontok_doc *whole = whole_text(s, flags, sc);
+    status st = ST_OK;
+    if (all_or_nothing)
+        st = flatten_walk(s, whole, flags | TABLES_SILENT, NULL, NULL, NULL, err);
+    if (st == ST_OK)
+        st = flatten_walk(s, whole, flags, row, ctx, counts, err);
+    tables_scratch_free(own);
+    return st;
+}
+
 status tables_flatten_text(const char *text, size_t len, unsigned flags, tables_scratch *sc,
                            tables_row_fn row, void *ctx, table_counts *counts, errinfo *err)
 {
     jsonscan s;
     jsonscan_open_mem(&s, text, len);
-    return flatten(&s, flags, sc, row, ctx, counts, err);
+    return flatten(&s, flags, 0, sc, row, ctx, counts, err);
 }
 
 status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc, tables_row_fn row, void *ctx,
@@ -1660,7 +1680,18 @@ status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc, tables_row_
     jsonscan s;
     status st = jsonscan_open_fd(&s, fd, err);
     if (st == ST_OK)
-        st = flatten(&s, flags, sc, row, ctx, counts, err);
+        st = flatten(&s, flags, 0, sc, row, ctx, counts, err);
+    jsonscan_close(&s);
+    return st;
+}
+
+status tables_flatten_fd_all(int fd, tables_scratch *sc, tables_row_fn row, void *ctx,
+                             table_counts *counts, errinfo *err)
+{
+    jsonscan s;
+    status st = jsonscan_open_fd(&s, fd, err);
+    if (st == ST_OK)
+        st = flatten(&s, 0, 1, sc, row, ctx, counts, err);
     jsonscan_close(&s);
     return st;
 }
@@ -1682,9 +1713,11 @@ status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
     size_t len = json_dumpb(snapshot, text, need, JSON_COMPACT);
     if (len == 0 || len > need)
         st = err_set(err, ST_JSON, "the snapshot cannot be written as JSON");
-    else if (!row || (st = tables_flatten_text(text, len, TABLES_SILENT, NULL, NULL, NULL, NULL,
-                                               err)) == ST_OK)
-        st = tables_flatten_text(text, len, 0, NULL, row, ctx, counts, err);
+    else {
+        jsonscan sc;
+        jsonscan_open_mem(&sc, text, len);
+        st = flatten(&sc, 0, row != NULL, NULL, row, ctx, counts, err);
+    }
     free(text);
     return st;
 }

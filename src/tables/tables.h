@@ -151,9 +151,9 @@ typedef status (*tables_row_fn)(void *ctx, table_id table, const tables_value *r
  * (memory: about three times its size); a larger one is read one event, report and
  * record at a time, so memory does not grow with it. The rows, warnings and errors
  * are the same either way. Rows go out as they are made, so a caller that must add
- * all of a snapshot's rows or none walks it first with no row function (and
- * TABLES_SILENT). These functions add to *counts (they never reset it), and change
- * nothing in it when they fail. */
+ * all of a snapshot's rows or none uses tables_flatten_fd_all (or walks it first with
+ * no row function and TABLES_SILENT). These functions add to *counts (they never reset it), and
+ * change nothing in it when they fail. */
 #define TABLES_SILENT 1u /* no warnings: a check pass before the real one */
 #define TABLES_STREAM 2u /* read a piece at a time whatever the size (tests) */
 
@@ -174,6 +174,11 @@ TA_MUST_USE status tables_flatten_text(const char *text, size_t len, unsigned fl
 /* A snapshot in a regular file, read through a window (util/jsonscan). */
 TA_MUST_USE status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc, tables_row_fn row,
                                      void *ctx, table_counts *counts, errinfo *err);
+/* tables_flatten_fd, all or nothing: the snapshot is checked to its end (no rows, no
+ * warnings) before any row goes out; one tokenized whole is read and tokenized once
+ * for both walks. */
+TA_MUST_USE status tables_flatten_fd_all(int fd, tables_scratch *sc, tables_row_fn row, void *ctx,
+                                         table_counts *counts, errinfo *err);
 /* A row function writing to four writers: ctx is a pq_writer *[TBL_COUNT]. */
 status tables_row_to_writers(void *writers, table_id table, const tables_value *row, errinfo *err);
 /* Writes one row of `table` to w (pq_writer_* calls for each value, then end_row). */

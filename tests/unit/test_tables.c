@@ -1,5 +1,6 @@
 /* Unit tests of src/tables: the table declarations against SPEC section 7, the time
  * parser, and the flattener's rows (collected through tables_flatten_rows). */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1051,6 +1053,73 @@ static size_t list_outputs(const char *dir, char names[][256], size_t max)
     return n;
 }
 
+/* tables_flatten_fd_all: the rows tables_flatten_fd gives for a good snapshot, the
+ * same again with the scratch reused (its tokens walked twice, then another text),
+ * and none at all for one whose fault comes after rows were made, whole or a piece at
+ * a time. */
+static void test_tables__all_or_nothing(void **state)
+{
+    (void)state;
+#define HEAD "\"user_upn\": \"U@x\", \"run_id\": \"R\", \"extracted_utc\": \"2026-11-28T17:34:00Z\""
+#define EV                                                                                         \
+    "{\"id\": \"e\", \"onlineMeetingMeta\": {\"id\": \"m\"}, \"attendance\": [{\"id\": \"r\", "    \
+    "\"attendanceRecords\": [{\"emailAddress\": \"a@x\", \"attendanceIntervals\": "                \
+    "[{\"joinDateTime\": \"2026-11-28T10:00:00Z\", \"leaveDateTime\": "                            \
+    "\"2026-11-28T10:05:00Z\"}]}]}]}"
+    const char *good = "{" HEAD ", \"events\": [" EV ", " EV "]}";
+    const char *bad = "{" HEAD ", \"events\": [" EV ", {\"id\": \"f\", \"attendance\": \"none\"}]}";
+#undef EV
+#undef HEAD
+    char dir[] = "/tmp/ta-tables-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *gp = write_temp(dir, "good.json", good), *bp = write_temp(dir, "bad.json", bad);
+    tables_scratch *sc = tables_scratch_new();
+    assert_non_null(sc);
+    collected want;
+    collected_init(&want);
+    table_counts wn = {{0}, 0, 0};
+    errinfo e = {0};
+    int fd = open(gp, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(tables_flatten_fd(fd, 0, NULL, collect_row, &want, &wn, &e), ST_OK);
+    assert_int_equal(nrows(&want, TBL_RECORDS), 2);
+    for (int round = 0; round < 2; round++) {
+        collected got;
+        collected_init(&got);
+        table_counts n = {{0}, 0, 0};
+        assert_int_equal(tables_flatten_fd_all(fd, sc, collect_row, &got, &n, &e), ST_OK);
+        assert_memory_equal(&n, &wn, sizeof n);
+        for (int t = 0; t < TBL_COUNT; t++)
+            assert_true(json_equal(got.rows[t], want.rows[t]));
+        collected_free(&got);
+    }
+    close(fd);
+    fd = open(bp, O_RDONLY);
+    assert_true(fd >= 0);
+    for (int k = 0; k < 2; k++) {
+        collected got;
+        collected_init(&got);
+        table_counts n = {{0}, 0, 0};
+        errinfo be = {0};
+        /* with the caller's scratch and with none */
+        assert_int_equal(tables_flatten_fd_all(fd, k ? NULL : sc, collect_row, &got, &n, &be),
+                         ST_JSON);
+        assert_non_null(strstr(be.msg, "attendance is a JSON string"));
+        for (int t = 0; t < TBL_COUNT; t++)
+            assert_int_equal(nrows(&got, (table_id)t), 0);
+        assert_int_equal(n.rows[TBL_RECORDS], 0);
+        collected_free(&got);
+    }
+    close(fd);
+    tables_scratch_free(sc);
+    collected_free(&want);
+    unlink(gp);
+    unlink(bp);
+    rmdir(dir);
+    free(gp);
+    free(bp);
+}
+
 static void test_tables__convert(void **state)
 {
     (void)state;
@@ -1268,6 +1337,7 @@ int main(void)
         cmocka_unit_test(test_tables__items_without_keys_are_skipped),
         cmocka_unit_test(test_tables__wrong_types_become_null),
         cmocka_unit_test(test_tables__bad_shapes_are_errors),
+        cmocka_unit_test(test_tables__all_or_nothing),
         cmocka_unit_test(test_tables__empty_snapshot),
         cmocka_unit_test(test_tables__whole_and_stream_agree),
         cmocka_unit_test(test_tables__schema_sql),
