@@ -802,21 +802,10 @@ static status write_page(const pq_writer *w, encoder *e, chunkmeta *m, int page_
     return ST_OK;
 }
 
-/* a[0, alen) == b[0, blen), without a call for the fixed-size values and for
- * strings that differ in their first 8 bytes (the usual case when not in a run). */
+/* a[0, alen) == b[0, blen), without a call. */
 static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t alen, size_t blen)
 {
-    if (alen != blen)
-        return 0;
-    if (alen >= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y)
-            return 0;
-        return alen == 8 || memcmp(a + 8, b + 8, alen - 8) == 0;
-    }
-    return memcmp(a, b, alen) == 0;
+    return alen == blen && pq_bytes_equal(a, b, alen);
 }
 
 /* Builds the dictionary of a chunk and decides whether to use it; on yes, e->dict
