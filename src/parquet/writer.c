@@ -56,6 +56,12 @@ typedef struct colstate {
     /* from def, for the per-value paths: OPTIONAL, STRING, a fixed value's size */
     uint8_t optional, string;
     size_t width;
+    /* a string column's last value in the row group (valid with has_minmax), and
+     * whether the row being added repeats it: a run id, a report's id on each of its
+     * records, a record's key on each of its intervals. A repeat was checked and
+     * counted in the bounds already. */
+    size_t last_off, last_len;
+    int again;
     buf values;     /* non-null values, PLAIN (strings with their 4-byte length) */
     buf defs;       /* OPTIONAL only: one byte per row, 1 present, 0 null */
     size_t nvalues; /* non-null values in the row group */
@@ -575,6 +581,8 @@ status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
     w->buffered += 4 + len + !c->def->required;
     w->cur++;
     string_stats(c, (const uint8_t *)s, off, len);
+    c->last_off = off;
+    c->last_len = len;
     return ST_OK;
 }
 
@@ -630,7 +638,10 @@ static inline status check_value(pq_writer *w, colstate *c, const pq_cell *v, er
         if (c->string) {
             if (v->len > COLUMN_CAP || (v->len && !v->s))
                 return row_failure(w, c, v, err);
-            if (!all_ascii((const uint8_t *)v->s, v->len) &&
+            c->again = c->has_minmax && v->len == c->last_len &&
+                       pq_bytes_equal((const uint8_t *)v->s,
+                                      (const uint8_t *)c->values.data + c->last_off, v->len);
+            if (!c->again && !all_ascii((const uint8_t *)v->s, v->len) &&
                 utf8_invalid_at((const uint8_t *)v->s, v->len) != v->len)
                 return row_failure(w, c, v, err);
             n = 4 + v->len;
@@ -685,7 +696,10 @@ static inline size_t append_value(colstate *c, const pq_cell *v)
     if (len)
         memcpy(at + 4, v->s, len);
     c->values.len = off + len;
-    string_stats(c, (const uint8_t *)v->s, off, len);
+    if (!c->again)
+        string_stats(c, (const uint8_t *)v->s, off, len);
+    c->last_off = off;
+    c->last_len = len;
     return 4 + len + c->optional;
 }
 
