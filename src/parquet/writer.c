@@ -53,6 +53,15 @@ enum { REP_REQUIRED = 0, REP_OPTIONAL = 1 };
 typedef struct colstate {
     const pq_column *def;
     int ptype;
+    /* from def, for the per-value paths: OPTIONAL, STRING, a fixed value's size */
+    uint8_t optional, string;
+    size_t width;
+    /* a string column's last value in the row group (valid with has_minmax), and
+     * whether the row being added repeats it: a run id, a report's id on each of its
+     * records, a record's key on each of its intervals. A repeat was checked and
+     * counted in the bounds already. */
+    size_t last_off, last_len;
+    int again;
     buf values;     /* non-null values, PLAIN (strings with their 4-byte length) */
     buf defs;       /* OPTIONAL only: one byte per row, 1 present, 0 null */
     size_t nvalues; /* non-null values in the row group */
@@ -237,6 +246,9 @@ status pq_writer_open(pq_writer **out, const pq_column *cols, size_t ncols, cons
     for (size_t i = 0; i < ncols; i++) {
         w->c[i].def = &cols[i];
         w->c[i].ptype = physical_type(cols[i].type, w->opt.int96_timestamps);
+        w->c[i].optional = !cols[i].required;
+        w->c[i].string = cols[i].type == PQ_STRING;
+        w->c[i].width = cols[i].type == PQ_BOOLEAN ? 1 : cols[i].type == PQ_INT32 ? 4 : 8;
         buf_init(&w->c[i].values, COLUMN_CAP);
         buf_init(&w->c[i].defs, COLUMN_CAP);
         buf_init(&w->meta[i].out, 0);
@@ -489,27 +501,25 @@ static size_t utf8_invalid_at(const uint8_t *s, size_t len)
     return len;
 }
 
-/* Unsigned byte order. Called twice per string value (min and max): values that
- * differ in their first 8 bytes, the usual case, are told apart without a call. */
+/* Unsigned byte order, compared 8 bytes at a time without a call: the values of a
+ * column often share a prefix (ids, e-mail domains, the run id on every row). */
 static inline int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-    size_t n = alen < blen ? alen : blen;
-    if (n >= 8) {
+    size_t n = alen < blen ? alen : blen, k = 0;
+    for (; k + 8 <= n; k += 8) {
         uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
+        memcpy(&x, a + k, 8);
+        memcpy(&y, b + k, 8);
         if (x != y) {
             /* the host is little-endian: swapped, the first byte is the most significant */
             x = __builtin_bswap64(x);
             y = __builtin_bswap64(y);
             return x < y ? -1 : 1;
         }
-    } else if (n > 0 && a[0] != b[0]) {
-        return a[0] < b[0] ? -1 : 1;
     }
-    int r = memcmp(a, b, n);
-    if (r)
-        return r;
+    for (; k < n; k++)
+        if (a[k] != b[k])
+            return a[k] < b[k] ? -1 : 1;
     return alen < blen ? -1 : alen > blen;
 }
 
@@ -526,10 +536,10 @@ static inline void string_stats(colstate *c, const uint8_t *v, size_t off, size_
     /* compare v, not its fresh copy in the buffer: loading what was just stored
      * stalls */
     if (bytes_cmp(v, len, base + c->smin_off, c->smin_len) < 0) {
+        /* below the minimum, so not above the maximum */
         c->smin_off = off;
         c->smin_len = len;
-    }
-    if (bytes_cmp(v, len, base + c->smax_off, c->smax_len) > 0) {
+    } else if (bytes_cmp(v, len, base + c->smax_off, c->smax_len) > 0) {
         c->smax_off = off;
         c->smax_len = len;
     }
@@ -571,58 +581,90 @@ status pq_writer_string(pq_writer *w, const char *s, size_t len, errinfo *err)
     w->buffered += 4 + len + !c->def->required;
     w->cur++;
     string_stats(c, (const uint8_t *)s, off, len);
+    c->last_off = off;
+    c->last_len = len;
     return ST_OK;
 }
 
 /* ---- a whole row at once ---- */
 
+/* The failures pq_writer_row can meet, out of its loop. */
+static status __attribute__((noinline, cold))
+row_failure(pq_writer *w, colstate *c, const pq_cell *v, errinfo *err)
+{
+    if (v->null)
+        return err_set(err, ST_DATA,
+                       "parquet column '%s' is REQUIRED and got a null in row %" PRIu64,
+                       c->def->name, w->rows);
+    if (v->len > UINT32_MAX || v->len > COLUMN_CAP)
+        return err_set(err, ST_DATA, "parquet column '%s': a %zu-byte string is too long",
+                       c->def->name, v->len);
+    if (v->len && !v->s)
+        return err_set(err, ST_INTERNAL, "parquet column '%s': NULL string pointer", c->def->name);
+    return err_set(err, ST_DATA,
+                   "parquet column '%s': string in row %" PRIu64 " is not valid UTF-8 (byte %zu)",
+                   c->def->name, w->rows, utf8_invalid_at((const uint8_t *)v->s, v->len));
+}
+
+/* 1 when s[0, len) is plain ASCII, the usual string: tested 8 bytes at a time (the
+ * last word overlapping) without a call; anything else goes to utf8_invalid_at. */
+static inline int all_ascii(const uint8_t *s, size_t len)
+{
+    uint64_t acc = 0, w8;
+    if (len >= 8) {
+        for (size_t k = 0; k + 8 <= len; k += 8) {
+            memcpy(&w8, s + k, 8);
+            acc |= w8;
+        }
+        memcpy(&w8, s + len - 8, 8);
+        acc |= w8;
+    } else {
+        for (size_t k = 0; k < len; k++)
+            acc |= s[k];
+    }
+    return !(acc & 0x8080808080808080ULL);
+}
+
 /* Checks what pq_writer_row would refuse in value v of column c, and makes room for
  * it: after this, appending it cannot fail. */
-static status check_value(pq_writer *w, colstate *c, const pq_cell *v, errinfo *err)
+static inline status check_value(pq_writer *w, colstate *c, const pq_cell *v, errinfo *err)
 {
-    status st;
+    status st = ST_OK;
     if (v->null) {
-        if (c->def->required)
-            return err_set(err, ST_DATA,
-                           "parquet column '%s' is REQUIRED and got a null in row %" PRIu64,
-                           c->def->name, w->rows);
-        st = reserve(&c->defs, 1, err);
+        if (!c->optional)
+            return row_failure(w, c, v, err);
     } else {
-        size_t n = c->ptype == T_INT32 ? 4 : c->ptype == T_BOOLEAN ? 1 : 8;
-        if (c->def->type == PQ_STRING) {
-            if (v->len > UINT32_MAX || v->len > COLUMN_CAP)
-                return err_set(err, ST_DATA, "parquet column '%s': a %zu-byte string is too long",
-                               c->def->name, v->len);
-            if (v->len && !v->s)
-                return err_set(err, ST_INTERNAL, "parquet column '%s': NULL string pointer",
-                               c->def->name);
-            size_t bad = utf8_invalid_at((const uint8_t *)v->s, v->len);
-            if (bad != v->len)
-                return err_set(err, ST_DATA,
-                               "parquet column '%s': string in row %" PRIu64
-                               " is not valid UTF-8 (byte %zu)",
-                               c->def->name, w->rows, bad);
+        size_t n = c->width;
+        if (c->string) {
+            if (v->len > COLUMN_CAP || (v->len && !v->s))
+                return row_failure(w, c, v, err);
+            c->again = c->has_minmax && v->len == c->last_len &&
+                       pq_bytes_equal((const uint8_t *)v->s,
+                                      (const uint8_t *)c->values.data + c->last_off, v->len);
+            if (!c->again && !all_ascii((const uint8_t *)v->s, v->len) &&
+                utf8_invalid_at((const uint8_t *)v->s, v->len) != v->len)
+                return row_failure(w, c, v, err);
             n = 4 + v->len;
         }
         st = reserve(&c->values, n, err);
-        if (st == ST_OK && !c->def->required)
-            st = reserve(&c->defs, 1, err);
     }
+    if (st == ST_OK && c->optional)
+        st = reserve(&c->defs, 1, err);
     if (st != ST_OK)
         err_prefix(err, "parquet column '%s'", c->def->name);
     return st;
 }
 
-/* Appends value v, checked by check_value, to column c. */
-static void append_value(pq_writer *w, colstate *c, const pq_cell *v)
+/* Appends value v, checked by check_value, to column c; returns the bytes it
+ * buffered. */
+static inline size_t append_value(colstate *c, const pq_cell *v)
 {
     if (v->null) {
         c->defs.data[c->defs.len++] = 0;
         c->nnull++;
-        w->buffered++;
-        return;
+        return 1;
     }
-    if (!c->def->required)
+    if (c->optional)
         c->defs.data[c->defs.len++] = 1;
     c->nvalues++;
     uint8_t *at = (uint8_t *)c->values.data + c->values.len;
@@ -630,24 +672,21 @@ static void append_value(pq_writer *w, colstate *c, const pq_cell *v)
     case PQ_BOOLEAN:
         *at = v->i != 0;
         c->values.len += 1;
-        w->buffered += 1 + !c->def->required;
         int_stats(c, v->i != 0);
-        return;
+        return 1 + c->optional;
     case PQ_INT32: {
         int32_t x = (int32_t)v->i;
         memcpy(at, &x, 4);
         c->values.len += 4;
-        w->buffered += 4 + !c->def->required;
         int_stats(c, x);
-        return;
+        return 4 + c->optional;
     }
     case PQ_INT64:
     case PQ_TIMESTAMP:
         memcpy(at, &v->i, 8);
         c->values.len += 8;
-        w->buffered += 8 + !c->def->required;
         int_stats(c, v->i);
-        return;
+        return 8 + c->optional;
     case PQ_STRING:
         break;
     }
@@ -657,8 +696,11 @@ static void append_value(pq_writer *w, colstate *c, const pq_cell *v)
     if (len)
         memcpy(at + 4, v->s, len);
     c->values.len = off + len;
-    w->buffered += 4 + len + !c->def->required;
-    string_stats(c, (const uint8_t *)v->s, off, len);
+    if (!c->again)
+        string_stats(c, (const uint8_t *)v->s, off, len);
+    c->last_off = off;
+    c->last_len = len;
+    return 4 + len + c->optional;
 }
 
 status pq_writer_row(pq_writer *w, const pq_cell *row, size_t n, errinfo *err)
@@ -674,8 +716,10 @@ status pq_writer_row(pq_writer *w, const pq_cell *row, size_t n, errinfo *err)
     for (size_t i = 0; i < n; i++)
         if ((st = check_value(w, &w->c[i], &row[i], err)) != ST_OK)
             return st;
+    size_t added = 0;
     for (size_t i = 0; i < n; i++)
-        append_value(w, &w->c[i], &row[i]);
+        added += append_value(&w->c[i], &row[i]);
+    w->buffered += added;
     w->cur = n;
     return pq_writer_end_row(w, err);
 }
@@ -772,21 +816,10 @@ static status write_page(const pq_writer *w, encoder *e, chunkmeta *m, int page_
     return ST_OK;
 }
 
-/* a[0, alen) == b[0, blen), without a call for the fixed-size values and for
- * strings that differ in their first 8 bytes (the usual case when not in a run). */
+/* a[0, alen) == b[0, blen), without a call. */
 static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t alen, size_t blen)
 {
-    if (alen != blen)
-        return 0;
-    if (alen >= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y)
-            return 0;
-        return alen == 8 || memcmp(a + 8, b + 8, alen - 8) == 0;
-    }
-    return memcmp(a, b, alen) == 0;
+    return alen == blen && pq_bytes_equal(a, b, alen);
 }
 
 /* Builds the dictionary of a chunk and decides whether to use it; on yes, e->dict

@@ -82,23 +82,25 @@ static inline status push(parser *p, uint8_t type, size_t start, size_t len, uin
     return ST_OK;
 }
 
-static inline void skip_ws(parser *p)
+/* The first byte from pos on that is not whitespace (its offset). */
+static inline size_t ws(parser *p, const unsigned char *s, size_t n, size_t pos)
 {
-    while (p->pos < p->len) {
-        unsigned char c = p->s[p->pos];
+    while (pos < n) {
+        unsigned char c = s[pos];
         /* compact JSON has none: one compare tells (all four are at most ' ') */
         if (c > ' ')
             break;
         if (c == ' ' || c == '\t' || c == '\r') {
-            p->pos++;
+            pos++;
         } else if (c == '\n') {
-            p->pos++;
+            pos++;
             p->line++;
-            p->line_start = p->pos;
+            p->line_start = pos;
         } else {
             break;
         }
     }
+    return pos;
 }
 
 /* Length of the run of bytes that are plain string content (printable ASCII other
@@ -430,44 +432,46 @@ static status grow_stack(parser *p)
     return ST_OK;
 }
 
+/* The position is kept in a local while the structure is read: in p, every store
+ * to the text or the tokens (char-typed, so they may alias anything) would have it
+ * read again from memory. It goes to p->pos around the calls that read it there. */
 static status parse(parser *p)
 {
     jsontok_doc *d = p->d;
-    size_t depth = 0;
+    const unsigned char *s = p->s;
+    size_t n = p->len, pos = ws(p, s, n, p->pos), depth = 0;
     uint32_t idx;
     status st;
 
-    skip_ws(p);
-    if (p->pos >= p->len || (p->s[p->pos] != '{' && p->s[p->pos] != '['))
-        return fail(p, p->pos, "'[' or '{' expected");
+    if (pos >= n || (s[pos] != '{' && s[pos] != '['))
+        return fail(p, pos, "'[' or '{' expected");
 value:
-    if (p->pos >= p->len)
-        return fail(p, p->pos, "unexpected end of text");
+    if (pos >= n)
+        return fail(p, pos, "unexpected end of text");
     if (depth >= p->stack_cap) {
         if (!(p->flags & JSONTOK_ANY_DEPTH))
-            return fail(p, p->pos, "nested too deep");
+            return fail(p, pos, "nested too deep");
         if ((st = grow_stack(p)) != ST_OK)
             return st;
     }
     if (depth)
         d->tok[p->stack[depth - 1]].len++;
-    switch (p->s[p->pos]) {
+    p->pos = pos;
+    switch (s[pos]) {
     case '{':
-        if ((st = push(p, JSONTOK_OBJECT, p->pos, 0, &idx)) != ST_OK)
+        if ((st = push(p, JSONTOK_OBJECT, pos, 0, &idx)) != ST_OK)
             return st;
         p->stack[depth++] = idx;
-        p->pos++;
-        skip_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == '}')
+        pos = ws(p, s, n, pos + 1);
+        if (pos < n && s[pos] == '}')
             goto close;
         goto key;
     case '[':
-        if ((st = push(p, JSONTOK_ARRAY, p->pos, 0, &idx)) != ST_OK)
+        if ((st = push(p, JSONTOK_ARRAY, pos, 0, &idx)) != ST_OK)
             return st;
         p->stack[depth++] = idx;
-        p->pos++;
-        skip_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == ']')
+        pos = ws(p, s, n, pos + 1);
+        if (pos < n && s[pos] == ']')
             goto close;
         goto value;
     case '"':
@@ -496,47 +500,48 @@ value:
         st = number(p);
         break;
     default:
-        return fail(p, p->pos, "invalid token");
+        return fail(p, pos, "invalid token");
     }
     if (st != ST_OK)
         return st;
+    pos = p->pos;
 after:
-    skip_ws(p);
+    pos = ws(p, s, n, pos);
     if (depth == 0) {
-        if (p->pos != p->len)
-            return fail(p, p->pos, "end of text expected");
+        if (pos != n)
+            return fail(p, pos, "end of text expected");
+        p->pos = pos;
         return ST_OK;
     }
-    if (p->pos >= p->len)
-        return fail(p, p->pos, "unexpected end of text");
+    if (pos >= n)
+        return fail(p, pos, "unexpected end of text");
     {
         int in_object = d->tok[p->stack[depth - 1]].type == JSONTOK_OBJECT;
-        unsigned char c = p->s[p->pos];
+        unsigned char c = s[pos];
         if (c == ',') {
-            p->pos++;
-            skip_ws(p);
+            pos = ws(p, s, n, pos + 1);
             if (in_object)
                 goto key;
             goto value;
         }
         if (c != (in_object ? '}' : ']'))
-            return fail(p, p->pos, in_object ? "',' or '}' expected" : "',' or ']' expected");
+            return fail(p, pos, in_object ? "',' or '}' expected" : "',' or ']' expected");
     }
 close:
-    p->pos++;
+    pos++;
     depth--;
     d->tok[p->stack[depth]].end = (uint32_t)d->ntok;
     goto after;
 key:
-    if (p->pos >= p->len || p->s[p->pos] != '"')
-        return fail(p, p->pos, "a string key expected");
+    if (pos >= n || s[pos] != '"')
+        return fail(p, pos, "a string key expected");
+    p->pos = pos;
     if ((st = string(p, 1)) != ST_OK)
         return st;
-    skip_ws(p);
-    if (p->pos >= p->len || p->s[p->pos] != ':')
-        return fail(p, p->pos, "':' expected");
-    p->pos++;
-    skip_ws(p);
+    pos = ws(p, s, n, p->pos);
+    if (pos >= n || s[pos] != ':')
+        return fail(p, pos, "':' expected");
+    pos = ws(p, s, n, pos + 1);
     goto value;
 }
 

@@ -68,8 +68,57 @@ static int digits(const char *s, int width)
     return v;
 }
 
+/* The number in the n digits at s, or -1 when one is not a digit. */
+static inline int fixed_digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return -1;
+        v = v * 10 + (int)d;
+    }
+    return v;
+}
+
+/* The form Graph writes, "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z", read with fewer tests than
+ * the general reader below (convert reads millions). 1 when it is that form with every
+ * field in range, *out_us and *info then being what the general reader gives; 0 leaves
+ * the string to it. */
+static int parse_graph_form(const char *s, size_t n, int64_t *out_us, timeutil_parsed *info)
+{
+    if (n < 20 || n == 21 || n > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[n - 1] != 'Z' || (n > 20 && s[19] != '.'))
+        return 0;
+    int year = fixed_digits(s, 4), mon = fixed_digits(s + 5, 2), mday = fixed_digits(s + 8, 2);
+    int hh = fixed_digits(s + 11, 2), mm = fixed_digits(s + 14, 2), ss = fixed_digits(s + 17, 2);
+    if (year < 0 || mon < 1 || mon > 12 || mday < 1 || mday > days_in_month(year, mon) || hh < 0 ||
+        hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 59)
+        return 0;
+    int64_t frac = 0;
+    size_t nd = n > 20 ? n - 21 : 0;
+    for (size_t k = 0; k < nd; k++) {
+        unsigned d = (unsigned)(unsigned char)s[20 + k] - '0';
+        if (d > 9)
+            return 0;
+        if (k < 6)
+            frac = frac * 10 + d;
+    }
+    for (size_t k = nd; k < 6; k++)
+        frac *= 10;
+    *out_us = timeutil_days_from_civil(year, mon, mday) * TIMEUTIL_US_PER_DAY +
+              ((int64_t)hh * 3600 + mm * 60 + ss) * TIMEUTIL_US_PER_SEC + frac;
+    if (info) {
+        info->has_time = 1;
+        info->has_zone = 1;
+    }
+    return 1;
+}
+
 int timeutil_parse_ex(const char *s, size_t n, int64_t *out_us, timeutil_parsed *info)
 {
+    if (s && parse_graph_form(s, n, out_us, info))
+        return 0;
     if (!s || n < 10 || s[4] != '-' || s[7] != '-')
         return -1;
     int year = digits(s, 4), mon = digits(s + 5, 2), mday = digits(s + 8, 2);
