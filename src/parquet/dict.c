@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "parquet/encode.h"
+#include "util/bytes.h"
 
 void pq_dict_init(pq_dict *d)
 {
@@ -95,7 +96,7 @@ status pq_dict_insert(pq_dict *d, const uint8_t *base, size_t off, uint32_t len,
     size_t k = h & mask;
     while (d->slots[k]) {
         const pq_dict_entry *e = &d->ent[d->slots[k] - 1];
-        if (e->hash == h && e->len == len && pq_bytes_equal(base + e->off, key, len)) {
+        if (e->hash == h && e->len == len && bytes_equal(base + e->off, key, len)) {
             *idx = d->slots[k] - 1;
             return ST_OK;
         }

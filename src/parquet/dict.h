@@ -40,30 +40,6 @@ TA_MUST_USE status pq_dict_insert(pq_dict *d, const uint8_t *base, size_t off, u
 
 uint64_t pq_hash(const void *p, size_t n);
 
-/* a[0, n) == b[0, n) by words, without a call: most values compared are ids, times
- * and e-mail addresses of 8 to 100 bytes, equal when compared (a dictionary hit, a
- * run), so the whole value is read. The last word overlaps the one before and stays
- * inside both. */
-static inline int pq_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    uint64_t x, y;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, b + i, 8);
-            if (x != y)
-                return 0;
-        }
-        memcpy(&x, a + n - 8, 8);
-        memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
-}
-
 /* 1 when a chunk of nonnull values with ndistinct distinct ones, whose dictionary
  * page would take dict_bytes and whose PLAIN values take plain_bytes, should be
  * dictionary encoded: values repeat (at most half are distinct), the dictionary is

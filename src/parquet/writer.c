@@ -17,6 +17,7 @@
 #include "parquet/encode.h"
 #include "parquet/thrift.h"
 #include "util/buf.h"
+#include "util/bytes.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the Parquet writer stores values in host order and needs a little-endian host"
@@ -639,8 +640,8 @@ static inline status check_value(pq_writer *w, colstate *c, const pq_cell *v, er
             if (v->len > COLUMN_CAP || (v->len && !v->s))
                 return row_failure(w, c, v, err);
             c->again = c->has_minmax && v->len == c->last_len &&
-                       pq_bytes_equal((const uint8_t *)v->s,
-                                      (const uint8_t *)c->values.data + c->last_off, v->len);
+                       bytes_equal((const uint8_t *)v->s,
+                                   (const uint8_t *)c->values.data + c->last_off, v->len);
             if (!c->again && !all_ascii((const uint8_t *)v->s, v->len) &&
                 utf8_invalid_at((const uint8_t *)v->s, v->len) != v->len)
                 return row_failure(w, c, v, err);
@@ -819,7 +820,7 @@ static status write_page(const pq_writer *w, encoder *e, chunkmeta *m, int page_
 /* a[0, alen) == b[0, blen), without a call. */
 static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t alen, size_t blen)
 {
-    return alen == blen && pq_bytes_equal(a, b, alen);
+    return alen == blen && bytes_equal(a, b, alen);
 }
 
 /* Builds the dictionary of a chunk and decides whether to use it; on yes, e->dict

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/bytes.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -563,36 +565,6 @@ status jsontok_parse(jsontok_doc *d, char *text, size_t len, unsigned flags, err
     return st;
 }
 
-/* a[0, n) == b[0, n): keys are short, and a call to memcmp costs more than the
- * compare. Whole words, the last one overlapping the one before, stay inside both. */
-static inline int key_equal(const char *a, const char *b, size_t n)
-{
-    if (n >= 8) {
-        uint64_t x, y;
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, b + i, 8);
-            if (x != y)
-                return 0;
-        }
-        memcpy(&x, a + n - 8, 8);
-        memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    if (n >= 4) {
-        uint32_t x, y, u, v;
-        memcpy(&x, a, 4);
-        memcpy(&y, b, 4);
-        memcpy(&u, a + n - 4, 4);
-        memcpy(&v, b + n - 4, 4);
-        return x == y && u == v;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
-}
-
 uint32_t jsontok_member(const jsontok_doc *d, uint32_t obj, const char *key, size_t keylen)
 {
     if (obj == JSONTOK_NONE || d->tok[obj].type != JSONTOK_OBJECT)
@@ -602,7 +574,7 @@ uint32_t jsontok_member(const jsontok_doc *d, uint32_t obj, const char *key, siz
     uint32_t found = JSONTOK_NONE, k = obj + 1;
     for (uint32_t m = tok[obj].len; m > 0; m--) {
         /* the last member of that name counts: every member is looked at */
-        if (tok[k].len == keylen && key_equal(text + tok[k].start, key, keylen))
+        if (tok[k].len == keylen && bytes_equal(text + tok[k].start, key, keylen))
             found = k + 1;
         k = tok[k + 1].end;
     }
