@@ -417,7 +417,6 @@ static status take_report(mailbox *mb, req_ctx *c, json_t *rep, errinfo *err)
     return spool_json(mb, rep, &r->text, err);
 }
 
-/* A page of attendance records: its items, joined by commas, make one spool piece. */
 /* A page of attendance records, as tokens: its items go to the spool as compact text
  * (the items without the array's brackets), and the next page is asked for. Records
  * are most of what a mailbox takes in: no tree is built for them. */
