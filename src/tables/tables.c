@@ -961,20 +961,64 @@ static void read_report_keys(walk *w, int unmatched, const tables_value *event_i
     k->ok = w->rep_id && !k->meeting.null && k->meeting.len > 0;
 }
 
+/* A report's columns before its records are looked at, read from rep (its unit, or
+ * its tokens in a snapshot tokenized whole). */
+static status report_fields(walk *w, jv rep, const report_keys *k, tables_value *v)
+{
+    v[REP_EVENT_ID] = k->event;
+    v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
+    v[REP_TOTAL_PARTICIPANT_COUNT] =
+        int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
+    status st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC]);
+    if (st == ST_OK)
+        st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC]);
+    return st;
+}
+
+/* The report's row, or the reason it is left out; *landed: its records follow. */
+static status report_row(walk *w, jv rep, const report_keys *k, tables_value *v, int *landed)
+{
+    *landed = 0;
+    if (!w->rep_id) {
+        use(w, U_REPORT);
+        jv id = member(w, rep, "id");
+        if (id != NONE && !is_string(w, id))
+            note_bad_type(w, "id");
+        skip_item(w, "attendance report without id (its records are left out with it)");
+        return ST_OK;
+    }
+    if (!k->ok) {
+        skip_item(w, "attendance report without an online meeting id (its records are left out "
+                     "with it)");
+        return ST_OK;
+    }
+    v[REP_REPORT_ID] = k->id;
+    v[REP_ONLINE_MEETING_ID] = k->meeting;
+    status st = put_row(w, TBL_REPORTS, v, REP_NCOLS);
+    *landed = st == ST_OK;
+    return st;
+}
+
 typedef struct report_ctx {
     int unmatched;
     const tables_value *event_id, *meeting_id;
 } report_ctx;
 
+/* The keys of a report whose records are read in place, before the rest of it: quiet,
+ * since the report itself warns once it is read whole. */
+static void keys_for_records(walk *w, const report_ctx *c, report_keys *k)
+{
+    w->quiet = 1;
+    read_report_keys(w, c->unmatched, c->event_id, c->meeting_id, k);
+    w->quiet = 0;
+}
+
 /* The records of a report whose keys came before them. */
 static status report_in_place(walk *w, void *ctx, int h, uint64_t value, uint64_t *end)
 {
     (void)h;
-    report_ctx *c = ctx;
     report_keys k;
-    w->quiet = 1;
-    read_report_keys(w, c->unmatched, c->event_id, c->meeting_id, &k);
-    w->quiet = 0;
+    keys_for_records(w, ctx, &k);
     return k.ok ? stream_records(w, value, &k.id, &k.meeting, end)
                 : jsonscan_value_end(w->s, value, end, w->err);
 }
@@ -1013,33 +1057,14 @@ static status stream_report(walk *w, uint64_t off, int unmatched, const tables_v
     read_report_keys(w, unmatched, event_id, meeting_id, &k);
     jv rep = w->at[U_REPORT];
     tables_value v[REP_NCOLS];
-    v[REP_EVENT_ID] = k.event;
-    v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
-    v[REP_TOTAL_PARTICIPANT_COUNT] =
-        int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
-    if ((st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC])) != ST_OK ||
-        (st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC])) != ST_OK)
+    if ((st = report_fields(w, rep, &k, v)) != ST_OK)
         return st;
     uint64_t hole = later[0];
     if (hole != NO_HOLE && jsonscan_byte(w->s, hole) != '[' &&
         (st = hole_not_array(w, hole, "attendanceRecords")) != ST_OK)
         return st;
-    if (!w->rep_id) {
-        use(w, U_REPORT);
-        jv id = member(w, rep, "id");
-        if (id != NONE && !is_string(w, id))
-            note_bad_type(w, "id");
-        skip_item(w, "attendance report without id (its records are left out with it)");
-        return ST_OK;
-    }
-    if (!k.ok) {
-        skip_item(w, "attendance report without an online meeting id (its records are left out "
-                     "with it)");
-        return ST_OK;
-    }
-    v[REP_REPORT_ID] = k.id;
-    v[REP_ONLINE_MEETING_ID] = k.meeting;
-    if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
+    int landed;
+    if ((st = report_row(w, rep, &k, v, &landed)) != ST_OK || !landed)
         return st;
     if (hole != NO_HOLE && jsonscan_byte(w->s, hole) == '[') {
         uint64_t e;
@@ -1410,11 +1435,8 @@ static status whole_records(walk *w, jv arr, const tables_value *report_id,
 static status whole_report_in_place(walk *w, void *ctx, int h, jv value)
 {
     (void)h;
-    report_ctx *c = ctx;
     report_keys k;
-    w->quiet = 1;
-    read_report_keys(w, c->unmatched, c->event_id, c->meeting_id, &k);
-    w->quiet = 0;
+    keys_for_records(w, ctx, &k);
     return k.ok ? whole_records(w, value, &k.id, &k.meeting) : ST_OK;
 }
 
@@ -1446,32 +1468,14 @@ static status whole_report(walk *w, jv rep, int unmatched, const tables_value *e
     report_keys k;
     read_report_keys(w, unmatched, event_id, meeting_id, &k);
     tables_value v[REP_NCOLS];
-    v[REP_EVENT_ID] = k.event;
-    v[REP_USER_UPN] = vstr(w->upn, w->upn_len);
-    v[REP_TOTAL_PARTICIPANT_COUNT] =
-        int_field(w, rep, "totalParticipantCount", INT32_MIN, INT32_MAX);
-    if ((st = time_field(w, rep, "meetingStartDateTime", &v[REP_MEETING_START_UTC])) != ST_OK ||
-        (st = time_field(w, rep, "meetingEndDateTime", &v[REP_MEETING_END_UTC])) != ST_OK)
+    if ((st = report_fields(w, rep, &k, v)) != ST_OK)
         return st;
     jv hole = later[0];
     if (hole != NONE && !is_array(w, hole) &&
         (st = not_array(w, jtype(w, hole), "attendanceRecords")) != ST_OK)
         return st;
-    if (!w->rep_id) {
-        jv id = member(w, rep, "id");
-        if (id != NONE && !is_string(w, id))
-            note_bad_type(w, "id");
-        skip_item(w, "attendance report without id (its records are left out with it)");
-        return ST_OK;
-    }
-    if (!k.ok) {
-        skip_item(w, "attendance report without an online meeting id (its records are left out "
-                     "with it)");
-        return ST_OK;
-    }
-    v[REP_REPORT_ID] = k.id;
-    v[REP_ONLINE_MEETING_ID] = k.meeting;
-    if ((st = put_row(w, TBL_REPORTS, v, REP_NCOLS)) != ST_OK)
+    int landed;
+    if ((st = report_row(w, rep, &k, v, &landed)) != ST_OK || !landed)
         return st;
     if (hole != NONE && is_array(w, hole))
         return whole_records(w, hole, &v[REP_REPORT_ID], &v[REP_ONLINE_MEETING_ID]);
