@@ -543,9 +543,11 @@ static void compose_close(composed *c)
     c->path[0] = '\0';
 }
 
-/* Uploads what waits for an upload in blocks (see upload): called by the run between
- * turns of its engine, since a block upload runs requests to their end itself. */
 static int queue_upload(mailbox *mb, char *name, int fd, int64_t size);
+
+/* Uploads what waits (see upload): a large snapshot in blocks, a small one queued once
+ * the uploads held leave room. Called by the run between turns of its engine, since a
+ * block upload runs requests to their end itself. */
 
 void mailbox_upload_deferred(mailbox *mb)
 {
