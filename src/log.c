@@ -3,6 +3,7 @@
 
 #include "secret.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,18 @@
 static log_format g_format = LOG_FORMAT_JSON;
 static log_level g_level = LOG_INFO;
 static log_hook_fn g_hook;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void log_lock(void)
+{
+    pthread_mutex_lock(&g_mu);
+}
+
+void log_unlock(void)
+{
+    pthread_mutex_unlock(&g_mu);
+}
+
 static void *g_hook_ctx;
 
 void log_set_hook(log_hook_fn fn, void *ctx)
@@ -183,11 +196,13 @@ void log_write(log_level level, const char *msg, json_t *fields)
     if (!line)
         return;
     secret_scrub(line, strlen(line) + 1);
+    log_lock();
     if (g_hook)
         g_hook(g_hook_ctx, 1);
     fprintf(stderr, "%s\n", line);
     fflush(stderr);
     if (g_hook)
         g_hook(g_hook_ctx, 0);
+    log_unlock();
     free(line);
 }

@@ -87,7 +87,8 @@ typedef struct group_list {
 
 struct http_engine {
     CURLM *multi;
-    int epfd;         /* the sockets libcurl asked to watch */
+    int epfd;         /* the sockets libcurl asked to watch, and watch_fd */
+    int watch_fd;     /* the caller's (http_watch), or -1 */
     int64_t timer_at; /* when libcurl wants its timeout action (monotonic ms), or -1 */
     http_limits lim;
     http_stats stats;
@@ -211,6 +212,7 @@ status http_engine_new(http_engine **out, const http_limits *limits, errinfo *er
     for (int i = 0; i < eng->lim.group_cap; i++)
         eng->ready[i].head = eng->ready[i].tail = -1;
     eng->timer_at = -1;
+    eng->watch_fd = -1;
     eng->epfd = epoll_create1(EPOLL_CLOEXEC);
     eng->multi = eng->epfd >= 0 ? curl_multi_init() : NULL;
     if (!eng->multi) {
@@ -1131,6 +1133,16 @@ status http_step(http_engine *eng, errinfo *err)
     return step(eng, err);
 }
 
+status http_watch(http_engine *eng, int fd, errinfo *err)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = fd};
+    if (eng->watch_fd >= 0 || epoll_ctl(eng->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return err_set(err, ST_INTERNAL, "cannot watch a descriptor: %s",
+                       eng->watch_fd >= 0 ? "one is watched already" : strerror(errno));
+    eng->watch_fd = fd;
+    return ST_OK;
+}
+
 int http_idle(const http_engine *eng)
 {
     return eng->queued == 0 && eng->in_flight == 0;
@@ -1165,15 +1177,7 @@ static status turn(http_engine *eng, errinfo *err)
     long timeout = 1000;
     if (wait >= 0 && wait < timeout)
         timeout = wait;
-    if (eng->in_flight == 0) {
-        /* nothing to watch: sleep until the next retry time */
-        if (timeout > 0) {
-            struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-        return ST_OK;
-    }
-    if (eng->timer_at >= 0) {
+    if (eng->in_flight > 0 && eng->timer_at >= 0) {
         int64_t left = eng->timer_at - mono_ms();
         if (left < timeout)
             timeout = left > 0 ? (long)left : 0;
@@ -1184,6 +1188,8 @@ static status turn(http_engine *eng, errinfo *err)
         return err_set(err, ST_INTERNAL, "epoll_wait: %s", strerror(errno));
     status st = ST_OK;
     for (int i = 0; i < n && st == ST_OK; i++) {
+        if (ev[i].data.fd == eng->watch_fd)
+            continue; /* the caller's to read */
         uint32_t e = ev[i].events;
         int flags = (e & EPOLLIN ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                     (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);

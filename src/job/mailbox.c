@@ -79,6 +79,7 @@ typedef struct req_ctx {
 } req_ctx;
 
 static void advance(mailbox *mb);
+static void final_dispose(mailbox *mb);
 static void list_calendar(mailbox *mb);
 static void list_tracked_meetings(mailbox *mb);
 
@@ -141,6 +142,7 @@ static void release_work(mailbox *mb)
         free(mb->deferred[i].path);
     }
     mb->ndeferred = 0;
+    final_dispose(mb);
     /* the ETag stays: the run writes the registry back with If-Match */
     json_decref(mb->reg.doc);
     mb->reg.doc = NULL;
@@ -1228,28 +1230,73 @@ static status flatten_final(mailbox *mb, FILE *f, errinfo *err)
     return ST_OK;
 }
 
-static void finish_rows(mailbox *mb)
+/* The final work that runs off the engine's thread (env->finisher): the final
+ * snapshot composed, checked and flattened into the tables, the tracked meetings
+ * updated. It reads the mailbox's data and writes only its own fields and the tables,
+ * which no other thread touches meanwhile; what reaches the run (a failure, the
+ * upload) waits for finish_done on the engine's thread. */
+typedef struct mb_final {
+    composed fin;
+    status st;
+    int storage; /* the failure was the temporary folder's or memory's, not the registry's */
+    errinfo err;
+} mb_final;
+
+/* A final work that never came back (the run stopped meanwhile). */
+static void final_dispose(mailbox *mb)
 {
+    if (mb->final)
+        compose_close(&mb->final->fin);
+    free(mb->final);
+    mb->final = NULL;
+}
+
+static void finish_work(void *arg)
+{
+    mailbox *mb = arg;
     const mailbox_env *r = mb->env;
-    composed fin, rows;
-    fin.f = rows.f = NULL;
-    fin.path[0] = rows.path[0] = '\0';
+    mb_final *w = mb->final;
+    composed rows;
+    rows.f = NULL;
+    rows.path[0] = '\0';
     int omit = r->cfg->nsnapshot_omit > 0;
-    errinfo e = {0};
-    status st = compose_open(mb, "final", &fin, &e);
+    errinfo *e = &w->err;
+    status st = compose_open(mb, "final", &w->fin, e);
     if (st == ST_OK)
-        st = compose_final(mb, fin.f, !omit, &e);
+        st = compose_final(mb, w->fin.f, !omit, e);
     /* with fields left out of the snapshot, the rows come from a copy that has them */
-    if (st == ST_OK && omit && (st = compose_open(mb, "rows", &rows, &e)) == ST_OK)
-        st = compose_final(mb, rows.f, 1, &e);
+    if (st == ST_OK && omit && (st = compose_open(mb, "rows", &rows, e)) == ST_OK)
+        st = compose_final(mb, rows.f, 1, e);
     if (st == ST_OK)
-        st = flatten_final(mb, omit ? rows.f : fin.f, &e);
+        st = flatten_final(mb, omit ? rows.f : w->fin.f, e);
     compose_close(&rows);
-    if (st != ST_OK) {
-        compose_close(&fin);
-        if (st == ST_IO || st == ST_NOMEM)
-            storage_failed(mb, &e);
-        fail(mb, &e);
+    w->storage = st == ST_IO || st == ST_NOMEM;
+    if (st == ST_OK && !r->backfill) {
+        json_t *doc = registry_after(mb);
+        /* held as text until the run writes it: a fraction of the tree's memory */
+        if (doc)
+            mb->registry_text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(doc);
+        if (!mb->registry_text)
+            st = err_set(e, ST_NOMEM, "out of memory updating the tracked meetings");
+    }
+    w->st = st;
+}
+
+static void finish_done(void *arg)
+{
+    mailbox *mb = arg;
+    const mailbox_env *r = mb->env;
+    mb_final *w = mb->final;
+    mb->final = NULL;
+    mb->pending--;
+    if (w->st != ST_OK) {
+        compose_close(&w->fin);
+        if (w->storage)
+            storage_failed(mb, &w->err);
+        fail(mb, &w->err);
+        free(w);
+        advance(mb);
         return;
     }
     for (size_t m = 0; m < mb->nmeetings; m++)
@@ -1262,12 +1309,12 @@ static void finish_rows(mailbox *mb)
     /* the hold-back is bounded: say which meetings no longer hold the watermark */
     size_t n = mb->nevents;
     for (size_t i = 0; i < n; i++) {
-        window_event *w = &mb->ev[i];
-        if (!w->organizer_teams || window_holds_back(w, r->now_us, r->cfg->settle_minutes))
+        window_event *ev = &mb->ev[i];
+        if (!ev->organizer_teams || window_holds_back(ev, r->now_us, r->cfg->settle_minutes))
             continue;
-        int unreadable = w->end_us == WINDOW_NO_TIME;
-        if (!unreadable && (w->start_us >= r->now_us - WINDOW_HOLD_MAX_US ||
-                            w->end_us <= r->now_us - (int64_t)r->cfg->settle_minutes * 60000000))
+        int unreadable = ev->end_us == WINDOW_NO_TIME;
+        if (!unreadable && (ev->start_us >= r->now_us - WINDOW_HOLD_MAX_US ||
+                            ev->end_us <= r->now_us - (int64_t)r->cfg->settle_minutes * 60000000))
             continue;
         log_info(unreadable ? "a meeting whose end cannot be read does not hold the watermark"
                             : "a meeting that started over 24 hours ago and has not settled no "
@@ -1276,18 +1323,32 @@ static void finish_rows(mailbox *mb)
     }
     mb->new_watermark = window_new_watermark(mb->old_watermark, mb->ev, n, r->now_us,
                                              mb->window_end, r->cfg->settle_minutes);
-    json_t *doc = r->backfill ? NULL : registry_after(mb);
-    /* held as text until the run writes it: a fraction of the tree's memory */
-    if (doc)
-        mb->registry_text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    if (!r->backfill && !mb->registry_text) {
-        compose_close(&fin);
-        fail_msg(mb, ST_NOMEM, "out of memory updating the tracked meetings");
+    upload(mb, "final", &w->fin);
+    compose_close(&w->fin);
+    free(w);
+    advance(mb);
+}
+
+/* Counts as outstanding until finish_done. */
+static void finish_rows(mailbox *mb)
+{
+    const mailbox_env *r = mb->env;
+    errinfo e = {0};
+    mb->final = calloc(1, sizeof *mb->final);
+    if (!mb->final) {
+        fail_msg(mb, ST_NOMEM, "out of memory");
         return;
     }
-    upload(mb, "final", &fin);
-    compose_close(&fin);
+    mb->pending++;
+    if (!r->finisher) {
+        finish_work(mb);
+        finish_done(mb);
+    } else if (worker_add(r->finisher, finish_work, finish_done, mb, &e) != ST_OK) {
+        free(mb->final);
+        mb->final = NULL;
+        mb->pending--;
+        fail(mb, &e);
+    }
 }
 
 static void advance(mailbox *mb)

@@ -28,6 +28,7 @@
 #include "status.h"
 #include "util/buf.h"
 #include "util/spool.h"
+#include "util/worker.h"
 #include "tables/tables.h"
 
 struct mailbox;
@@ -46,6 +47,9 @@ typedef struct mailbox_env {
     tmpdir *tmp;             /* where composed snapshots go */
     tables_scratch *flatten; /* the flattener's memory, kept from mailbox to mailbox (the
                                 run's; NULL: each flattening has its own) */
+    worker *finisher;        /* where a mailbox's final work runs (compose, check and flatten
+                                its final snapshot, update its tracked meetings), off the
+                                engine's thread; the run collects it. NULL: at once, inline */
     spool_budget *spill;     /* what all mailboxes may hold in memory */
     int64_t *upload_held;    /* snapshot bytes held by uploads in flight, shared */
     const char *run_id;
@@ -127,7 +131,8 @@ typedef struct mailbox {
         int64_t size; /* bytes, -1 when unknown (it goes up in blocks) */
     } deferred[2];    /* snapshots waiting for mailbox_upload_deferred */
     size_t ndeferred;
-    int upload_listed; /* the run's: it is in the run's list of uploads to make */
+    int upload_listed;      /* the run's: it is in the run's list of uploads to make */
+    struct mb_final *final; /* its final work, while env->finisher has it */
 } mailbox;
 
 /* env must outlive the mailbox. */

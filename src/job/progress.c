@@ -1,5 +1,6 @@
 /* Terminal progress line and summary table: see progress.h. */
 #include "job/progress.h"
+#include "log.h"
 #include "secret.h"
 
 #include <inttypes.h>
@@ -99,20 +100,25 @@ void progress_update(progress *p, const progress_counts *c, int64_t now_us, int 
 {
     if (!p->enabled)
         return;
+    /* a log line from another thread redraws the line (on_log) */
+    log_lock();
     p->counts = *c;
-    if (!force && p->drawn && now_us - p->last_draw_us < PROGRESS_INTERVAL_US)
-        return;
-    p->last_draw_us = now_us;
-    progress_format(p->line, sizeof p->line, c, now_us - p->started_us);
-    draw(p);
+    if (force || !p->drawn || now_us - p->last_draw_us >= PROGRESS_INTERVAL_US) {
+        p->last_draw_us = now_us;
+        progress_format(p->line, sizeof p->line, c, now_us - p->started_us);
+        draw(p);
+    }
+    log_unlock();
 }
 
 void progress_finish(progress *p)
 {
     if (!p || !p->enabled)
         return;
+    log_lock();
     clear(p);
     p->line[0] = '\0';
+    log_unlock();
     log_set_hook(NULL, NULL);
     p->enabled = 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -432,6 +433,88 @@ static void test_http__room(void **state)
 
 /* Response bytes held in flight are bounded: while the requests in flight may hold
  * more than the budget, no new request starts (they wait; one always may run). */
+static void *write_after_100ms(void *arg)
+{
+    usleep(100000);
+    uint64_t one = 1;
+    assert_int_equal(write(*(int *)arg, &one, sizeof one), (ssize_t)sizeof one);
+    return NULL;
+}
+
+static int64_t ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void on_any(void *ctx, http_result *res)
+{
+    (void)res;
+    (*(int *)ctx)++;
+}
+
+/* Turns the engine until fd turns readable; returns how long that took (ms). */
+static int64_t turn_until_readable(http_engine *eng, int fd)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, write_after_100ms, &fd), 0);
+    errinfo e = {0};
+    uint64_t n = 0;
+    while (read(fd, &n, sizeof n) < 0 && ms_since(&t0) < 3000)
+        assert_int_equal(http_step(eng, &e), ST_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(n, 1);
+    return ms_since(&t0);
+}
+
+/* A watched descriptor that becomes readable ends the wait of a turn: with a request
+ * in flight (its body comes after 1.5 s), and with one waiting 30 s for its retry. */
+static void test_http__watch_ends_the_wait(void **state)
+{
+    (void)state;
+    const char *script[] = {
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n"
+        "\x01{\"a\":42}",
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n"};
+    server *s = server_start(2, script);
+    s->delay_ms = 1500;
+    http_limits l;
+    http_limits_default(&l);
+    l.timeout_ms = 5000;
+    l.max_retries = 1;
+    l.max_retry_wait_ms = 60000;
+    http_engine *eng = NULL;
+    errinfo e = {0};
+    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(fd >= 0);
+    assert_int_equal(http_watch(eng, fd, &e), ST_OK);
+    assert_int_equal(http_watch(eng, fd, &e), ST_INTERNAL); /* one at most */
+
+    int ended = 0;
+    assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_any, &ended, &e), ST_OK);
+    assert_true(turn_until_readable(eng, fd) < 900);
+    assert_int_equal(ended, 0); /* still in flight */
+    assert_int_equal(http_run(eng, &e), ST_OK);
+    assert_int_equal(ended, 1);
+
+    pthread_mutex_lock(&s->mu);
+    s->delay_ms = 0; /* the 503 at once */
+    pthread_mutex_unlock(&s->mu);
+    assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_any, &ended, &e), ST_OK);
+    /* until the 503 came: the request then waits, neither in flight nor ready */
+    while (s->served < 2 || http_room(eng) < l.max_in_flight)
+        assert_int_equal(http_step(eng, &e), ST_OK);
+    assert_true(turn_until_readable(eng, fd) < 900);
+    assert_int_equal(ended, 1);
+    http_engine_free(eng);
+    close(fd);
+    server_stop(s);
+}
+
 static void test_http__body_budget_waits(void **state)
 {
     (void)state;
@@ -674,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_http__group_cap),
         cmocka_unit_test(test_http__groups_take_turns),
         cmocka_unit_test(test_http__room),
+        cmocka_unit_test(test_http__watch_ends_the_wait),
         cmocka_unit_test(test_http__body_budget_waits),
         cmocka_unit_test(test_http__chained_requests_do_not_stall),
         cmocka_unit_test(test_http__prepare_before_each_attempt),

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <poll.h>
 
 #include <cmocka.h>
 
@@ -58,6 +60,7 @@ typedef struct harness {
     char out[256];
     char urls[16][512]; /* the first requests' URLs */
     size_t nurls;
+    int hold_final; /* pump leaves the final work uncollected (a run stopped meanwhile) */
 } harness;
 
 static status fake_submit(void *h_, http_request *req, http_done_fn done, void *ctx, errinfo *err)
@@ -164,11 +167,24 @@ static void teardown(harness *h)
     assert_int_equal(system(cmd), 0);
 }
 
-/* Answers queued requests until none is left (or the mailbox is over). */
+static size_t final_work_pending(const harness *h)
+{
+    return h->env.finisher && !h->hold_final ? worker_pending(h->env.finisher) : 0;
+}
+
+/* Answers queued requests until none is left (or the mailbox is over), and collects
+ * the final work as the run does. */
 static void pump(harness *h)
 {
     int stalled = 0; /* the upload waits for room: try it again after an answer */
-    while (h->nq > 0 || (h->waiting && !stalled)) {
+    while (h->nq > 0 || (h->waiting && !stalled) || final_work_pending(h) > 0) {
+        if (h->nq == 0 && !(h->waiting && !stalled)) {
+            struct pollfd p = {.fd = worker_fd(h->env.finisher), .events = POLLIN};
+            assert_int_equal(poll(&p, 1, 10000), 1);
+            assert_true(worker_collect(h->env.finisher) > 0);
+            stalled = 0;
+            continue;
+        }
         if (h->waiting && !stalled) {
             mailbox *mb = h->waiting;
             h->waiting = NULL;
@@ -326,6 +342,52 @@ static void test_mailbox__pages_and_ties(void **state)
 
 /* With no memory budget every byte goes to a spill file: the same result, and the
  * files are gone once the mailbox is. */
+/* The final work on a worker thread, as the run gives it: the same snapshot and rows,
+ * and the mailbox is done only once its final work was collected. */
+static void test_mailbox__final_work_on_a_worker(void **state)
+{
+    (void)state;
+    harness h;
+    setup(&h, (int64_t)64 << 20);
+    errinfo e = {0};
+    assert_int_equal(worker_new(&h.env.finisher, &e), ST_OK);
+    mailbox *mb = start(&h, good);
+    check_complete(&h, mb);
+    assert_int_equal(worker_pending(h.env.finisher), 0);
+    mailbox_free(mb);
+    worker_free(h.env.finisher);
+    teardown(&h);
+}
+
+/* A run stopped while a mailbox's final work waits on the worker: the worker stops,
+ * the mailbox is freed without its done, and no composed file stays behind. */
+static void test_mailbox__stopped_during_final_work(void **state)
+{
+    (void)state;
+    harness h;
+    setup(&h, (int64_t)64 << 20);
+    errinfo e = {0};
+    assert_int_equal(worker_new(&h.env.finisher, &e), ST_OK);
+    worker *w = h.env.finisher;
+    h.hold_final = 1;
+    mailbox *mb = start(&h, good);
+    assert_int_equal(mb->phase, MB_FINISHING);
+    assert_int_equal(worker_pending(w), 1);
+    worker_free(w);
+    h.env.finisher = NULL;
+    assert_int_equal(h.done, 0);
+    mailbox_free(mb);
+    DIR *d = opendir(h.tmp.path);
+    assert_non_null(d);
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(d)) != NULL)
+        files += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(files, 0);
+    teardown(&h);
+}
+
 static void test_mailbox__spills(void **state)
 {
     (void)state;
@@ -459,6 +521,8 @@ int main(void)
     log_setup(LOG_FORMAT_JSON, LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mailbox__pages_and_ties),
+        cmocka_unit_test(test_mailbox__final_work_on_a_worker),
+        cmocka_unit_test(test_mailbox__stopped_during_final_work),
         cmocka_unit_test(test_mailbox__spills),
         cmocka_unit_test(test_mailbox__upload_waits_for_room),
         cmocka_unit_test(test_mailbox__unmatched),
