@@ -1143,6 +1143,15 @@ status http_watch(http_engine *eng, int fd, errinfo *err)
     return ST_OK;
 }
 
+void http_unwatch(http_engine *eng)
+{
+    /* its number may come back as one of libcurl's sockets, whose events would then be
+     * taken for the caller's */
+    if (eng->watch_fd >= 0)
+        (void)epoll_ctl(eng->epfd, EPOLL_CTL_DEL, eng->watch_fd, NULL);
+    eng->watch_fd = -1;
+}
+
 int http_idle(const http_engine *eng)
 {
     return eng->queued == 0 && eng->in_flight == 0;

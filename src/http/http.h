@@ -142,8 +142,10 @@ TA_MUST_USE status http_submit(http_engine *eng, http_request *req, http_done_fn
  * callbacks of what ended, then waits (at most a second) for activity. */
 TA_MUST_USE status http_step(http_engine *eng, errinfo *err);
 /* Adds fd (the caller's, one at most) to what http_step waits on, edge triggered: when
- * it becomes readable the step returns, and the caller reads it. */
+ * it becomes readable the step returns, and the caller reads it. http_unwatch stops
+ * watching it: call it before closing that descriptor. */
 TA_MUST_USE status http_watch(http_engine *eng, int fd, errinfo *err);
+void http_unwatch(http_engine *eng);
 /* 1 when no request is queued, waiting or in flight. */
 int http_idle(const http_engine *eng);
 /* Runs until no request is queued, waiting or in flight. */

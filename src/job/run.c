@@ -937,6 +937,16 @@ static void catch_stop_signals(struct sigaction *old_term, struct sigaction *old
     sigaction(SIGINT, &sa, old_int);
 }
 
+/* The engine stops watching the worker's descriptor first: once closed, its number
+ * can come back as a socket of the engine's. */
+static void stop_finisher(run *r)
+{
+    if (r->eng)
+        http_unwatch(r->eng);
+    worker_free(r->env.finisher);
+    r->env.finisher = NULL;
+}
+
 static void terminate(run *r)
 {
     const char *name = g_stop == SIGINT ? "SIGINT" : "SIGTERM";
@@ -1112,8 +1122,7 @@ int job_run(const config *cfg)
     }
 
     /* stopped by a signal: the final work under way ends, none other starts */
-    worker_free(env->finisher);
-    env->finisher = NULL;
+    stop_finisher(&r);
     tick(&r, 1);
     if (!g_stop && !r.storage_failed && write_tables(&r, &e) != ST_OK)
         run_storage_failed(&r, &e);
@@ -1140,8 +1149,7 @@ stopped:
     /* storage may still take the manifest, which says why the run stopped */
     write_manifest(&r, &total);
 out:
-    worker_free(r.env.finisher);
-    r.env.finisher = NULL;
+    stop_finisher(&r);
     summary(&r, started, &total);
     progress_finish(&r.prog);
     close_tables(&r);

@@ -515,6 +515,31 @@ static void test_http__watch_ends_the_wait(void **state)
     server_stop(s);
 }
 
+/* Unwatched then closed, the descriptor's number comes back as a socket of libcurl's:
+ * its answer must reach libcurl, not be taken for the caller's. */
+static void test_http__unwatch_before_close(void **state)
+{
+    (void)state;
+    const char *script[] = {OK_JSON};
+    server *s = server_start(1, script);
+    http_engine *eng = engine(0, 0);
+    errinfo e = {0};
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(fd >= 0);
+    assert_int_equal(http_watch(eng, fd, &e), ST_OK);
+    http_unwatch(eng);
+    close(fd);
+    done_count = 0;
+    assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_done, NULL, &e), ST_OK);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(http_run(eng, &e), ST_OK);
+    assert_int_equal(done_count, 1);
+    assert_true(ms_since(&t0) < 1500); /* not the 2 s timeout */
+    http_engine_free(eng);
+    server_stop(s);
+}
+
 static void test_http__body_budget_waits(void **state)
 {
     (void)state;
@@ -758,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_http__groups_take_turns),
         cmocka_unit_test(test_http__room),
         cmocka_unit_test(test_http__watch_ends_the_wait),
+        cmocka_unit_test(test_http__unwatch_before_close),
         cmocka_unit_test(test_http__body_budget_waits),
         cmocka_unit_test(test_http__chained_requests_do_not_stall),
         cmocka_unit_test(test_http__prepare_before_each_attempt),
