@@ -39,6 +39,11 @@ const USAGE = `usage: bench/scale [options]
   --work DIR               scratch folder (default: a new one under $TMPDIR, removed)
   --keep                   keep the scratch folder and the outputs of --sink dir
 
+the bound: the longest of one mailbox's chain of requests, all requests at the width
+the job may use, all requests at the server's measured ceiling, and (for more than one
+mailbox) the sandbox's floor: the token, then a trivial client's time for the same
+requests at the same latency and width, measured before each tenant's runs.
+
 tenants:
 ${TENANTS.map((t) => `  ${t.n}. ${t.name}: ${t.mailboxes} mailbox(es) x ${t.meetings} meetings x ${t.reports} reports x ${t.records} records${t.concurrency ? `, ATTENDANCE_CONCURRENCY=${t.concurrency}` : ''}`).join('\n')}
 `;
@@ -195,14 +200,8 @@ async function startGraph(opts) {
   };
 }
 
-// The server's ceiling: requests per second it answers with no latency and no
-// per-mailbox limit, to a trivial client (bodies read and dropped) keeping `conc`
-// requests in flight, over the tenant's own mix of requests (each mailbox's first-run
-// requests in order, mailbox after mailbox).
-async function measureCeiling(g, tn, seconds, conc = 64) {
-  await g.call('config', { latencyMs: 0, limit: 0 });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: conc });
-  const tok = await new Promise((resolve, reject) => {
+function fetchToken(g, agent) {
+  return new Promise((resolve, reject) => {
     const body = `grant_type=client_credentials&client_id=${g.clientId}&client_secret=${encodeURIComponent(g.clientSecret)}&scope=${encodeURIComponent(`${g.url}/.default`)}`;
     const req = http.request(`${g.url}/${g.tenantId}/oauth2/v2.0/token`, { method: 'POST', agent, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }, (res) => {
       let s = '';
@@ -212,6 +211,16 @@ async function measureCeiling(g, tn, seconds, conc = 64) {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+// The server's ceiling: requests per second it answers with no latency and no
+// per-mailbox limit, to a trivial client (bodies read and dropped) keeping `conc`
+// requests in flight, over the tenant's own mix of requests (each mailbox's first-run
+// requests in order, mailbox after mailbox).
+async function measureCeiling(g, tn, seconds, conc = 64) {
+  await g.call('config', { latencyMs: 0, limit: 0 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conc });
+  const tok = await fetchToken(g, agent);
   const headers = { Authorization: `Bearer ${tok}`, Prefer: 'outlook.timezone="UTC", outlook.body-content-type="text"' };
   let mbx = 0;
   let queue = [];
@@ -263,6 +272,66 @@ async function measureCeiling(g, tn, seconds, conc = 64) {
   // when the client or the other work on the machine held it back.
   const perCpu = cpu > 0 ? done / cpu : done / wall;
   return { reqPerS: Math.max(perCpu, done / wall), wallReqPerS: done / wall, requests: done, bytesPerReq: bytes / Math.max(1, done), non200: bad, serverCpuShare: cpu / wall, concurrency: conc };
+}
+
+// The sandbox's own floor: how long a trivial client (bodies read and dropped, no
+// parsing, no files) takes for the tenant's first-run requests against the server at
+// the chosen latency and the per-mailbox limit of 4, with as many in flight as the job
+// may have. Every mailbox starts at once; its user and calendarView go out together,
+// then the rest of its requests 4 at a time in the job's order, none waiting for the
+// answer it would depend on. What the server takes to answer a wave of requests on its
+// one thread shows here and in no formula.
+async function measureFloor(g, tn, width) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: width });
+  const tok = await fetchToken(g, agent);
+  const headers = { Authorization: `Bearer ${tok}`, Prefer: 'outlook.timezone="UTC", outlook.body-content-type="text"' };
+  let inflight = 0;
+  const waiters = [];
+  const acquire = () => (inflight < width ? (inflight++, Promise.resolve()) : new Promise((r) => waiters.push(r)));
+  const release = () => {
+    const w = waiters.shift();
+    if (w) w();
+    else inflight--;
+  };
+  const lat = [];
+  let bad = 0;
+  const get = async (url) => {
+    await acquire();
+    const t0 = performance.now();
+    await new Promise((resolve) => {
+      const req = http.get(url, { agent, headers }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => {
+          if (res.statusCode !== 200) bad++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        bad++;
+        resolve();
+      });
+    });
+    lat.push(performance.now() - t0);
+    release();
+  };
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: tn.shape.mailboxes }, async (_, i) => {
+      const urls = urlsOf(tn, g.url, i);
+      await Promise.all([get(urls[0]), get(urls[1])]);
+      let k = 2;
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        while (k < urls.length) await get(urls[k++]);
+      }));
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const q = (f) => lat[Math.min(lat.length - 1, Math.floor(lat.length * f))];
+  return { seconds: wall, requests: lat.length, bad, meanMs: lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length), p50Ms: q(0.5), p90Ms: q(0.9), clientCpuShare: (cpu.user + cpu.system) / 1e6 / wall };
 }
 
 // ---------------------------------------------------------------- Azurite
@@ -554,8 +623,11 @@ async function main() {
       const perMailboxS = L * Math.max(plan.chain, 1 + Math.ceil(plan.perMailbox / 4));
       const widthS = (1 + plan.total / width) * L;
       const ceilingS = plan.total / ceil.reqPerS;
-      const bound = Math.max(perMailboxS, widthS, ceilingS);
-      const binding = bound === ceilingS ? 'the server ceiling' : bound === widthS ? 'requests / in flight' : 'one mailbox';
+      // one mailbox at 4 in flight cannot load the server: its floor is the formula's
+      const floor = width > 4 ? await measureFloor(g, tn, width) : null;
+      const floorS = floor ? L + floor.seconds : 0; // the job's token first
+      const bound = Math.max(perMailboxS, widthS, ceilingS, floorS);
+      const binding = bound === floorS ? "the sandbox's floor (a trivial client)" : bound === ceilingS ? 'the server ceiling' : bound === widthS ? 'requests / in flight' : 'one mailbox';
       log(`  latency ${latencyMs} ms per request${args.latency !== null ? ' (--latency)' : ` (chosen: at least 50 ms and 2 x ${width} in flight / ceiling = ${f0(needed * 1000)} ms, so the ceiling does not bind)`}`);
       log(`  Graph requests a first run needs: ${f0(plan.total)} (${f0(plan.perMailbox)} a mailbox: 1 user, ${plan.calPages} calendarView page(s), ${t.meetings} x (1 lookup + ${plan.repPages} report page(s) + ${t.reports} x ${plan.recPages} record page(s)))`);
       log(`  lower bound ${f1(bound)} s = max of`);
@@ -563,6 +635,10 @@ async function main() {
           ` (chain: token, user id + calendarView${plan.calPages > 1 ? ` x ${plan.calPages}` : ''}, lookup, ${plan.repPages} report page(s), ${plan.recPages} record page(s))`);
       log(`    in flight:    (1 + ${f0(plan.total)} requests / min(concurrency ${conc}, 4 x ${t.mailboxes} mailboxes) = ${width}) x ${f2(L)} s = ${f1(widthS)} s`);
       log(`    server floor: ${f0(plan.total)} requests / ${f0(ceil.reqPerS)} per s = ${f1(ceilingS)} s`);
+      if (floor)
+        log(`    sandbox's floor: ${f2(L)} s (the token) + ${f1(floor.seconds)} s = ${f1(floorS)} s: a trivial client's ${f0(floor.requests)} requests, ${width} in flight, 4 a mailbox, ` +
+            `none waiting for another; each took ${f0(floor.meanMs)} ms on average (median ${f0(floor.p50Ms)}, 90% ${f0(floor.p90Ms)}) against ${latencyMs}; client at ${f0(floor.clientCpuShare * 100)}% of a core${floor.bad ? `, ${floor.bad} not 200!` : ''}`);
+      else log(`    sandbox's floor: not measured (4 in flight cannot load the server)`);
       log(`    binding: ${binding}`);
 
       const extraEnv = {};
@@ -582,7 +658,8 @@ async function main() {
         plan,
         ceiling: ceil,
         latencyMs,
-        bound: { seconds: bound, perMailboxS, widthS, ceilingS, binding },
+        bound: { seconds: bound, perMailboxS, widthS, ceilingS, floorS, binding },
+        floor,
         env: extraEnv,
         answerMiBPerMailbox: perMailboxMiB,
         runs: [],
@@ -646,7 +723,8 @@ async function main() {
         ]);
     log(table(rows, ['tenant sink', 'mailboxes', 'records', 'lat ms', 'exit', 'wall s', 'bound s', 'wall/bound', 'Graph req', 'max/mbx 429', 'peak RSS MiB', 'tmp peak MiB', 'job CPU s', 'Graph CPU mean/peak', 'machine', 'rows', 'load']));
     log('  bound: the lower bound the sandbox allows (latency x the longest of: one mailbox\'s chain, or the token then its requests at 4');
-    log('  in flight; the token then requests / min(concurrency, 4 x mailboxes); requests / the server\'s measured ceiling). Graph req: token excluded.');
+    log('  in flight; the token then requests / min(concurrency, 4 x mailboxes); requests / the server\'s measured ceiling; the sandbox\'s floor:');
+    log('  the token, then a trivial client\'s time for the same requests at the same latency and width). Graph req: token excluded.');
     log('  max/mbx 429: most requests in flight for one mailbox, MailboxConcurrency 429s. peak RSS: the job\'s process alone.');
     log('  tmp peak: the manifest\'s tmp_peak_bytes. Graph CPU: the procedural Graph\'s share of one core (mean / busiest second).');
     log('\nrows per table (job / ground truth):');
