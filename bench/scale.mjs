@@ -200,8 +200,21 @@ async function startGraph(opts) {
   };
 }
 
-function fetchToken(g, agent) {
-  return new Promise((resolve, reject) => {
+// A GET whose body is counted and dropped; status 0 when the request failed.
+function getDrained(url, agent, headers) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent, headers }, (res) => {
+      let n = 0;
+      res.on('data', (d) => (n += d.length));
+      res.on('end', () => resolve({ status: res.statusCode, bytes: n }));
+    });
+    req.on('error', () => resolve({ status: 0, bytes: 0 }));
+  });
+}
+
+// The headers of the job's Graph requests, with a token from the server.
+async function graphHeaders(g, agent) {
+  const tok = await new Promise((resolve, reject) => {
     const body = `grant_type=client_credentials&client_id=${g.clientId}&client_secret=${encodeURIComponent(g.clientSecret)}&scope=${encodeURIComponent(`${g.url}/.default`)}`;
     const req = http.request(`${g.url}/${g.tenantId}/oauth2/v2.0/token`, { method: 'POST', agent, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }, (res) => {
       let s = '';
@@ -211,6 +224,7 @@ function fetchToken(g, agent) {
     req.on('error', reject);
     req.end(body);
   });
+  return { Authorization: `Bearer ${tok}`, Prefer: 'outlook.timezone="UTC", outlook.body-content-type="text"' };
 }
 
 // The server's ceiling: requests per second it answers with no latency and no
@@ -220,8 +234,7 @@ function fetchToken(g, agent) {
 async function measureCeiling(g, tn, seconds, conc = 64) {
   await g.call('config', { latencyMs: 0, limit: 0 });
   const agent = new http.Agent({ keepAlive: true, maxSockets: conc });
-  const tok = await fetchToken(g, agent);
-  const headers = { Authorization: `Bearer ${tok}`, Prefer: 'outlook.timezone="UTC", outlook.body-content-type="text"' };
+  const headers = await graphHeaders(g, agent);
   let mbx = 0;
   let queue = [];
   const next = () => {
@@ -231,15 +244,7 @@ async function measureCeiling(g, tn, seconds, conc = 64) {
     }
     return queue.shift();
   };
-  const get = (url) =>
-    new Promise((resolve) => {
-      const req = http.get(url, { agent, headers }, (res) => {
-        let n = 0;
-        res.on('data', (d) => (n += d.length));
-        res.on('end', () => resolve({ status: res.statusCode, bytes: n }));
-      });
-      req.on('error', () => resolve({ status: 0, bytes: 0 }));
-    });
+  const get = (url) => getDrained(url, agent, headers);
   let counting = false;
   let stop = false;
   let done = 0;
@@ -283,8 +288,7 @@ async function measureCeiling(g, tn, seconds, conc = 64) {
 // one thread shows here and in no formula.
 async function measureFloor(g, tn, width) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: width });
-  const tok = await fetchToken(g, agent);
-  const headers = { Authorization: `Bearer ${tok}`, Prefer: 'outlook.timezone="UTC", outlook.body-content-type="text"' };
+  const headers = await graphHeaders(g, agent);
   let inflight = 0;
   const waiters = [];
   const acquire = () => (inflight < width ? (inflight++, Promise.resolve()) : new Promise((r) => waiters.push(r)));
@@ -298,19 +302,7 @@ async function measureFloor(g, tn, width) {
   const get = async (url) => {
     await acquire();
     const t0 = performance.now();
-    await new Promise((resolve) => {
-      const req = http.get(url, { agent, headers }, (res) => {
-        res.on('data', () => {});
-        res.on('end', () => {
-          if (res.statusCode !== 200) bad++;
-          resolve();
-        });
-      });
-      req.on('error', () => {
-        bad++;
-        resolve();
-      });
-    });
+    if ((await getDrained(url, agent, headers)).status !== 200) bad++;
     lat.push(performance.now() - t0);
     release();
   };
