@@ -128,7 +128,7 @@ static server *server_start(int n, const char **script)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->fd, 64), 0);
+    assert_int_equal(listen(s->fd, 256), 0);
     socklen_t len = sizeof a;
     getsockname(s->fd, (struct sockaddr *)&a, &len);
     s->port = ntohs(a.sin_port);
@@ -359,6 +359,35 @@ static void test_http__group_cap(void **state)
     assert_int_equal(done_count, 12);
     assert_true(s->max_concurrent <= 4);
     assert_true(s->max_concurrent >= 2);
+    http_engine_free(eng);
+    server_stop(s);
+}
+
+/* The engine splits its connections among several libcurl pools: together they
+ * still use the whole width, and every request completes. */
+static void test_http__width_across_pools(void **state)
+{
+    (void)state;
+    const char *script[] = {OK_JSON};
+    server *s = server_start(1, script);
+    s->delay_ms = 300;
+    http_limits l;
+    http_limits_default(&l);
+    l.timeout_ms = 5000;
+    l.max_retries = 0;
+    l.max_in_flight = 100; /* several pools */
+    http_engine *eng = NULL;
+    errinfo e = {0};
+    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
+    done_count = 0;
+    for (int i = 0; i < 150; i++) {
+        http_request *r = get(s, HTTP_EXPECT_JSON);
+        http_request_group(r, i);
+        assert_int_equal(http_submit(eng, r, on_done, NULL, &e), ST_OK);
+    }
+    assert_int_equal(http_run(eng, &e), ST_OK);
+    assert_int_equal(done_count, 150);
+    assert_int_equal(s->max_concurrent, 100);
     http_engine_free(eng);
     server_stop(s);
 }
@@ -780,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_http__body_cap),
         cmocka_unit_test(test_http__renews_once_on_401),
         cmocka_unit_test(test_http__group_cap),
+        cmocka_unit_test(test_http__width_across_pools),
         cmocka_unit_test(test_http__groups_take_turns),
         cmocka_unit_test(test_http__room),
         cmocka_unit_test(test_http__watch_ends_the_wait),
