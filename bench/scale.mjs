@@ -38,6 +38,8 @@ const USAGE = `usage: bench/scale [options]
   --timeout S              kill a run after S seconds (default 1800)
   --work DIR               scratch folder (default: a new one under $TMPDIR, removed)
   --keep                   keep the scratch folder and the outputs of --sink dir
+  --log DIR                write each run's job log (LOG_LEVEL=debug, JSON lines) to
+                           DIR/job-TENANT-SINK.log, to see where a run's time went
 
 the bound: the longest of one mailbox's chain of requests, all requests at the width
 the job may use, all requests at the server's measured ceiling, and (for more than one
@@ -63,7 +65,7 @@ function isExecutable(p) {
 }
 
 function parseArgs(argv) {
-  const a = { sink: 'both', only: null, small: false, strict: false, json: null, bin: null, latency: null, recordsPage: 100, ceilingS: 3, seed: 1, timeout: 1800, work: null, keep: false };
+  const a = { sink: 'both', only: null, small: false, strict: false, json: null, bin: null, latency: null, recordsPage: 100, ceilingS: 3, seed: 1, timeout: 1800, work: null, keep: false, log: null };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -92,6 +94,7 @@ function parseArgs(argv) {
     else if (k === '--timeout') a.timeout = num(v());
     else if (k === '--work') a.work = path.resolve(v());
     else if (k === '--keep') a.keep = true;
+    else if (k === '--log') a.log = path.resolve(v());
     else if (k === '--help' || k === '-h') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -404,6 +407,12 @@ async function runJob(ctx, { sink, label }) {
   const gCpu0 = cpuSeconds(g.pid);
   const azCpu0 = az ? cpuSeconds(az.pid) : null;
   const started = process.hrtime.bigint();
+  let logFd = null;
+  if (args.log) {
+    env.LOG_LEVEL = 'debug';
+    fs.mkdirSync(args.log, { recursive: true });
+    logFd = fs.openSync(path.join(args.log, `job-${id}.log`), 'w');
+  }
   const child = spawn(cmd, argv, { env, stdio: ['ignore', 'ignore', 'pipe'], cwd: tmp });
   let finished = null;
   const errors = [];
@@ -411,6 +420,7 @@ async function runJob(ctx, { sink, label }) {
   let rest = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => {
+    if (logFd !== null) fs.writeSync(logFd, d);
     rest += d;
     let nl;
     while ((nl = rest.indexOf('\n')) >= 0) {
@@ -455,6 +465,7 @@ async function runJob(ctx, { sink, label }) {
     }
   }
   const { code, signal } = await exited;
+  if (logFd !== null) fs.closeSync(logFd);
   const wallS = Number(process.hrtime.bigint() - started) / 1e9;
   const mc1 = machineCpu();
   const gCpu = cpuSeconds(g.pid) - gCpu0;
