@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "util/buf.h"
+#include "util/jsontok.h"
 
 /* The join URL of a Teams meeting that event e is organized by this mailbox, else
  * NULL: onlineMeeting.joinUrl when isOnlineMeeting and the provider is
@@ -19,5 +20,8 @@
  * link is in scratch, valid until scratch changes). A join URL of another provider
  * in onlineMeeting means the event is not a Teams meeting. */
 const char *event_organized_join_url(json_t *e, buf *scratch, const char **source);
+/* The same for event token e of doc d; a link from onlineMeeting points into d. */
+const char *event_organized_join_url_tok(const jsontok_doc *d, uint32_t e, buf *scratch,
+                                         const char **source);
 
 #endif

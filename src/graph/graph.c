@@ -131,7 +131,7 @@ http_request *graph_request_user(graph_client *gc, const char *upn, int group, e
 }
 
 http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int64_t start_us,
-                                          int64_t end_us, int top, int group, errinfo *err)
+                                          int64_t end_us, int top, int how, int group, errinfo *err)
 {
     char s[TIMEUTIL_FMT_MAX], e[TIMEUTIL_FMT_MAX];
     timeutil_format(start_us, s);
@@ -156,7 +156,7 @@ http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int
         buf_dispose(&url);
         return NULL;
     }
-    return finish(gc, &url, group, GRAPH_CALENDAR, err);
+    return finish(gc, &url, group, GRAPH_CALENDAR | (how & GRAPH_TOKENS), err);
 }
 
 static status meeting_path(buf *url, graph_client *gc, const char *user_id, const char *meeting_id,

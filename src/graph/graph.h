@@ -23,9 +23,10 @@ typedef struct graph_client {
 /* GET {graph}/v1.0/users/{upn}?$select=id,userPrincipalName */
 http_request *graph_request_user(graph_client *gc, const char *upn, int group, errinfo *err);
 /* GET {graph}/v1.0/users/{upn}/calendarView?startDateTime=..&endDateTime=..&$top=N, UTC;
- * N is top, or gc->page_size when top is 0 */
+ * N is top, or gc->page_size when top is 0; how is 0 or GRAPH_TOKENS (below) */
 http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int64_t start_us,
-                                          int64_t end_us, int top, int group, errinfo *err);
+                                          int64_t end_us, int top, int how, int group,
+                                          errinfo *err);
 /* GET {graph}/v1.0/users/{id}/onlineMeetings?$filter=JoinWebUrl eq '{joinUrl}' */
 http_request *graph_request_meeting_by_url(graph_client *gc, const char *user_id,
                                            const char *join_url, int group, errinfo *err);

@@ -655,7 +655,7 @@ static void start_mailbox(am_mailbox *mb)
         err_clear(&e);
         submit(mb,
                graph_request_calendar_view(&a->gc, mb->upn, mb->b.period_start, mb->b.period_end, 0,
-                                           mb->index, &e),
+                                           0, mb->index, &e),
                K_EVENTS, 0, 1, &e);
     }
     advance(mb);

@@ -366,7 +366,7 @@ static int check_mailboxes(const config *cfg, http_engine *eng, graph_client *gc
         http_request *u = graph_request_user(&gc, p[i].upn, (int)i, &e);
         if (u && http_submit(eng, u, on_user, &p[i], &e) != ST_OK)
             u = NULL;
-        http_request *c = graph_request_calendar_view(&gc, p[i].upn, from, now, 0, (int)i, &e);
+        http_request *c = graph_request_calendar_view(&gc, p[i].upn, from, now, 0, 0, (int)i, &e);
         if (c && http_submit(eng, c, on_calendar, &p[i], &e) != ST_OK)
             c = NULL;
         if (!u || !c)

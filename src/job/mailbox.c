@@ -232,7 +232,7 @@ static void list_calendar(mailbox *mb)
     errinfo e = {0};
     submit(mb,
            graph_request_calendar_view(r->gc, mb->upn, mb->window_start, mb->window_end,
-                                       mb->page_size, mb->index, &e),
+                                       mb->page_size, GRAPH_TOKENS, mb->index, &e),
            K_EVENTS, 0, 0, 1, &e);
 }
 
@@ -266,14 +266,14 @@ static status take_item(void *ctx, json_t *item, errinfo *err)
 /* Hands each of a page's items to `take` and asks for the next page. Returns 1 when
  * the listing is complete with this page, 0 when a next page was asked for or the
  * mailbox failed. */
-static int take_page(mailbox *mb, req_ctx *c, json_t *page, item_fn take, int is_calendar)
+static int take_page(mailbox *mb, req_ctx *c, json_t *page, item_fn take)
 {
     const mailbox_env *r = mb->env;
     page_ctx p = {mb, c, take};
     http_request *next = NULL;
     errinfo e = {0};
-    if (graph_take_page(r->gc, page, c->pages, r->cfg->max_pages, mb->upn, is_calendar, mb->index,
-                        take_item, &p, &next, &e) != ST_OK) {
+    if (graph_take_page(r->gc, page, c->pages, r->cfg->max_pages, mb->upn, 0, mb->index, take_item,
+                        &p, &next, &e) != ST_OK) {
         if (e.code == ST_IO)
             storage_failed(mb, &e);
         fail(mb, &e);
@@ -341,11 +341,31 @@ static int grow_events(mailbox *mb)
     return 0;
 }
 
-/* One event of a calendarView page: what the time rules and the meetings need is read
- * now, and the event waits in the spool as text. */
-static status take_event(mailbox *mb, req_ctx *c, json_t *e, errinfo *err)
+/* The string member `key` of object token o (o may be JSONTOK_NONE), or NULL. */
+static const char *tok_string(const jsontok_doc *d, uint32_t o, const char *key)
 {
-    (void)c;
+    uint32_t v = o == JSONTOK_NONE ? JSONTOK_NONE : jsontok_member(d, o, key, strlen(key));
+    return v != JSONTOK_NONE && d->tok[v].type == JSONTOK_STRING ? jsontok_str(d, v) : NULL;
+}
+
+/* Appends event token e's compact text without the members named in keys to the
+ * mailbox's spool. */
+static status spool_event(mailbox *mb, const jsontok_doc *d, uint32_t e, const char *const *keys,
+                          size_t nkeys, spool_ref *ref, errinfo *err)
+{
+    buf text;
+    buf_init(&text, 0);
+    status st = jsontok_write_except(d, e, keys, nkeys, &text, err);
+    if (st == ST_OK)
+        st = spool_append(&mb->data, text.data, text.len, ref, err);
+    buf_dispose(&text);
+    return st;
+}
+
+/* One event of a calendarView page (tokens): what the time rules and the meetings need
+ * is read now, and the event waits in the spool as text. */
+static status take_event(mailbox *mb, const jsontok_doc *d, uint32_t e, errinfo *err)
+{
     const config *cfg = mb->env->cfg;
     if (grow_events(mb) != 0)
         return err_set(err, ST_NOMEM, "out of memory");
@@ -358,41 +378,69 @@ static status take_event(mailbox *mb, req_ctx *c, json_t *e, errinfo *err)
     w->meeting = -1;
     w->start_us = INT64_MAX;
     w->end_us = INT64_MIN;
-    me->object = json_is_object(e);
+    me->object = d->tok[e].type == JSONTOK_OBJECT;
     if (me->object) {
-        json_t *st = json_object_get(e, "start"), *en = json_object_get(e, "end");
+        uint32_t st = jsontok_member(d, e, "start", 5), en = jsontok_member(d, e, "end", 3);
         int64_t t;
-        if (timeutil_parse_dtz(json_string_value(json_object_get(st, "dateTime")),
-                               json_string_value(json_object_get(st, "timeZone")),
-                               &t) == TIMEUTIL_OK)
+        if (timeutil_parse_dtz(tok_string(d, st, "dateTime"), tok_string(d, st, "timeZone"), &t) ==
+            TIMEUTIL_OK)
             w->start_us = t;
-        if (timeutil_parse_dtz(json_string_value(json_object_get(en, "dateTime")),
-                               json_string_value(json_object_get(en, "timeZone")),
-                               &t) == TIMEUTIL_OK)
+        if (timeutil_parse_dtz(tok_string(d, en, "dateTime"), tok_string(d, en, "timeZone"), &t) ==
+            TIMEUTIL_OK)
             w->end_us = t;
-        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *type = tok_string(d, e, "type");
         w->single_instance = type && strcmp(type, "singleInstance") == 0;
         const char *src;
-        const char *url = event_organized_join_url(e, &mb->scratch, &src);
+        const char *url = event_organized_join_url_tok(d, e, &mb->scratch, &src);
         w->organizer_teams = url != NULL;
         mb->ev_src[i] = url ? src : NULL;
-        const char *id = json_string_value(json_object_get(e, "id"));
+        const char *id = tok_string(d, e, "id");
         if ((url && !(me->join_url = strdup(url))) || (id && *id && !(me->id = strdup(id)))) {
             free(me->join_url);
             free(me->id);
             return err_set(err, ST_NOMEM, "out of memory");
         }
-        for (size_t k = 0; k < sizeof event_keys_set / sizeof *event_keys_set; k++)
-            json_object_del(e, event_keys_set[k]);
     }
     mb->nevents++;
-    status st = spool_json(mb, e, &me->full, err);
+    size_t nset = sizeof event_keys_set / sizeof *event_keys_set;
+    status st = spool_event(mb, d, e, event_keys_set, nset, &me->full, err);
     me->text = me->full;
     if (st != ST_OK || !me->object || cfg->nsnapshot_omit == 0)
         return st;
+    const char **keys = malloc((nset + cfg->nsnapshot_omit) * sizeof *keys);
+    if (!keys)
+        return err_set(err, ST_NOMEM, "out of memory");
+    memcpy(keys, event_keys_set, nset * sizeof *keys);
     for (size_t k = 0; k < cfg->nsnapshot_omit; k++)
-        json_object_del(e, cfg->snapshot_omit[k]);
-    return spool_json(mb, e, &me->text, err);
+        keys[nset + k] = cfg->snapshot_omit[k];
+    st = spool_event(mb, d, e, keys, nset + cfg->nsnapshot_omit, &me->text, err);
+    free(keys);
+    return st;
+}
+
+/* A calendarView page, as tokens: its events taken, then the next page asked for. */
+static void take_calendar_page(mailbox *mb, req_ctx *c, const http_result *res)
+{
+    const mailbox_env *r = mb->env;
+    const jsontok_doc *d = &res->tok;
+    uint32_t value;
+    http_request *next = NULL;
+    errinfo e = {0};
+    status st = graph_page_tokens(r->gc, d, c->pages, r->cfg->max_pages, mb->upn,
+                                  GRAPH_CALENDAR | GRAPH_TOKENS, mb->index, &value, &next, &e);
+    uint32_t n = st == ST_OK ? d->tok[value].len : 0;
+    uint32_t i = jsontok_first(value);
+    for (uint32_t k = 0; k < n && st == ST_OK; k++, i = d->tok[i].end)
+        st = take_event(mb, d, i, &e);
+    if (st != ST_OK) {
+        http_request_free(next);
+        if (e.code == ST_IO)
+            storage_failed(mb, &e);
+        fail(mb, &e);
+        return;
+    }
+    if (next)
+        submit(mb, next, K_EVENTS, 0, 0, c->pages + 1, &e);
 }
 
 /* One report of a meeting's listing. */
@@ -1113,7 +1161,7 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_EVENTS:
-        take_page(mb, c, j, take_event, 1);
+        take_calendar_page(mb, c, res);
         break;
     case K_MEETING: {
         json_t *value = json_object_get(j, "value");
@@ -1140,7 +1188,7 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_REPORTS:
-        if (take_page(mb, c, j, take_report, 0) == 1 && mb->state != MB_FAILED)
+        if (take_page(mb, c, j, take_report) == 1 && mb->state != MB_FAILED)
             tie_reports(mb, c->meeting);
         break;
     case K_RECORDS:

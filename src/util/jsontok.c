@@ -727,3 +727,39 @@ double jsontok_real(const jsontok_doc *d, uint32_t i)
     /* a byte that is not part of the number follows it (see number()) */
     return strtod(d->text + d->tok[i].start, NULL);
 }
+
+static int key_in(const jsontok_doc *d, uint32_t k, const char *const *keys, size_t nkeys)
+{
+    for (size_t x = 0; x < nkeys; x++)
+        if (strlen(keys[x]) == d->tok[k].len &&
+            memcmp(keys[x], jsontok_str(d, k), d->tok[k].len) == 0)
+            return 1;
+    return 0;
+}
+
+status jsontok_write_except(const jsontok_doc *d, uint32_t i, const char *const *keys, size_t nkeys,
+                            buf *out, errinfo *err)
+{
+    const jsontok *t = &d->tok[i];
+    if (t->type != JSONTOK_OBJECT)
+        return jsontok_write(d, i, out, err);
+    status st = buf_append(out, "{", 1, err);
+    int first = 1;
+    uint32_t k = jsontok_first(i);
+    for (uint32_t m = 0; m < t->len && st == ST_OK; m++) {
+        uint32_t v = k + 1; /* a key is one token */
+        if (!key_in(d, k, keys, nkeys)) {
+            if (!first)
+                st = buf_append(out, ",", 1, err);
+            first = 0;
+            if (st == ST_OK)
+                st = jsontok_write(d, k, out, err);
+            if (st == ST_OK)
+                st = buf_append(out, ":", 1, err);
+            if (st == ST_OK)
+                st = jsontok_write(d, v, out, err);
+        }
+        k = d->tok[v].end;
+    }
+    return st == ST_OK ? buf_append(out, "}", 1, err) : st;
+}

@@ -93,6 +93,12 @@ static inline const char *jsontok_str(const jsontok_doc *d, uint32_t i)
  * as it is), numbers as they were written (but -0 as 0). ST_TOO_LARGE past out's cap, ST_NOMEM. */
 TA_MUST_USE status jsontok_write(const jsontok_doc *d, uint32_t i, buf *out, errinfo *err);
 
+/* jsontok_write of object i without its members whose key is one of keys[0, nkeys)
+ * (each such member, a repeated key too); a value that is not an object is written
+ * whole. */
+TA_MUST_USE status jsontok_write_except(const jsontok_doc *d, uint32_t i, const char *const *keys,
+                                        size_t nkeys, buf *out, errinfo *err);
+
 /* The value of a JSONTOK_INT token. */
 int64_t jsontok_int(const jsontok_doc *d, uint32_t i);
 /* The value of a JSONTOK_REAL (or JSONTOK_INT) token, as strtod reads it. */

@@ -28,7 +28,8 @@ static void test_graph__calendar_view(void **state)
     assert_int_equal(timeutil_parse("2026-11-01T00:00:00Z", &s), 0);
     assert_int_equal(timeutil_parse("2026-11-28T17:34:00.5Z", &e), 0);
     errinfo err = {0};
-    http_request *r = graph_request_calendar_view(&gc, "Ann O'Neil@contoso.com", s, e, 0, 3, &err);
+    http_request *r =
+        graph_request_calendar_view(&gc, "Ann O'Neil@contoso.com", s, e, 0, 0, 3, &err);
     assert_non_null(r);
     assert_string_equal(http_request_url(r),
                         "https://graph.microsoft.com/v1.0/users/Ann%20O%27Neil@contoso.com/"

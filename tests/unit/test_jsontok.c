@@ -375,6 +375,42 @@ static void test_jsontok__write(void **state)
     free(copy);
 }
 
+/* Without some members: every member of a listed key goes (a repeated one too),
+ * the others stay in order with nested objects whole; a value that is not an object
+ * is written whole. */
+static void test_jsontok__write_except(void **state)
+{
+    (void)state;
+    const char *text = "{\"a\":1,\"drop\":{\"drop\":2},\"b\":{\"drop\":3},\"drop\":4,\"dropped\":5,"
+                       "\"x\":6}";
+    static const char *const keys[] = {"drop", "x"};
+    jsontok_doc d;
+    char *copy;
+    errinfo err = {0};
+    assert_int_equal(tok(&d, text, strlen(text), 0, &copy, &err), ST_OK);
+    buf out;
+    buf_init(&out, 0);
+    assert_int_equal(jsontok_write_except(&d, 0, keys, 2, &out, &err), ST_OK);
+    assert_string_equal(out.data, "{\"a\":1,\"b\":{\"drop\":3},\"dropped\":5}");
+    buf_reset(&out);
+    assert_int_equal(jsontok_write_except(&d, 0, keys, 0, &out, &err), ST_OK);
+    assert_string_equal(out.data, "{\"a\":1,\"drop\":{\"drop\":2},\"b\":{\"drop\":3},\"drop\":4,"
+                                  "\"dropped\":5,\"x\":6}");
+    jsontok_dispose(&d);
+    free(copy);
+    const char *arr = "[{\"drop\":1}]";
+    assert_int_equal(tok(&d, arr, strlen(arr), 0, &copy, &err), ST_OK);
+    buf_reset(&out);
+    assert_int_equal(jsontok_write_except(&d, 0, keys, 2, &out, &err), ST_OK);
+    assert_string_equal(out.data, "[{\"drop\":1}]");
+    buf_reset(&out);
+    assert_int_equal(jsontok_write_except(&d, jsontok_first(0), keys, 2, &out, &err), ST_OK);
+    assert_string_equal(out.data, "{}");
+    buf_dispose(&out);
+    jsontok_dispose(&d);
+    free(copy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_jsontok__repeated_keys),
         cmocka_unit_test(test_jsontok__error_position),
         cmocka_unit_test(test_jsontok__write),
+        cmocka_unit_test(test_jsontok__write_except),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
