@@ -1047,7 +1047,9 @@ static void finish_attempt(http_engine *eng, http_request *req, CURLcode cc)
                 errinfo je = {0};
                 if (jsontok_parse(&res->tok, res->body.data, res->body.len, JSONTOK_ALLOW_NUL,
                                   &je) != ST_OK) {
-                    st = err_set(&res->err, je.code, "%s %s: %s", req->method, url, je.msg);
+                    st = err_set(&res->err, je.code, "%s %s: %s%s%s", req->method, url,
+                                 je.code == ST_JSON ? "invalid JSON (" : "", je.msg,
+                                 je.code == ST_JSON ? ")" : "");
                     retry = je.code == ST_JSON;
                 }
             } else {
