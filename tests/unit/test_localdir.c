@@ -321,6 +321,53 @@ static void test_localdir__put_file_copies(void **state)
     free(data);
 }
 
+/* On the folder's filesystem the file is linked in, not copied: the same inode, the
+ * folder's mode, the caller's name kept. From another filesystem (/dev/shm, a tmpfs
+ * when there is one) it is copied. Either way no temporary name is left. */
+static void test_localdir__put_file_links(void **state)
+{
+    fixture *f = *state;
+    errinfo err = {0};
+    const char *dirs[] = {f->root, "/dev/shm"};
+    for (int k = 0; k < 2; k++) {
+        struct stat root_sb, shm_sb;
+        if (k == 1 && (stat("/dev/shm", &shm_sb) != 0 || stat(f->root, &root_sb) != 0 ||
+                       shm_sb.st_dev == root_sb.st_dev || access("/dev/shm", W_OK) != 0))
+            break; /* no other filesystem to copy from */
+        char src[160];
+        snprintf(src, sizeof src, "%s/ta-src-%d.bin", dirs[k], (int)getpid());
+        FILE *fp = fopen(src, "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite("0123456789", 1, 10, fp), 10);
+        fclose(fp);
+        chmod(src, 0600);
+        size_t bytes = 0;
+        assert_int_equal(localdir_put_file(f->d, "snap/a.json", src, &bytes, &err), ST_OK);
+        assert_int_equal(bytes, 10);
+        char out[160];
+        snprintf(out, sizeof out, "%ssnap/a.json", f->out);
+        struct stat so, ss;
+        assert_int_equal(stat(out, &so), 0);
+        assert_int_equal(stat(src, &ss), 0); /* the caller's file stays */
+        assert_int_equal(so.st_size, 10);
+        if (k == 0)
+            assert_true(so.st_ino == ss.st_ino);
+        else
+            assert_true(so.st_ino != ss.st_ino || so.st_dev != ss.st_dev);
+        mode_t mask = umask(022);
+        umask(mask);
+        assert_int_equal(so.st_mode & 0777, 0640 & ~mask);
+        buf b;
+        buf_init(&b, 0);
+        assert_int_equal(localdir_get(f->d, "snap/a.json", &b, NULL, &err), ST_OK);
+        assert_int_equal(b.len, 10);
+        assert_memory_equal(b.data, "0123456789", 10);
+        buf_dispose(&b);
+        assert_int_equal(count_hidden(f->root), 0);
+        unlink(src);
+    }
+}
+
 static void test_localdir__check(void **state)
 {
     fixture *f = *state;
@@ -509,6 +556,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_localdir__if_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_localdir__if_match_between_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_localdir__put_file_copies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_localdir__put_file_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_localdir__check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_localdir__store_interface, setup, teardown),
         cmocka_unit_test_setup_teardown(test_localdir__list_delete_get_file, setup, teardown),
