@@ -1124,10 +1124,14 @@ int job_run(const config *cfg)
     /* stopped by a signal: the final work under way ends, none other starts */
     stop_finisher(&r);
     tick(&r, 1);
+    /* the end of a run, step by step at debug level: where its last seconds go */
+    log_debug("mailboxes over", NULL);
     if (!g_stop && !r.storage_failed && write_tables(&r, &e) != ST_OK)
         run_storage_failed(&r, &e);
+    log_debug("tables written", NULL);
     if (!g_stop && !r.storage_failed && !r.backfill && save_registries(&r, &e) != ST_OK)
         run_storage_failed(&r, &e);
+    log_debug("tracked meetings written", NULL);
     if (g_stop)
         terminate(&r);
     write_manifest(&r, &total);
