@@ -52,6 +52,8 @@ typedef struct mailbox_env {
                                 engine's thread; the run collects it. NULL: at once, inline */
     spool_budget *spill;     /* what all mailboxes may hold in memory */
     int64_t *upload_held;    /* snapshot bytes held by uploads in flight, shared */
+    int put_files;           /* snapshots are put by their path, done when the call returns
+                                (store_local: the folder sink), not queued by their bytes */
     const char *run_id;
     const char *date; /* YYYY-MM-DD of the run's start */
     int64_t now_us;

@@ -1057,6 +1057,7 @@ int job_run(const config *cfg)
     }
     env->spill = &r.spill;
     env->upload_held = &r.upload_held;
+    env->put_files = store_local(r.store);
     env->run_id = r.run_id;
     env->date = r.date;
     env->now_us = r.now_us;

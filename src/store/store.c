@@ -70,6 +70,11 @@ void store_free(store *s)
     free(s);
 }
 
+int store_local(const store *s)
+{
+    return s->drv == &store_dir_driver;
+}
+
 const char *store_describe(const store *s)
 {
     return s->drv->describe(s->impl);

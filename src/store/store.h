@@ -41,6 +41,10 @@ void store_free(store *s);
 /* Where it writes, for logs: "https://acct.blob.core.windows.net/container" or the folder. Never a
  * secret. */
 const char *store_describe(const store *s);
+/* 1 when its writes are local file writes (the folder sink): a file already on disk
+ * is then cheaper to put by its path (store_put_file) than by its bytes, and the put
+ * is done when the call returns. */
+int store_local(const store *s);
 
 /* Creates the container (or folder) when missing; a SAS that may not create it
  * gets a clear error when it does not exist. */

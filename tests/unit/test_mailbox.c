@@ -402,6 +402,24 @@ static void test_mailbox__spills(void **state)
     teardown(&h);
 }
 
+/* On the folder sink a snapshot is put by its path at once: the mailbox ends without
+ * any upload held or deferred, and the snapshots are in the folder. */
+static void test_mailbox__put_by_path(void **state)
+{
+    (void)state;
+    harness h;
+    setup(&h, 0);
+    h.env.put_files = 1;
+    h.upload_held = (int64_t)16 << 20; /* would hold a queued upload back */
+    mailbox *mb = start(&h, good);
+    check_complete(&h, mb);
+    assert_int_equal(mb->ndeferred, 0);
+    assert_null(h.waiting);
+    assert_int_equal(h.upload_held, (int64_t)16 << 20);
+    mailbox_free(mb);
+    teardown(&h);
+}
+
 /* With the uploads held at their budget, a snapshot waits (the mailbox is not over)
  * until room is made, then is queued: no small upload runs outside the engine. */
 static void test_mailbox__upload_waits_for_room(void **state)
@@ -525,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_mailbox__stopped_during_final_work),
         cmocka_unit_test(test_mailbox__spills),
         cmocka_unit_test(test_mailbox__upload_waits_for_room),
+        cmocka_unit_test(test_mailbox__put_by_path),
         cmocka_unit_test(test_mailbox__unmatched),
         cmocka_unit_test(test_mailbox__failure_in_each_phase),
         cmocka_unit_test(test_mailbox__smaller_page_after_too_large),
