@@ -171,7 +171,7 @@ static status meeting_path(buf *url, graph_client *gc, const char *user_id, cons
 }
 
 http_request *graph_request_meeting_by_url(graph_client *gc, const char *user_id,
-                                           const char *join_url, int group, errinfo *err)
+                                           const char *join_url, int how, int group, errinfo *err)
 {
     buf url;
     buf_init(&url, URL_MAX);
@@ -184,11 +184,11 @@ http_request *graph_request_meeting_by_url(graph_client *gc, const char *user_id
         buf_dispose(&url);
         return NULL;
     }
-    return finish(gc, &url, group, 0, err);
+    return finish(gc, &url, group, how & GRAPH_TOKENS, err);
 }
 
 http_request *graph_request_reports(graph_client *gc, const char *user_id, const char *meeting_id,
-                                    int group, errinfo *err)
+                                    int how, int group, errinfo *err)
 {
     buf url;
     buf_init(&url, URL_MAX);
@@ -199,7 +199,7 @@ http_request *graph_request_reports(graph_client *gc, const char *user_id, const
         buf_dispose(&url);
         return NULL;
     }
-    return finish(gc, &url, group, 0, err);
+    return finish(gc, &url, group, how & GRAPH_TOKENS, err);
 }
 
 http_request *graph_request_records(graph_client *gc, const char *user_id, const char *meeting_id,

@@ -27,12 +27,13 @@ http_request *graph_request_user(graph_client *gc, const char *upn, int group, e
 http_request *graph_request_calendar_view(graph_client *gc, const char *upn, int64_t start_us,
                                           int64_t end_us, int top, int how, int group,
                                           errinfo *err);
-/* GET {graph}/v1.0/users/{id}/onlineMeetings?$filter=JoinWebUrl eq '{joinUrl}' */
+/* GET {graph}/v1.0/users/{id}/onlineMeetings?$filter=JoinWebUrl eq '{joinUrl}'; how is 0
+ * or GRAPH_TOKENS */
 http_request *graph_request_meeting_by_url(graph_client *gc, const char *user_id,
-                                           const char *join_url, int group, errinfo *err);
-/* GET .../onlineMeetings/{meetingId}/attendanceReports */
+                                           const char *join_url, int how, int group, errinfo *err);
+/* GET .../onlineMeetings/{meetingId}/attendanceReports; how is 0 or GRAPH_TOKENS */
 http_request *graph_request_reports(graph_client *gc, const char *user_id, const char *meeting_id,
-                                    int group, errinfo *err);
+                                    int how, int group, errinfo *err);
 /* GET .../attendanceReports/{reportId}/attendanceRecords */
 http_request *graph_request_records(graph_client *gc, const char *user_id, const char *meeting_id,
                                     const char *report_id, int group, errinfo *err);
@@ -48,7 +49,8 @@ http_request *graph_request_group_by_mail(graph_client *gc, const char *mail, in
 TA_MUST_USE status graph_add_eventual(http_request *req, errinfo *err);
 /* How a listing's pages are asked for (graph_request_next): a calendar's with its
  * Prefer headers; with GRAPH_TOKENS the answer is tokenized (res->tok), not parsed
- * into a tree (res->json). Attendance records are always asked for with tokens. */
+ * into a tree (res->json). The run asks for every listing with tokens; audit and
+ * check read trees, except attendance records, always asked for with tokens. */
 enum { GRAPH_CALENDAR = 1, GRAPH_TOKENS = 2 };
 /* A following page: the nextLink must point at the Graph host (the token is never
  * sent anywhere else); one that does not is ST_DATA naming the link's host. */

@@ -461,8 +461,8 @@ static void after_listing(am_mailbox *mb)
             continue;
         errinfo err = {0};
         submit(mb,
-               graph_request_meeting_by_url(&mb->a->gc, mb->user_id, mb->m[k].join_url, mb->index,
-                                            &err),
+               graph_request_meeting_by_url(&mb->a->gc, mb->user_id, mb->m[k].join_url, 0,
+                                            mb->index, &err),
                K_MEETING, k, 1, &err);
     }
 }
@@ -498,7 +498,7 @@ static void after_lookup(am_mailbox *mb)
             continue;
         mb->nmeetings++;
         errinfo err = {0};
-        submit(mb, graph_request_reports(&mb->a->gc, mb->user_id, mb->m[k].id, mb->index, &err),
+        submit(mb, graph_request_reports(&mb->a->gc, mb->user_id, mb->m[k].id, 0, mb->index, &err),
                K_REPORTS, k, 1, &err);
     }
 }

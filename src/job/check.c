@@ -298,7 +298,7 @@ static void probe_meeting(probe *p)
     if (!p->user_id || !p->join_url || p->meeting_status >= 0)
         return;
     errinfo e = {0};
-    http_request *m = graph_request_meeting_by_url(p->gc, p->user_id, p->join_url, p->group, &e);
+    http_request *m = graph_request_meeting_by_url(p->gc, p->user_id, p->join_url, 0, p->group, &e);
     p->meeting_status = 0;
     if (!m || http_submit(p->eng, m, on_meeting, p, &e) != ST_OK)
         p->meeting_err = e;

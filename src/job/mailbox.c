@@ -249,42 +249,6 @@ void mailbox_start(mailbox *mb)
     advance(mb);
 }
 
-typedef status (*item_fn)(mailbox *mb, req_ctx *c, json_t *item, errinfo *err);
-
-typedef struct page_ctx {
-    mailbox *mb;
-    req_ctx *c;
-    item_fn take;
-} page_ctx;
-
-static status take_item(void *ctx, json_t *item, errinfo *err)
-{
-    page_ctx *p = ctx;
-    return p->take(p->mb, p->c, item, err);
-}
-
-/* Hands each of a page's items to `take` and asks for the next page. Returns 1 when
- * the listing is complete with this page, 0 when a next page was asked for or the
- * mailbox failed. */
-static int take_page(mailbox *mb, req_ctx *c, json_t *page, item_fn take)
-{
-    const mailbox_env *r = mb->env;
-    page_ctx p = {mb, c, take};
-    http_request *next = NULL;
-    errinfo e = {0};
-    if (graph_take_page(r->gc, page, c->pages, r->cfg->max_pages, mb->upn, 0, mb->index, take_item,
-                        &p, &next, &e) != ST_OK) {
-        if (e.code == ST_IO)
-            storage_failed(mb, &e);
-        fail(mb, &e);
-        return 0;
-    }
-    if (!next)
-        return 1;
-    submit(mb, next, c->kind, c->meeting, c->report, c->pages + 1, &e);
-    return 0;
-}
-
 /* Appends a value's compact text to the mailbox's spool. */
 static status spool_json(mailbox *mb, const json_t *v, spool_ref *ref, errinfo *err)
 {
@@ -318,8 +282,8 @@ static void start_reports(mailbox *mb, size_t mi)
         return;
     }
     errinfo e = {0};
-    submit(mb, graph_request_reports(mb->env->gc, mb->user_id, id, mb->index, &e), K_REPORTS, mi, 0,
-           1, &e);
+    submit(mb, graph_request_reports(mb->env->gc, mb->user_id, id, GRAPH_TOKENS, mb->index, &e),
+           K_REPORTS, mi, 0, 1, &e);
 }
 
 static int grow_events(mailbox *mb)
@@ -348,10 +312,10 @@ static const char *tok_string(const jsontok_doc *d, uint32_t o, const char *key)
     return v != JSONTOK_NONE && d->tok[v].type == JSONTOK_STRING ? jsontok_str(d, v) : NULL;
 }
 
-/* Appends event token e's compact text without the members named in keys to the
- * mailbox's spool. */
-static status spool_event(mailbox *mb, const jsontok_doc *d, uint32_t e, const char *const *keys,
-                          size_t nkeys, spool_ref *ref, errinfo *err)
+/* Appends token e's compact text without the members named in keys to the mailbox's
+ * spool. */
+static status spool_tok(mailbox *mb, const jsontok_doc *d, uint32_t e, const char *const *keys,
+                        size_t nkeys, spool_ref *ref, errinfo *err)
 {
     buf text;
     buf_init(&text, 0);
@@ -364,8 +328,9 @@ static status spool_event(mailbox *mb, const jsontok_doc *d, uint32_t e, const c
 
 /* One event of a calendarView page (tokens): what the time rules and the meetings need
  * is read now, and the event waits in the spool as text. */
-static status take_event(mailbox *mb, const jsontok_doc *d, uint32_t e, errinfo *err)
+static status take_event(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_t e, errinfo *err)
 {
+    (void)c;
     const config *cfg = mb->env->cfg;
     if (grow_events(mb) != 0)
         return err_set(err, ST_NOMEM, "out of memory");
@@ -403,7 +368,7 @@ static status take_event(mailbox *mb, const jsontok_doc *d, uint32_t e, errinfo 
     }
     mb->nevents++;
     size_t nset = sizeof event_keys_set / sizeof *event_keys_set;
-    status st = spool_event(mb, d, e, event_keys_set, nset, &me->full, err);
+    status st = spool_tok(mb, d, e, event_keys_set, nset, &me->full, err);
     me->text = me->full;
     if (st != ST_OK || !me->object || cfg->nsnapshot_omit == 0)
         return st;
@@ -413,13 +378,18 @@ static status take_event(mailbox *mb, const jsontok_doc *d, uint32_t e, errinfo 
     memcpy(keys, event_keys_set, nset * sizeof *keys);
     for (size_t k = 0; k < cfg->nsnapshot_omit; k++)
         keys[nset + k] = cfg->snapshot_omit[k];
-    st = spool_event(mb, d, e, keys, nset + cfg->nsnapshot_omit, &me->text, err);
+    st = spool_tok(mb, d, e, keys, nset + cfg->nsnapshot_omit, &me->text, err);
     free(keys);
     return st;
 }
 
-/* A calendarView page, as tokens: its events taken, then the next page asked for. */
-static void take_calendar_page(mailbox *mb, req_ctx *c, const http_result *res)
+typedef status (*item_fn)(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_t item,
+                          errinfo *err);
+
+/* A listing's page, as tokens: its items handed to `take`, then the next page asked
+ * for (how: as graph_request_next). Returns 1 when the listing is complete with this
+ * page, 0 when a next page was asked for or the mailbox failed. */
+static int take_page(mailbox *mb, req_ctx *c, const http_result *res, int how, item_fn take)
 {
     const mailbox_env *r = mb->env;
     const jsontok_doc *d = &res->tok;
@@ -427,24 +397,35 @@ static void take_calendar_page(mailbox *mb, req_ctx *c, const http_result *res)
     http_request *next = NULL;
     errinfo e = {0};
     status st = graph_page_tokens(r->gc, d, c->pages, r->cfg->max_pages, mb->upn,
-                                  GRAPH_CALENDAR | GRAPH_TOKENS, mb->index, &value, &next, &e);
+                                  how | GRAPH_TOKENS, mb->index, &value, &next, &e);
     uint32_t n = st == ST_OK ? d->tok[value].len : 0;
     uint32_t i = jsontok_first(value);
     for (uint32_t k = 0; k < n && st == ST_OK; k++, i = d->tok[i].end)
-        st = take_event(mb, d, i, &e);
+        st = take(mb, c, d, i, &e);
     if (st != ST_OK) {
         http_request_free(next);
         if (e.code == ST_IO)
             storage_failed(mb, &e);
         fail(mb, &e);
-        return;
+        return 0;
     }
-    if (next)
-        submit(mb, next, K_EVENTS, 0, 0, c->pages + 1, &e);
+    if (!next)
+        return 1;
+    submit(mb, next, c->kind, c->meeting, c->report, c->pages + 1, &e);
+    return 0;
 }
 
-/* One report of a meeting's listing. */
-static status take_report(mailbox *mb, req_ctx *c, json_t *rep, errinfo *err)
+/* A Graph id token to put in a request path: graph_id's rule. */
+static const char *graph_id_tok(const jsontok_doc *d, uint32_t v)
+{
+    if (v == JSONTOK_NONE || d->tok[v].type != JSONTOK_STRING || d->tok[v].len == 0)
+        return NULL;
+    const char *s = jsontok_str(d, v);
+    return strlen(s) == d->tok[v].len ? s : NULL;
+}
+
+/* One report of a meeting's listing (tokens). */
+static status take_report(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_t rep, errinfo *err)
 {
     meeting *m = &mb->meetings[c->meeting];
     mb_report *grown = realloc(m->reports, (m->nreports + 1) * sizeof *grown);
@@ -454,17 +435,16 @@ static status take_report(mailbox *mb, req_ctx *c, json_t *rep, errinfo *err)
     mb_report *r = &m->reports[m->nreports++];
     memset(r, 0, sizeof *r);
     r->start = WINDOW_NO_TIME;
-    if (!json_is_object(rep))
+    if (d->tok[rep].type != JSONTOK_OBJECT)
         return ST_OK;
-    const char *s = json_string_value(json_object_get(rep, "meetingStartDateTime"));
+    const char *s = tok_string(d, rep, "meetingStartDateTime");
     if (s && timeutil_parse(s, &r->start) != 0)
         r->start = WINDOW_NO_TIME;
-    const char *id = graph_id(json_object_get(rep, "id"));
+    const char *id = graph_id_tok(d, jsontok_member(d, rep, "id", 2));
     if (id && !(r->id = strdup(id)))
         return err_set(err, ST_NOMEM, "out of memory");
-    for (size_t k = 0; k < sizeof report_keys_set / sizeof *report_keys_set; k++)
-        json_object_del(rep, report_keys_set[k]);
-    return spool_json(mb, rep, &r->text, err);
+    return spool_tok(mb, d, rep, report_keys_set, sizeof report_keys_set / sizeof *report_keys_set,
+                     &r->text, err);
 }
 
 /* A page of attendance records, as tokens: its items go to the spool as compact text
@@ -956,17 +936,16 @@ static void after_listing(mailbox *mb)
         errinfo err = {0};
         submit(mb,
                graph_request_meeting_by_url(mb->env->gc, mb->user_id, mb->meetings[m].join_url,
-                                            mb->index, &err),
+                                            GRAPH_TOKENS, mb->index, &err),
                K_MEETING, m, 0, 1, &err);
     }
 }
 
 /* A channel meeting lists the reports of every meeting of its channel: only those
  * within one of its own occurrences are its own. */
-static int is_channel_meeting(const json_t *meta)
+static int is_channel_meeting(const jsontok_doc *d, uint32_t meta)
 {
-    const char *t =
-        json_string_value(json_object_get(json_object_get(meta, "chatInfo"), "threadId"));
+    const char *t = tok_string(d, jsontok_member(d, meta, "chatInfo", 8), "threadId");
     size_t n = t ? strlen(t) : 0;
     return n >= 13 && strcmp(t + n - 13, "@thread.tacv2") == 0;
 }
@@ -1175,20 +1154,22 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_EVENTS:
-        take_calendar_page(mb, c, res);
+        take_page(mb, c, res, GRAPH_CALENDAR, take_event);
         break;
     case K_MEETING: {
-        json_t *value = json_object_get(j, "value");
-        if (!json_is_array(value)) {
+        const jsontok_doc *d = &res->tok;
+        uint32_t value = jsontok_member(d, 0, "value", 5);
+        if (value == JSONTOK_NONE || d->tok[value].type != JSONTOK_ARRAY) {
             fail_msg(mb, ST_JSON, "Graph answered a meeting lookup without a \"value\" array");
             break;
         }
-        json_t *first = json_array_get(value, 0);
-        if (json_is_object(first)) {
+        uint32_t first = d->tok[value].len ? jsontok_first(value) : JSONTOK_NONE;
+        if (first != JSONTOK_NONE && d->tok[first].type == JSONTOK_OBJECT) {
             errinfo e = {0};
-            const char *id = graph_id(json_object_get(first, "id"));
-            m->channel = is_channel_meeting(first);
-            if ((id && !(m->id = strdup(id))) || spool_json(mb, first, &m->meta, &e) != ST_OK) {
+            const char *id = graph_id_tok(d, jsontok_member(d, first, "id", 2));
+            m->channel = is_channel_meeting(d, first);
+            if ((id && !(m->id = strdup(id))) ||
+                spool_tok(mb, d, first, NULL, 0, &m->meta, &e) != ST_OK) {
                 fail_msg(mb, e.code ? e.code : ST_NOMEM, e.code ? e.msg : "out of memory");
                 break;
             }
@@ -1202,7 +1183,7 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_REPORTS:
-        if (take_page(mb, c, j, take_report) == 1 && mb->state != MB_FAILED)
+        if (take_page(mb, c, res, 0, take_report) == 1 && mb->state != MB_FAILED)
             tie_reports(mb, c->meeting);
         break;
     case K_RECORDS:

@@ -48,7 +48,7 @@ static void test_graph__meeting_filter_double_encoding(void **state)
     /* the join URL as Graph returns it (already percent-encoded), with a quote in it */
     const char *join = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/"
                        "0?context=%7b%22Tid%22%3a%22t'1%22%7d";
-    http_request *r = graph_request_meeting_by_url(&gc, "0f1e-id", join, 0, &err);
+    http_request *r = graph_request_meeting_by_url(&gc, "0f1e-id", join, 0, 0, &err);
     assert_non_null(r);
     assert_string_equal(http_request_url(r),
                         "https://graph.microsoft.com/v1.0/users/0f1e-id/onlineMeetings?$filter="
@@ -68,7 +68,7 @@ static void test_graph__reports_and_records(void **state)
                         "https://graph.microsoft.com/v1.0/users/uid/onlineMeetings/"
                         "MSpk%3A19%40thread.v2%3D/attendanceReports/rep-1/attendanceRecords");
     http_request_free(r);
-    r = graph_request_reports(&gc, "uid", "m1", 0, &err);
+    r = graph_request_reports(&gc, "uid", "m1", 0, 0, &err);
     assert_string_equal(http_request_url(r),
                         "https://graph.microsoft.com/v1.0/users/uid/onlineMeetings/m1/"
                         "attendanceReports");
