@@ -305,6 +305,22 @@ void graph_explain_forbidden(http_result *res, const char *upn, const char *user
     res->err.http_status = 403;
 }
 
+const char *graph_id(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (!s || !*s || strlen(s) != json_string_length(v))
+        return NULL;
+    return s;
+}
+
+const char *graph_id_tok(const jsontok_doc *d, uint32_t v)
+{
+    if (v == JSONTOK_NONE || d->tok[v].type != JSONTOK_STRING || d->tok[v].len == 0)
+        return NULL;
+    const char *s = jsontok_str(d, v);
+    return strlen(s) == d->tok[v].len ? s : NULL;
+}
+
 status graph_take_page(graph_client *gc, json_t *page, int pages, int max_pages, const char *what,
                        int how, int group, graph_item_fn take, void *ctx, http_request **next,
                        errinfo *err)

@@ -80,6 +80,12 @@ TA_MUST_USE status graph_page_tokens(graph_client *gc, const jsontok_doc *page, 
                                      int max_pages, const char *what, int how, int group,
                                      uint32_t *value, http_request **next, errinfo *err);
 
+/* A Graph id to put in a request path: a non-empty string without NUL (a NUL would
+ * cut the id short, and the request would name another object); NULL otherwise. From
+ * a tree, or from token v of d (v may be JSONTOK_NONE). */
+const char *graph_id(const json_t *v);
+const char *graph_id_tok(const jsontok_doc *d, uint32_t v);
+
 /* 1 when url is on the Graph host (same scheme, host and port). */
 int graph_url_on_host(const char *host, const char *url);
 /* For a final 403 on an online-meeting call: rewrites res->err into the access

@@ -118,15 +118,6 @@ static void fail_msg(am_mailbox *mb, status code, const char *msg)
     fail(mb, &e);
 }
 
-/* A Graph id to put in a request path: a non-empty string without NUL. */
-static const char *graph_id(const json_t *v)
-{
-    const char *s = json_string_value(v);
-    if (!s || !*s || strlen(s) != json_string_length(v))
-        return NULL;
-    return s;
-}
-
 static int64_t graph_time(const json_t *v)
 {
     int64_t t;

@@ -260,16 +260,6 @@ static status spool_json(mailbox *mb, const json_t *v, spool_ref *ref, errinfo *
     return st;
 }
 
-/* A Graph id to put in a request path: a non-empty string without NUL (a NUL would
- * cut the id short, and the request would name another object); NULL otherwise. */
-static const char *graph_id(const json_t *v)
-{
-    const char *s = json_string_value(v);
-    if (!s || !*s || strlen(s) != json_string_length(v))
-        return NULL;
-    return s;
-}
-
 static void start_reports(mailbox *mb, size_t mi)
 {
     meeting *m = &mb->meetings[mi];
@@ -413,15 +403,6 @@ static int take_page(mailbox *mb, req_ctx *c, const http_result *res, int how, i
         return 1;
     submit(mb, next, c->kind, c->meeting, c->report, c->pages + 1, &e);
     return 0;
-}
-
-/* A Graph id token to put in a request path: graph_id's rule. */
-static const char *graph_id_tok(const jsontok_doc *d, uint32_t v)
-{
-    if (v == JSONTOK_NONE || d->tok[v].type != JSONTOK_STRING || d->tok[v].len == 0)
-        return NULL;
-    const char *s = jsontok_str(d, v);
-    return strlen(s) == d->tok[v].len ? s : NULL;
 }
 
 /* One report of a meeting's listing (tokens). */

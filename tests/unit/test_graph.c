@@ -112,6 +112,36 @@ static void test_graph__policy_message_names_the_fix(void **state)
     assert_non_null(strstr(res.err.msg, "ann@contoso.com"));
 }
 
+/* A Graph id for a request path, from a tree and from tokens alike: a non-empty
+ * string without NUL. */
+static void test_graph__id(void **state)
+{
+    (void)state;
+    const char *text = "{\"a\":\"m1\",\"b\":\"\",\"c\":7,\"d\":\"x\\u0000y\",\"e\":null}";
+    json_t *j = json_loads(text, JSON_ALLOW_NUL, NULL);
+    assert_non_null(j);
+    char *copy = strdup(text);
+    jsontok_doc d;
+    jsontok_init(&d);
+    errinfo err = {0};
+    assert_int_equal(jsontok_parse(&d, copy, strlen(copy), JSONTOK_ALLOW_NUL, &err), ST_OK);
+    const char *keys[] = {"a", "b", "c", "d", "e", "missing"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *t = graph_id(json_object_get(j, keys[k]));
+        const char *u = graph_id_tok(&d, jsontok_member(&d, 0, keys[k], strlen(keys[k])));
+        if (k == 0) {
+            assert_string_equal(t, "m1");
+            assert_string_equal(u, "m1");
+        } else {
+            assert_null(t);
+            assert_null(u);
+        }
+    }
+    jsontok_dispose(&d);
+    free(copy);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_graph__reports_and_records),
         cmocka_unit_test(test_graph__next_link_stays_on_host),
         cmocka_unit_test(test_graph__policy_message_names_the_fix),
+        cmocka_unit_test(test_graph__id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
