@@ -373,38 +373,6 @@ static status take_event(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_t
     return st;
 }
 
-typedef status (*item_fn)(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_t item,
-                          errinfo *err);
-
-/* A listing's page, as tokens: its items handed to `take`, then the next page asked
- * for (how: as graph_request_next). Returns 1 when the listing is complete with this
- * page, 0 when a next page was asked for or the mailbox failed. */
-static int take_page(mailbox *mb, req_ctx *c, const http_result *res, int how, item_fn take)
-{
-    const mailbox_env *r = mb->env;
-    const jsontok_doc *d = &res->tok;
-    uint32_t value;
-    http_request *next = NULL;
-    errinfo e = {0};
-    status st = graph_page_tokens(r->gc, d, c->pages, r->cfg->max_pages, mb->upn,
-                                  how | GRAPH_TOKENS, mb->index, &value, &next, &e);
-    uint32_t n = st == ST_OK ? d->tok[value].len : 0;
-    uint32_t i = jsontok_first(value);
-    for (uint32_t k = 0; k < n && st == ST_OK; k++, i = d->tok[i].end)
-        st = take(mb, c, d, i, &e);
-    if (st != ST_OK) {
-        http_request_free(next);
-        if (e.code == ST_IO)
-            storage_failed(mb, &e);
-        fail(mb, &e);
-        return 0;
-    }
-    if (!next)
-        return 1;
-    submit(mb, next, c->kind, c->meeting, c->report, c->pages + 1, &e);
-    return 0;
-}
-
 /* One report of a meeting's listing (tokens). */
 static status take_report(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_t rep, errinfo *err)
 {
@@ -428,54 +396,97 @@ static status take_report(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_
                      &r->text, err);
 }
 
-/* A page of attendance records, as tokens: its items go to the spool as compact text
- * (the items without the array's brackets), and the next page is asked for. Records
- * are most of what a mailbox takes in: no tree is built for them. */
-static void take_records(mailbox *mb, req_ctx *c, const http_result *res)
+/* A page of attendance records: its items go to the spool as compact text (the items
+ * without the array's brackets), one piece a page. Records are most of what a mailbox
+ * takes in: no tree is built for them. */
+static status take_records(mailbox *mb, req_ctx *c, const http_result *res, uint32_t value,
+                           errinfo *err)
 {
-    const mailbox_env *r = mb->env;
     const jsontok_doc *d = &res->tok;
     mb_report *rep = &mb->meetings[c->meeting].reports[c->report];
+    uint32_t n = d->tok[value].len;
+    if (n == 0)
+        return ST_OK;
+    buf text;
+    buf_init(&text, 0);
+    /* compact text is never longer than what Graph sent */
+    status st = buf_reserve(&text, res->body.len, err);
+    uint32_t i = jsontok_first(value);
+    for (uint32_t k = 0; k < n && st == ST_OK; k++, i = d->tok[i].end) {
+        if (k > 0)
+            st = buf_append(&text, ",", 1, err);
+        if (st == ST_OK)
+            st = jsontok_write(d, i, &text, err);
+    }
+    spool_ref *grown = NULL;
+    if (st == ST_OK && !(grown = realloc(rep->pages, (rep->npages + 1) * sizeof *grown)))
+        st = err_set(err, ST_NOMEM, "out of memory keeping attendance records");
+    if (st == ST_OK) {
+        rep->pages = grown;
+        st = spool_append(&mb->data, text.data, text.len, &rep->pages[rep->npages], err);
+    }
+    if (st == ST_OK) {
+        rep->npages++;
+        rep->nrecords += (int64_t)n;
+    }
+    buf_dispose(&text);
+    return st;
+}
+
+typedef status (*item_fn)(mailbox *mb, req_ctx *c, const jsontok_doc *d, uint32_t item,
+                          errinfo *err);
+
+/* Hands each item of the page's "value" array to `take`; the first error stops it. */
+static status each_item(mailbox *mb, req_ctx *c, const http_result *res, uint32_t value,
+                        item_fn take, errinfo *err)
+{
+    const jsontok_doc *d = &res->tok;
+    status st = ST_OK;
+    uint32_t i = jsontok_first(value);
+    for (uint32_t k = 0; k < d->tok[value].len && st == ST_OK; k++, i = d->tok[i].end)
+        st = take(mb, c, d, i, err);
+    return st;
+}
+
+static status take_events(mailbox *mb, req_ctx *c, const http_result *res, uint32_t value,
+                          errinfo *err)
+{
+    return each_item(mb, c, res, value, take_event, err);
+}
+
+static status take_reports(mailbox *mb, req_ctx *c, const http_result *res, uint32_t value,
+                           errinfo *err)
+{
+    return each_item(mb, c, res, value, take_report, err);
+}
+
+typedef status (*page_fn)(mailbox *mb, req_ctx *c, const http_result *res, uint32_t value,
+                          errinfo *err);
+
+/* A listing's page, as tokens: `take` takes its "value" array (the token), then the
+ * next page is asked for (how: as graph_request_next). Returns 1 when the listing is
+ * complete with this page, 0 when a next page was asked for or the mailbox failed. */
+static int take_page(mailbox *mb, req_ctx *c, const http_result *res, int how, page_fn take)
+{
+    const mailbox_env *r = mb->env;
     uint32_t value;
     http_request *next = NULL;
     errinfo e = {0};
-    status st = graph_page_tokens(r->gc, d, c->pages, r->cfg->max_pages, mb->upn, GRAPH_TOKENS,
-                                  mb->index, &value, &next, &e);
-    uint32_t n = st == ST_OK ? d->tok[value].len : 0;
-    if (n > 0) {
-        buf text;
-        buf_init(&text, 0);
-        /* compact text is never longer than what Graph sent */
-        st = buf_reserve(&text, res->body.len, &e);
-        uint32_t i = jsontok_first(value);
-        for (uint32_t k = 0; k < n && st == ST_OK; k++, i = d->tok[i].end) {
-            if (k > 0)
-                st = buf_append(&text, ",", 1, &e);
-            if (st == ST_OK)
-                st = jsontok_write(d, i, &text, &e);
-        }
-        spool_ref *grown = NULL;
-        if (st == ST_OK && !(grown = realloc(rep->pages, (rep->npages + 1) * sizeof *grown)))
-            st = err_set(&e, ST_NOMEM, "out of memory keeping attendance records");
-        if (st == ST_OK) {
-            rep->pages = grown;
-            st = spool_append(&mb->data, text.data, text.len, &rep->pages[rep->npages], &e);
-        }
-        if (st == ST_OK) {
-            rep->npages++;
-            rep->nrecords += (int64_t)n;
-        }
-        buf_dispose(&text);
-    }
+    status st = graph_page_tokens(r->gc, &res->tok, c->pages, r->cfg->max_pages, mb->upn,
+                                  how | GRAPH_TOKENS, mb->index, &value, &next, &e);
+    if (st == ST_OK)
+        st = take(mb, c, res, value, &e);
     if (st != ST_OK) {
         http_request_free(next);
         if (e.code == ST_IO)
             storage_failed(mb, &e);
         fail(mb, &e);
-        return;
+        return 0;
     }
-    if (next)
-        submit(mb, next, K_RECORDS, c->meeting, c->report, c->pages + 1, &e);
+    if (!next)
+        return 1;
+    submit(mb, next, c->kind, c->meeting, c->report, c->pages + 1, &e);
+    return 0;
 }
 
 static json_t *snapshot_head(mailbox *mb)
@@ -1135,7 +1146,7 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_EVENTS:
-        take_page(mb, c, res, GRAPH_CALENDAR, take_event);
+        take_page(mb, c, res, GRAPH_CALENDAR, take_events);
         break;
     case K_MEETING: {
         const jsontok_doc *d = &res->tok;
@@ -1164,11 +1175,11 @@ static void on_graph(void *ctx, http_result *res)
         break;
     }
     case K_REPORTS:
-        if (take_page(mb, c, res, 0, take_report) == 1 && mb->state != MB_FAILED)
+        if (take_page(mb, c, res, 0, take_reports) == 1 && mb->state != MB_FAILED)
             tie_reports(mb, c->meeting);
         break;
     case K_RECORDS:
-        take_records(mb, c, res);
+        take_page(mb, c, res, 0, take_records);
         break;
     }
 out:
