@@ -421,22 +421,15 @@ static int link_in(localdir *d, writer *w, const char *path, size_t *size, errin
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
         return 0; /* the copy names the problem */
-    char *linked = strdup(w->tmp);
-    if (!linked) {
-        nomem(err);
-        return -1;
-    }
-    /* a second name beside the temporary file, then over it */
-    size_t n = strlen(linked);
-    linked[n - 6] = '\0';
-    char *alt = malloc(n + 8);
+    /* a second name beside the temporary file (its name with an L before the mkstemp
+     * suffix), then renamed over it */
+    size_t n = strlen(w->tmp);
+    char *alt = malloc(n + 2);
     if (!alt) {
-        free(linked);
         nomem(err);
         return -1;
     }
-    snprintf(alt, n + 8, "%sL%s", linked, w->tmp + n - 6);
-    free(linked);
+    snprintf(alt, n + 2, "%.*sL%s", (int)(n - 6), w->tmp, w->tmp + n - 6);
     if (link(path, alt) != 0) {
         free(alt);
         return 0; /* another filesystem, or links refused: copy */
