@@ -147,6 +147,15 @@ static void server_stop(server *s)
     free(s);
 }
 
+/* An engine with limits l; fails the test when it cannot be made. */
+static http_engine *engine_with(const http_limits *l)
+{
+    http_engine *eng = NULL;
+    errinfo e = {0};
+    assert_int_equal(http_engine_new(&eng, l, &e), ST_OK);
+    return eng;
+}
+
 static http_engine *engine(int retries, size_t max_body)
 {
     http_limits l;
@@ -157,10 +166,7 @@ static http_engine *engine(int retries, size_t max_body)
     l.base_backoff_ms = 10;
     if (max_body)
         l.max_body = max_body;
-    http_engine *eng = NULL;
-    errinfo e = {0};
-    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
-    return eng;
+    return engine_with(&l);
 }
 
 static http_request *get(server *s, int flags)
@@ -376,9 +382,8 @@ static void test_http__width_across_pools(void **state)
     l.timeout_ms = 5000;
     l.max_retries = 0;
     l.max_in_flight = 100; /* several pools */
-    http_engine *eng = NULL;
+    http_engine *eng = engine_with(&l);
     errinfo e = {0};
-    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
     done_count = 0;
     for (int i = 0; i < 150; i++) {
         http_request *r = get(s, HTTP_EXPECT_JSON);
@@ -413,9 +418,8 @@ static void test_http__groups_take_turns(void **state)
     http_limits_default(&l);
     l.timeout_ms = 2000;
     l.max_in_flight = 2;
-    http_engine *eng = NULL;
+    http_engine *eng = engine_with(&l);
     errinfo e = {0};
-    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
     nfinished = 0;
     for (int g = 0; g < 2; g++)
         for (int i = 0; i < 6; i++) {
@@ -444,9 +448,8 @@ static void test_http__room(void **state)
     http_limits_default(&l);
     l.max_in_flight = 6;
     l.group_cap = 2;
-    http_engine *eng = NULL;
+    http_engine *eng = engine_with(&l);
     errinfo e = {0};
-    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
     assert_int_equal(http_room(eng), 6);
     for (int i = 0; i < 3; i++) {
         http_request *r = http_request_new("GET", "http://127.0.0.1:1/x");
@@ -515,9 +518,8 @@ static void test_http__watch_ends_the_wait(void **state)
     l.timeout_ms = 5000;
     l.max_retries = 1;
     l.max_retry_wait_ms = 60000;
-    http_engine *eng = NULL;
+    http_engine *eng = engine_with(&l);
     errinfo e = {0};
-    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     assert_true(fd >= 0);
     assert_int_equal(http_watch(eng, fd, &e), ST_OK);
@@ -582,9 +584,8 @@ static void test_http__body_budget_waits(void **state)
     l.timeout_ms = 5000;
     l.max_retries = 0;
     l.max_body_total = 10;
-    http_engine *eng = NULL;
+    http_engine *eng = engine_with(&l);
     errinfo e = {0};
-    assert_int_equal(http_engine_new(&eng, &l, &e), ST_OK);
     done_count = 0;
     assert_int_equal(http_submit(eng, get(s, HTTP_EXPECT_JSON), on_done, NULL, &e), ST_OK);
     /* turns for 300 ms: the first answer starts and its first 22 bytes arrive and are
