@@ -274,12 +274,16 @@ describe('compact', { timeout: 600000 }, () => {
 
   test('usage: --before is required and a date; --table must name a table', async () => {
     const env = { ATTENDANCE_OUTPUT_DIR: tmpDir('ta-compact-usage-') };
-    for (const args of [['compact'], ['compact', '--before', '2026-11-01T00:00:00Z'], ['compact', '--before', 'soon'], ['run', '--before', '2026-11-01']]) {
-      const r = await runJob(args, env);
+    try {
+      for (const args of [['compact'], ['compact', '--before', '2026-11-01T00:00:00Z'], ['compact', '--before', 'soon'], ['run', '--before', '2026-11-01']]) {
+        const r = await runJob(args, env);
+        assert.equal(r.code, 2, describeRun(r));
+      }
+      const r = await runJob(['compact', '--before', '2026-11-01', '--table', 'meetings'], env);
       assert.equal(r.code, 2, describeRun(r));
+      assert.match(r.stderr, /--table meetings: not a table/);
+    } finally {
+      fs.rmSync(env.ATTENDANCE_OUTPUT_DIR, { recursive: true, force: true });
     }
-    const r = await runJob(['compact', '--before', '2026-11-01', '--table', 'meetings'], env);
-    assert.equal(r.code, 2, describeRun(r));
-    assert.match(r.stderr, /--table meetings: not a table/);
   });
 });
