@@ -1250,12 +1250,13 @@ out:
 
 /* The rows of the mailbox's final snapshot, read from its file: checked to the end
  * first, so that a mailbox adds all its rows or none. */
-static status flatten_final(mailbox *mb, FILE *f, errinfo *err)
+static status flatten_final(mailbox *mb, FILE *f, unsigned thread, errinfo *err)
 {
     const mailbox_env *r = mb->env;
     table_counts counts = {0};
-    status st = tables_flatten_fd_all(fileno(f), r->flatten, tables_row_to_writers, r->writers,
-                                      &counts, err);
+    status st =
+        tables_flatten_fd_all(fileno(f), r->flatten ? r->flatten[thread] : NULL,
+                              tables_row_to_writers, r->writers, r->rows_lock, &counts, err);
     if (st != ST_OK)
         return st;
     for (int t = 0; t < TBL_COUNT; t++)
@@ -1267,9 +1268,9 @@ static status flatten_final(mailbox *mb, FILE *f, errinfo *err)
 
 /* The final work that runs off the engine's thread (env->finisher): the final
  * snapshot composed, checked and flattened into the tables, the tracked meetings
- * updated. It reads the mailbox's data and writes only its own fields and the tables,
- * which no other thread touches meanwhile; what reaches the run (a failure, the
- * upload) waits for finish_done on the engine's thread. */
+ * updated. It reads the mailbox's data and writes only its own fields and the tables
+ * (under env->rows_lock when two mailboxes' final work may run at once); what reaches
+ * the run (a failure, the upload) waits for finish_done on the engine's thread. */
 typedef struct mb_final {
     composed fin;
     status st;
@@ -1286,7 +1287,7 @@ static void final_dispose(mailbox *mb)
     mb->final = NULL;
 }
 
-static void finish_work(void *arg)
+static void finish_work(void *arg, unsigned thread)
 {
     mailbox *mb = arg;
     const mailbox_env *r = mb->env;
@@ -1303,7 +1304,7 @@ static void finish_work(void *arg)
     if (st == ST_OK && omit && (st = compose_open(mb, "rows", &rows, e)) == ST_OK)
         st = compose_final(mb, rows.f, 1, e);
     if (st == ST_OK)
-        st = flatten_final(mb, omit ? rows.f : w->fin.f, e);
+        st = flatten_final(mb, omit ? rows.f : w->fin.f, thread, e);
     compose_close(&rows);
     w->storage = st == ST_IO || st == ST_NOMEM;
     if (st == ST_OK && !r->backfill) {
@@ -1376,7 +1377,7 @@ static void finish_rows(mailbox *mb)
     }
     mb->pending++;
     if (!r->finisher) {
-        finish_work(mb);
+        finish_work(mb, 0);
         finish_done(mb);
     } else if (worker_add(r->finisher, finish_work, finish_done, mb, &e) != ST_OK) {
         free(mb->final);

@@ -15,6 +15,7 @@
 #define TA_MAILBOX_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -43,17 +44,21 @@ typedef struct mailbox_env {
                      errinfo *err);
     void *submit_ctx;
     store *store;
-    pq_writer **writers;     /* the run's four tables (indexed by table_id) */
-    tmpdir *tmp;             /* where composed snapshots go */
-    tables_scratch *flatten; /* the flattener's memory, kept from mailbox to mailbox (the
-                                run's; NULL: each flattening has its own) */
-    worker *finisher;        /* where a mailbox's final work runs (compose, check and flatten
-                                its final snapshot, update its tracked meetings), off the
-                                engine's thread; the run collects it. NULL: at once, inline */
-    spool_budget *spill;     /* what all mailboxes may hold in memory */
-    int64_t *upload_held;    /* snapshot bytes held by uploads in flight, shared */
-    int put_files;           /* snapshots are put by their path, done when the call returns
-                                (store_local: the folder sink), not queued by their bytes */
+    pq_writer **writers;        /* the run's four tables (indexed by table_id) */
+    tmpdir *tmp;                /* where composed snapshots go */
+    tables_scratch **flatten;   /* the flattener's memory, kept from mailbox to mailbox, one
+                                   per finisher thread (the run's; NULL: each flattening has
+                                   its own) */
+    worker *finisher;           /* where a mailbox's final work runs (compose, check and
+                                   flatten its final snapshot, update its tracked meetings),
+                                   off the engine's thread; the run collects it. NULL: at
+                                   once, inline */
+    pthread_mutex_t *rows_lock; /* held while a mailbox's rows go to the writers, when the
+                                   finisher has more than one thread (NULL: one) */
+    spool_budget *spill;        /* what all mailboxes may hold in memory */
+    int64_t *upload_held;       /* snapshot bytes held by uploads in flight, shared */
+    int put_files;              /* snapshots are put by their path, done when the call returns
+                                   (store_local: the folder sink), not queued by their bytes */
     const char *run_id;
     const char *date; /* YYYY-MM-DD of the run's start */
     int64_t now_us;

@@ -968,6 +968,7 @@ int job_run(const config *cfg)
 {
     run r;
     memset(&r, 0, sizeof r);
+    pthread_mutex_init(&r.rows_lock, NULL);
     r.tmp.lock_fd = -1;
     r.cfg = cfg;
     r.now_us = timeutil_now_us();
@@ -1043,14 +1044,19 @@ int job_run(const config *cfg)
     env->store = r.store;
     env->writers = r.writers;
     env->tmp = &r.tmp;
-    /* without it each snapshot's text and tokens are allocated (and faulted in) anew */
-    env->flatten = tables_scratch_new();
     /* the final work of a mailbox takes milliseconds; on the engine's thread it would
-     * hold back every answer meanwhile. One malloc arena for both threads: with one
+     * hold back every answer meanwhile. One malloc arena for all threads: with one
      * each, what one thread frees cannot serve the other, and the peak was 30 MiB
      * higher (1,000 mailboxes) */
     mallopt(M_ARENA_MAX, 1);
-    if (worker_new(&env->finisher, &e) != ST_OK ||
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned finishers = cpus >= RUN_FINISHERS ? RUN_FINISHERS : 1;
+    /* without it each snapshot's text and tokens are allocated (and faulted in) anew */
+    for (unsigned i = 0; i < finishers; i++)
+        r.flatten[i] = tables_scratch_new();
+    env->flatten = r.flatten;
+    env->rows_lock = finishers > 1 ? &r.rows_lock : NULL;
+    if (worker_new(&env->finisher, finishers, &e) != ST_OK ||
         http_watch(r.eng, worker_fd(env->finisher), &e) != ST_OK) {
         code = fatal(&r, "cannot start", &e);
         goto out;
@@ -1162,7 +1168,9 @@ out:
         mailbox_free(r.mbs[i]);
     free(r.mbs);
     free(r.uploads);
-    tables_scratch_free(r.env.flatten);
+    for (size_t i = 0; i < RUN_FINISHERS; i++)
+        tables_scratch_free(r.flatten[i]);
+    pthread_mutex_destroy(&r.rows_lock);
     checkpoint_dispose(&r.cp);
     roster_dispose(&r.roster);
     store_free(r.store);

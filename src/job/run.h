@@ -18,6 +18,11 @@
 #include "util/spool.h"
 #include "util/tmpdir.h"
 
+/* Threads for the mailboxes' final work, at most: the mailboxes of a run tend to end
+ * at once, and each has milliseconds of work to do then. Two can check their
+ * snapshots at once; their rows go to the writers one mailbox at a time. */
+#define RUN_FINISHERS 2
+
 typedef struct run {
     const config *cfg;
     http_engine *eng;
@@ -45,6 +50,8 @@ typedef struct run {
     int64_t upload_held; /* snapshot bytes held by uploads in flight */
     FILE *files[TBL_COUNT];
     pq_writer *writers[TBL_COUNT];
+    tables_scratch *flatten[RUN_FINISHERS]; /* one per finisher thread */
+    pthread_mutex_t rows_lock;              /* the writers, between finisher threads */
 
     int fatal; /* the run stopped before its mailboxes were done */
     errinfo fatal_err;

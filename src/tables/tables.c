@@ -1654,8 +1654,9 @@ static status flatten_walk(jsonscan *s, jsontok_doc *whole, unsigned flags, tabl
 
 /* With all_or_nothing, a walk with no rows and no warnings first, then the walk with
  * rows, over the same tokens when the text is tokenized whole. */
-static status flatten(jsonscan *s, unsigned flags, int all_or_nothing, tables_scratch *sc,
-                      tables_row_fn row, void *ctx, table_counts *counts, errinfo *err)
+static status flatten(jsonscan *s, unsigned flags, int all_or_nothing, pthread_mutex_t *lock,
+                      tables_scratch *sc, tables_row_fn row, void *ctx, table_counts *counts,
+                      errinfo *err)
 {
     tables_scratch *own = NULL;
     if (!sc && s->size <= WHOLE_MAX && !(flags & TABLES_STREAM))
@@ -1664,8 +1665,13 @@ static status flatten(jsonscan *s, unsigned flags, int all_or_nothing, tables_sc
     status st = ST_OK;
     if (all_or_nothing)
         st = flatten_walk(s, whole, flags | TABLES_SILENT, NULL, NULL, NULL, err);
-    if (st == ST_OK)
+    if (st == ST_OK) {
+        if (lock)
+            pthread_mutex_lock(lock);
         st = flatten_walk(s, whole, flags, row, ctx, counts, err);
+        if (lock)
+            pthread_mutex_unlock(lock);
+    }
     tables_scratch_free(own);
     return st;
 }
@@ -1675,7 +1681,7 @@ status tables_flatten_text(const char *text, size_t len, unsigned flags, tables_
 {
     jsonscan s;
     jsonscan_open_mem(&s, text, len);
-    return flatten(&s, flags, 0, sc, row, ctx, counts, err);
+    return flatten(&s, flags, 0, NULL, sc, row, ctx, counts, err);
 }
 
 status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc, tables_row_fn row, void *ctx,
@@ -1684,18 +1690,18 @@ status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc, tables_row_
     jsonscan s;
     status st = jsonscan_open_fd(&s, fd, err);
     if (st == ST_OK)
-        st = flatten(&s, flags, 0, sc, row, ctx, counts, err);
+        st = flatten(&s, flags, 0, NULL, sc, row, ctx, counts, err);
     jsonscan_close(&s);
     return st;
 }
 
 status tables_flatten_fd_all(int fd, tables_scratch *sc, tables_row_fn row, void *ctx,
-                             table_counts *counts, errinfo *err)
+                             pthread_mutex_t *lock, table_counts *counts, errinfo *err)
 {
     jsonscan s;
     status st = jsonscan_open_fd(&s, fd, err);
     if (st == ST_OK)
-        st = flatten(&s, 0, 1, sc, row, ctx, counts, err);
+        st = flatten(&s, 0, 1, lock, sc, row, ctx, counts, err);
     jsonscan_close(&s);
     return st;
 }
@@ -1720,7 +1726,7 @@ status tables_flatten_rows(const json_t *snapshot, tables_row_fn row, void *ctx,
     else {
         jsonscan sc;
         jsonscan_open_mem(&sc, text, len);
-        st = flatten(&sc, 0, row != NULL, NULL, row, ctx, counts, err);
+        st = flatten(&sc, 0, row != NULL, NULL, NULL, row, ctx, counts, err);
     }
     free(text);
     return st;

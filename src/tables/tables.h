@@ -15,6 +15,7 @@
 #define TA_TABLES_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 
@@ -176,9 +177,10 @@ TA_MUST_USE status tables_flatten_fd(int fd, unsigned flags, tables_scratch *sc,
                                      void *ctx, table_counts *counts, errinfo *err);
 /* tables_flatten_fd, all or nothing: the snapshot is checked to its end (no rows, no
  * warnings) before any row goes out; one tokenized whole is read and tokenized once
- * for both walks. */
+ * for both walks. `lock` (may be NULL) is held while the rows go out, and only then:
+ * threads that share the row function's target check their snapshots at once. */
 TA_MUST_USE status tables_flatten_fd_all(int fd, tables_scratch *sc, tables_row_fn row, void *ctx,
-                                         table_counts *counts, errinfo *err);
+                                         pthread_mutex_t *lock, table_counts *counts, errinfo *err);
 /* A row function writing to four writers: ctx is a pq_writer *[TBL_COUNT]. */
 status tables_row_to_writers(void *writers, table_id table, const tables_value *row, errinfo *err);
 /* Writes one row of `table` to w (pq_writer_* calls for each value, then end_row). */

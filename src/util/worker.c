@@ -1,4 +1,4 @@
-/* A thread and two lists under one mutex: see worker.h. */
+/* Threads and two lists under one mutex: see worker.h. */
 #include "util/worker.h"
 
 #include <errno.h>
@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 typedef struct job {
-    worker_fn work, done;
+    worker_work_fn work;
+    worker_fn done;
     void *arg;
     struct job *next;
 } job;
@@ -20,8 +21,11 @@ typedef struct job_list {
     job *head, **tail;
 } job_list;
 
+#define WORKER_MAX_THREADS 8
+
 struct worker {
-    pthread_t thread;
+    pthread_t thread[WORKER_MAX_THREADS];
+    unsigned nthreads;
     pthread_mutex_t mu;
     pthread_cond_t more;
     job_list todo, ended; /* under mu */
@@ -51,9 +55,16 @@ static job *list_pop(job_list *l)
     return j;
 }
 
+typedef struct thread_arg {
+    worker *w;
+    unsigned index;
+} thread_arg;
+
 static void *run_jobs(void *arg)
 {
-    worker *w = arg;
+    thread_arg ta = *(thread_arg *)arg;
+    free(arg);
+    worker *w = ta.w;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->stop && !w->todo.head)
@@ -62,7 +73,7 @@ static void *run_jobs(void *arg)
             break;
         job *j = list_pop(&w->todo);
         pthread_mutex_unlock(&w->mu);
-        j->work(j->arg);
+        j->work(j->arg, ta.index);
         pthread_mutex_lock(&w->mu);
         list_push(&w->ended, j);
         uint64_t one = 1;
@@ -74,9 +85,12 @@ static void *run_jobs(void *arg)
     return NULL;
 }
 
-status worker_new(worker **out, errinfo *err)
+status worker_new(worker **out, unsigned nthreads, errinfo *err)
 {
     *out = NULL;
+    if (nthreads < 1 || nthreads > WORKER_MAX_THREADS)
+        return err_set(err, ST_INTERNAL, "a worker of %u threads (1 to %d)", nthreads,
+                       WORKER_MAX_THREADS);
     worker *w = calloc(1, sizeof *w);
     if (!w)
         return err_set(err, ST_NOMEM, "out of memory");
@@ -89,13 +103,19 @@ status worker_new(worker **out, errinfo *err)
     }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->more, NULL);
-    int rc = pthread_create(&w->thread, NULL, run_jobs, w);
-    if (rc != 0) {
-        pthread_cond_destroy(&w->more);
-        pthread_mutex_destroy(&w->mu);
-        close(w->efd);
-        free(w);
-        return err_set(err, ST_INTERNAL, "cannot start a thread: %s", strerror(rc));
+    for (unsigned i = 0; i < nthreads; i++) {
+        thread_arg *ta = malloc(sizeof *ta);
+        int rc = ta ? 0 : ENOMEM;
+        if (ta) {
+            *ta = (thread_arg){w, i};
+            rc = pthread_create(&w->thread[i], NULL, run_jobs, ta);
+        }
+        if (rc != 0) {
+            free(ta);
+            worker_free(w); /* stops the threads started */
+            return err_set(err, ST_INTERNAL, "cannot start a thread: %s", strerror(rc));
+        }
+        w->nthreads++;
     }
     *out = w;
     return ST_OK;
@@ -107,9 +127,10 @@ void worker_free(worker *w)
         return;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
-    pthread_cond_signal(&w->more);
+    pthread_cond_broadcast(&w->more);
     pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    for (unsigned i = 0; i < w->nthreads; i++)
+        pthread_join(w->thread[i], NULL);
     job *j;
     while ((j = list_pop(&w->todo)) != NULL)
         free(j);
@@ -121,7 +142,7 @@ void worker_free(worker *w)
     free(w);
 }
 
-status worker_add(worker *w, worker_fn work, worker_fn done, void *arg, errinfo *err)
+status worker_add(worker *w, worker_work_fn work, worker_fn done, void *arg, errinfo *err)
 {
     job *j = malloc(sizeof *j);
     if (!j)

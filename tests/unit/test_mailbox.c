@@ -350,12 +350,22 @@ static void test_mailbox__final_work_on_a_worker(void **state)
     harness h;
     setup(&h, (int64_t)64 << 20);
     errinfo e = {0};
-    assert_int_equal(worker_new(&h.env.finisher, &e), ST_OK);
+    /* as the run gives it on two cores: two threads, a scratch each, the writers locked */
+    assert_int_equal(worker_new(&h.env.finisher, 2, &e), ST_OK);
+    tables_scratch *sc[2] = {tables_scratch_new(), tables_scratch_new()};
+    assert_true(sc[0] && sc[1]);
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    h.env.flatten = sc;
+    h.env.rows_lock = &lock;
     mailbox *mb = start(&h, good);
     check_complete(&h, mb);
     assert_int_equal(worker_pending(h.env.finisher), 0);
+    assert_int_equal(pthread_mutex_trylock(&lock), 0);
+    pthread_mutex_unlock(&lock);
     mailbox_free(mb);
     worker_free(h.env.finisher);
+    tables_scratch_free(sc[0]);
+    tables_scratch_free(sc[1]);
     teardown(&h);
 }
 
@@ -367,7 +377,7 @@ static void test_mailbox__stopped_during_final_work(void **state)
     harness h;
     setup(&h, (int64_t)64 << 20);
     errinfo e = {0};
-    assert_int_equal(worker_new(&h.env.finisher, &e), ST_OK);
+    assert_int_equal(worker_new(&h.env.finisher, 1, &e), ST_OK);
     worker *w = h.env.finisher;
     h.hold_final = 1;
     mailbox *mb = start(&h, good);

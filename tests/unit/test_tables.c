@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <cmocka.h>
 
 #include "log.h"
@@ -22,11 +23,17 @@ typedef struct collected {
     json_t *rows[TBL_COUNT];
     int fail_after; /* >0: the n-th row call fails */
     int calls;
+    pthread_mutex_t *lock; /* when set, rows must come while it is held */
+    int unlocked;          /* rows that came while it was free */
 } collected;
 
 static status collect_row(void *ctx, table_id t, const tables_value *v, errinfo *err)
 {
     collected *c = ctx;
+    if (c->lock && pthread_mutex_trylock(c->lock) == 0) {
+        c->unlocked++;
+        pthread_mutex_unlock(c->lock);
+    }
     if (c->fail_after > 0 && ++c->calls >= c->fail_after)
         return err_set(err, ST_IO, "sink refused the row");
     const table_def *def = tables_def(t);
@@ -1056,7 +1063,7 @@ static size_t list_outputs(const char *dir, char names[][256], size_t max)
 /* tables_flatten_fd_all: the rows tables_flatten_fd gives for a good snapshot, the
  * same again with the scratch reused (its tokens walked twice, then another text),
  * and none at all for one whose fault comes after rows were made, whole or a piece at
- * a time. */
+ * a time. A lock given is held while the rows go out, and free again after. */
 static void test_tables__all_or_nothing(void **state)
 {
     (void)state;
@@ -1083,11 +1090,16 @@ static void test_tables__all_or_nothing(void **state)
     assert_true(fd >= 0);
     assert_int_equal(tables_flatten_fd(fd, 0, NULL, collect_row, &want, &wn, &e), ST_OK);
     assert_int_equal(nrows(&want, TBL_RECORDS), 2);
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     for (int round = 0; round < 2; round++) {
         collected got;
         collected_init(&got);
+        got.lock = round ? &lock : NULL;
         table_counts n = {{0}, 0, 0};
-        assert_int_equal(tables_flatten_fd_all(fd, sc, collect_row, &got, &n, &e), ST_OK);
+        assert_int_equal(tables_flatten_fd_all(fd, sc, collect_row, &got, got.lock, &n, &e), ST_OK);
+        assert_int_equal(got.unlocked, 0);
+        assert_int_equal(pthread_mutex_trylock(&lock), 0);
+        pthread_mutex_unlock(&lock);
         assert_memory_equal(&n, &wn, sizeof n);
         for (int t = 0; t < TBL_COUNT; t++)
             assert_true(json_equal(got.rows[t], want.rows[t]));
@@ -1102,8 +1114,10 @@ static void test_tables__all_or_nothing(void **state)
         table_counts n = {{0}, 0, 0};
         errinfo be = {0};
         /* with the caller's scratch and with none */
-        assert_int_equal(tables_flatten_fd_all(fd, k ? NULL : sc, collect_row, &got, &n, &be),
-                         ST_JSON);
+        assert_int_equal(
+            tables_flatten_fd_all(fd, k ? NULL : sc, collect_row, &got, &lock, &n, &be), ST_JSON);
+        assert_int_equal(pthread_mutex_trylock(&lock), 0);
+        pthread_mutex_unlock(&lock);
         assert_non_null(strstr(be.msg, "attendance is a JSON string"));
         for (int t = 0; t < TBL_COUNT; t++)
             assert_int_equal(nrows(&got, (table_id)t), 0);
