@@ -23,8 +23,14 @@ typedef struct job_list {
 
 #define WORKER_MAX_THREADS 8
 
+typedef struct thread_arg {
+    struct worker *w;
+    unsigned index;
+} thread_arg;
+
 struct worker {
     pthread_t thread[WORKER_MAX_THREADS];
+    thread_arg args[WORKER_MAX_THREADS];
     unsigned nthreads;
     pthread_mutex_t mu;
     pthread_cond_t more;
@@ -55,16 +61,10 @@ static job *list_pop(job_list *l)
     return j;
 }
 
-typedef struct thread_arg {
-    worker *w;
-    unsigned index;
-} thread_arg;
-
 static void *run_jobs(void *arg)
 {
-    thread_arg ta = *(thread_arg *)arg;
-    free(arg);
-    worker *w = ta.w;
+    const thread_arg *ta = arg;
+    worker *w = ta->w;
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->stop && !w->todo.head)
@@ -73,7 +73,7 @@ static void *run_jobs(void *arg)
             break;
         job *j = list_pop(&w->todo);
         pthread_mutex_unlock(&w->mu);
-        j->work(j->arg, ta.index);
+        j->work(j->arg, ta->index);
         pthread_mutex_lock(&w->mu);
         list_push(&w->ended, j);
         uint64_t one = 1;
@@ -104,14 +104,9 @@ status worker_new(worker **out, unsigned nthreads, errinfo *err)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->more, NULL);
     for (unsigned i = 0; i < nthreads; i++) {
-        thread_arg *ta = malloc(sizeof *ta);
-        int rc = ta ? 0 : ENOMEM;
-        if (ta) {
-            *ta = (thread_arg){w, i};
-            rc = pthread_create(&w->thread[i], NULL, run_jobs, ta);
-        }
+        w->args[i] = (thread_arg){w, i};
+        int rc = pthread_create(&w->thread[i], NULL, run_jobs, &w->args[i]);
         if (rc != 0) {
-            free(ta);
             worker_free(w); /* stops the threads started */
             return err_set(err, ST_INTERNAL, "cannot start a thread: %s", strerror(rc));
         }
