@@ -31,16 +31,9 @@ import {
   parseTimeMs,
   tmpDir,
   DEV_KEY,
-  DEV_ACCOUNT,
+  accountSas,
   TABLES as TABLE_LIST,
 } from './harness.js';
-import {
-  StorageSharedKeyCredential,
-  generateAccountSASQueryParameters,
-  AccountSASPermissions,
-  AccountSASResourceTypes,
-  AccountSASServices,
-} from '@azure/storage-blob';
 import { startStorageProxy } from './storage-proxy.js';
 import { TABLES, openDuck, readDuck } from './tables-rules.js';
 import { truthSnapshot, col } from './tables-truth.js';
@@ -526,15 +519,7 @@ describe('fault matrix', () => {
     }));
 
   test('5xx on every checkpoint write, storage reached with a SAS: no signature anywhere', T, () => {
-    const sas = generateAccountSASQueryParameters(
-      {
-        expiresOn: new Date(Date.now() + 3600e3),
-        permissions: AccountSASPermissions.parse('rwlc'),
-        resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
-        services: AccountSASServices.parse('b').toString(),
-      },
-      new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
-    ).toString();
+    const sas = accountSas();
     const sig = new URLSearchParams(sas).get('sig');
     return scenario({
       fault: '500 on the checkpoint (SAS auth)',

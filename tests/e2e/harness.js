@@ -8,7 +8,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BlobServiceClient } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  BlobServiceClient,
+  StorageSharedKeyCredential,
+  generateAccountSASQueryParameters,
+} from '@azure/storage-blob';
 import { startSandbox } from '../sandbox/graph.js';
 
 export { startSandbox };
@@ -21,6 +28,20 @@ export const TA_BIN = process.env.TA_BIN || path.join(REPO, 'build', 'teams-atte
 // The well-known development storage account (public, documented by Microsoft).
 export const DEV_ACCOUNT = 'devstoreaccount1';
 export const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+// An account SAS of the development account for Blob Storage (read, write, list,
+// create), valid for an hour: the query string, without '?'.
+export function accountSas() {
+  return generateAccountSASQueryParameters(
+    {
+      expiresOn: new Date(Date.now() + 3600e3),
+      permissions: AccountSASPermissions.parse('rwlc'),
+      resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+      services: AccountSASServices.parse('b').toString(),
+    },
+    new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
+  ).toString();
+}
 
 // Short waits so that faults cost seconds, not minutes.
 export const FAST_HTTP = {

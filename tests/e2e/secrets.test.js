@@ -19,13 +19,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  StorageSharedKeyCredential,
-  generateAccountSASQueryParameters,
-  AccountSASPermissions,
-  AccountSASResourceTypes,
-  AccountSASServices,
-} from '@azure/storage-blob';
-import {
   startAzurite,
   startSandbox,
   runJob,
@@ -37,9 +30,9 @@ import {
   tmpDir,
   binaryExists,
   TA_BIN,
-  DEV_ACCOUNT,
   DEV_KEY,
   FAST_HTTP,
+  accountSas,
 } from './harness.js';
 import { graphError, aadError } from '../sandbox/graph.js';
 import { startStorageProxy } from './storage-proxy.js';
@@ -367,15 +360,7 @@ describe('no secret leaves the process', () => {
   }
 
   test('storage reached with a SAS quoting its signature', T, async () => {
-    const sas = generateAccountSASQueryParameters(
-      {
-        expiresOn: new Date(Date.now() + 3600e3),
-        permissions: AccountSASPermissions.parse('rwlc'),
-        resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
-        services: AccountSASServices.parse('b').toString(),
-      },
-      new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_KEY),
-    ).toString();
+    const sas = accountSas();
     const sig = new URLSearchParams(sas).get('sig');
     plant('SAS signature', sig);
     plant('SAS signature, as sent', encodeURIComponent(sig));
