@@ -11,28 +11,64 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static void remove_folder(const char *path);
+
+/* Attempts at a folder of its own: another run's tmpdir_sweep may take a folder made
+ * and not yet locked for a dead run's, and remove it. */
+#define OPEN_ATTEMPTS 100
+
+/* 1 when path is still the directory fd holds (not removed, not replaced). */
+static int still_there(const char *path, int fd)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
 status tmpdir_open(tmpdir *t, const char *base, errinfo *err)
 {
     t->lock_fd = -1;
-    int n = snprintf(t->path, sizeof t->path, "%s/" TMPDIR_PREFIX "XXXXXX", base);
-    if (n < 0 || (size_t)n >= sizeof t->path) {
-        t->path[0] = '\0';
-        return err_set(err, ST_CONFIG, "the temporary folder's path is too long: %.200s", base);
-    }
-    if (!mkdtemp(t->path)) {
+    for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
+        int n = snprintf(t->path, sizeof t->path, "%s/" TMPDIR_PREFIX "XXXXXX", base);
+        if (n < 0 || (size_t)n >= sizeof t->path) {
+            t->path[0] = '\0';
+            return err_set(err, ST_CONFIG, "the temporary folder's path is too long: %.200s", base);
+        }
+        if (!mkdtemp(t->path)) {
+            int e = errno;
+            t->path[0] = '\0';
+            return err_set(err, ST_IO,
+                           "cannot create a temporary folder in %s (ATTENDANCE_TMPDIR or "
+                           "TMPDIR): %s",
+                           base, strerror(e));
+        }
+        /* held by a sweep (which removes it), or removed before the lock was ours: the
+         * folder is gone or going, and another is made */
+        int fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            continue;
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            if (still_there(t->path, fd)) {
+                t->lock_fd = fd;
+                return ST_OK;
+            }
+            close(fd);
+            continue;
+        }
         int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (fd >= 0 && e == EWOULDBLOCK)
+            continue;
+        remove_folder(t->path);
         t->path[0] = '\0';
-        return err_set(err, ST_IO,
-                       "cannot create a temporary folder in %s (ATTENDANCE_TMPDIR or TMPDIR): %s",
-                       base, strerror(e));
-    }
-    t->lock_fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (t->lock_fd < 0 || flock(t->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        tmpdir_close(t);
         return err_set(err, ST_IO, "cannot lock the temporary folder: %s", strerror(e));
     }
-    return ST_OK;
+    t->path[0] = '\0';
+    return err_set(err, ST_IO,
+                   "cannot lock a temporary folder in %s: %d attempts were each removed by "
+                   "another run's sweep",
+                   base, OPEN_ATTEMPTS);
 }
 
 int tmpdir_file(const tmpdir *t, const char *name, char *out, size_t n)

@@ -1,7 +1,9 @@
-/* Unit tests for util/tmpdir: modes, the lock, and the sweep of dead runs' folders. */
+/* Unit tests for util/tmpdir: modes, the lock, the sweep of dead runs' folders, and a
+ * run that starts while another sweeps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,11 +69,59 @@ static void test_tmpdir__sweep_dead_runs(void **state)
     rmdir(base);
 }
 
+typedef struct sweeper {
+    const char *base;
+    volatile int stop;
+} sweeper;
+
+static void *sweep_loop(void *arg)
+{
+    sweeper *sw = arg;
+    while (!sw->stop)
+        (void)tmpdir_sweep(sw->base);
+    return NULL;
+}
+
+/* Two runs sharing a TMPDIR: one starts while the other sweeps. A folder just made and
+ * not yet locked looks like a dead run's; the new run must still get a folder of its
+ * own that stays (it once failed with "cannot lock the temporary folder"). */
+static void test_tmpdir__open_while_another_sweeps(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ta-tmpdir-test-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    sweeper sw = {base, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, sweep_loop, &sw), 0);
+    for (int i = 0; i < 3000; i++) {
+        tmpdir t;
+        errinfo err = {0};
+        status st = tmpdir_open(&t, base, &err);
+        if (st != ST_OK) {
+            sw.stop = 1;
+            pthread_join(th, NULL);
+            fail_msg("open %d: %s", i, err.msg);
+        }
+        int fd = tmpdir_create(&t, "x", &err);
+        if (fd < 0) {
+            sw.stop = 1;
+            pthread_join(th, NULL);
+            fail_msg("create %d: %s", i, err.msg);
+        }
+        close(fd);
+        tmpdir_close(&t);
+    }
+    sw.stop = 1;
+    pthread_join(th, NULL);
+    assert_int_equal(rmdir(base), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tmpdir__modes_and_close),
         cmocka_unit_test(test_tmpdir__sweep_dead_runs),
+        cmocka_unit_test(test_tmpdir__open_while_another_sweeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
