@@ -231,7 +231,7 @@ static status read_input(int fd, buf *out, errinfo *err)
  * the bytes a single loader would give. Memory stays at the chunks of the rings
  * plus the writers' row groups, whatever the size of an input. */
 #define LOADERS 2
-#define SLOTS 6
+#define SLOTS 12
 /* a chunk is handed over once its rows hold this many values or string bytes:
  * small chunks keep the rings' memory low and hand work over often enough that
  * neither core waits long for the other */
@@ -242,8 +242,12 @@ static status read_input(int fd, buf *out, errinfo *err)
 
 typedef struct slot {
     size_t input;
-    int last;      /* the input's last chunk: st, err and counts are set */
-    pq_cell *vals; /* the rows' values back to back, as the writers take them */
+    int last; /* the input's last chunk: st, err and counts are set */
+    /* the rows' values back to back, 8 bytes each: an integer as it is, a string as
+     * its offset in strs << 32 | its length; nulls says which are null. A third of a
+     * pq_cell's size, so that the rings look further ahead in the same memory */
+    uint64_t *vals;
+    uint8_t *nulls;
     size_t nvals, valloc;
     uint8_t *tables; /* the table of each row */
     size_t nrows, ralloc;
@@ -263,10 +267,11 @@ typedef struct slot {
 #define WRITER_THREADS 2
 #define WRITER_OF(t) ((t) == TBL_INTERVALS || (t) == TBL_EVENTS ? 1 : 0)
 
-/* The string columns of each table, for keep_row. */
+/* Which columns of each table are strings, for keep_row and write_slot. */
 typedef struct string_cols {
     size_t n[TBL_COUNT];
     uint8_t col[TBL_COUNT][EV_NCOLS];
+    uint8_t is[TBL_COUNT][EV_NCOLS];
 } string_cols;
 
 static void find_string_cols(string_cols *sc)
@@ -274,9 +279,11 @@ static void find_string_cols(string_cols *sc)
     for (int t = 0; t < TBL_COUNT; t++) {
         const table_def *def = tables_def((table_id)t);
         sc->n[t] = 0;
-        for (size_t i = 0; i < def->ncols; i++)
-            if (def->cols[i].type == PQ_STRING)
+        for (size_t i = 0; i < def->ncols; i++) {
+            sc->is[t][i] = def->cols[i].type == PQ_STRING;
+            if (sc->is[t][i])
                 sc->col[t][sc->n[t]++] = (uint8_t)i;
+        }
     }
 }
 
@@ -334,6 +341,7 @@ static void slot_reset(slot *sl, size_t input)
 static void slot_free(slot *sl)
 {
     free(sl->vals);
+    free(sl->nulls);
     free(sl->tables);
     free(sl->strs);
 }
@@ -351,18 +359,32 @@ static size_t min_done(const loader *ld, const feeder *f)
 /* Writes the rows of a chunk that writer thread k writes (all, with one thread). */
 static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
 {
-    const pq_cell *v = sl->vals;
+    const uint64_t *v = sl->vals;
+    const uint8_t *nul = sl->nulls;
+    pq_cell row[EV_NCOLS];
     for (size_t r = 0; r < sl->nrows; r++) {
         table_id t = (table_id)sl->tables[r];
         const table_def *def = tables_def(t);
+        size_t n = def->ncols;
         if (ld->nwriters == 1 || WRITER_OF(t) == k) {
-            status st = pq_writer_row(ld->writers[t], v, def->ncols, err);
+            const uint8_t *is = ld->strings.is[t];
+            for (size_t c = 0; c < n; c++) {
+                row[c].null = nul[c];
+                if (is[c]) {
+                    row[c].s = sl->strs + (v[c] >> 32);
+                    row[c].len = (size_t)(v[c] & UINT32_MAX);
+                } else {
+                    row[c].i = (int64_t)v[c];
+                }
+            }
+            status st = pq_writer_row(ld->writers[t], row, n, err);
             if (st != ST_OK) {
                 err_prefix(err, "table %s", def->name);
                 return st;
             }
         }
-        v += def->ncols;
+        v += n;
+        nul += n;
     }
     return ST_OK;
 }
@@ -393,13 +415,6 @@ static int hand_over(feeder *f)
     return go;
 }
 
-_Static_assert(sizeof(pq_cell) == sizeof(tables_value) &&
-                   offsetof(pq_cell, null) == offsetof(tables_value, null) &&
-                   offsetof(pq_cell, i) == offsetof(tables_value, i) &&
-                   offsetof(pq_cell, s) == offsetof(tables_value, s) &&
-                   offsetof(pq_cell, len) == offsetof(tables_value, len),
-               "a row's values are kept as the writers take them");
-
 static status keep_row(void *ctx, table_id table, const tables_value *row, errinfo *err)
 {
     feeder *f = ctx;
@@ -410,6 +425,10 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
     for (size_t k = 0; k < nstr; k++)
         if (!row[scol[k]].null)
             bytes += row[scol[k]].len;
+    /* a chunk keeps offsets and lengths in 32 bits (a row starts below CHUNK_BYTES) */
+    if (bytes > (size_t)UINT32_MAX - CHUNK_BYTES)
+        return err_set(err, ST_DATA, "a %s row holds %zu bytes of text, more than convert takes",
+                       tables_def(table)->name, bytes);
     if (sl->nvals >= CHUNK_VALUES || sl->slen >= CHUNK_BYTES ||
         (sl->nrows && bytes > sl->salloc - sl->slen)) {
         size_t input = sl->input;
@@ -431,10 +450,13 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
         size_t na = sl->valloc ? sl->valloc * 2 : 4096;
         while (na < sl->nvals + n)
             na *= 2;
-        pq_cell *nv = realloc(sl->vals, na * sizeof *nv);
-        if (!nv)
+        uint64_t *nv = realloc(sl->vals, na * sizeof *nv);
+        if (nv)
+            sl->vals = nv;
+        uint8_t *nn = nv ? realloc(sl->nulls, na) : NULL;
+        if (!nn)
             return err_set(err, ST_NOMEM, "out of memory keeping rows");
-        sl->vals = nv;
+        sl->nulls = nn;
         sl->valloc = na;
     }
     if (sl->nrows == sl->ralloc) {
@@ -445,15 +467,19 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
         sl->tables = nt;
         sl->ralloc = na;
     }
-    pq_cell *v = sl->vals + sl->nvals;
-    memcpy(v, row, n * sizeof *v);
+    uint64_t *v = sl->vals + sl->nvals;
+    uint8_t *nul = sl->nulls + sl->nvals;
+    for (size_t k = 0; k < n; k++) {
+        nul[k] = row[k].null != 0;
+        v[k] = (uint64_t)row[k].i;
+    }
     for (size_t k = 0; k < nstr; k++) {
-        pq_cell *c = &v[scol[k]];
+        const tables_value *c = &row[scol[k]];
+        v[scol[k]] = (uint64_t)sl->slen << 32 | c->len;
         if (c->null || !c->len)
             continue;
         /* the flattener's strings last for the call only: the chunk keeps a copy */
         memcpy(sl->strs + sl->slen, c->s, c->len);
-        c->s = sl->strs + sl->slen;
         sl->slen += c->len;
     }
     sl->nvals += n;
