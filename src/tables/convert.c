@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tables/rowchunk.h"
 #include "tables/tables.h"
 #include "util/buf.h"
 #include "util/jsontok.h"
@@ -232,60 +233,20 @@ static status read_input(int fd, buf *out, errinfo *err)
  * plus the writers' row groups, whatever the size of an input. */
 #define LOADERS 2
 #define SLOTS 12
-/* a chunk is handed over once its rows hold this many values or string bytes:
- * small chunks keep the rings' memory low and hand work over often enough that
- * neither core waits long for the other */
-#define CHUNK_VALUES ((size_t)1 << 13)
-#define CHUNK_BYTES ((size_t)1 << 19)
 /* a pipe or other non-regular input is read whole (the flattener needs to go back) */
 #define CONVERT_MAX_PIPED ((uint64_t)1 << 31)
 
 typedef struct slot {
     size_t input;
     int last; /* the input's last chunk: st, err and counts are set */
-    /* the rows' values back to back, 8 bytes each: an integer as it is, a string as
-     * its offset in strs << 32 | its length; nulls says which are null. A third of a
-     * pq_cell's size, so that the rings look further ahead in the same memory */
-    uint64_t *vals;
-    uint8_t *nulls;
-    size_t nvals, valloc;
-    uint8_t *tables; /* the table of each row */
-    size_t nrows, ralloc;
-    /* the rows' strings: never moved while the chunk holds rows, so the values
-     * point into it and a row goes to its writer as it stands */
-    char *strs;
-    size_t slen, salloc;
+    rowchunk rows;
     table_counts counts;
     status st;
     errinfo err;
 } slot;
 
-/* Which writer thread writes a table: the attendance intervals and the events one,
- * the records and reports the main thread, about as many values each (7.9 and 8.1 M
- * at 500,000 records). With the events, the main thread had 8.5 M and was the slower
- * of the two, whose pace frees the loaders' slots. */
-#define WRITER_THREADS 2
-#define WRITER_OF(t) ((t) == TBL_INTERVALS || (t) == TBL_EVENTS ? 1 : 0)
-
-/* Which columns of each table are strings, for keep_row and write_slot. */
-typedef struct string_cols {
-    size_t n[TBL_COUNT];
-    uint8_t col[TBL_COUNT][EV_NCOLS];
-    uint8_t is[TBL_COUNT][EV_NCOLS];
-} string_cols;
-
-static void find_string_cols(string_cols *sc)
-{
-    for (int t = 0; t < TBL_COUNT; t++) {
-        const table_def *def = tables_def((table_id)t);
-        sc->n[t] = 0;
-        for (size_t i = 0; i < def->ncols; i++) {
-            sc->is[t][i] = def->cols[i].type == PQ_STRING;
-            if (sc->is[t][i])
-                sc->col[t][sc->n[t]++] = (uint8_t)i;
-        }
-    }
-}
+/* Writer threads, the main thread (group 0) and one more (group 1). */
+#define WRITER_THREADS ROWCHUNK_GROUPS
 
 struct loader;
 
@@ -318,8 +279,7 @@ typedef struct loader {
     status wst;         /* the second writer thread's failure */
     errinfo werr;
     int threaded; /* the loaders run on threads of their own */
-    string_cols strings;
-    size_t bad; /* inputs that cannot be converted (the main thread's count) */
+    size_t bad;   /* inputs that cannot be converted (the main thread's count) */
 } loader;
 
 static slot *slot_of(feeder *f, size_t chunk)
@@ -331,19 +291,10 @@ static void slot_reset(slot *sl, size_t input)
 {
     sl->input = input;
     sl->last = 0;
-    sl->nvals = sl->nrows = 0;
-    sl->slen = 0;
+    rowchunk_clear(&sl->rows);
     memset(&sl->counts, 0, sizeof sl->counts);
     sl->st = ST_OK;
     memset(&sl->err, 0, sizeof sl->err);
-}
-
-static void slot_free(slot *sl)
-{
-    free(sl->vals);
-    free(sl->nulls);
-    free(sl->tables);
-    free(sl->strs);
 }
 
 /* Smallest chunk number of f's ring some writer thread is not done with. */
@@ -359,34 +310,7 @@ static size_t min_done(const loader *ld, const feeder *f)
 /* Writes the rows of a chunk that writer thread k writes (all, with one thread). */
 static status write_slot(const loader *ld, const slot *sl, int k, errinfo *err)
 {
-    const uint64_t *v = sl->vals;
-    const uint8_t *nul = sl->nulls;
-    pq_cell row[EV_NCOLS];
-    for (size_t r = 0; r < sl->nrows; r++) {
-        table_id t = (table_id)sl->tables[r];
-        const table_def *def = tables_def(t);
-        size_t n = def->ncols;
-        if (ld->nwriters == 1 || WRITER_OF(t) == k) {
-            const uint8_t *is = ld->strings.is[t];
-            for (size_t c = 0; c < n; c++) {
-                row[c].null = nul[c];
-                if (is[c]) {
-                    row[c].s = sl->strs + (v[c] >> 32);
-                    row[c].len = (size_t)(v[c] & UINT32_MAX);
-                } else {
-                    row[c].i = (int64_t)v[c];
-                }
-            }
-            status st = pq_writer_row(ld->writers[t], row, n, err);
-            if (st != ST_OK) {
-                err_prefix(err, "table %s", def->name);
-                return st;
-            }
-        }
-        v += n;
-        nul += n;
-    }
-    return ST_OK;
+    return rowchunk_write(&sl->rows, ld->writers, ld->nwriters == 1 ? ROWCHUNK_ALL_GROUPS : k, err);
 }
 
 /* The chunk the loader fills is ready; the loader waits for a free slot for the next
@@ -419,72 +343,18 @@ static status keep_row(void *ctx, table_id table, const tables_value *row, errin
 {
     feeder *f = ctx;
     slot *sl = slot_of(f, f->current);
-    size_t n = tables_def(table)->ncols, bytes = 0;
-    const uint8_t *scol = f->ld->strings.col[table];
-    size_t nstr = f->ld->strings.n[table];
-    for (size_t k = 0; k < nstr; k++)
-        if (!row[scol[k]].null)
-            bytes += row[scol[k]].len;
-    /* a chunk keeps offsets and lengths in 32 bits (a row starts below CHUNK_BYTES) */
-    if (bytes > (size_t)UINT32_MAX - CHUNK_BYTES)
-        return err_set(err, ST_DATA, "a %s row holds %zu bytes of text, more than convert takes",
-                       tables_def(table)->name, bytes);
-    if (sl->nvals >= CHUNK_VALUES || sl->slen >= CHUNK_BYTES ||
-        (sl->nrows && bytes > sl->salloc - sl->slen)) {
+    size_t bytes;
+    status st = rowchunk_measure(table, row, &bytes, err);
+    if (st != ST_OK)
+        return st;
+    if (rowchunk_full(&sl->rows, bytes)) {
         size_t input = sl->input;
         if (!hand_over(f))
             return err_set(err, ST_INTERNAL, "stopped");
         sl = slot_of(f, f->current);
         slot_reset(sl, input);
     }
-    if (bytes > sl->salloc - sl->slen) {
-        /* an empty chunk (a row bigger than a chunk's strings takes one of its own) */
-        size_t na = CHUNK_BYTES * 2 > bytes ? CHUNK_BYTES * 2 : bytes;
-        char *ns = realloc(sl->strs, na);
-        if (!ns)
-            return err_set(err, ST_NOMEM, "out of memory keeping rows");
-        sl->strs = ns;
-        sl->salloc = na;
-    }
-    if (sl->nvals + n > sl->valloc) {
-        size_t na = sl->valloc ? sl->valloc * 2 : 4096;
-        while (na < sl->nvals + n)
-            na *= 2;
-        uint64_t *nv = realloc(sl->vals, na * sizeof *nv);
-        if (nv)
-            sl->vals = nv;
-        uint8_t *nn = nv ? realloc(sl->nulls, na) : NULL;
-        if (!nn)
-            return err_set(err, ST_NOMEM, "out of memory keeping rows");
-        sl->nulls = nn;
-        sl->valloc = na;
-    }
-    if (sl->nrows == sl->ralloc) {
-        size_t na = sl->ralloc ? sl->ralloc * 2 : 1024;
-        uint8_t *nt = realloc(sl->tables, na);
-        if (!nt)
-            return err_set(err, ST_NOMEM, "out of memory keeping rows");
-        sl->tables = nt;
-        sl->ralloc = na;
-    }
-    uint64_t *v = sl->vals + sl->nvals;
-    uint8_t *nul = sl->nulls + sl->nvals;
-    for (size_t k = 0; k < n; k++) {
-        nul[k] = row[k].null != 0;
-        v[k] = (uint64_t)row[k].i;
-    }
-    for (size_t k = 0; k < nstr; k++) {
-        const tables_value *c = &row[scol[k]];
-        v[scol[k]] = (uint64_t)sl->slen << 32 | c->len;
-        if (c->null || !c->len)
-            continue;
-        /* the flattener's strings last for the call only: the chunk keeps a copy */
-        memcpy(sl->strs + sl->slen, c->s, c->len);
-        sl->slen += c->len;
-    }
-    sl->nvals += n;
-    sl->tables[sl->nrows++] = (uint8_t)table;
-    return ST_OK;
+    return rowchunk_add(&sl->rows, table, row, bytes, err);
 }
 
 /* Flattens one input into chunks; its last chunk says how it went (the message
@@ -525,7 +395,7 @@ static int load_input(feeder *f, size_t i)
     sl->err = e;
     sl->counts = counts;
     if (st != ST_OK)
-        sl->nvals = sl->nrows = 0;
+        rowchunk_clear(&sl->rows);
     return 1;
 }
 
@@ -590,7 +460,7 @@ static void join_loaders(loader *ld)
     }
 }
 
-/* The second writer thread: the tables of WRITER_OF 1, input by input. As on the
+/* The second writer thread: the tables of group 1 (rowchunk.h), input by input. As on the
  * main thread, nothing is written from the first bad input on (the slots still go
  * back to the loaders, which go on so that every bad input is named). */
 static void *writer_main(void *arg)
@@ -634,7 +504,7 @@ static void free_loader(loader *ld)
     join_loaders(ld);
     for (int j = 0; j < LOADERS; j++) {
         for (int k = 0; k < SLOTS; k++)
-            slot_free(&ld->feeders[j].slots[k]);
+            rowchunk_dispose(&ld->feeders[j].slots[k].rows);
         buf_dispose(&ld->feeders[j].piped);
         tables_scratch_free(ld->feeders[j].sc);
     }
@@ -731,7 +601,6 @@ status convert_run(const config *cfg, errinfo *err)
         goto out;
     }
     ld->cfg = cfg;
-    find_string_cols(&ld->strings);
     pthread_mutex_init(&ld->mu, NULL);
     for (int j = 0; j < LOADERS; j++) {
         pthread_cond_init(&ld->feeders[j].more, NULL);
