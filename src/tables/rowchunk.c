@@ -42,8 +42,9 @@ status rowchunk_measure(table_id table, const tables_value *row, size_t *bytes, 
     }
     /* offsets and lengths are kept in 32 bits, and a row starts below ROWCHUNK_BYTES */
     if (b > (size_t)UINT32_MAX - ROWCHUNK_BYTES)
-        return err_set(err, ST_DATA, "a %s row holds %zu bytes of text, more than is taken",
-                       tables_def(table)->name, b);
+        return err_set(err, ST_DATA,
+                       "a %s row holds %zu bytes of text, more than the %zu a row may hold",
+                       tables_def(table)->name, b, (size_t)UINT32_MAX - ROWCHUNK_BYTES);
     *bytes = b;
     return ST_OK;
 }
@@ -58,6 +59,9 @@ status rowchunk_add(rowchunk *c, table_id table, const tables_value *row, size_t
                     errinfo *err)
 {
     pthread_once(&strings_once, find_strings);
+    /* what keeps every offset within 32 bits */
+    if (rowchunk_full(c, bytes))
+        return err_set(err, ST_INTERNAL, "a row added to a chunk that is due to be written");
     size_t n = tables_def(table)->ncols;
     if (bytes > c->salloc - c->slen) {
         size_t na = c->slen + (ROWCHUNK_BYTES * 2 > bytes ? ROWCHUNK_BYTES * 2 : bytes);

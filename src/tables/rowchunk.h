@@ -43,7 +43,8 @@ TA_MUST_USE status rowchunk_measure(table_id table, const tables_value *row, siz
 /* 1 when the chunk is due to be written before a row of `bytes` text bytes is added:
  * it holds enough values or text to be worth handing over. */
 int rowchunk_full(const rowchunk *c, size_t bytes);
-/* Adds a row (bytes from rowchunk_measure); ST_NOMEM leaves the chunk as it was. */
+/* Adds a row (bytes from rowchunk_measure) to a chunk that is not due (ST_INTERNAL
+ * otherwise: write and clear it first); ST_NOMEM leaves the chunk as it was. */
 TA_MUST_USE status rowchunk_add(rowchunk *c, table_id table, const tables_value *row, size_t bytes,
                                 errinfo *err);
 /* Hands the rows of the tables of group g (ROWCHUNK_ALL_GROUPS: every row) to

@@ -1,8 +1,8 @@
 /* Rows through a chunk: the four files are the bytes the same rows give written
  * straight to the writers, whether the chunk goes out whole or a group of writers at
  * a time, and whatever the rows hold (nulls, empty strings, strings longer than a
- * chunk's text); a chunk is due only once it holds rows; a row whose text a chunk
- * cannot address is refused by name; a cleared chunk takes rows again. */
+ * chunk's text); a chunk is due only once it holds rows, and takes no row while due;
+ * a row whose text a chunk cannot address is refused by name. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +135,10 @@ static int write_chunked(outputs *o, char *text, size_t cap, int by_group)
         size_t bytes;
         assert_int_equal(rowchunk_measure(t, v, &bytes, &err), ST_OK);
         if (rowchunk_full(&c, bytes)) {
+            errinfo due = {0};
+            size_t had = c.nrows;
+            assert_int_equal(rowchunk_add(&c, t, v, bytes, &due), ST_INTERNAL);
+            assert_int_equal(c.nrows, had);
             write_chunk(&c, o, by_group);
             writes++;
             assert_false(rowchunk_full(&c, bytes));
