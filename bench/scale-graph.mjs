@@ -38,11 +38,13 @@ export const DOMAIN = 'scale.example';
 // meetings: Teams meetings each mailbox organizes (one event each, a one-off meeting);
 // other: events that are not online meetings; reports: reports per meeting; records:
 // records per report. A record has 2 intervals when its position % 10 < 3, else 1.
+// speed: the issue holds the wall time to 1.1x the bound at 100 and 1,000 mailboxes; the
+// memory goal holds everywhere
 export const TENANTS = [
-  { n: 1, name: '1 mailbox, 1,000,000 records', mailboxes: 1, meetings: 200, other: 20, reports: 5, records: 1000, concurrency: null, divide: 'records' },
-  { n: 2, name: '1,000 mailboxes x 1,200 records', mailboxes: 1000, meetings: 20, other: 5, reports: 2, records: 30, concurrency: 4000, divide: 'mailboxes' },
-  { n: 3, name: '10,000 mailboxes x 60 records', mailboxes: 10000, meetings: 2, other: 5, reports: 1, records: 30, concurrency: 4000, divide: 'mailboxes' },
-  { n: 4, name: '100 mailboxes x 1,200 records (realistic)', mailboxes: 100, meetings: 20, other: 10, reports: 2, records: 30, concurrency: null, divide: 'mailboxes' },
+  { n: 1, name: '1 mailbox, 1,000,000 records', mailboxes: 1, meetings: 200, other: 20, reports: 5, records: 1000, concurrency: null, divide: 'records', speed: false },
+  { n: 2, name: '1,000 mailboxes x 1,200 records', mailboxes: 1000, meetings: 20, other: 5, reports: 2, records: 30, concurrency: 4000, divide: 'mailboxes', speed: true },
+  { n: 3, name: '10,000 mailboxes x 60 records', mailboxes: 10000, meetings: 2, other: 5, reports: 1, records: 30, concurrency: 4000, divide: 'mailboxes', speed: false },
+  { n: 4, name: '100 mailboxes x 1,200 records (realistic)', mailboxes: 100, meetings: 20, other: 10, reports: 2, records: 30, concurrency: null, divide: 'mailboxes', speed: true },
 ];
 
 export function smallShape(t) {

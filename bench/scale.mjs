@@ -22,7 +22,7 @@ const GOAL_RSS_MIB = 256;
 const GOAL_RATIO = 1.1;
 // the chosen latency against the sandbox's own wait (main, "its ceiling, then the latency"):
 // the issue asks for a sandbox that is never the bottleneck
-const SANDBOX_LATENCY_FACTOR = 5;
+const SANDBOX_LATENCY_FACTOR = 7;
 const SANDBOX_SHARE_MAX = 0.1;
 // the registry files the job writes at once (REGISTRY_WRITES_AT_ONCE in src/job/run.c)
 const SINK_TAIL_WIDTH = 64;
@@ -33,7 +33,8 @@ const USAGE = `usage: bench/scale [options]
   --only N[,N...]          these tenants only (1..4)
   --small                  each tenant divided by 10 (a quick look)
   --strict                 exit 1 when a goal is missed (peak RSS > ${GOAL_RSS_MIB} MiB, wall >
-                           ${GOAL_RATIO}x the bound, rows differ from the truth, exit status not 0)
+                           ${GOAL_RATIO}x the bound at tenants 2 and 4, rows differ from the
+                           truth, exit status not 0)
   --json FILE              also write every figure as JSON
   --bin PATH               job binary (default: $TA_BIN, build-bench/, build-benchrun/, build/)
   --latency MS             sandbox latency per request for every tenant (default: chosen
@@ -644,7 +645,7 @@ async function main() {
   }
   log(`bench/scale${args.small ? ' --small (each tenant divided by 10)' : ''}: tenants ${tenants.map((t) => t.n).join(', ')}; sinks ${sinks.join(', ')}`);
   log(`binary ${args.bin}${commit ? ` at ${commit}` : ''}; ${os.cpus().length} CPUs, load ${loadAvg().toFixed(2)}; peak RSS from ${isExecutable('/usr/bin/time') ? 'GNU time (ru_maxrss)' : '/proc VmHWM polling (GNU time not installed)'}`);
-  log(`goals: peak RSS <= ${GOAL_RSS_MIB} MiB, wall <= ${GOAL_RATIO}x the lower bound, rows = ground truth`);
+  log(`goals: peak RSS <= ${GOAL_RSS_MIB} MiB, wall <= ${GOAL_RATIO}x the lower bound (tenants ${TENANTS.filter((t) => t.speed).map((t) => t.n).join(' and ')}), rows = ground truth`);
 
   const results = { args: { ...args }, machine: { cpus: os.cpus().length, commit, node: process.version }, tenants: [] };
   let g = null;
@@ -725,6 +726,7 @@ async function main() {
       const tres = {
         tenant: t.n,
         name: t.name,
+        speed: t.speed,
         shape: { mailboxes: t.mailboxes, meetings: t.meetings, other: t.other, reports: t.reports, records: t.records, concurrency: conc, recordsPage: args.recordsPage },
         truth,
         plan,
@@ -832,7 +834,7 @@ async function main() {
         const who = `tenant ${tr.tenant} (${r.sink})`;
         if (r.exit !== 0) problems.push(`${who}: exit ${r.exit}${r.signal ? ` (${r.signal})` : ''}${r.errors.length ? `: ${r.errors.join(' | ')}` : ''}`);
         if (r.peakRssMiB !== null && r.peakRssMiB > GOAL_RSS_MIB) problems.push(`${who}: peak RSS ${f1(r.peakRssMiB)} MiB > ${GOAL_RSS_MIB} MiB`);
-        if (r.ratio > GOAL_RATIO) problems.push(`${who}: wall ${f1(r.wallS)} s = ${f2(r.ratio)}x the bound ${f1(r.boundS)} s (goal ${GOAL_RATIO}x)`);
+        if (r.ratio > GOAL_RATIO && tr.speed) problems.push(`${who}: wall ${f1(r.wallS)} s = ${f2(r.ratio)}x the bound ${f1(r.boundS)} s (goal ${GOAL_RATIO}x)`);
         if (!r.rowsOk) problems.push(`${who}: rows differ from the ground truth${r.manifestError ? ` (${r.manifestError})` : ''}`);
         if (r.maxPerMailbox > 4 || r.mailbox429) problems.push(`${who}: ${r.maxPerMailbox} in flight for one mailbox, ${r.mailbox429} MailboxConcurrency 429s`);
       }
@@ -843,13 +845,14 @@ async function main() {
       for (const r of tr.runs) {
         if (r.graphCpuPeak >= 0.9) log(`note: tenant ${tr.tenant} (${r.sink}): the procedural Graph was at ${f0(r.graphCpuPeak * 100)}% of a core in its busiest second: it may have slowed the run.`);
         if (r.machineBusy !== null && r.machineBusy >= 0.9) log(`note: tenant ${tr.tenant} (${r.sink}): the machine's cores were ${f0(r.machineBusy * 100)}% busy: the run was CPU-bound on this machine.`);
+        if (r.ratio > GOAL_RATIO && !tr.speed) log(`note: tenant ${tr.tenant} (${r.sink}): wall ${f2(r.ratio)}x the bound, over ${GOAL_RATIO}x; the issue's speed goal is at 100 and 1,000 mailboxes, not at this size.`);
         if (r.loadBefore > 0.5) log(`note: tenant ${tr.tenant} (${r.sink}): load ${f1(r.loadBefore)} before the run: something else was running; times are inflated.`);
       }
     }
     if (problems.length) {
       log('\ngoals MISSED:');
       for (const p of problems) log(`  - ${p}`);
-    } else log('\ngoals met: every run exited 0 within the bound and memory goal, rows equal the ground truth.');
+    } else log(`\ngoals met: every run exited 0 within the memory goal, at tenants ${TENANTS.filter((t) => t.speed).map((t) => t.n).join(' and ')} within ${GOAL_RATIO}x the bound, rows equal the ground truth.`);
     results.problems = problems;
     if (args.json) fs.writeFileSync(args.json, JSON.stringify(results, null, 2));
     await cleanup();
