@@ -119,10 +119,13 @@ describe('no attendance lost', () => {
         kind: 'attendanceRecords',
         mailbox: a,
         count: 1,
+        // records are fetched only for reports that land; a page with no record that
+        // has an interval waits for the next
         mutate: (body) => {
           const rec = (body.value || []).find((x) => (x.attendanceIntervals || []).length);
-          if (rec) rec.attendanceIntervals[0].leaveDateTime = '';
-          if (body.value?.[0]) body.value[0].totalAttendanceInSeconds = '3600';
+          if (!rec) return undefined;
+          rec.attendanceIntervals[0].leaveDateTime = '';
+          body.value[0].totalAttendanceInSeconds = '3600';
           return body;
         },
       },
@@ -130,8 +133,17 @@ describe('no attendance lost', () => {
         kind: 'attendanceReports',
         mailbox: a,
         count: 1,
+        // a report that lands: one that started in the window (one before it, of a
+        // series, is skipped, and which listing comes first depends on the order of the
+        // requests); a page without one waits for the next
         mutate: (body) => {
-          if (body.value?.[0]) body.value[0].meetingEndDateTime = 'not a time';
+          const w = requestedWindow(sb, a);
+          const rep = (body.value || []).find((r) => {
+            const t = parseTimeMs(r.meetingStartDateTime);
+            return w && t >= w.start && t < w.end;
+          });
+          if (!rep) return undefined;
+          rep.meetingEndDateTime = 'not a time';
           return body;
         },
       },

@@ -900,8 +900,17 @@ export async function startSandbox(opts = {}) {
       fault.applied--;
       fault = null;
     }
+    // so does a mutation that returns undefined: it found nothing to change
+    let mutated;
+    if (fault && fault.mutate && out.status === 200 && out.body && typeof out.body === 'object') {
+      mutated = fault.mutate(structuredClone(out.body), fault);
+      if (mutated === undefined) {
+        fault.applied--;
+        fault = null;
+      }
+    }
     if (fault && out.status === 200 && out.body && typeof out.body === 'object' && (fault.corrupt || fault.mutate || fault.rawBody !== undefined)) {
-      const raw = corruptBody(fault, out.body);
+      const raw = fault.mutate ? asBuffer(mutated) : corruptBody(fault, out.body);
       entry.status = 200;
       entry.corrupted = fault.corrupt || 'custom';
       const h = { ...(out.headers || {}), 'Content-Type': GRAPH_JSON, 'request-id': ctx.requestId, 'Content-Length': raw.length };
@@ -1066,7 +1075,8 @@ export async function startSandbox(opts = {}) {
 
 // What Graph could send that it should not: a fault rule with `corrupt` (a name
 // below), `mutate` (a function of the body: returns the new body, an object or a
-// Buffer) or `rawBody` (a string or Buffer sent as is) turns the 200 the sandbox
+// Buffer; undefined: nothing to change here, the rule waits for the next matching
+// response) or `rawBody` (a string or Buffer sent as is) turns the 200 the sandbox
 // would have served into that. The items of a listing (`value`) a corruption
 // touches: `pick(item, index, items)` when given, else the item at `index` (default 0),
 // or every item with `all: true`.
@@ -1188,16 +1198,19 @@ export const CORRUPTIONS = {
   },
 };
 
+const asBuffer = (out) => (Buffer.isBuffer(out) ? out : Buffer.from(typeof out === 'string' ? out : JSON.stringify(out)));
+
+// A rule's rawBody or named corruption, applied to a copy of body (a `mutate` is
+// applied where the rule matches, since it may decline).
 function corruptBody(fault, body) {
   let out = structuredClone(body);
   if (fault.rawBody !== undefined) out = typeof fault.rawBody === 'function' ? fault.rawBody(out) : fault.rawBody;
-  else if (fault.mutate) out = fault.mutate(out, fault);
   else {
     const fn = CORRUPTIONS[fault.corrupt];
     if (!fn) throw new Error(`sandbox: no corruption named '${fault.corrupt}'`);
     out = fn(out, fault);
   }
-  return Buffer.isBuffer(out) ? out : Buffer.from(typeof out === 'string' ? out : JSON.stringify(out));
+  return asBuffer(out);
 }
 
 // ---------------------------------------------------------------- CLI
