@@ -902,7 +902,7 @@ export async function startSandbox(opts = {}) {
     }
     // so does a mutation that returns undefined: it found nothing to change
     let mutated;
-    if (fault && fault.mutate && out.status === 200 && out.body && typeof out.body === 'object') {
+    if (fault && fault.mutate && fault.rawBody === undefined && out.status === 200 && out.body && typeof out.body === 'object') {
       mutated = fault.mutate(structuredClone(out.body), fault);
       if (mutated === undefined) {
         fault.applied--;
@@ -910,7 +910,7 @@ export async function startSandbox(opts = {}) {
       }
     }
     if (fault && out.status === 200 && out.body && typeof out.body === 'object' && (fault.corrupt || fault.mutate || fault.rawBody !== undefined)) {
-      const raw = fault.mutate ? asBuffer(mutated) : corruptBody(fault, out.body);
+      const raw = mutated !== undefined ? asBuffer(mutated) : corruptBody(fault, out.body);
       entry.status = 200;
       entry.corrupted = fault.corrupt || 'custom';
       const h = { ...(out.headers || {}), 'Content-Type': GRAPH_JSON, 'request-id': ctx.requestId, 'Content-Length': raw.length };
@@ -1200,8 +1200,8 @@ export const CORRUPTIONS = {
 
 const asBuffer = (out) => (Buffer.isBuffer(out) ? out : Buffer.from(typeof out === 'string' ? out : JSON.stringify(out)));
 
-// A rule's rawBody or named corruption, applied to a copy of body (a `mutate` is
-// applied where the rule matches, since it may decline).
+// A rule's rawBody or named corruption, applied to a copy of body (a `mutate`, below
+// rawBody as before, is applied where the rule matches, since it may decline).
 function corruptBody(fault, body) {
   let out = structuredClone(body);
   if (fault.rawBody !== undefined) out = typeof fault.rawBody === 'function' ? fault.rawBody(out) : fault.rawBody;
